@@ -1,0 +1,75 @@
+"""Shared fixtures: users in each role, logged-in clients."""
+
+import pytest
+
+from lab.roles import ALL_ROLES, assign_role
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    def make(username, *roles, password="pw-glassloop-1"):
+        user = django_user_model.objects.create_user(username=username, password=password)
+        for role in roles:
+            assign_role(user, role)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def viewer(make_user):
+    return make_user("vera", "viewer")
+
+
+@pytest.fixture
+def experimenter(make_user):
+    return make_user("erin", "viewer", "experimenter")
+
+
+@pytest.fixture
+def reviewer(make_user):
+    return make_user("rhys", "viewer", "reviewer")
+
+
+@pytest.fixture
+def approver(make_user):
+    return make_user("ada", "viewer", "approver")
+
+
+
+
+@pytest.fixture
+def viewer_client(client, viewer):
+    client.force_login(viewer)
+    return client
+
+
+@pytest.fixture
+def experimenter_client(client, experimenter):
+    client.force_login(experimenter)
+    return client
+
+
+@pytest.fixture
+def reviewer_client(client, reviewer):
+    client.force_login(reviewer)
+    return client
+
+
+@pytest.fixture
+def approver_client(client, approver):
+    client.force_login(approver)
+    return client
+
+
+@pytest.fixture
+def all_roles():
+    return ALL_ROLES
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    """Uploads go to a per-test folder (never var/media); test users hash quickly."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    return settings.MEDIA_ROOT
