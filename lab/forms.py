@@ -1,0 +1,249 @@
+"""Forms of the lab pages. They turn input into clean values (°C → K, text → Composition);
+the services enforce the lab's rules again, so code other than these forms is safe too.
+
+Field-level checks that need the upload (size, parse, analysis) run through the same
+``services.prepare_*`` functions that the services use, so the form shows exactly the
+message the service would raise.
+"""
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from ml.composition import Composition, CompositionError, parse_composition
+
+from . import services
+from .models import CU_KALPHA_WAVELENGTH_A, Sample, TemperatureUnit, XRDMeasurement, to_kelvin
+from .selectors import ALLOY_ORDERINGS, AlloyFilters
+
+# Service error keys → form field names (the forms take temperatures in K or °C).
+SERVICE_FIELD_NAMES = {
+    "tg_k": "tg",
+    "tx_k": "tx",
+    "tl_k": "tl",
+    "curve_file": "dsc_curve",
+    "curve_unit": "dsc_curve_unit",
+}
+
+
+def add_service_errors(form, error):
+    """Put a ValidationError raised by a service on the form's matching fields (else on the form)."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for key, errors in error.error_dict.items():
+        name = SERVICE_FIELD_NAMES.get(key, key)
+        form.add_error(name if name in form.fields else None, errors)
+
+
+def _temperature_field(label, required=False):
+    return forms.FloatField(label=label, required=required, widget=forms.NumberInput(attrs={"step": "any"}))
+
+
+class SampleFieldsForm(forms.Form):
+    composition = forms.CharField(
+        max_length=255,
+        help_text="Atomic per cent or fractions, groups allowed: Zr41.2Ti13.8Cu12.5Ni10Be22.5, (Cu50Zr43Al7)98Si2",
+    )
+    alloy_name = forms.CharField(label="Alloy name (optional)", max_length=120, required=False)
+    label = forms.CharField(label="Sample label", max_length=64, help_text="Unique; as written on the sample")
+    method = forms.ChoiceField(label="Casting method", choices=Sample.Method.choices, initial=Sample.Method.ARC_SUCTION)
+    diameter_mm = forms.FloatField(
+        label="Rod diameter (mm)", required=False, min_value=0.001, max_value=100, widget=forms.NumberInput(attrs={"step": "any"})
+    )
+    cast_on = forms.DateField(label="Cast on", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def clean_composition(self):
+        text = self.cleaned_data["composition"]
+        try:
+            return parse_composition(text)
+        except CompositionError as exc:
+            raise ValidationError(str(exc)) from exc
+
+    def clean_label(self):
+        label = self.cleaned_data["label"].strip()
+        if not label:
+            raise ValidationError("Give the sample a label.")
+        if Sample.objects.filter(label=label).exists():
+            raise ValidationError(f"A sample labelled {label!r} already exists.")
+        return label
+
+
+class XRDFieldsForm(forms.Form):
+    xrd_required = True
+
+    xrd_file = forms.FileField(
+        label="XRD pattern",
+        required=False,
+        help_text="Two columns: 2θ (°), intensity. .xy, .csv or .txt; header lines allowed.",
+    )
+    wavelength_a = forms.FloatField(
+        label="Wavelength (Å)",
+        initial=CU_KALPHA_WAVELENGTH_A,
+        required=False,
+        widget=forms.NumberInput(attrs={"step": "any"}),
+        help_text="Cu Kα = 1.5406 Å",
+    )
+
+    def clean_xrd(self):
+        """Analyse the upload; leaves ``xrd`` (PreparedXRD or None) in cleaned_data."""
+        upload = self.cleaned_data.get("xrd_file")
+        self.cleaned_data["xrd"] = None
+        if not upload:
+            if self.xrd_required:
+                self.add_error("xrd_file", "Choose an XRD pattern file.")
+            return
+        if "wavelength_a" in self.errors:
+            return
+        wavelength = self.cleaned_data.get("wavelength_a") or CU_KALPHA_WAVELENGTH_A
+        self.cleaned_data["wavelength_a"] = wavelength
+        try:
+            self.cleaned_data["xrd"] = services.prepare_xrd(upload, wavelength_a=wavelength)
+        except ValidationError as exc:
+            add_service_errors(self, exc)
+
+
+class DSCFieldsForm(forms.Form):
+    dsc_required = True
+
+    tg = _temperature_field("Tg")
+    tx = _temperature_field("Tx")
+    tl = _temperature_field("Tl (optional)")
+    temperature_unit = forms.ChoiceField(
+        label="Unit of Tg, Tx, Tl", choices=TemperatureUnit.choices, initial=TemperatureUnit.KELVIN, required=False,
+        widget=forms.RadioSelect,
+    )
+    heating_rate_k_min = forms.FloatField(
+        label="Heating rate (K/min)", initial=20.0, required=False, widget=forms.NumberInput(attrs={"step": "any"})
+    )
+    dsc_curve = forms.FileField(label="DSC curve (optional)", required=False, help_text="Two columns: temperature, heat flow.")
+    dsc_curve_unit = forms.ChoiceField(
+        label="Temperature unit of the curve file", choices=TemperatureUnit.choices, initial=TemperatureUnit.KELVIN, required=False
+    )
+
+    def clean_dsc(self):
+        """Convert to K and check the rules; leaves ``dsc`` (a dict for the services, or None)."""
+        data = self.cleaned_data
+        data["dsc"] = None
+        given = [data.get(n) is not None for n in ("tg", "tx", "tl")] + [bool(data.get("dsc_curve"))]
+        if not any(given) and not any(self.errors.get(n) for n in ("tg", "tx", "tl")):
+            if self.dsc_required:
+                self.add_error("tg", "Give at least Tg and Tx.")
+            return
+        if any(n in self.errors for n in ("tg", "tx", "tl", "temperature_unit", "heating_rate_k_min", "dsc_curve_unit")):
+            return
+        unit = data.get("temperature_unit") or TemperatureUnit.KELVIN
+        for name in ("tg", "tx"):
+            if data.get(name) is None:
+                self.add_error(name, "Tg and Tx are both needed for a DSC measurement.")
+        if self.errors:
+            return
+        dsc = {
+            "tg_k": to_kelvin(data["tg"], unit),
+            "tx_k": to_kelvin(data["tx"], unit),
+            "tl_k": to_kelvin(data.get("tl"), unit),
+            "heating_rate_k_min": data.get("heating_rate_k_min") or 20.0,
+            "curve_file": data.get("dsc_curve") or None,
+            "curve_unit": data.get("dsc_curve_unit") or TemperatureUnit.KELVIN,
+        }
+        try:
+            services.prepare_dsc(**dsc)  # the same checks the service makes, for field errors
+        except ValidationError as exc:
+            add_service_errors(self, exc)
+            return
+        data["dsc"] = dsc
+
+
+class LogExperimentForm(SampleFieldsForm, XRDFieldsForm, DSCFieldsForm):
+    """Sample + optional XRD + optional DSC in one go."""
+
+    xrd_required = False
+    dsc_required = False
+
+    def clean(self):
+        super().clean()
+        self.clean_xrd()
+        self.clean_dsc()
+        return self.cleaned_data
+
+
+class XRDForm(XRDFieldsForm):
+    def clean(self):
+        super().clean()
+        self.clean_xrd()
+        return self.cleaned_data
+
+
+class DSCForm(DSCFieldsForm):
+    def clean(self):
+        super().clean()
+        self.clean_dsc()
+        return self.cleaned_data
+
+
+class VerdictOverrideForm(forms.Form):
+    verdict = forms.ChoiceField(
+        choices=[("", "Use the computed verdict")] + list(XRDMeasurement.Verdict.choices), required=False
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Required: why the verdict differs.")
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise ValidationError("Say why the verdict is overridden.")
+        return reason
+
+
+class AlloySearchForm(forms.Form):
+    """GET form of the alloy list. Invalid fields are reported and ignored."""
+
+    elements = forms.CharField(required=False, help_text='Contains all of these, e.g. "Zr Cu"')
+    base_element = forms.CharField(required=False, max_length=3, label="Base element")
+    q = forms.CharField(required=False, label="Formula or name contains")
+    tg_min = forms.FloatField(required=False, label="Tg ≥ (K)")
+    tg_max = forms.FloatField(required=False, label="Tg ≤ (K)")
+    tx_min = forms.FloatField(required=False, label="Tx ≥ (K)")
+    tx_max = forms.FloatField(required=False, label="Tx ≤ (K)")
+    tl_min = forms.FloatField(required=False, label="Tl ≥ (K)")
+    tl_max = forms.FloatField(required=False, label="Tl ≤ (K)")
+    trg_min = forms.FloatField(required=False, label="Trg ≥")
+    gamma_min = forms.FloatField(required=False, label="γ ≥")
+    order = forms.ChoiceField(required=False, choices=[(k, k) for k in ALLOY_ORDERINGS], initial="formula")
+
+    @staticmethod
+    def _symbols(text):
+        tokens = [t for t in text.replace(",", " ").replace("-", " ").split() if t]
+        symbols = tuple(dict.fromkeys(t[:1].upper() + t[1:].lower() for t in tokens))
+        if symbols:
+            try:  # the composition module knows the periodic table
+                Composition.from_fractions({s: 1.0 for s in symbols})
+            except (CompositionError, ValueError) as exc:
+                raise ValidationError(str(exc)) from exc
+        return symbols
+
+    def clean_elements(self):
+        return self._symbols(self.cleaned_data.get("elements") or "")
+
+    def clean_base_element(self):
+        symbols = self._symbols(self.cleaned_data.get("base_element") or "")
+        if len(symbols) > 1:
+            raise ValidationError("Give one base element.")
+        return symbols[0] if symbols else ""
+
+    def filters(self):
+        """AlloyFilters from the valid fields (call after is_valid())."""
+        d = getattr(self, "cleaned_data", {})
+        return AlloyFilters(
+            elements=d.get("elements") or (),
+            base_element=d.get("base_element") or "",
+            text=(d.get("q") or "").strip(),
+            tg_min=d.get("tg_min"),
+            tg_max=d.get("tg_max"),
+            tx_min=d.get("tx_min"),
+            tx_max=d.get("tx_max"),
+            tl_min=d.get("tl_min"),
+            tl_max=d.get("tl_max"),
+            trg_min=d.get("trg_min"),
+            gamma_min=d.get("gamma_min"),
+            order=d.get("order") or "formula",
+        )

@@ -1,0 +1,563 @@
+"""Import of literature tables (CSV or XLSX) of alloys with Tg/Tx/Tl.
+
+One file is one transaction. Every row gets an outcome:
+
+created   a new alloy (by composition key) with its literature property value;
+merged    the alloy exists (in the database or earlier in the file) and the row adds nothing
+          that contradicts it: either an existing value already holds every temperature of the
+          row within 10 K (nothing new is written; a source is attached to a value that had
+          none), or the row is added as a further value of that alloy (no existing value
+          differs from it by more than 10 K);
+conflict  the alloy exists and a value of it differs by more than 10 K from the row (and no
+          value already holds the row): the row is kept as a separate value, and both it and
+          the values it contradicts are flagged ``conflict``;
+refused   the composition does not parse (the parser's message), a temperature is not a
+          number, or Tg < Tx < Tl / 200–2500 K does not hold (the model's rule).
+
+A row without any temperature records just the alloy (with a value that carries only its
+source, when it names one). So importing the same file twice creates nothing the second time. Refused rows are reported
+and do not stop the import; an unreadable file or missing columns stop it before anything is
+written (``ImportFileError``); any unexpected error rolls the whole file back.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+
+from ml.composition import CompositionError, parse_composition
+
+from .models import Alloy, AlloyImport, PropertyValue, Reference, validate_transition_temperatures
+
+logger = logging.getLogger(__name__)
+
+AGREEMENT_TOLERANCE_K = 10.0
+REQUIRED_COLUMNS = ("composition", "tg_k", "tx_k", "tl_k")
+# Column names as a person writes them, for messages.
+COLUMN_TITLES = {"composition": "composition", "tg_k": "Tg_K", "tx_k": "Tx_K", "tl_k": "Tl_K"}
+OPTIONAL_COLUMNS = ("source", "doi", "name", "authors", "year", "journal", "title", "heating_rate_k_min")
+TEMPERATURE_FIELDS = ("tg_k", "tx_k", "tl_k")
+_EMPTY_MARKERS = {"", "-", "—", "na", "n/a", "nan", "none", "null"}
+_DOI_PREFIX = re.compile(r"^\s*(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
+_QUERY_CHUNK = 500
+
+OUTCOME_CREATED = "created"
+OUTCOME_MERGED = "merged"
+OUTCOME_CONFLICT = "conflict"
+OUTCOME_REFUSED = "refused"
+
+
+class ImportFileError(ValueError):
+    """The file as a whole cannot be imported (unreadable, wrong format, missing columns)."""
+
+
+class RowRefused(ValueError):
+    """One row cannot be imported; the message says why."""
+
+
+@dataclass
+class ImportReport:
+    rows: list = field(default_factory=list)  # dicts: line, composition, outcome, reason, alloy_id
+    dry_run: bool = False
+
+    @property
+    def counts(self):
+        outcomes = [r["outcome"] for r in self.rows]
+        return {
+            "rows": len(outcomes),
+            "created": outcomes.count(OUTCOME_CREATED),
+            "merged": outcomes.count(OUTCOME_MERGED),
+            "conflicts": outcomes.count(OUTCOME_CONFLICT),
+            "refused": outcomes.count(OUTCOME_REFUSED),
+        }
+
+    def as_dict(self):
+        return {"dry_run": self.dry_run, "counts": self.counts, "rows": self.rows}
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+
+
+def normalise_header(name):
+    return re.sub(r"[\s\-]+", "_", str(name if name is not None else "").strip().lower())
+
+
+def normalise_doi(text):
+    """'https://doi.org/10.1063/1.110520' -> '10.1063/1.110520' (lowercase); '' for none."""
+    doi = _DOI_PREFIX.sub("", str(text or "")).strip().lower()
+    return doi
+
+
+def read_table(source, *, filename=None):
+    """Rows of a CSV/XLSX file (path, bytes or file object) or of an iterable of dicts.
+
+    Returns a list of ``(line, row)`` with lower-case keys. Raises ImportFileError when the
+    file cannot be read or lacks a required column. Entirely empty rows are skipped.
+    """
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise ImportFileError(f"{path}: no such file.")
+        filename = filename or path.name
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ImportFileError(f"{path}: cannot be read ({exc.strerror or exc}).") from exc
+        return _read_bytes(data, filename)
+    if isinstance(source, (bytes, bytearray)):
+        return _read_bytes(bytes(source), filename or "")
+    if hasattr(source, "read"):
+        data = source.read()
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        return _read_bytes(data, filename or getattr(source, "name", "") or "")
+    # An iterable of mappings (e.g. the starter set or tests).
+    rows = []
+    for index, row in enumerate(source):
+        rows.append((index + 2, {normalise_header(k): v for k, v in row.items()}))
+    _check_columns(rows[0][1].keys() if rows else REQUIRED_COLUMNS, "the rows")
+    return [(line, row) for line, row in rows if not _blank(row)]
+
+
+def _read_bytes(data, filename):
+    name = str(filename).lower()
+    label = Path(str(filename)).name or "the file"
+    if not data.strip():
+        raise ImportFileError(f"{label} is empty.")
+    if name.endswith(".xls") and not data.startswith(b"PK"):
+        raise ImportFileError(f"{label} is an old .xls workbook; save it as .xlsx or .csv.")
+    if name.endswith((".xlsx", ".xlsm")) or data.startswith(b"PK\x03\x04"):
+        return _read_xlsx(data, label)
+    return _read_csv(data, label)
+
+
+def _read_csv(data, label):
+    if b"\x00" in data[:4096]:
+        raise ImportFileError(f"{label} is not a text (CSV) file nor an XLSX workbook.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")  # Excel's CSV on Windows
+    sample = text[:4096]
+    try:
+        dialect = csv.Sniffer().sniff(sample.splitlines()[0] if sample else "", delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ImportFileError(f"{label} is empty.") from None
+    except csv.Error as exc:
+        raise ImportFileError(f"{label} is not a readable CSV file ({exc}).") from exc
+    columns = [normalise_header(h) for h in header]
+    _check_columns(columns, label)
+    rows = []
+    try:
+        for values in reader:
+            row = {col: (values[i] if i < len(values) else "") for i, col in enumerate(columns) if col}
+            if not _blank(row):
+                rows.append((reader.line_num, row))
+    except csv.Error as exc:
+        raise ImportFileError(f"{label}, line {reader.line_num}: not readable as CSV ({exc}).") from exc
+    return rows
+
+
+def _read_xlsx(data, label):
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a damaged or foreign file
+        raise ImportFileError(f"{label} cannot be read as an XLSX workbook ({exc.__class__.__name__}: {exc}).") from exc
+    try:
+        sheet = workbook.worksheets[0]
+        values = sheet.iter_rows(values_only=True)
+        header = next(values, None)
+        if header is None:
+            raise ImportFileError(f"{label}: the first sheet is empty.")
+        columns = [normalise_header(h) for h in header]
+        _check_columns(columns, label)
+        rows = []
+        for line, cells in enumerate(values, start=2):
+            row = {col: (cells[i] if i < len(cells) else None) for i, col in enumerate(columns) if col}
+            if not _blank(row):
+                rows.append((line, row))
+        return rows
+    finally:
+        workbook.close()
+
+
+def _check_columns(columns, label):
+    present = set(columns)
+    missing = [c for c in REQUIRED_COLUMNS if c not in present]
+    if missing:
+        found = ", ".join(str(c) for c in columns if c) or "none"
+        raise ImportFileError(
+            f"{label} lacks the column(s) {', '.join(COLUMN_TITLES[c] for c in missing)}; "
+            f"the columns must include composition, Tg_K, Tx_K, Tl_K (found: {found})."
+        )
+
+
+def _blank(row):
+    return all(_text(v) == "" for v in row.values())
+
+
+def _text(value):
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _number(row, column, title=None):
+    value = row.get(column)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        text = _text(value)
+        if text.lower() in _EMPTY_MARKERS:
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            raise RowRefused(f"{title or column} {text!r} is not a number.") from None
+    if number != number:  # NaN from a spreadsheet cell means "no value"
+        return None
+    return number
+
+
+# --------------------------------------------------------------------------------------------
+# Import
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Row:
+    line: int
+    composition_text: str
+    comp: object = None
+    temps: dict = field(default_factory=dict)
+    heating_rate_k_min: float | None = None
+    doi: str = ""
+    source: str = ""
+    name: str = ""
+    authors: str = ""
+    year: int | None = None
+    journal: str = ""
+    title: str = ""
+
+
+def _prepare(line, raw):
+    """Parse and check one row; raises RowRefused / CompositionError with the reason."""
+    row = _Row(line=line, composition_text=_text(raw.get("composition")))
+    row.comp = parse_composition(row.composition_text)
+    row.temps = {f: _number(raw, f, COLUMN_TITLES[f]) for f in TEMPERATURE_FIELDS}
+    try:
+        validate_transition_temperatures(row.temps["tg_k"], row.temps["tx_k"], row.temps["tl_k"])
+    except ValidationError as exc:
+        raise RowRefused(" ".join(exc.messages)) from None
+    row.heating_rate_k_min = _number(raw, "heating_rate_k_min", "heating_rate_K_min")
+    if row.heating_rate_k_min is not None and not (0 < row.heating_rate_k_min <= 1000):
+        raise RowRefused(f"Heating rate {row.heating_rate_k_min:g} K/min is outside 0–1000 K/min.")
+    doi_text = _text(raw.get("doi"))
+    row.doi = normalise_doi(doi_text)
+    if row.doi and not re.match(r"^10\.\d{4,9}/\S+$", row.doi):
+        raise RowRefused(f"DOI {doi_text!r} does not look like a DOI (10.NNNN/...).")
+    row.source = _text(raw.get("source"))
+    row.name = _text(raw.get("name"))
+    row.authors = _text(raw.get("authors"))
+    row.journal = _text(raw.get("journal"))
+    row.title = _text(raw.get("title"))
+    year = _number(raw, "year")
+    if year is not None:
+        if not (1900 <= year <= 2100 and float(year).is_integer()):
+            raise RowRefused(f"Year {_text(raw.get('year'))!r} is not a year.")
+        row.year = int(year)
+    for attr, limit in (("doi", 255), ("source", 255), ("name", 120), ("authors", 500), ("journal", 255), ("title", 500)):
+        if len(getattr(row, attr)) > limit:
+            raise RowRefused(f"{attr} is longer than {limit} characters.")
+    return row
+
+
+def _compare(value, temps):
+    """'agree' / 'differ' / 'disjoint' between a PropertyValue and a row's temperatures."""
+    diffs = [
+        abs(getattr(value, f) - t) for f, t in temps.items() if t is not None and getattr(value, f) is not None
+    ]
+    if not diffs:
+        return "disjoint"
+    return "agree" if max(diffs) <= AGREEMENT_TOLERANCE_K else "differ"
+
+
+def _holds(value, temps):
+    """True when ``value`` already has every temperature of the row, within the tolerance."""
+    return all(
+        getattr(value, f) is not None and abs(getattr(value, f) - t) <= AGREEMENT_TOLERANCE_K
+        for f, t in temps.items()
+        if t is not None
+    )
+
+
+def _describe(temps):
+    names = {"tg_k": "Tg", "tx_k": "Tx", "tl_k": "Tl"}
+    return ", ".join(f"{names[f]} {t:g} K" for f, t in temps.items() if t is not None)
+
+
+def _chunks(items, size=_QUERY_CHUNK):
+    items = list(items)
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class _ReferenceBook:
+    """References by DOI or by free-text label, created on first use (inside the import)."""
+
+    def __init__(self, rows):
+        dois = {r.doi for r in rows if r.doi}
+        self.by_doi = {}
+        for chunk in _chunks(dois):
+            self.by_doi.update({ref.doi: ref for ref in Reference.objects.filter(doi__in=chunk)})
+        self.by_label = {}
+
+    def get(self, row):
+        if row.doi:
+            ref = self.by_doi.get(row.doi)
+            if ref is None:
+                ref = Reference.objects.create(
+                    doi=row.doi, label=row.source, authors=row.authors, year=row.year, journal=row.journal, title=row.title
+                )
+                self.by_doi[row.doi] = ref
+            else:
+                changed = False
+                for attr in ("authors", "year", "journal", "title"):
+                    if getattr(row, attr) and not getattr(ref, attr):
+                        setattr(ref, attr, getattr(row, attr))
+                        changed = True
+                if row.source and not ref.label:
+                    ref.label, changed = row.source, True
+                if changed:
+                    ref.save()
+            return ref
+        if row.source:
+            ref = self.by_label.get(row.source)
+            if ref is None:
+                ref = Reference.objects.filter(doi__isnull=True, label=row.source).first()
+                if ref is None:
+                    ref = Reference.objects.create(label=row.source, authors=row.authors, year=row.year, journal=row.journal, title=row.title)
+                self.by_label[row.source] = ref
+            return ref
+        return None
+
+
+def import_alloys(rows_or_path, *, user=None, dry_run=False, source_label="", filename=None):
+    """Import a table of alloys with Tg/Tx/Tl (see the module docstring). Returns an ImportReport.
+
+    ``rows_or_path``: a path, bytes, a file object or an iterable of dicts. ``source_label`` is
+    recorded on values whose row names no source. Raises ImportFileError for an unreadable
+    file; any other exception means nothing was committed.
+    """
+    table = read_table(rows_or_path, filename=filename)
+    report = ImportReport(dry_run=dry_run)
+    with transaction.atomic():
+        _import(table, report, user=user, source_label=source_label[:255])
+        if dry_run:
+            transaction.set_rollback(True)
+    if dry_run:  # ids of rolled-back alloys mean nothing
+        for entry in report.rows:
+            if entry["outcome"] == OUTCOME_CREATED or entry.pop("_new_alloy", False):
+                entry["alloy_id"] = None
+    for entry in report.rows:
+        entry.pop("_new_alloy", None)
+    return report
+
+
+def _import(table, report, *, user, source_label):
+    prepared = []  # (_Row or None, report entry)
+    for line, raw in table:
+        entry = {"line": line, "composition": _text(raw.get("composition")), "outcome": None, "reason": "", "alloy_id": None}
+        report.rows.append(entry)
+        try:
+            prepared.append((_prepare(line, raw), entry))
+        except (CompositionError, RowRefused) as exc:
+            entry.update(outcome=OUTCOME_REFUSED, reason=str(exc))
+
+    # One query for the alloys already known, one for their values.
+    keys = {row.comp.key for row, _ in prepared}
+    alloys = {}
+    for chunk in _chunks(keys):
+        alloys.update({a.composition_key: a for a in Alloy.objects.filter(composition_key__in=chunk)})
+    values = {key: [] for key in keys}
+    key_of = {a.pk: key for key, a in alloys.items()}
+    for chunk in _chunks(key_of):
+        for value in PropertyValue.objects.filter(alloy_id__in=chunk).order_by("pk"):
+            values[key_of[value.alloy_id]].append(value)
+
+    references = _ReferenceBook([row for row, _ in prepared])
+    new_alloys, new_values, changed_values, renamed_alloys = [], [], {}, {}
+    alloy_of_entry = []
+
+    for row, entry in prepared:
+        comp = row.comp
+        alloy = alloys.get(comp.key)
+        entry["formula"] = comp.formula
+        if alloy is None:
+            alloy = Alloy(
+                composition_key=comp.key,
+                formula=comp.formula,
+                fractions=dict(comp),
+                base_element=comp.base_element,
+                n_elements=len(comp),
+                name=row.name,
+                created_by=user,
+            )
+            alloys[comp.key] = alloy
+            new_alloys.append(alloy)
+            value = _new_value(alloy, row, references, user, source_label, values[comp.key])
+            if value is not None:
+                new_values.append(value)
+            described = _describe(row.temps)
+            reason = f"New alloy with {described}." if described else "New alloy (no Tg, Tx or Tl given)."
+            entry.update(outcome=OUTCOME_CREATED, reason=reason, _new_alloy=True)
+            alloy_of_entry.append((alloy, entry))
+            continue
+
+        alloy_of_entry.append((alloy, entry))
+        if alloy.pk is None:
+            entry["_new_alloy"] = True
+        if row.name and not alloy.name:
+            alloy.name = row.name
+            if alloy.pk is not None:
+                renamed_alloys[alloy.pk] = alloy
+        existing = values[comp.key]
+        if existing and all(t is None for t in row.temps.values()):
+            entry.update(outcome=OUTCOME_MERGED, reason="Existing alloy; no Tg, Tx or Tl given: nothing new.")
+            continue
+        holder = next((v for v in existing if _holds(v, row.temps)), None)
+        if holder is not None:
+            reason = f"Same values as an existing value of this alloy (within {AGREEMENT_TOLERANCE_K:g} K): nothing new."
+            if holder.origin == PropertyValue.Origin.LITERATURE and holder.reference_id is None and holder.reference is None and not holder.source_label:
+                ref = references.get(row)
+                if ref is not None or source_label:
+                    holder.reference, holder.source_label = ref, "" if ref else source_label
+                    reason = f"Same values as an existing value of this alloy (within {AGREEMENT_TOLERANCE_K:g} K); source attached to it."
+                    if holder.pk is not None:
+                        changed_values[holder.pk] = holder
+            entry.update(outcome=OUTCOME_MERGED, reason=reason)
+            continue
+        contradicted = [v for v in existing if _compare(v, row.temps) == "differ"]
+        value = _new_value(alloy, row, references, user, source_label, existing)
+        if value is None:
+            entry.update(outcome=OUTCOME_MERGED, reason="Existing alloy; no Tg, Tx or Tl given: nothing new.")
+            continue
+        new_values.append(value)
+        if contradicted:
+            value.conflict = True
+            for other in contradicted:
+                if not other.conflict:
+                    other.conflict = True
+                    if other.pk is not None:
+                        changed_values[other.pk] = other
+            worst = contradicted[0]
+            entry.update(
+                outcome=OUTCOME_CONFLICT,
+                reason=(
+                    f"{_describe(row.temps)} differs by more than {AGREEMENT_TOLERANCE_K:g} K from an existing value "
+                    f"({_describe({f: getattr(worst, f) for f in TEMPERATURE_FIELDS})}); kept as a separate value, both flagged."
+                ),
+            )
+        else:
+            entry.update(outcome=OUTCOME_MERGED, reason=f"Existing alloy; value added ({_describe(row.temps)}).")
+
+    # Writes: a few bulk statements, each with its history rows.
+    if new_alloys:
+        bulk_create_with_history(new_alloys, Alloy, default_user=user, default_change_reason="import")
+    for value in new_values:
+        value.alloy = value.alloy  # picks up the alloy's new pk
+    if new_values:
+        bulk_create_with_history(new_values, PropertyValue, default_user=user, default_change_reason="import")
+    if changed_values:
+        bulk_update_with_history(
+            list(changed_values.values()), PropertyValue, ["conflict", "reference", "source_label"],
+            default_user=user, default_change_reason="import",
+        )
+    if renamed_alloys:
+        bulk_update_with_history(list(renamed_alloys.values()), Alloy, ["name"], default_user=user, default_change_reason="import")
+    for alloy, entry in alloy_of_entry:
+        entry["alloy_id"] = alloy.pk
+
+
+def _new_value(alloy, row, references, user, source_label, existing):
+    """A new literature value for the row, or None when it has neither a temperature nor a source.
+
+    A row with a source but no temperature still records where the alloy was reported.
+    """
+    has_temperature = any(t is not None for t in row.temps.values())
+    if not has_temperature and not (row.doi or row.source):
+        return None
+    ref = references.get(row)
+    value = PropertyValue(
+        alloy=alloy,
+        origin=PropertyValue.Origin.LITERATURE,
+        reference=ref,
+        source_label="" if ref else source_label,
+        heating_rate_k_min=row.heating_rate_k_min,
+        created_by=user,
+        **row.temps,
+    )
+    existing.append(value)
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Web-started imports (run by the Celery task)
+# --------------------------------------------------------------------------------------------
+
+
+def run_alloy_import(import_id):
+    """Run a queued AlloyImport; a finished one is not run again. Returns the AlloyImport."""
+    with transaction.atomic():
+        job = AlloyImport.objects.select_for_update().filter(pk=import_id).first()
+        if job is None:  # deleted while queued
+            logger.warning("Import %s no longer exists; nothing to run.", import_id)
+            return None
+        if job.status == AlloyImport.Status.DONE:
+            return job
+        job.status = AlloyImport.Status.RUNNING
+        job.error = ""
+        job.save(update_fields=["status", "error"])
+    try:
+        with job.upload.open("rb") as handle:
+            data = handle.read()
+        report = import_alloys(
+            data, user=job.created_by, dry_run=job.dry_run, source_label=job.original_name, filename=job.original_name
+        )
+    except ImportFileError as exc:
+        _finish(job, AlloyImport.Status.FAILED, error=str(exc))
+    except Exception as exc:  # recorded for the person; the import itself was rolled back
+        logger.exception("Import %s failed", import_id)
+        _finish(job, AlloyImport.Status.FAILED, error=f"Unexpected error, nothing was imported: {exc.__class__.__name__}: {exc}")
+    else:
+        job.counts = report.counts
+        job.report = report.rows
+        _finish(job, AlloyImport.Status.DONE)
+    return job
+
+
+def _finish(job, status, error=""):
+    job.status = status
+    job.error = error
+    job.finished_at = timezone.now()
+    job.save(update_fields=["status", "error", "finished_at", "counts", "report"])

@@ -1,0 +1,307 @@
+"""Lab records: alloys, cast samples, XRD and DSC measurements, and property values
+with their provenance (an experiment here, or a literature reference).
+
+Invariants live here (``clean``); the actions that change state live in
+``lab/services.py``.
+"""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+# Plausible temperatures for a metallic glass's transitions (K).
+MIN_TEMPERATURE_K = 200.0
+MAX_TEMPERATURE_K = 2500.0
+CU_KALPHA_WAVELENGTH_A = 1.5406
+
+
+def validate_transition_temperatures(tg_k, tx_k, tl_k):
+    """Raise ValidationError unless 200 K < T < 2500 K and Tg < Tx < Tl (for those given)."""
+    errors = {}
+    for name, value in (("tg_k", tg_k), ("tx_k", tx_k), ("tl_k", tl_k)):
+        if value is not None and not (MIN_TEMPERATURE_K < value < MAX_TEMPERATURE_K):
+            errors[name] = (
+                f"{value:g} K is outside the plausible range "
+                f"{MIN_TEMPERATURE_K:g}–{MAX_TEMPERATURE_K:g} K (was it entered in °C?)."
+            )
+    if errors:
+        raise ValidationError(errors)
+    given = [(n, v) for n, v in (("Tg", tg_k), ("Tx", tx_k), ("Tl", tl_k)) if v is not None]
+    for (name_a, a), (name_b, b) in zip(given, given[1:]):
+        if not a < b:
+            raise ValidationError(f"{name_a} ({a:g} K) must be below {name_b} ({b:g} K): Tg < Tx < Tl.")
+
+
+class TemperatureUnit(models.TextChoices):
+    KELVIN = "K", "K"
+    CELSIUS = "C", "°C"
+
+
+def to_kelvin(value, unit):
+    """A temperature in ``unit`` (TemperatureUnit) as kelvin; None stays None."""
+    if value is None:
+        return None
+    return value + 273.15 if unit == TemperatureUnit.CELSIUS else value
+
+
+class TransitionTemperatures(models.Model):
+    """Tg, Tx, Tl in kelvin with the quantities derived from them."""
+
+    tg_k = models.FloatField("Tg (K)", null=True, blank=True, help_text="Glass transition temperature")
+    tx_k = models.FloatField("Tx (K)", null=True, blank=True, help_text="Onset of crystallisation")
+    tl_k = models.FloatField("Tl (K)", null=True, blank=True, help_text="Liquidus temperature")
+
+    class Meta:
+        abstract = True
+
+    def clean(self):
+        super().clean()
+        validate_transition_temperatures(self.tg_k, self.tx_k, self.tl_k)
+
+    @property
+    def reduced_glass_transition(self):
+        """Trg = Tg / Tl (Turnbull)."""
+        if self.tg_k and self.tl_k:
+            return self.tg_k / self.tl_k
+        return None
+
+    @property
+    def gamma(self):
+        """γ = Tx / (Tg + Tl) (Lu & Liu, 2002)."""
+        if self.tg_k and self.tx_k and self.tl_k:
+            return self.tx_k / (self.tg_k + self.tl_k)
+        return None
+
+    @property
+    def supercooled_liquid_region_k(self):
+        """ΔTx = Tx − Tg."""
+        if self.tg_k and self.tx_k:
+            return self.tx_k - self.tg_k
+        return None
+
+
+class Alloy(models.Model):
+    """A composition, unique by its key (at.% rounded to 0.01, elements sorted)."""
+
+    composition_key = models.CharField(max_length=255, unique=True)
+    formula = models.CharField(max_length=255, help_text="Canonical formula, elements by descending fraction")
+    fractions = models.JSONField(help_text="Element → atomic fraction, summing to 1")
+    base_element = models.CharField(max_length=3, db_index=True)
+    n_elements = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=120, blank=True, help_text="Common name, e.g. Vitreloy 1")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["formula"]
+
+    def __str__(self):
+        return self.formula
+
+    def get_absolute_url(self):
+        from django.urls import reverse
+
+        return reverse("lab:alloy_detail", args=[self.pk])
+
+    @property
+    def elements(self):
+        return sorted(self.fractions, key=lambda el: (-self.fractions[el], el))
+
+
+class Reference(models.Model):
+    """A published source of property values."""
+
+    doi = models.CharField("DOI", max_length=255, unique=True, null=True, blank=True)
+    authors = models.CharField(max_length=500, blank=True)
+    year = models.PositiveSmallIntegerField(null=True, blank=True)
+    title = models.CharField(max_length=500, blank=True)
+    journal = models.CharField(max_length=255, blank=True)
+    label = models.CharField(max_length=255, blank=True, help_text="Free-text source as given, when there is no DOI")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-year", "authors"]
+
+    def __str__(self):
+        if self.authors or self.year:
+            parts = [self.authors or "?", f"({self.year})" if self.year else "", self.journal]
+            return " ".join(p for p in parts if p)
+        return self.label or self.doi or f"Reference {self.pk}"
+
+
+class Sample(models.Model):
+    """An alloy cast by a method into a rod, plate or ribbon."""
+
+    class Method(models.TextChoices):
+        ARC_SUCTION = "arc_suction", "Arc melting + suction casting"
+        ARC_TILT = "arc_tilt", "Arc melting + tilt casting"
+        COPPER_MOLD = "copper_mold", "Copper-mould injection casting"
+        MELT_SPINNING = "melt_spinning", "Melt spinning (ribbon)"
+        WATER_QUENCH = "water_quench", "Water quenching in quartz tube"
+        OTHER = "other", "Other"
+
+    alloy = models.ForeignKey(Alloy, on_delete=models.PROTECT, related_name="samples")
+    label = models.CharField(max_length=64, unique=True, help_text="Lab label written on the sample")
+    method = models.CharField(max_length=32, choices=Method.choices, default=Method.ARC_SUCTION)
+    diameter_mm = models.FloatField("rod diameter (mm)", null=True, blank=True)
+    cast_on = models.DateField(null=True, blank=True)
+    operator = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.label} ({self.alloy.formula})"
+
+    def clean(self):
+        super().clean()
+        if self.diameter_mm is not None and not (0 < self.diameter_mm <= 100):
+            raise ValidationError({"diameter_mm": "A rod diameter must be between 0 and 100 mm."})
+
+    @property
+    def latest_xrd(self):
+        return self.xrd_measurements.order_by("-created_at").first()
+
+    @property
+    def latest_dsc(self):
+        return self.dsc_measurements.order_by("-created_at").first()
+
+
+class XRDMeasurement(models.Model):
+    """An XRD pattern of a sample with its main peak, FWHM and amorphous verdict."""
+
+    class Verdict(models.TextChoices):
+        AMORPHOUS = "amorphous", "Amorphous"
+        CRYSTALLINE = "crystalline", "Crystalline"
+
+    sample = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="xrd_measurements")
+    pattern = models.FileField(upload_to="xrd/%Y/%m/")
+    wavelength_a = models.FloatField("wavelength (Å)", default=CU_KALPHA_WAVELENGTH_A)
+    peak_q_inv_a = models.FloatField("main peak q (Å⁻¹)", null=True, blank=True)
+    peak_two_theta_deg = models.FloatField("main peak 2θ (°)", null=True, blank=True)
+    fwhm_inv_a = models.FloatField("FWHM (Å⁻¹)", null=True, blank=True)
+    computed_verdict = models.CharField(max_length=16, choices=Verdict.choices)
+    verdict_reason = models.TextField(blank=True, help_text="Why the analysis reached its verdict")
+    override_verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True)
+    override_reason = models.TextField(blank=True)
+    analysis = models.JSONField(default=dict, blank=True, help_text="Sharp peaks found, points, etc.")
+    measured_on = models.DateField(null=True, blank=True)
+    operator = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "XRD measurement"
+
+    def clean(self):
+        super().clean()
+        if self.override_verdict and not self.override_reason.strip():
+            raise ValidationError({"override_reason": "Say why the verdict is overridden."})
+
+    @property
+    def verdict(self):
+        return self.override_verdict or self.computed_verdict
+
+    @property
+    def is_amorphous(self):
+        return self.verdict == self.Verdict.AMORPHOUS
+
+
+class DSCMeasurement(TransitionTemperatures):
+    """A DSC scan of a sample: Tg, Tx, Tl (K) at a heating rate, with its curve."""
+
+    sample = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="dsc_measurements")
+    heating_rate_k_min = models.FloatField("heating rate (K/min)", default=20.0)
+    curve = models.FileField(upload_to="dsc/%Y/%m/", blank=True)
+    # The raw curve is stored as uploaded; its temperature column may be in °C.
+    curve_temperature_unit = models.CharField(
+        "curve temperature unit", max_length=2, choices=TemperatureUnit.choices, default=TemperatureUnit.KELVIN
+    )
+    measured_on = models.DateField(null=True, blank=True)
+    operator = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "DSC measurement"
+
+    def clean(self):
+        super().clean()
+        if self.tg_k is None or self.tx_k is None:
+            raise ValidationError("A DSC measurement needs at least Tg and Tx.")
+        if not (0 < self.heating_rate_k_min <= 1000):
+            raise ValidationError({"heating_rate_k_min": "Heating rate must be between 0 and 1000 K/min."})
+
+
+class PropertyValue(TransitionTemperatures):
+    """Tg/Tx/Tl of an alloy from one source: a DSC measurement here or a literature reference.
+
+    Every property value in the system is one of these, so provenance is never lost.
+    """
+
+    class Origin(models.TextChoices):
+        EXPERIMENT = "experiment", "Experiment (this lab)"
+        LITERATURE = "literature", "Literature"
+
+    alloy = models.ForeignKey(Alloy, on_delete=models.CASCADE, related_name="property_values")
+    origin = models.CharField(max_length=16, choices=Origin.choices)
+    dsc = models.OneToOneField(DSCMeasurement, null=True, blank=True, on_delete=models.CASCADE, related_name="property_value")
+    reference = models.ForeignKey(Reference, null=True, blank=True, on_delete=models.PROTECT, related_name="property_values")
+    source_label = models.CharField(max_length=255, blank=True, help_text="Source as written in an import")
+    heating_rate_k_min = models.FloatField(null=True, blank=True)
+    conflict = models.BooleanField(default=False, help_text="Differs by more than 10 K from another value of the same alloy")
+    note = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["alloy", "created_at"]
+        indexes = [models.Index(fields=["tg_k"]), models.Index(fields=["tx_k"]), models.Index(fields=["tl_k"])]
+
+    def clean(self):
+        super().clean()
+        if self.origin == self.Origin.EXPERIMENT and self.dsc_id is None:
+            raise ValidationError("An experimental value must point to its DSC measurement.")
+
+    @property
+    def provenance(self):
+        if self.origin == self.Origin.EXPERIMENT and self.dsc_id:
+            return f"DSC of sample {self.dsc.sample.label}"
+        if self.reference_id:
+            return str(self.reference)
+        return self.source_label or "literature (source not given)"
+
+
+class AlloyImport(models.Model):
+    """An import of a literature table started from the web; runs as a Celery task."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    upload = models.FileField(upload_to="imports/%Y/%m/")
+    original_name = models.CharField(max_length=255)
+    dry_run = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    counts = models.JSONField(default=dict, blank=True)
+    report = models.JSONField(default=list, blank=True, help_text="One entry per row: outcome and reason")
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Import of {self.original_name} ({self.get_status_display()})"

@@ -1,0 +1,159 @@
+"""SVG plots of XRD patterns and DSC curves (matplotlib, no Django, no pyplot).
+
+Figures are built with the object-oriented API and rendered by FigureCanvasSVG, so
+nothing touches pyplot's global state and the functions are safe in threaded web
+workers. SVG text stays text (``svg.fonttype = "none"``: no embedded glyph paths)
+and ids are reproducible (``svg.hashsalt``); these two rcParams are set once at
+import, on purpose, for every SVG this process renders. The returned string starts at
+``<svg`` (no XML declaration) so it can be served as image/svg+xml or inlined in
+HTML; marker groups carry ids (``main-peak``, ``fwhm-bar``, ``sharp-peaks``,
+``tg-marker``, ``tx-marker``, ``tl-marker``) for tests and CSS.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+
+import matplotlib
+import numpy as np
+from matplotlib.backends.backend_svg import FigureCanvasSVG
+from matplotlib.figure import Figure
+
+from .patterns import KELVIN_OFFSET, DSCCurve, XRDAnalysis, q_to_two_theta, two_theta_to_q
+
+matplotlib.rcParams["svg.fonttype"] = "none"
+matplotlib.rcParams["svg.hashsalt"] = "glassloop"
+
+FIGSIZE_IN = (7.0, 4.2)
+MAX_PLOTTED_POINTS = 2400  # enough for a 600-px-wide plot; keeps the SVG small
+CURVE_COLOUR = "#1f4e79"
+MARK_COLOUR = "#c0392b"
+SHARP_COLOUR = "#e67e22"
+BACKGROUND_COLOUR = "#7f8c8d"
+
+
+def _decimate(x: np.ndarray, y: np.ndarray, max_points: int = MAX_PLOTTED_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """Keep each bin's min and max so sharp peaks survive thinning."""
+    n = len(x)
+    if n <= max_points:
+        return x, y
+    bins = max_points // 2
+    edges = np.linspace(0, n, bins + 1).astype(int)
+    keep = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        if b <= a:
+            continue
+        seg = y[a:b]
+        i, j = a + int(np.argmin(seg)), a + int(np.argmax(seg))
+        keep.extend(sorted({i, j}))
+    keep = np.asarray(keep)
+    return x[keep], y[keep]
+
+
+def _plain(text: str) -> str:
+    """User text shown literally (no mathtext)."""
+    return (text or "").replace("$", r"\$")
+
+
+def _render(fig: Figure) -> str:
+    FigureCanvasSVG(fig)
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
+    svg = buf.getvalue()
+    start = svg.find("<svg")
+    return svg[start:] if start >= 0 else svg
+
+
+def _new_figure() -> tuple[Figure, object]:
+    fig = Figure(figsize=FIGSIZE_IN, dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    ax.grid(True, color="#dddddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+    return fig, ax
+
+
+def xrd_plot_svg(analysis: XRDAnalysis, *, title: str = "") -> str:
+    """Intensity vs q with 2θ on the top axis; main peak, FWHM bar at half maximum and
+    sharp Bragg peaks marked; the fitted background dashed."""
+    a = analysis
+    fig, ax = _new_figure()
+    q, inten = np.asarray(a.q_inv_a), np.asarray(a.intensity)
+    qd, yd = _decimate(q, inten)
+    ax.plot(qd, yd, color=CURVE_COLOUR, linewidth=0.8, label="pattern", gid="pattern")
+    if len(a.background) == len(q):
+        qb, yb = _decimate(q, np.asarray(a.background))
+        ax.plot(qb, yb, color=BACKGROUND_COLOUR, linewidth=0.8, linestyle="--", label="background", gid="background")
+
+    peak_y = a.peak_intensity if math.isfinite(a.peak_intensity) else float(np.interp(a.peak_q_inv_a, q, inten))
+    ax.plot([a.peak_q_inv_a], [peak_y], marker="v", markersize=8, color=MARK_COLOUR, linestyle="none", gid="main-peak",
+            label=f"main peak q = {a.peak_q_inv_a:.3f} Å⁻¹")
+    ax.annotate(
+        f"q = {a.peak_q_inv_a:.3f} Å⁻¹\n2θ = {a.peak_two_theta_deg:.2f}°",
+        xy=(a.peak_q_inv_a, peak_y), xytext=(10, 6), textcoords="offset points", fontsize=8, color=MARK_COLOUR,
+    )
+
+    if math.isfinite(a.half_max_intensity) and math.isfinite(a.fwhm_inv_a):
+        level = a.half_max_intensity
+        ax.plot([a.half_max_left_q, a.half_max_right_q], [level, level], color=MARK_COLOUR, linewidth=2.0,
+                marker="|", markersize=10, gid="fwhm-bar", label=f"FWHM = {a.fwhm_inv_a:.3f} Å⁻¹")
+        ax.text(a.half_max_right_q, level, f"  FWHM {a.fwhm_inv_a:.3f} Å⁻¹", va="center", ha="left",
+                fontsize=8, color=MARK_COLOUR, gid="fwhm-label")
+
+    if a.sharp_peaks_q_inv_a:
+        sq = np.asarray(a.sharp_peaks_q_inv_a)
+        sy = np.interp(sq, q, inten)
+        span = float(np.ptp(inten)) or 1.0
+        ax.plot(sq, sy + 0.04 * span, marker="v", markersize=6, color=SHARP_COLOUR, linestyle="none",
+                gid="sharp-peaks", label=f"sharp Bragg peaks ({len(sq)})")
+
+    ax.set_xlabel("q (Å⁻¹)")
+    ax.set_ylabel("intensity (counts)")
+    ax.set_xlim(float(q[0]), float(q[-1]))
+    wl = a.wavelength_a
+    top = ax.secondary_xaxis(
+        "top",
+        functions=(
+            lambda v: np.nan_to_num(q_to_two_theta(np.clip(v, 0, 4 * np.pi / wl), wl)),
+            lambda t: two_theta_to_q(np.clip(t, 0, 180), wl),
+        ),
+    )
+    top.set_xlabel(f"2θ (°), λ = {wl:g} Å", fontsize=9)
+    verdict = "amorphous" if a.is_amorphous else "crystalline"
+    heading = f"{_plain(title)} — {verdict}" if title else f"XRD: {verdict}"
+    ax.set_title(heading, fontsize=10)
+    ax.legend(fontsize=8, loc="upper right", frameon=False)
+    return _render(fig)
+
+
+def dsc_plot_svg(curve: DSCCurve, *, tg_k=None, tx_k=None, tl_k=None, title: str = "") -> str:
+    """Heat flow vs temperature (K, with °C on the top axis); Tg, Tx, Tl as labelled vertical lines."""
+    fig, ax = _new_figure()
+    t, flow = _decimate(np.asarray(curve.temperature_k), np.asarray(curve.heat_flow))
+    ax.plot(t, flow, color=CURVE_COLOUR, linewidth=0.9, gid="curve")
+    colours = {"Tg": "#2e86c1", "Tx": MARK_COLOUR, "Tl": "#8e44ad"}
+    trans = ax.get_xaxis_transform()
+    for name, value in (("Tg", tg_k), ("Tx", tx_k), ("Tl", tl_k)):
+        if value is None:
+            continue
+        value = float(value)
+        if not math.isfinite(value):
+            continue
+        ax.axvline(value, color=colours[name], linestyle="--", linewidth=1.0, gid=f"{name.lower()}-marker")
+        ax.text(value, 0.98, f" {name} = {value:.0f} K", transform=trans, rotation=90, va="top", ha="right",
+                fontsize=8, color=colours[name], gid=f"{name.lower()}-label")
+    ax.set_xlabel("temperature (K)")
+    ax.set_ylabel("heat flow (exo ↑)")
+    lo = min([float(t[0])] + [float(v) for v in (tg_k, tx_k, tl_k) if v is not None])
+    hi = max([float(t[-1])] + [float(v) for v in (tg_k, tx_k, tl_k) if v is not None])
+    ax.set_xlim(lo, hi)
+    top = ax.secondary_xaxis("top", functions=(lambda k: k - KELVIN_OFFSET, lambda c: c + KELVIN_OFFSET))
+    top.set_xlabel("temperature (°C)", fontsize=9)
+    ax.set_title(_plain(title) if title else "DSC", fontsize=10)
+    return _render(fig)
+
+
+def svg_ids(svg: str) -> set[str]:
+    """The element ids in an SVG string (handy for tests and templates)."""
+    return set(re.findall(r'\bid="([^"]+)"', svg))

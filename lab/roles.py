@@ -1,0 +1,60 @@
+"""Roles are Django groups. Views check them through ``role_required``.
+
+viewer        reads everything
+experimenter  logs samples and XRD/DSC measurements, imports tables
+reviewer      reviews LLM-extracted records
+approver      approves generated candidates for synthesis
+Superusers hold every role.
+"""
+
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+
+VIEWER = "viewer"
+EXPERIMENTER = "experimenter"
+REVIEWER = "reviewer"
+APPROVER = "approver"
+ALL_ROLES = (VIEWER, EXPERIMENTER, REVIEWER, APPROVER)
+
+
+def user_roles(user):
+    if not user.is_authenticated:
+        return set()
+    if user.is_superuser:
+        return set(ALL_ROLES)
+    if not hasattr(user, "_glassloop_roles"):
+        user._glassloop_roles = set(user.groups.filter(name__in=ALL_ROLES).values_list("name", flat=True))
+    return user._glassloop_roles
+
+
+def has_role(user, role):
+    return role in user_roles(user)
+
+
+def role_required(role):
+    """View decorator: login first, then the role, else 403."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapped(request, *args, **kwargs):
+            if not has_role(request.user, role):
+                raise PermissionDenied(f"This needs the {role} role.")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def assign_role(user, role):
+    from django.contrib.auth.models import Group
+
+    if role not in ALL_ROLES:
+        raise ValueError(f"Unknown role {role!r}; roles are {', '.join(ALL_ROLES)}.")
+    group, _ = Group.objects.get_or_create(name=role)
+    user.groups.add(group)
+    if hasattr(user, "_glassloop_roles"):
+        del user._glassloop_roles

@@ -1,0 +1,265 @@
+"""Reads of lab records for pages and other code. No writes here.
+
+Lists annotate their aggregates in the database (one query per page, whatever the
+number of rows); details prefetch what their page shows.
+"""
+
+from dataclasses import dataclass, field
+from itertools import chain
+from operator import attrgetter
+
+from django.db.models import (
+    Avg,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce
+from django.shortcuts import get_object_or_404
+
+from .models import Alloy, DSCMeasurement, PropertyValue, Sample, XRDMeasurement
+
+# ------------------------------------------------------------------ alloy list
+
+ALLOY_ORDERINGS = {
+    "formula": ("formula",),
+    "base": ("base_element", "formula"),
+    "samples": ("-n_samples", "formula"),
+    "tg": (F("tg_mean").asc(nulls_last=True), "formula"),
+    "tx": (F("tx_mean").asc(nulls_last=True), "formula"),
+    "tl": (F("tl_mean").asc(nulls_last=True), "formula"),
+    "trg": (F("trg").desc(nulls_last=True), "formula"),
+    "gamma": (F("gamma").desc(nulls_last=True), "formula"),
+    "dtx": (F("dtx").desc(nulls_last=True), "formula"),
+    "newest": ("-created_at",),
+}
+
+
+@dataclass
+class AlloyFilters:
+    """What the alloy list is filtered by; every field optional."""
+
+    elements: tuple[str, ...] = ()  # the alloy contains ALL of these
+    base_element: str = ""
+    text: str = ""  # in the formula or the name
+    tg_min: float | None = None
+    tg_max: float | None = None
+    tx_min: float | None = None
+    tx_max: float | None = None
+    tl_min: float | None = None
+    tl_max: float | None = None
+    trg_min: float | None = None
+    gamma_min: float | None = None
+    order: str = "formula"
+    extra: dict = field(default_factory=dict)
+
+
+def _sample_count_subquery():
+    return Subquery(
+        Sample.objects.filter(alloy=OuterRef("pk")).order_by().values("alloy").annotate(c=Count("pk")).values("c"),
+        output_field=IntegerField(),
+    )
+
+
+def alloys_with_properties():
+    """Alloys annotated with n_samples, n_values, tg/tx/tl mean (K) over all property values,
+    trg, gamma and dtx from those means, and has_conflict."""
+    return Alloy.objects.annotate(
+        n_samples=Coalesce(_sample_count_subquery(), Value(0)),
+        n_values=Count("property_values"),
+        tg_mean=Avg("property_values__tg_k"),
+        tx_mean=Avg("property_values__tx_k"),
+        tl_mean=Avg("property_values__tl_k"),
+        has_conflict=Exists(PropertyValue.objects.filter(alloy=OuterRef("pk"), conflict=True)),
+    ).annotate(
+        trg=ExpressionWrapper(F("tg_mean") / F("tl_mean"), output_field=FloatField()),
+        gamma=ExpressionWrapper(F("tx_mean") / (F("tg_mean") + F("tl_mean")), output_field=FloatField()),
+        dtx=ExpressionWrapper(F("tx_mean") - F("tg_mean"), output_field=FloatField()),
+    )
+
+
+def alloy_list(filters: AlloyFilters | None = None):
+    """The alloys matching ``filters``, annotated as in ``alloys_with_properties``.
+
+    Property ranges apply to the alloy's mean value over all its sources.
+    """
+    f = filters or AlloyFilters()
+    qs = alloys_with_properties()
+    if f.elements:
+        # JSON key containment works on SQLite and PostgreSQL alike.
+        qs = qs.filter(fractions__has_keys=list(f.elements))
+    if f.base_element:
+        qs = qs.filter(base_element=f.base_element)
+    if f.text:
+        qs = qs.filter(Q(formula__icontains=f.text) | Q(name__icontains=f.text))
+    ranges = (
+        ("tg_mean__gte", f.tg_min),
+        ("tg_mean__lte", f.tg_max),
+        ("tx_mean__gte", f.tx_min),
+        ("tx_mean__lte", f.tx_max),
+        ("tl_mean__gte", f.tl_min),
+        ("tl_mean__lte", f.tl_max),
+        ("trg__gte", f.trg_min),
+        ("gamma__gte", f.gamma_min),
+    )
+    lookups = {name: value for name, value in ranges if value is not None}
+    if lookups:
+        qs = qs.filter(**lookups)
+    return qs.order_by(*ALLOY_ORDERINGS.get(f.order, ALLOY_ORDERINGS["formula"]))
+
+
+def base_elements():
+    """The base elements present, for the search form's choice list."""
+    return list(Alloy.objects.order_by("base_element").values_list("base_element", flat=True).distinct())
+
+
+# ------------------------------------------------------------------ samples
+
+
+def _latest_first(model):
+    return model.objects.order_by("-created_at", "-pk")
+
+
+def samples_with_measurements(queryset=None):
+    """Samples with their alloy, and their XRDs/DSCs (newest first) as ``xrds`` / ``dscs`` lists."""
+    qs = Sample.objects.all() if queryset is None else queryset
+    return qs.select_related("alloy", "operator").prefetch_related(
+        Prefetch("xrd_measurements", queryset=_latest_first(XRDMeasurement).select_related("operator"), to_attr="xrds"),
+        Prefetch("dsc_measurements", queryset=_latest_first(DSCMeasurement).select_related("operator"), to_attr="dscs"),
+    )
+
+
+def sample_list(*, text="", alloy_id=None):
+    """Samples, newest first, optionally those whose label, formula or alloy name contains ``text``."""
+    qs = Sample.objects.order_by("-created_at", "-pk")
+    if text:
+        qs = qs.filter(Q(label__icontains=text) | Q(alloy__formula__icontains=text) | Q(alloy__name__icontains=text))
+    if alloy_id:
+        qs = qs.filter(alloy_id=alloy_id)
+    return samples_with_measurements(qs)
+
+
+def sample_detail(pk):
+    return get_object_or_404(samples_with_measurements(), pk=pk)
+
+
+def xrd_detail(pk):
+    return get_object_or_404(XRDMeasurement.objects.select_related("sample__alloy", "operator"), pk=pk)
+
+
+def dsc_detail(pk):
+    return get_object_or_404(DSCMeasurement.objects.select_related("sample__alloy", "operator"), pk=pk)
+
+
+# ------------------------------------------------------------------ alloy detail
+
+
+def alloy_detail(pk):
+    """The alloy with property values (provenance joined) and samples with their measurements."""
+    return get_object_or_404(
+        Alloy.objects.select_related("created_by").prefetch_related(
+            Prefetch(
+                "property_values",
+                queryset=PropertyValue.objects.select_related("dsc__sample", "reference", "created_by").order_by(
+                    "origin", "created_at", "pk"
+                ),
+            ),
+            Prefetch("samples", queryset=samples_with_measurements(Sample.objects.order_by("-created_at", "-pk"))),
+        ),
+        pk=pk,
+    )
+
+
+def composition_table(alloy):
+    """[(element, at.%)] in canonical order (descending fraction)."""
+    return [(el, alloy.fractions[el] * 100.0) for el in alloy.elements]
+
+
+def property_summary(values):
+    """Mean Tg/Tx/Tl of some property values, with the derived Trg, γ, ΔTx (None where unknown)."""
+
+    def mean(name):
+        xs = [getattr(v, name) for v in values if getattr(v, name) is not None]
+        return sum(xs) / len(xs) if xs else None
+
+    tg, tx, tl = mean("tg_k"), mean("tx_k"), mean("tl_k")
+    return {
+        "tg_k": tg,
+        "tx_k": tx,
+        "tl_k": tl,
+        "trg": tg / tl if tg and tl else None,
+        "gamma": tx / (tg + tl) if tg and tx and tl else None,
+        "dtx_k": tx - tg if tg and tx else None,
+        "n": len(values),
+    }
+
+
+@dataclass
+class HistoryEntry:
+    when: object
+    who: object
+    kind: str  # created / changed / deleted
+    what: str
+    changes: list
+    reason: str
+
+
+_KINDS = {"+": "created", "~": "changed", "-": "deleted"}
+_SKIP_DIFF = {"created_at", "analysis"}
+
+
+def _entries(records, describe, limit):
+    out = []
+    for record in records[:limit]:
+        changes = []
+        if record.history_type == "~":
+            previous = record.prev_record
+            if previous is not None:
+                delta = record.diff_against(previous)
+                changes = [(c.field, c.old, c.new) for c in delta.changes if c.field not in _SKIP_DIFF]
+        out.append(
+            HistoryEntry(
+                when=record.history_date,
+                who=record.history_user,
+                kind=_KINDS.get(record.history_type, record.history_type),
+                what=describe(record),
+                changes=changes,
+                reason=record.history_change_reason or "",
+            )
+        )
+    return out
+
+
+def alloy_history(alloy, *, limit=15):
+    """Recent changes to the alloy, its property values and its samples, newest first."""
+    alloy_records = alloy.history.select_related("history_user").order_by("-history_date", "-history_id")
+    value_records = PropertyValue.history.filter(alloy_id=alloy.pk).select_related("history_user").order_by(
+        "-history_date", "-history_id"
+    )
+    sample_records = Sample.history.filter(alloy_id=alloy.pk).select_related("history_user").order_by(
+        "-history_date", "-history_id"
+    )
+    entries = chain(
+        _entries(alloy_records, lambda r: "alloy", limit),
+        _entries(value_records, lambda r: f"property value #{r.id} ({r.origin})", limit),
+        _entries(sample_records, lambda r: f"sample {r.label}", limit),
+    )
+    return sorted(entries, key=attrgetter("when"), reverse=True)[:limit]
+
+
+def xrd_history(xrd, *, limit=15):
+    records = xrd.history.select_related("history_user").order_by("-history_date", "-history_id")
+    return _entries(records, lambda r: f"XRD #{r.id}", limit)
+
+
+def sample_history(sample, *, limit=15):
+    records = sample.history.select_related("history_user").order_by("-history_date", "-history_id")
+    return _entries(records, lambda r: f"sample {r.label}", limit)

@@ -1,0 +1,404 @@
+"""Actions on lab records. Each public function is one transaction."""
+
+import math
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils.text import get_valid_filename
+
+from ml.composition import Composition, CompositionError, parse_composition
+
+from .models import (
+    CU_KALPHA_WAVELENGTH_A,
+    Alloy,
+    DSCMeasurement,
+    PropertyValue,
+    Sample,
+    TemperatureUnit,
+    XRDMeasurement,
+    validate_transition_temperatures,
+)
+
+
+def as_composition(composition):
+    """A Composition from text or a Composition (raises CompositionError with the reason)."""
+    if isinstance(composition, Composition):
+        return composition
+    return parse_composition(composition)
+
+
+@transaction.atomic
+def get_or_create_alloy(composition, *, user=None, name=""):
+    """The Alloy for a composition (text or Composition), created if new.
+
+    Identity is the composition key, so ``Ca40Cu30Mg30`` and ``Ca40Mg30Cu30`` are one alloy.
+    Returns ``(alloy, created)``.
+    """
+    comp = as_composition(composition)
+    alloy = Alloy.objects.filter(composition_key=comp.key).first()
+    if alloy is not None:
+        if name and not alloy.name:
+            alloy.name = name
+            alloy.save(update_fields=["name"])
+        return alloy, False
+    try:
+        with transaction.atomic():
+            alloy = Alloy.objects.create(
+                composition_key=comp.key,
+                formula=comp.formula,
+                fractions=dict(comp),
+                base_element=comp.base_element,
+                n_elements=len(comp),
+                name=name,
+                created_by=user,
+            )
+    except IntegrityError:  # created by someone else between our read and write
+        return Alloy.objects.get(composition_key=comp.key), False
+    return alloy, True
+
+
+# --------------------------------------------------------------------------------------
+# Experiments: samples, XRD and DSC measurements.
+#
+# Uploaded files are read and analysed BEFORE any row is written, so a bad file leaves
+# nothing behind (no sample, no alloy, no file on disk). Files are written to storage only
+# when their row is saved inside the transaction; if the transaction still fails after
+# that, the files it wrote are deleted again.
+# --------------------------------------------------------------------------------------
+
+# Two values of one alloy further apart than this are flagged as a conflict.
+CONFLICT_TOLERANCE_K = 10.0
+MIN_WAVELENGTH_A = 0.05
+MAX_WAVELENGTH_A = 5.0
+MAX_HEATING_RATE_K_MIN = 1000.0
+
+
+def max_upload_bytes():
+    return int(getattr(settings, "GLASSLOOP_MAX_UPLOAD_BYTES", 20 * 1024 * 1024))
+
+
+def read_upload(uploaded_file, *, field):
+    """The bytes of an uploaded file (Django UploadedFile or any binary file object).
+
+    Refuses (ValidationError on ``field``) an empty file or one above
+    settings.GLASSLOOP_MAX_UPLOAD_BYTES, without reading more than the limit.
+    """
+    limit = max_upload_bytes()
+    size = getattr(uploaded_file, "size", None)
+    if size is not None and size > limit:
+        raise ValidationError({field: f"The file is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB."})
+    if hasattr(uploaded_file, "seek"):
+        uploaded_file.seek(0)
+    data = uploaded_file.read(limit + 1)
+    if hasattr(uploaded_file, "seek"):
+        uploaded_file.seek(0)
+    if isinstance(data, str):
+        data = data.encode()
+    if len(data) > limit:
+        raise ValidationError({field: f"The file is larger than the limit of {limit / 1e6:.1f} MB."})
+    if not data:
+        raise ValidationError({field: "The file is empty."})
+    return data
+
+
+def _storage_name(uploaded_file, default):
+    """A safe, short file name (FileField names are limited to 100 characters with the folder)."""
+    base = os.path.basename(getattr(uploaded_file, "name", "") or "") or default
+    base = get_valid_filename(base) or default
+    stem, ext = os.path.splitext(base)
+    return f"{stem[:50]}{ext[:10]}"
+
+
+@dataclass(frozen=True)
+class PreparedXRD:
+    content: ContentFile
+    analysis: object  # lab.patterns.XRDAnalysis
+    wavelength_a: float
+
+
+@dataclass(frozen=True)
+class PreparedDSC:
+    tg_k: float
+    tx_k: float
+    tl_k: float | None
+    heating_rate_k_min: float
+    curve: ContentFile | None
+    curve_unit: str
+
+
+def prepare_xrd(uploaded_file, *, wavelength_a=CU_KALPHA_WAVELENGTH_A, field="xrd_file"):
+    """Read and analyse an XRD pattern upload; nothing is stored. Raises ValidationError."""
+    from .patterns import PatternError, analyse_xrd_file
+
+    if uploaded_file is None:
+        raise ValidationError({field: "Choose an XRD pattern file."})
+    if wavelength_a is None:
+        wavelength_a = CU_KALPHA_WAVELENGTH_A
+    if not (MIN_WAVELENGTH_A <= wavelength_a <= MAX_WAVELENGTH_A):
+        raise ValidationError(
+            {"wavelength_a": f"A wavelength of {wavelength_a:g} Å is implausible; Cu Kα is {CU_KALPHA_WAVELENGTH_A} Å."}
+        )
+    data = read_upload(uploaded_file, field=field)
+    name = _storage_name(uploaded_file, "pattern.xy")
+    try:
+        analysis = analyse_xrd_file(data, name=name, wavelength_a=wavelength_a)
+    except PatternError as exc:
+        raise ValidationError({field: f"{name}: {exc}"}) from exc
+    return PreparedXRD(content=ContentFile(data, name=name), analysis=analysis, wavelength_a=wavelength_a)
+
+
+def prepare_dsc(*, tg_k, tx_k, tl_k=None, heating_rate_k_min=20.0, curve_file=None, curve_unit=TemperatureUnit.KELVIN):
+    """Check DSC values (Tg < Tx < Tl, 200–2500 K) and read an optional curve; nothing is stored."""
+    from .patterns import PatternError, read_dsc_file
+
+    if tg_k is None or tx_k is None:
+        raise ValidationError({"tg_k" if tg_k is None else "tx_k": "A DSC measurement needs at least Tg and Tx."})
+    validate_transition_temperatures(tg_k, tx_k, tl_k)
+    if heating_rate_k_min is None:
+        heating_rate_k_min = 20.0
+    if not (0 < heating_rate_k_min <= MAX_HEATING_RATE_K_MIN):
+        raise ValidationError({"heating_rate_k_min": "Heating rate must be between 0 and 1000 K/min."})
+    if curve_unit not in TemperatureUnit.values:
+        raise ValidationError({"curve_unit": f"Unknown temperature unit {curve_unit!r}; use K or C."})
+    content = None
+    if curve_file is not None:
+        data = read_upload(curve_file, field="curve_file")
+        name = _storage_name(curve_file, "curve.txt")
+        try:
+            curve = read_dsc_file(data, name=name, temperature_unit=curve_unit)
+        except PatternError as exc:
+            raise ValidationError({"curve_file": f"{name}: {exc}"}) from exc
+        # The scan must pass through Tg and Tx; if not, the unit or the file is wrong.
+        low_k, high_k = float(curve.temperature_k[0]), float(curve.temperature_k[-1])
+        if not (low_k <= tg_k and tx_k <= high_k):
+            shown = "°C" if curve_unit == TemperatureUnit.CELSIUS else "K"
+            raise ValidationError(
+                {
+                    "curve_file": f"{name}: read in {shown}, the curve runs from {low_k:.1f} to {high_k:.1f} K, "
+                    f"which does not contain Tg = {tg_k:.1f} K and Tx = {tx_k:.1f} K. "
+                    "Is the curve's temperature unit right, and is it this sample's scan?"
+                }
+            )
+        content = ContentFile(data, name=name)
+    return PreparedDSC(
+        tg_k=float(tg_k),
+        tx_k=float(tx_k),
+        tl_k=None if tl_k is None else float(tl_k),
+        heating_rate_k_min=float(heating_rate_k_min),
+        curve=content,
+        curve_unit=curve_unit,
+    )
+
+
+@contextmanager
+def _files_removed_on_failure():
+    """Collect (storage, name) of files written; delete them if the block raises."""
+    written = []
+    try:
+        yield written
+    except BaseException:
+        for storage, name in written:
+            try:
+                storage.delete(name)
+            except OSError:  # nothing more we can do; the row is gone anyway
+                pass
+        raise
+
+
+def _save(instance, user, written=(), reason=None):
+    """full_clean, then save with the history user (and optional change reason)."""
+    instance.full_clean()
+    if user is not None:
+        instance._history_user = user
+    if reason:
+        instance._change_reason = reason
+    instance.save()
+    for field_name in ("pattern", "curve"):
+        f = getattr(instance, field_name, None)
+        if f and isinstance(written, list):
+            written.append((f.storage, f.name))
+
+
+def _finite_or_none(value):
+    """NaN/inf (no peak, no width found) are stored as unknown."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _create_xrd(sample, prepared, *, user, written, measured_on=None):
+    a = prepared.analysis
+    xrd = XRDMeasurement(
+        sample=sample,
+        wavelength_a=prepared.wavelength_a,
+        peak_q_inv_a=_finite_or_none(a.peak_q_inv_a),
+        peak_two_theta_deg=_finite_or_none(a.peak_two_theta_deg),
+        fwhm_inv_a=_finite_or_none(a.fwhm_inv_a),
+        computed_verdict=XRDMeasurement.Verdict.AMORPHOUS if a.is_amorphous else XRDMeasurement.Verdict.CRYSTALLINE,
+        verdict_reason=a.reason,
+        analysis=a.as_dict(),
+        measured_on=measured_on,
+        operator=user,
+    )
+    xrd.pattern = prepared.content  # saved to storage by save(), inside the transaction
+    _save(xrd, user, written)
+    return xrd
+
+
+def values_conflict(a, b, *, tolerance_k=CONFLICT_TOLERANCE_K):
+    """True if two property values share a quantity (Tg, Tx or Tl) that differs by more than the tolerance."""
+    for name in ("tg_k", "tx_k", "tl_k"):
+        x, y = getattr(a, name), getattr(b, name)
+        if x is not None and y is not None and abs(x - y) > tolerance_k:
+            return True
+    return False
+
+
+def _flag_conflicts(value, *, user):
+    """Flag ``value`` and every other value of its alloy that disagrees with it by > 10 K."""
+    others = PropertyValue.objects.filter(alloy_id=value.alloy_id).exclude(pk=value.pk)
+    clashing = [other for other in others if values_conflict(value, other)]
+    if not clashing:
+        return
+    for other in clashing:
+        if not other.conflict:
+            other.conflict = True
+            _save(other, user, reason=f"conflicts with value {value.pk}")
+    if not value.conflict:
+        value.conflict = True
+        _save(value, user, reason="conflicts with another value of this alloy")
+
+
+def _create_dsc(sample, prepared, *, user, written, measured_on=None):
+    dsc = DSCMeasurement(
+        sample=sample,
+        tg_k=prepared.tg_k,
+        tx_k=prepared.tx_k,
+        tl_k=prepared.tl_k,
+        heating_rate_k_min=prepared.heating_rate_k_min,
+        curve_temperature_unit=prepared.curve_unit,
+        measured_on=measured_on,
+        operator=user,
+    )
+    if prepared.curve is not None:
+        dsc.curve = prepared.curve
+    _save(dsc, user, written)
+    # Every property value carries its provenance: this one points to its DSC scan.
+    value = PropertyValue(
+        alloy_id=sample.alloy_id,
+        origin=PropertyValue.Origin.EXPERIMENT,
+        dsc=dsc,
+        tg_k=dsc.tg_k,
+        tx_k=dsc.tx_k,
+        tl_k=dsc.tl_k,
+        heating_rate_k_min=dsc.heating_rate_k_min,
+        created_by=user,
+    )
+    _save(value, user)
+    _flag_conflicts(value, user=user)
+    return dsc
+
+
+def _composition_or_error(composition):
+    try:
+        return as_composition(composition)
+    except CompositionError as exc:
+        raise ValidationError({"composition": str(exc)}) from exc
+
+
+def log_experiment(
+    *,
+    user,
+    composition,
+    label,
+    alloy_name="",
+    method=Sample.Method.ARC_SUCTION,
+    diameter_mm=None,
+    cast_on=None,
+    notes="",
+    xrd_file=None,
+    wavelength_a=CU_KALPHA_WAVELENGTH_A,
+    dsc=None,
+):
+    """Create a sample (and its alloy if new) with an optional XRD and an optional DSC, all or nothing.
+
+    ``dsc`` is None or a dict with tg_k, tx_k, and optionally tl_k, heating_rate_k_min,
+    curve_file, curve_unit ("K" or "C"). Raises ValidationError (keyed by field) and then
+    nothing is saved.
+    """
+    comp = _composition_or_error(composition)
+    label = (label or "").strip()
+    # Everything that can be refused is checked before the first row is written.
+    prepared_xrd = prepare_xrd(xrd_file, wavelength_a=wavelength_a) if xrd_file is not None else None
+    prepared_dsc = prepare_dsc(**dsc) if dsc else None
+    with _files_removed_on_failure() as written, transaction.atomic():
+        alloy, created = get_or_create_alloy(comp, user=user, name=(alloy_name or "").strip())
+        if created and user is not None:  # outside a web request nobody else records who it was
+            alloy.history.filter(history_user__isnull=True).update(history_user=user)
+        sample = Sample(
+            alloy=alloy,
+            label=label,
+            method=method or Sample.Method.ARC_SUCTION,
+            diameter_mm=diameter_mm,
+            cast_on=cast_on,
+            operator=user,
+            notes=notes or "",
+        )
+        _save(sample, user)
+        if prepared_xrd is not None:
+            _create_xrd(sample, prepared_xrd, user=user, written=written)
+        if prepared_dsc is not None:
+            _create_dsc(sample, prepared_dsc, user=user, written=written)
+    return sample
+
+
+def record_xrd(sample, *, user, uploaded_file, wavelength_a=CU_KALPHA_WAVELENGTH_A, measured_on=None):
+    """Analyse and store an XRD pattern of ``sample``. Raises ValidationError; then nothing is saved."""
+    prepared = prepare_xrd(uploaded_file, wavelength_a=wavelength_a)
+    with _files_removed_on_failure() as written, transaction.atomic():
+        return _create_xrd(sample, prepared, user=user, written=written, measured_on=measured_on)
+
+
+def record_dsc(
+    sample,
+    *,
+    user,
+    tg_k,
+    tx_k,
+    tl_k=None,
+    heating_rate_k_min=20.0,
+    curve_file=None,
+    curve_unit=TemperatureUnit.KELVIN,
+    measured_on=None,
+):
+    """Store a DSC scan of ``sample`` and the experimental PropertyValue that points to it."""
+    prepared = prepare_dsc(
+        tg_k=tg_k, tx_k=tx_k, tl_k=tl_k, heating_rate_k_min=heating_rate_k_min, curve_file=curve_file, curve_unit=curve_unit
+    )
+    with _files_removed_on_failure() as written, transaction.atomic():
+        return _create_dsc(sample, prepared, user=user, written=written, measured_on=measured_on)
+
+
+@transaction.atomic
+def override_xrd_verdict(xrd, *, user, verdict, reason):
+    """Set (or, with verdict "", clear) the person's verdict on an XRD pattern; a reason is required.
+
+    The reason is kept on the measurement and as the history entry's change reason.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the verdict is overridden."})
+    if verdict and verdict not in XRDMeasurement.Verdict.values:
+        raise ValidationError({"verdict": f"Unknown verdict {verdict!r}."})
+    xrd = XRDMeasurement.objects.select_for_update().get(pk=xrd.pk)
+    xrd.override_verdict = verdict or ""
+    xrd.override_reason = reason
+    shown = verdict or f"computed ({xrd.computed_verdict})"
+    _save(xrd, user, reason=f"verdict set to {shown}: {reason}"[:100])
+    return xrd

@@ -1,0 +1,21 @@
+from django.urls import path
+
+from . import views, views_imports
+
+app_name = "lab"
+urlpatterns = [
+    path("alloys/", views.alloy_list, name="alloy_list"),
+    path("alloys/<int:pk>/", views.alloy_detail, name="alloy_detail"),
+    path("alloys/export.<str:fmt>", views_imports.export_alloys, name="alloy_export"),
+    path("samples/", views.sample_list, name="sample_list"),
+    path("samples/<int:pk>/", views.sample_detail, name="sample_detail"),
+    path("samples/<int:pk>/xrd/new/", views.add_xrd, name="add_xrd"),
+    path("samples/<int:pk>/dsc/new/", views.add_dsc, name="add_dsc"),
+    path("experiments/new/", views.log_experiment, name="log_experiment"),
+    path("xrd/<int:pk>/", views.xrd_detail, name="xrd_detail"),
+    path("xrd/<int:pk>/plot.svg", views.xrd_plot, name="xrd_plot"),
+    path("dsc/<int:pk>/plot.svg", views.dsc_plot, name="dsc_plot"),
+    path("imports/", views_imports.import_list, name="import_list"),
+    path("imports/<int:pk>/", views_imports.import_detail, name="import_detail"),
+    path("imports/<int:pk>/status.json", views_imports.import_status, name="import_status"),
+]

@@ -1,0 +1,234 @@
+"""Lab pages: alloys, samples, logging experiments, XRD/DSC measurements and their plots.
+
+Thin views: forms clean the input, services change state, selectors read.
+viewer reads everything; experimenter logs samples and measurements and overrides verdicts.
+"""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods
+
+from . import selectors, services
+from .forms import AlloySearchForm, DSCForm, LogExperimentForm, VerdictOverrideForm, XRDForm, add_service_errors
+from .models import CU_KALPHA_WAVELENGTH_A, TemperatureUnit
+from .roles import EXPERIMENTER, VIEWER, has_role, role_required
+
+ALLOYS_PER_PAGE = 50
+SAMPLES_PER_PAGE = 50
+
+
+def _page(request, queryset, per_page):
+    return Paginator(queryset, per_page).get_page(request.GET.get("page"))
+
+
+# ------------------------------------------------------------------ alloys
+
+
+@role_required(VIEWER)
+def alloy_list(request):
+    form = AlloySearchForm(request.GET or None)
+    if form.is_bound:
+        form.is_valid()  # invalid fields are shown and left out of the filter
+    page = _page(request, selectors.alloy_list(form.filters()), ALLOYS_PER_PAGE)
+    return render(request, "lab/alloy_list.html", {"form": form, "page": page, "alloys": page.object_list})
+
+
+@role_required(VIEWER)
+def alloy_detail(request, pk):
+    alloy = selectors.alloy_detail(pk)
+    values = list(alloy.property_values.all())
+    samples = list(alloy.samples.all())
+    return render(
+        request,
+        "lab/alloy_detail.html",
+        {
+            "alloy": alloy,
+            "composition": selectors.composition_table(alloy),
+            "values": values,
+            "summary": selectors.property_summary(values),
+            "samples": samples,
+            "history": selectors.alloy_history(alloy),
+        },
+    )
+
+
+# ------------------------------------------------------------------ samples
+
+
+@role_required(VIEWER)
+def sample_list(request):
+    text = (request.GET.get("q") or "").strip()
+    page = _page(request, selectors.sample_list(text=text), SAMPLES_PER_PAGE)
+    return render(request, "lab/sample_list.html", {"page": page, "samples": page.object_list, "q": text})
+
+
+@role_required(VIEWER)
+def sample_detail(request, pk):
+    sample = selectors.sample_detail(pk)
+    return render(
+        request,
+        "lab/sample_detail.html",
+        {
+            "sample": sample,
+            "override_form": VerdictOverrideForm(),
+            "history": selectors.sample_history(sample),
+        },
+    )
+
+
+@role_required(EXPERIMENTER)
+@require_http_methods(["GET", "POST"])
+def log_experiment(request):
+    # "Log another sample of this alloy" links pass the composition.
+    initial = {"composition": request.GET.get("composition", "")}
+    form = LogExperimentForm(request.POST or None, request.FILES or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            sample = services.log_experiment(
+                user=request.user,
+                composition=data["composition"],
+                label=data["label"],
+                alloy_name=data.get("alloy_name") or "",
+                method=data["method"],
+                diameter_mm=data.get("diameter_mm"),
+                cast_on=data.get("cast_on"),
+                notes=data.get("notes") or "",
+                xrd_file=data.get("xrd_file") or None,
+                wavelength_a=data.get("wavelength_a") or CU_KALPHA_WAVELENGTH_A,
+                dsc=data.get("dsc"),
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            parts = ["sample"] + (["XRD"] if data.get("xrd_file") else []) + (["DSC"] if data.get("dsc") else [])
+            messages.success(request, f"Logged {' + '.join(parts)} for {sample.label} ({sample.alloy.formula}).")
+            return redirect("lab:sample_detail", pk=sample.pk)
+    return render(request, "lab/log_experiment.html", {"form": form})
+
+
+@role_required(EXPERIMENTER)
+@require_http_methods(["GET", "POST"])
+def add_xrd(request, pk):
+    sample = selectors.sample_detail(pk)
+    form = XRDForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            xrd = services.record_xrd(
+                sample,
+                user=request.user,
+                uploaded_file=form.cleaned_data["xrd_file"],
+                wavelength_a=form.cleaned_data.get("wavelength_a") or CU_KALPHA_WAVELENGTH_A,
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"XRD of {sample.label}: {xrd.get_computed_verdict_display().lower()}.")
+            return redirect("lab:sample_detail", pk=sample.pk)
+    return render(request, "lab/add_xrd.html", {"form": form, "sample": sample})
+
+
+@role_required(EXPERIMENTER)
+@require_http_methods(["GET", "POST"])
+def add_dsc(request, pk):
+    sample = selectors.sample_detail(pk)
+    form = DSCForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.record_dsc(sample, user=request.user, **form.cleaned_data["dsc"])
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"DSC of {sample.label} recorded.")
+            return redirect("lab:sample_detail", pk=sample.pk)
+    return render(request, "lab/add_dsc.html", {"form": form, "sample": sample})
+
+
+# ------------------------------------------------------------------ XRD / DSC
+
+
+@role_required(VIEWER)
+@require_http_methods(["GET", "POST"])
+def xrd_detail(request, pk):
+    xrd = selectors.xrd_detail(pk)
+    form = VerdictOverrideForm(initial={"verdict": xrd.verdict})
+    if request.method == "POST":
+        if not has_role(request.user, EXPERIMENTER):
+            raise PermissionDenied("Overriding a verdict needs the experimenter role.")
+        form = VerdictOverrideForm(request.POST)
+        if form.is_valid():
+            try:
+                services.override_xrd_verdict(
+                    xrd, user=request.user, verdict=form.cleaned_data["verdict"], reason=form.cleaned_data["reason"]
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(request, "Verdict updated.")
+                return redirect(_safe_next(request) or reverse("lab:xrd_detail", args=[xrd.pk]))
+    return render(
+        request, "lab/xrd_detail.html", {"xrd": xrd, "form": form, "history": selectors.xrd_history(xrd)}
+    )
+
+
+def _safe_next(request):
+    """The ``next`` URL of a form if it stays on this site, else None."""
+    target = request.POST.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return None
+
+
+def _stored_bytes(field_file):
+    if not field_file:
+        raise Http404("No file stored.")
+    try:
+        with field_file.open("rb") as fh:
+            return fh.read()
+    except (FileNotFoundError, OSError) as exc:
+        raise Http404("The stored file is missing.") from exc
+
+
+def _svg(svg_text):
+    response = HttpResponse(svg_text, content_type="image/svg+xml")
+    response["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+@role_required(VIEWER)
+def xrd_plot(request, pk):
+    from .patterns import PatternError, analyse_xrd_file
+    from .plots import xrd_plot_svg
+
+    xrd = selectors.xrd_detail(pk)
+    data = _stored_bytes(xrd.pattern)
+    try:
+        analysis = analyse_xrd_file(data, name=xrd.pattern.name, wavelength_a=xrd.wavelength_a)
+    except PatternError as exc:  # stored before the analysis changed; say so instead of failing
+        raise Http404(f"The stored pattern can no longer be read: {exc}") from exc
+    return _svg(xrd_plot_svg(analysis, title=f"{xrd.sample.label} · {xrd.sample.alloy.formula}"))
+
+
+@role_required(VIEWER)
+def dsc_plot(request, pk):
+    from .patterns import PatternError, read_dsc_file
+    from .plots import dsc_plot_svg
+
+    dsc = selectors.dsc_detail(pk)
+    data = _stored_bytes(dsc.curve)
+    try:
+        curve = read_dsc_file(
+            data, name=dsc.curve.name, temperature_unit=dsc.curve_temperature_unit or TemperatureUnit.KELVIN
+        )
+    except PatternError as exc:
+        raise Http404(f"The stored curve can no longer be read: {exc}") from exc
+    return _svg(
+        dsc_plot_svg(
+            curve, tg_k=dsc.tg_k, tx_k=dsc.tx_k, tl_k=dsc.tl_k, title=f"{dsc.sample.label} · {dsc.sample.alloy.formula}"
+        )
+    )
