@@ -1,0 +1,313 @@
+"""Data preparation shared by every fit: parse, check, merge duplicates, split by alloy.
+
+`prepare` turns raw rows (``composition, Tg_K, Tx_K, Tl_K``; extra columns ignored, an
+optional ``label``/``weight`` pair is carried for lab XRD verdicts) into one row per alloy:
+
+* every composition goes through :func:`ml.composition.parse_composition`; a refused row is
+  counted and reported with the parser's reason, never guessed;
+* rows with a missing/non-numeric temperature, outside 200–2500 K, or violating
+  Tg < Tx < Tl are dropped and reported;
+* rows sharing a composition key (same alloy written differently) are merged: mean values,
+  and the spread (max − min per property) is reported.
+
+Splits are grouped by composition key so the same alloy never sits on both sides. After
+merging each key is one row, but the grouping stays explicit so callers that pass
+unmerged rows (e.g. lab samples with repeats) stay safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from ml.composition import Composition, CompositionError, parse_composition
+
+REQUIRED_COLUMNS = ("composition", "Tg_K", "Tx_K", "Tl_K")
+TEMPERATURE_COLUMNS = ("Tg_K", "Tx_K", "Tl_K")
+T_MIN_K = 200.0
+T_MAX_K = 2500.0
+# Examples kept in the JSON report per category (the counts are always complete).
+MAX_EXAMPLES = 20
+
+
+class DataError(ValueError):
+    """The input table cannot be used at all (missing columns, nothing left after cleaning)."""
+
+
+@dataclass
+class PreparedData:
+    """One row per alloy (composition key), ready for fitting."""
+
+    compositions: list[Composition]
+    keys: list[str]
+    y: np.ndarray  # (n, 3) Tg, Tx, Tl in K (means over merged duplicates)
+    report: dict[str, Any]
+    labels: np.ndarray | None = None  # optional explicit GFA labels (1 = amorphous)
+    weights: np.ndarray | None = None  # optional sample weights for those labels
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @property
+    def tg_k(self) -> np.ndarray:
+        return self.y[:, 0]
+
+    @property
+    def tx_k(self) -> np.ndarray:
+        return self.y[:, 1]
+
+    @property
+    def tl_k(self) -> np.ndarray:
+        return self.y[:, 2]
+
+    def subset(self, idx: Sequence[int] | np.ndarray) -> "PreparedData":
+        idx = np.asarray(idx, dtype=int)
+        return PreparedData(
+            compositions=[self.compositions[i] for i in idx],
+            keys=[self.keys[i] for i in idx],
+            y=self.y[idx],
+            report=self.report,
+            labels=None if self.labels is None else self.labels[idx],
+            weights=None if self.weights is None else self.weights[idx],
+            meta=dict(self.meta),
+        )
+
+
+def _rows_from(df_or_rows: Any) -> tuple[list[dict], list[str]]:
+    """Accept a pandas DataFrame, a list of dicts, or an iterable of mappings."""
+    if hasattr(df_or_rows, "to_dict") and hasattr(df_or_rows, "columns"):
+        columns = [str(c) for c in df_or_rows.columns]
+        rows = df_or_rows.to_dict(orient="records")
+        return rows, columns
+    rows = [dict(r) for r in df_or_rows]
+    columns: list[str] = []
+    for r in rows:
+        for c in r:
+            if c not in columns:
+                columns.append(str(c))
+    return rows, columns
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def prepare(df_or_rows: Any, *, require_temperatures: bool = True) -> PreparedData:
+    """Clean and merge a literature/lab table; see the module docstring.
+
+    Optional columns: ``label`` (1 amorphous / 0 crystalline) and ``weight``. With
+    ``require_temperatures=False`` rows without temperatures are kept when they carry a
+    label (lab XRD verdicts without DSC); their y is NaN.
+    """
+    rows, columns = _rows_from(df_or_rows)
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise DataError(f"missing column(s): {', '.join(missing)} (need {', '.join(REQUIRED_COLUMNS)})")
+    if not rows:
+        raise DataError("no data rows")
+
+    refused: list[dict] = []
+    dropped: list[dict] = []
+    reasons: Counter = Counter()
+    groups: dict[str, list[tuple[int, Composition, np.ndarray, float | None, float]]] = defaultdict(list)
+    has_labels = "label" in columns
+
+    for i, row in enumerate(rows):
+        text = row.get("composition")
+        text = "" if text is None or (isinstance(text, float) and math.isnan(text)) else str(text)
+        try:
+            comp = parse_composition(text)
+        except CompositionError as exc:
+            reason = str(exc)
+            refused.append({"row": i, "composition": text, "reason": reason})
+            reasons["unparseable composition"] += 1
+            continue
+        temps = [_number(row.get(c)) for c in TEMPERATURE_COLUMNS]
+        label = _number(row.get("label")) if has_labels else None
+        weight = _number(row.get("weight")) if "weight" in columns else None
+        if any(t is None for t in temps):
+            if not require_temperatures and label is not None:
+                groups[comp.key].append((i, comp, np.full(3, np.nan), label, weight or 1.0))
+                continue
+            bad = [c for c, t in zip(TEMPERATURE_COLUMNS, temps) if t is None]
+            dropped.append({"row": i, "composition": text, "reason": f"missing or non-numeric {', '.join(bad)}"})
+            reasons["missing temperature"] += 1
+            continue
+        tg, tx, tl = temps
+        out_of_range = [c for c, t in zip(TEMPERATURE_COLUMNS, temps) if not (T_MIN_K <= t <= T_MAX_K)]
+        if out_of_range:
+            dropped.append(
+                {"row": i, "composition": text,
+                 "reason": f"{', '.join(out_of_range)} outside {T_MIN_K:.0f}–{T_MAX_K:.0f} K"}
+            )
+            reasons["temperature out of range"] += 1
+            continue
+        if not (tg < tx < tl):
+            dropped.append(
+                {"row": i, "composition": text,
+                 "reason": f"violates Tg < Tx < Tl (Tg={tg:g}, Tx={tx:g}, Tl={tl:g})"}
+            )
+            reasons["Tg < Tx < Tl violated"] += 1
+            continue
+        groups[comp.key].append((i, comp, np.array([tg, tx, tl], dtype=float), label, weight or 1.0))
+
+    if not groups:
+        raise DataError(
+            f"no usable rows: {len(rows)} read, {len(refused)} refused, {len(dropped)} dropped"
+        )
+
+    keys = sorted(groups)
+    compositions: list[Composition] = []
+    y = np.empty((len(keys), 3))
+    labels = np.full(len(keys), np.nan) if has_labels else None
+    weights = np.ones(len(keys)) if has_labels else None
+    merged: list[dict] = []
+    spreads = np.zeros((len(keys), 3))
+    for j, key in enumerate(keys):
+        members = groups[key]
+        compositions.append(members[0][1])
+        values = np.array([m[2] for m in members])
+        with np.errstate(all="ignore"):
+            finite = ~np.isnan(values).any(axis=1)
+            y[j] = values[finite].mean(axis=0) if finite.any() else np.nan
+            if finite.sum() > 1:
+                spreads[j] = values[finite].max(axis=0) - values[finite].min(axis=0)
+        if labels is not None:
+            labs = [m[3] for m in members if m[3] is not None]
+            if labs:
+                # Several verdicts for one alloy: the majority wins, weight adds up.
+                labels[j] = float(np.mean(labs) >= 0.5)
+                weights[j] = float(sum(m[4] for m in members if m[3] is not None))
+        if len(members) > 1:
+            merged.append(
+                {"key": key, "rows": [m[0] for m in members], "n": len(members),
+                 "spread_K": {c: round(float(s), 3) for c, s in zip(TEMPERATURE_COLUMNS, spreads[j])}}
+            )
+
+    merged.sort(key=lambda m: -max(m["spread_K"].values()))
+    n_dupe_rows = sum(m["n"] for m in merged)
+    report = {
+        "rows_in": len(rows),
+        "rows_refused": len(refused),
+        "rows_dropped": len(dropped),
+        "rows_used": sum(len(g) for g in groups.values()),
+        "alloys": len(keys),
+        "duplicate_keys": len(merged),
+        "duplicate_rows": n_dupe_rows,
+        "reasons": dict(reasons),
+        "max_spread_K": {c: round(float(spreads[:, k].max()), 3) for k, c in enumerate(TEMPERATURE_COLUMNS)},
+        "refused": refused[:MAX_EXAMPLES],
+        "dropped": dropped[:MAX_EXAMPLES],
+        "merged": merged[:MAX_EXAMPLES],
+    }
+    if labels is not None:
+        report["labelled_alloys"] = int(np.isfinite(labels).sum())
+    return PreparedData(compositions=compositions, keys=keys, y=y, report=report,
+                        labels=labels, weights=weights)
+
+
+def summarize_report(report: Mapping[str, Any]) -> str:
+    """A few human lines for the CLI."""
+    lines = [
+        f"data: {report['rows_in']} rows read, {report['rows_refused']} refused, "
+        f"{report['rows_dropped']} dropped, {report['alloys']} alloys "
+        f"({report['duplicate_keys']} keys merged from {report['duplicate_rows']} rows)",
+    ]
+    for reason, n in sorted(report.get("reasons", {}).items()):
+        lines.append(f"  {n:5d} × {reason}")
+    spread = report.get("max_spread_K", {})
+    if spread:
+        lines.append("  max spread among merged duplicates: "
+                     + ", ".join(f"{k} {v:g} K" for k, v in spread.items()))
+    for item in report.get("refused", [])[:5]:
+        lines.append(f"  refused row {item['row']}: {item['composition']!r}: {item['reason']}")
+    return "\n".join(lines)
+
+
+def _group_ids(keys: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    uniq = sorted(set(keys))
+    index = {k: i for i, k in enumerate(uniq)}
+    return np.array([index[k] for k in keys], dtype=int), uniq
+
+
+def grouped_kfold(keys: Sequence[str], n_splits: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """K folds over composition keys (rows of one key stay together), shuffled by seed.
+
+    Groups are dealt round-robin after a seeded permutation, so fold sizes differ by at
+    most one group.
+    """
+    gid, uniq = _group_ids(keys)
+    if n_splits < 2 or n_splits > len(uniq):
+        raise ValueError(f"n_splits={n_splits} needs 2 ≤ n_splits ≤ number of alloys ({len(uniq)})")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(uniq))
+    fold_of_group = np.empty(len(uniq), dtype=int)
+    fold_of_group[order] = np.arange(len(uniq)) % n_splits
+    fold = fold_of_group[gid]
+    all_idx = np.arange(len(keys))
+    return [(all_idx[fold != f], all_idx[fold == f]) for f in range(n_splits)]
+
+
+def grouped_split(keys: Sequence[str], test_size: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """One train/test split over composition keys."""
+    gid, uniq = _group_ids(keys)
+    if len(uniq) < 2:
+        raise ValueError("need at least two distinct alloys to split")
+    rng = np.random.default_rng(seed)
+    n_test = min(len(uniq) - 1, max(1, int(round(test_size * len(uniq)))))
+    test_groups = np.zeros(len(uniq), dtype=bool)
+    test_groups[rng.permutation(len(uniq))[:n_test]] = True
+    is_test = test_groups[gid]
+    all_idx = np.arange(len(keys))
+    return all_idx[~is_test], all_idx[is_test]
+
+
+def data_hash(prepared: PreparedData) -> str:
+    """sha256 over the canonical cleaned data (sorted keys, values rounded to 1e-6 K)."""
+    records = []
+    for i in np.argsort(prepared.keys, kind="stable"):
+        rec = [prepared.keys[i]] + [None if not np.isfinite(v) else round(float(v), 6) for v in prepared.y[i]]
+        if prepared.labels is not None:
+            lab = prepared.labels[i]
+            rec += [None if not np.isfinite(lab) else float(lab), round(float(prepared.weights[i]), 6)]
+        records.append(rec)
+    blob = json.dumps(records, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def read_csv(path: str):
+    """Read a CSV as strings (no type guessing); clear errors for empty/unreadable files."""
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise DataError(f"file not found: {path}") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"empty file: {path}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read {path} as CSV: {exc}".splitlines()[0]) from None
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+def iter_chunks(n: int, size: int) -> Iterable[slice]:
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))

@@ -1,0 +1,173 @@
+"""GFA surrogate classifier: P(glass-forming) for a composition.
+
+XGBoost behind SMOTE in an ``imblearn.pipeline.Pipeline`` (Zhou et al. 2023 oversampled the
+minority class with SMOTE and used 10-fold CV). Because SMOTE is a pipeline step, it only
+runs when the pipeline is *fitted*, i.e. on the training rows of each fold; validation rows
+are never resampled or used to synthesise neighbours. :func:`cross_validate` records per
+fold what the classifier saw so tests can check it.
+
+Labels: literature alloys are "good GFA" when Trg = Tg/Tl ≥ 0.60 (AlloyGAN criterion,
+:func:`labels_from_trg`); lab alloys carry the XRD verdict (amorphous rod = 1, crystalline =
+0). With ``sample_weight`` (e.g. to up-weight lab verdicts) SMOTE is skipped — it cannot
+carry weights — and class balance comes from ``scale_pos_weight`` instead.
+
+Features: the forward model's stacked block (D1+D2+D3 descriptors + a k-NN block over the
+training labels and Trg, computed leave-one-out on training rows), refitted inside each fold.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+import xgboost as xgb
+from imblearn.over_sampling import SMOTE
+from imblearn.pipeline import Pipeline
+
+from ml.composition import Composition
+from ml.forward import StackedFeatures
+
+TRG_THRESHOLD = 0.60
+
+
+def labels_from_trg(tg_k, tl_k, threshold: float = TRG_THRESHOLD) -> np.ndarray:
+    return (np.asarray(tg_k, dtype=float) / np.asarray(tl_k, dtype=float) >= threshold).astype(int)
+
+
+class GFASurrogate:
+    def __init__(self, seed: int = 0, descriptor_set: str = "D1D2D3", knn_k: int = 5, n_estimators: int = 300,
+                 max_depth: int = 4, learning_rate: float = 0.05, smote_k: int = 5, threshold: float = 0.5,
+                 n_jobs: int = 1):
+        self.seed = seed
+        self.descriptor_set = descriptor_set
+        self.knn_k = knn_k
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.learning_rate = learning_rate
+        self.smote_k = smote_k
+        self.threshold = threshold
+        self.n_jobs = n_jobs
+
+    def get_config(self) -> dict:
+        return {k: getattr(self, k) for k in ("seed", "descriptor_set", "knn_k", "n_estimators", "max_depth",
+                                                "learning_rate", "smote_k", "threshold", "n_jobs")}
+
+    def _classifier(self, **extra) -> xgb.XGBClassifier:
+        return xgb.XGBClassifier(n_estimators=self.n_estimators, max_depth=self.max_depth,
+                                 learning_rate=self.learning_rate, subsample=0.8, colsample_bytree=0.5,
+                                 tree_method="hist", n_jobs=self.n_jobs, random_state=self.seed,
+                                 eval_metric="logloss", **extra)
+
+    def make_pipeline(self, y: np.ndarray) -> Pipeline:
+        """SMOTE -> XGB; SMOTE's k shrinks for tiny minority classes (needs k < minority count)."""
+        minority = int(min(np.sum(y == 0), np.sum(y == 1)))
+        k = max(1, min(self.smote_k, minority - 1))
+        return Pipeline([("smote", SMOTE(k_neighbors=k, random_state=self.seed)), ("xgb", self._classifier())])
+
+    def fit(self, compositions: Sequence[Composition], labels: np.ndarray, sample_weight: np.ndarray | None = None,
+            trg: np.ndarray | None = None) -> "GFASurrogate":
+        """``labels``: 1 glass-forming / 0 not. ``trg`` (optional, NaN allowed) feeds the k-NN block."""
+        y = np.asarray(labels, dtype=int)
+        if len(y) != len(compositions):
+            raise ValueError("compositions and labels differ in length")
+        if len(np.unique(y)) < 2:
+            raise ValueError("the surrogate needs both classes (glass-forming and not) in the labels")
+        T = y[:, None].astype(float)
+        if trg is not None:
+            trg = np.asarray(trg, dtype=float)
+            T = np.column_stack([T, np.where(np.isfinite(trg), trg, np.nan)])
+        self.features_ = StackedFeatures(self.descriptor_set, self.knn_k).fit(compositions, T)
+        F = self.features_.train_features()
+        self.n_train_ = len(y)
+        if sample_weight is None:
+            self.pipeline_ = self.make_pipeline(y)
+            self.pipeline_.fit(F, y)
+            self.classifier_ = self.pipeline_.named_steps["xgb"]
+            self.used_smote_ = True
+        else:
+            w = np.asarray(sample_weight, dtype=float)
+            pos = w[y == 1].sum()
+            neg = w[y == 0].sum()
+            self.classifier_ = self._classifier(scale_pos_weight=float(neg / pos) if pos else 1.0)
+            self.classifier_.fit(F, y, sample_weight=w)
+            self.pipeline_ = None
+            self.used_smote_ = False
+        return self
+
+    def predict_proba_fractions(self, X_frac: np.ndarray) -> np.ndarray:
+        F = self.features_.transform_fractions(X_frac)
+        return self.classifier_.get_booster().inplace_predict(F)
+
+    def predict_proba_glass(self, compositions: Sequence[Composition]) -> np.ndarray:
+        return self.predict_proba_fractions(self.features_.fractions(compositions))
+
+    def predict(self, compositions: Sequence[Composition]) -> np.ndarray:
+        return (self.predict_proba_glass(compositions) >= self.threshold).astype(int)
+
+    # -- persistence ---------------------------------------------------------------------
+    def save(self, directory: str, prefix: str = "surrogate") -> dict:
+        name = f"{prefix}_xgb.ubj"
+        self.classifier_.get_booster().save_model(os.path.join(directory, name))
+        npz = f"{prefix}_arrays.npz"
+        np.savez(os.path.join(directory, npz), **self.features_.arrays(prefix))
+        return {"config": self.get_config(), "features": self.features_.state(), "model_file": name,
+                "arrays_file": npz, "n_train": self.n_train_, "used_smote": self.used_smote_}
+
+    @classmethod
+    def load(cls, directory: str, state: dict, prefix: str = "surrogate") -> "GFASurrogate":
+        obj = cls(**state["config"])
+        with np.load(os.path.join(directory, state["arrays_file"])) as z:
+            arrays = {k: z[k] for k in z.files}
+        obj.features_ = StackedFeatures.from_state(state["features"], arrays, prefix)
+        clf = xgb.XGBClassifier()
+        clf.load_model(os.path.join(directory, state["model_file"]))
+        clf.get_booster().set_param({"nthread": obj.n_jobs})
+        obj.classifier_ = clf
+        obj.pipeline_ = None
+        obj.n_train_ = state["n_train"]
+        obj.used_smote_ = state["used_smote"]
+        return obj
+
+
+def cross_validate(compositions: Sequence[Composition], labels: np.ndarray, groups: Sequence[str] | None = None,
+                   n_splits: int = 10, seed: int = 0, trg: np.ndarray | None = None, **params) -> dict:
+    """Stratified, grouped k-fold CV of :class:`GFASurrogate` (SMOTE inside each training fold).
+
+    Returns ``{"metrics": precision/recall/f1/accuracy on the pooled out-of-fold predictions,
+    "proba": out-of-fold P(glass), "folds": [diagnostics]}``. Each fold's diagnostics hold the
+    train/validation indices, the number of rows the classifier was trained on and the
+    resampled training matrix's digest facts (``n_resampled``, ``n_synthetic``,
+    ``originals_are_train_rows``, ``validation_rows_in_resampled``) — recomputed with the
+    fitted SMOTE step on the same input, which is deterministic for a fixed random_state.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from ml.metrics import classification_metrics
+
+    y = np.asarray(labels, dtype=int)
+    groups = list(groups) if groups is not None else [c.key for c in compositions]
+    cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    proba = np.full(len(y), np.nan)
+    folds = []
+    for tr, va in cv.split(np.zeros(len(y)), y, groups):
+        model = GFASurrogate(seed=seed, **params)
+        comps_tr = [compositions[i] for i in tr]
+        model.fit(comps_tr, y[tr], trg=None if trg is None else np.asarray(trg)[tr])
+        X_va = model.features_.fractions([compositions[i] for i in va])
+        proba[va] = model.predict_proba_fractions(X_va)
+        F_tr = model.features_.train_features()
+        F_va = model.features_.transform_fractions(X_va)
+        Xr, yr = model.pipeline_.named_steps["smote"].fit_resample(F_tr, y[tr])
+        n_syn = len(yr) - len(tr)
+        va_rows = {row.tobytes() for row in F_va}
+        folds.append({
+            "train_idx": tr, "validation_idx": va,
+            "n_train": int(len(tr)),
+            "n_resampled": int(len(yr)),
+            "n_synthetic": int(n_syn),
+            "originals_are_train_rows": bool(np.array_equal(Xr[:len(tr)], F_tr)),
+            "validation_rows_in_resampled": int(sum(row.tobytes() in va_rows for row in Xr)),
+        })
+    pred = (proba >= params.get("threshold", 0.5)).astype(int)
+    return {"metrics": classification_metrics(y, pred), "proba": proba, "folds": folds}
