@@ -1,0 +1,62 @@
+"""Import the literature data set into a fresh database and print JSON timings.
+
+    python bench/import_bench.py [--data PATH]
+
+The database is a throw-away test database on the configured backend (DATABASE_URL:
+SQLite by default, PostgreSQL in CI), created and destroyed here. Rows are never printed.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=os.environ.get("GLASSLOOP_DATASET", str(REPO.parent / "shared" / "data" / "bmg_literature_dev.csv")))
+    args = parser.parse_args(argv)
+    if not Path(args.data).is_file():
+        print(json.dumps({"error": f"data set not found: {args.data}"}))
+        return 2
+
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test.utils import setup_test_environment, teardown_test_environment
+
+    setup_test_environment()
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, keepdb=False, serialize=False)
+    try:
+        from lab.importing import import_alloys
+
+        start = time.perf_counter()
+        report = import_alloys(args.data, source_label=Path(args.data).name)
+        seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        again = import_alloys(args.data, source_label=Path(args.data).name)
+        second_seconds = time.perf_counter() - start
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+        teardown_test_environment()
+    result = dict(report.counts)
+    result.update(
+        seconds=round(seconds, 3),
+        second_run_created=again.counts["created"],
+        second_run_seconds=round(second_seconds, 3),
+        database=connection.vendor,
+    )
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from .models import ExtractedRecord, ExtractionBatch, LiteratureSource
+
+
+@admin.register(LiteratureSource)
+class LiteratureSourceAdmin(SimpleHistoryAdmin):
+    list_display = ("id", "doi", "title", "year", "journal", "created_at")
+    search_fields = ("doi", "title", "authors")
+    readonly_fields = ("sha256", "reference", "created_at")
+
+
+@admin.register(ExtractionBatch)
+class ExtractionBatchAdmin(SimpleHistoryAdmin):
+    list_display = ("name", "extractor", "status", "sources_done", "sources_total", "records_found", "created_at")
+    list_filter = ("status", "extractor")
+    search_fields = ("name",)
+
+
+@admin.register(ExtractedRecord)
+class ExtractedRecordAdmin(SimpleHistoryAdmin):
+    list_display = ("id", "batch", "composition_raw", "composition_formula", "tg_k", "tx_k", "tl_k", "flag_index", "status", "reviewer")
+    list_filter = ("status", "batch")
+    search_fields = ("composition_raw", "composition_key")
+    raw_id_fields = ("alloy", "property_value", "source")

@@ -1,0 +1,84 @@
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from .models import ExtractedRecord, ExtractionBatch, LiteratureSource, normalise_doi
+
+
+class SourceForm(forms.Form):
+    doi = forms.CharField(label="DOI", required=False, max_length=255)
+    file = forms.FileField(label="PDF or text file", required=False)
+    text = forms.CharField(label="…or paste the text", required=False, widget=forms.Textarea(attrs={"rows": 6}))
+    title = forms.CharField(required=False, max_length=500)
+    authors = forms.CharField(required=False, max_length=500)
+    year = forms.IntegerField(required=False, min_value=1900, max_value=2100)
+    journal = forms.CharField(required=False, max_length=255)
+    url = forms.URLField(label="URL", required=False, max_length=500, assume_scheme="https")
+
+    def clean_doi(self):
+        return normalise_doi(self.cleaned_data["doi"])
+
+    def clean_file(self):
+        upload = self.cleaned_data.get("file")
+        if upload and upload.size > settings.GLASSLOOP_MAX_UPLOAD_BYTES:
+            raise ValidationError(f"The file is larger than {settings.GLASSLOOP_MAX_UPLOAD_BYTES // 1_000_000} MB.")
+        return upload
+
+    def clean(self):
+        data = super().clean()
+        if not (data.get("doi") or data.get("file") or (data.get("text") or "").strip()):
+            raise ValidationError("Give a DOI and a file (or the text).")
+        return data
+
+
+class BatchForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    sources = forms.ModelMultipleChoiceField(queryset=LiteratureSource.objects.order_by("-created_at"), widget=forms.SelectMultiple(attrs={"size": 8}))
+    extractor = forms.ChoiceField(choices=())
+
+    def __init__(self, *args, default_extractor="rules", **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [(ExtractionBatch.RULES, "rules (offline)")]
+        if default_extractor.startswith(ExtractionBatch.LLM_PREFIX):
+            choices.insert(0, (default_extractor, f"{default_extractor} (LLM)"))
+        self.fields["extractor"].choices = choices
+        self.fields["extractor"].initial = default_extractor
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if ExtractionBatch.objects.filter(name=name).exists():
+            raise ValidationError("A batch with this name exists.")
+        return name
+
+
+class RecordEditForm(forms.Form):
+    composition_raw = forms.CharField(label="Composition as written", max_length=255)
+    composition_formula = forms.CharField(label="Composition as parsed (edit to correct)", max_length=255, required=False)
+    tg_k = forms.FloatField(label="Tg (K)", required=False)
+    tx_k = forms.FloatField(label="Tx (K)", required=False)
+    tl_k = forms.FloatField(label="Tl (K)", required=False)
+    dmax_mm = forms.FloatField(label="Dmax (mm)", required=False, min_value=0)
+    heating_rate_k_min = forms.FloatField(label="Heating rate (K/min)", required=False, min_value=0)
+
+    @classmethod
+    def for_record(cls, record, data=None):
+        initial = {name: getattr(record, name) for name in cls.base_fields}
+        initial["composition_formula"] = record.composition_edited or record.composition_formula
+        return cls(data, initial=initial)
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(max_length=1000, widget=forms.TextInput(attrs={"placeholder": "why (required)"}))
+
+
+class QueueFilterForm(forms.Form):
+    batch = forms.ModelChoiceField(queryset=ExtractionBatch.objects.order_by("-created_at"), required=False)
+    status = forms.ChoiceField(choices=[("", "any")] + list(ExtractedRecord.Status.choices), required=False, initial="pending")
+    flag = forms.ChoiceField(required=False, choices=())
+    element = forms.CharField(required=False, max_length=3)
+
+    def __init__(self, *args, **kwargs):
+        from .validation import ALL_FLAGS
+
+        super().__init__(*args, **kwargs)
+        self.fields["flag"].choices = [("", "any"), ("none", "clean (no flag)")] + [(f, f) for f in ALL_FLAGS]

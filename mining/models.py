@@ -1,0 +1,217 @@
+"""Literature mining: sources (papers), extraction batches and the records they yield.
+
+A record is a claim read from a paper ("Zr55Cu30Al10Ni5 has Tg = 683 K", with the sentence
+that says so). It stays ``pending`` until a reviewer approves it, which creates the lab's
+``PropertyValue`` (origin=literature). The link lives on this side
+(``ExtractedRecord.property_value``), so from a property value
+``value.extracted_record`` reaches the source, batch, snippet, reviewer and time.
+"""
+
+import hashlib
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+DOI_RE = re.compile(r"^10\.\d{4,9}/\S+$")
+
+
+def normalise_doi(raw):
+    """'https://doi.org/10.1016/J.ACTAMAT.2005.01.001 ' -> '10.1016/j.actamat.2005.01.001'.
+
+    DOIs are case-insensitive (DOI handbook 2.4), so lower case is their identity here.
+    Returns '' for blank input; raises ValidationError for text that is not a DOI.
+    """
+    text = (raw or "").strip()
+    if not text:
+        return ""
+    text = re.sub(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", "", text, flags=re.IGNORECASE).strip()
+    text = text.lower()
+    if not DOI_RE.match(text):
+        raise ValidationError(f"{raw.strip()!r} is not a DOI (expected 10.<registrant>/<suffix>).")
+    return text
+
+
+class LiteratureSource(models.Model):
+    """A paper: metadata plus its text (uploaded as plain text, or extracted from a PDF)."""
+
+    doi = models.CharField("DOI", max_length=255, unique=True, null=True, blank=True)
+    title = models.CharField(max_length=500, blank=True)
+    authors = models.CharField(max_length=500, blank=True)
+    year = models.PositiveSmallIntegerField(null=True, blank=True)
+    journal = models.CharField(max_length=255, blank=True)
+    url = models.URLField(max_length=500, blank=True)
+    file = models.FileField(upload_to="mining/sources/%Y/%m/", blank=True)
+    original_name = models.CharField(max_length=255, blank=True)
+    text = models.TextField(blank=True, help_text="Plain text the extractors read")
+    sha256 = models.CharField(max_length=64, unique=True, null=True, blank=True, help_text="Checksum of the uploaded file")
+    reference = models.OneToOneField(
+        "lab.Reference", null=True, blank=True, on_delete=models.PROTECT, related_name="literature_source"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords(excluded_fields=["text"])
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.title or self.doi or self.original_name or f"Source {self.pk}"
+
+    def get_absolute_url(self):
+        from django.urls import reverse
+
+        return reverse("mining:source_detail", args=[self.pk])
+
+
+class ExtractionBatch(models.Model):
+    """One run of an extractor over a set of sources (or one imported table)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    RULES = "rules"
+    IMPORT = "import"
+    LLM_PREFIX = "llm:"
+
+    name = models.CharField(max_length=120, unique=True)
+    sources = models.ManyToManyField(LiteratureSource, blank=True, related_name="batches")
+    extractor = models.CharField(max_length=120, help_text="llm:<model>, rules or import")
+    prompt_version = models.CharField(max_length=40, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    cancel_requested = models.BooleanField(default=False)
+    sources_total = models.PositiveIntegerField(default=0)
+    sources_done = models.PositiveIntegerField(default=0)
+    records_found = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    source_errors = models.JSONField(default=dict, blank=True, help_text="Source id → error message")
+    error = models.TextField(blank=True, help_text="Batch-level error (e.g. queue unavailable)")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "extraction batches"
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        from django.urls import reverse
+
+        return reverse("mining:batch_detail", args=[self.pk])
+
+    @property
+    def is_llm(self):
+        return self.extractor.startswith(self.LLM_PREFIX)
+
+    @property
+    def llm_model(self):
+        return self.extractor[len(self.LLM_PREFIX):] if self.is_llm else ""
+
+    @property
+    def is_finished(self):
+        return self.status in {self.Status.DONE, self.Status.FAILED, self.Status.CANCELLED}
+
+    @property
+    def total_tokens(self):
+        return self.prompt_tokens + self.completion_tokens
+
+    def clean(self):
+        super().clean()
+        if not (self.extractor in {self.RULES, self.IMPORT} or (self.is_llm and self.llm_model)):
+            raise ValidationError({"extractor": "The extractor is 'rules', 'import' or 'llm:<model>'."})
+
+
+def record_fingerprint(source_id, composition_raw, snippet, tg_k, tx_k, tl_k):
+    """Identity of a record inside its batch: re-running an extraction that reads the same
+    claim from the same text yields the same fingerprint, so it is never stored twice."""
+    parts = [str(source_id or ""), composition_raw.strip(), " ".join(snippet.split())]
+    parts += ["" if v is None else f"{float(v):.2f}" for v in (tg_k, tx_k, tl_k)]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+class ExtractedRecord(models.Model):
+    """One alloy's Tg/Tx/Tl as read from a source, with the snippet that supports it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending review"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    batch = models.ForeignKey(ExtractionBatch, on_delete=models.CASCADE, related_name="records")
+    source = models.ForeignKey(LiteratureSource, null=True, blank=True, on_delete=models.PROTECT, related_name="records")
+    source_label = models.CharField(max_length=255, blank=True, help_text="Source as written in an imported table")
+    fingerprint = models.CharField(max_length=64)
+    # Composition: as written in the source, a reviewer's correction, and the parser's reading.
+    composition_raw = models.CharField("composition as written", max_length=255)
+    composition_edited = models.CharField("corrected composition", max_length=255, blank=True)
+    composition_formula = models.CharField("composition as parsed", max_length=255, blank=True)
+    composition_key = models.CharField(max_length=255, blank=True, db_index=True)
+    base_element = models.CharField(max_length=3, blank=True)
+    elements_index = models.CharField(max_length=255, blank=True, help_text="'|Al|Cu|Zr|' for filtering by element")
+    parse_error = models.TextField(blank=True)
+    # Values in kelvin; what the source wrote (value, unit) is kept in original_values.
+    tg_k = models.FloatField("Tg (K)", null=True, blank=True)
+    tx_k = models.FloatField("Tx (K)", null=True, blank=True)
+    tl_k = models.FloatField("Tl (K)", null=True, blank=True)
+    original_values = models.JSONField(default=dict, blank=True, help_text='e.g. {"tx": {"value": 410, "unit": "C"}}')
+    dmax_mm = models.FloatField("Dmax (mm)", null=True, blank=True)
+    heating_rate_k_min = models.FloatField("heating rate (K/min)", null=True, blank=True)
+    snippet = models.TextField(blank=True, help_text="Exact supporting text from the source")
+    snippet_in_source = models.BooleanField(null=True, help_text="Whether the snippet was found in the source text")
+    # Validation: [{"flag": "order", "reason": "..."}]; flag_index mirrors it for filtering.
+    flags = models.JSONField(default=list, blank=True)
+    flag_index = models.CharField(max_length=255, blank=True)
+    flag_count = models.PositiveSmallIntegerField(default=0, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reject_reason = models.TextField(blank=True)
+    alloy = models.ForeignKey("lab.Alloy", null=True, blank=True, on_delete=models.SET_NULL, related_name="extracted_records")
+    property_value = models.OneToOneField(
+        "lab.PropertyValue", null=True, blank=True, on_delete=models.SET_NULL, related_name="extracted_record"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["batch", "id"]
+        constraints = [models.UniqueConstraint(fields=["batch", "fingerprint"], name="mining_record_unique_in_batch")]
+        indexes = [models.Index(fields=["batch", "status", "flag_count"])]
+
+    def __str__(self):
+        return f"{self.composition_raw} (record {self.pk})"
+
+    def get_absolute_url(self):
+        from django.urls import reverse
+
+        return reverse("mining:record_detail", args=[self.pk])
+
+    @property
+    def flag_names(self):
+        return [f["flag"] for f in self.flags]
+
+    @property
+    def composition_for_parsing(self):
+        return self.composition_edited or self.composition_raw
+
+    @property
+    def is_clean(self):
+        return not self.flags
+
+    def set_flags(self, flags):
+        self.flags = list(flags)
+        names = sorted({f["flag"] for f in self.flags})
+        self.flag_index = "|" + "|".join(names) + "|" if names else ""
+        self.flag_count = len(self.flags)

@@ -1,0 +1,103 @@
+"""Reads for mining: queues, counts and the values records are compared with."""
+
+from collections import Counter
+
+from django.db.models import Count
+
+from lab.models import PropertyValue
+
+from .models import ExtractedRecord, ExtractionBatch, LiteratureSource
+from .validation import ALL_FLAGS, ReferenceValue
+
+IN_CHUNK = 900  # below SQLite's bound on query parameters
+
+
+def comparison_values(keys, *, exclude_record_ids=()):
+    """ReferenceValues for the composition keys: existing alloys' property values and the
+    pending records of every batch (minus the excluded ones). Two queries per chunk of keys."""
+    keys = sorted({k for k in keys if k})
+    exclude = set(exclude_record_ids)
+    out = []
+    for i in range(0, len(keys), IN_CHUNK):
+        chunk = keys[i:i + IN_CHUNK]
+        for pv in PropertyValue.objects.filter(alloy__composition_key__in=chunk).values(
+            "id", "alloy__composition_key", "alloy__formula", "tg_k", "tx_k", "tl_k"
+        ):
+            out.append(ReferenceValue(
+                f"alloy {pv['alloy__formula']} value {pv['id']}", pv["alloy__composition_key"], pv["tg_k"], pv["tx_k"], pv["tl_k"]
+            ))
+        for rec in ExtractedRecord.objects.filter(
+            composition_key__in=chunk, status=ExtractedRecord.Status.PENDING
+        ).values("id", "composition_key", "tg_k", "tx_k", "tl_k"):
+            if rec["id"] not in exclude:
+                out.append(ReferenceValue(f"record {rec['id']}", rec["composition_key"], rec["tg_k"], rec["tx_k"], rec["tl_k"]))
+    return out
+
+
+def review_queue(*, batch_id=None, flag=None, status="pending", element=None, clean=None):
+    """Records to review, flagged first (most flags first), then in batch order."""
+    qs = ExtractedRecord.objects.select_related("batch", "source", "reviewer")
+    if batch_id:
+        qs = qs.filter(batch_id=batch_id)
+    if status:
+        qs = qs.filter(status=status)
+    if flag == "none" or clean:
+        qs = qs.filter(flag_count=0)
+    elif flag:
+        qs = qs.filter(flag_index__contains=f"|{flag}|")
+    if element:
+        qs = qs.filter(elements_index__contains=f"|{element.strip()}|")
+    return qs.order_by("-flag_count", "batch_id", "id")
+
+
+def batch_counts(batch):
+    """{"status": {...}, "flags": {...}, "clean": n, "records": n} for one batch."""
+    status = dict(batch.records.values_list("status").annotate(n=Count("id")).order_by())
+    flags = Counter()
+    clean = 0
+    for record_flags in batch.records.values_list("flags", flat=True):
+        if not record_flags:
+            clean += 1
+        flags.update(f["flag"] for f in record_flags)
+    return {
+        "records": sum(status.values()),
+        "status": {s: status.get(s, 0) for s in ExtractedRecord.Status.values},
+        "flags": {f: flags[f] for f in ALL_FLAGS if flags[f]},
+        "clean": clean,
+    }
+
+
+def batch_status(batch):
+    """What the batch page polls."""
+    return {
+        "id": batch.pk,
+        "name": batch.name,
+        "status": batch.status,
+        "finished": batch.is_finished,
+        "cancel_requested": batch.cancel_requested,
+        "sources_done": batch.sources_done,
+        "sources_total": batch.sources_total,
+        "records_found": batch.records_found,
+        "prompt_tokens": batch.prompt_tokens,
+        "completion_tokens": batch.completion_tokens,
+        "source_errors": batch.source_errors,
+        "error": batch.error,
+        "counts": batch_counts(batch),
+    }
+
+
+def batch_list():
+    return ExtractionBatch.objects.annotate(n_records=Count("records")).order_by("-created_at")
+
+
+def source_list():
+    return LiteratureSource.objects.select_related("reference").annotate(n_records=Count("records")).order_by("-created_at")
+
+
+def neighbours(record, queue):
+    """(previous id, next id) of the record within the queue ordering, for j/k navigation."""
+    ids = list(queue.values_list("id", flat=True)[:2000])
+    if record.pk not in ids:
+        return None, (ids[0] if ids else None)
+    i = ids.index(record.pk)
+    return (ids[i - 1] if i > 0 else None), (ids[i + 1] if i + 1 < len(ids) else None)

@@ -1,0 +1,630 @@
+"""Actions on literature sources, extraction batches and extracted records.
+
+Each public function is one transaction (or, for a batch run, one per source, so a crash
+in one source loses nothing done for the others).
+"""
+
+import csv
+import hashlib
+import io
+import logging
+from collections import Counter
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+
+from lab.models import Alloy, PropertyValue, Reference, validate_transition_temperatures
+from lab.services import get_or_create_alloy
+
+from . import selectors, validation
+from .extractors import extract_rules, snippet_occurs
+from .llm import ExtractionError, LLMConfig, LLMExtractor, Usage
+from .models import ExtractedRecord, ExtractionBatch, LiteratureSource, normalise_doi, record_fingerprint
+from .prompts import PROMPT_VERSION
+
+logger = logging.getLogger(__name__)
+
+Status = ExtractionBatch.Status
+RecordStatus = ExtractedRecord.Status
+
+
+class MiningError(Exception):
+    """An action was refused; the message says why, for the person who asked."""
+
+
+class SourceExists(MiningError):
+    def __init__(self, message, source):
+        super().__init__(message)
+        self.source = source
+
+
+class ReviewConflict(MiningError):
+    """The record was already reviewed (e.g. by another reviewer a moment ago)."""
+
+
+# ---------------------------------------------------------------- sources
+
+
+def extract_pdf_text(data):
+    """Plain text of a PDF's pages (pypdf). Raises MiningError for an unreadable PDF."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        return "\n\n".join((page.extract_text() or "").strip() for page in reader.pages).strip()
+    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+        raise MiningError(f"The PDF could not be read: {exc}") from None
+
+
+def _text_of(name, data):
+    if data[:5] == b"%PDF-" or name.lower().endswith(".pdf"):
+        return extract_pdf_text(data)
+    return data.decode("utf-8-sig", errors="replace")
+
+
+def _reference_for(source):
+    if source.doi:
+        ref, created = Reference.objects.get_or_create(
+            doi=source.doi,
+            defaults={"title": source.title[:500], "authors": source.authors[:500], "year": source.year, "journal": source.journal[:255]},
+        )
+        if not created and LiteratureSource.objects.filter(reference=ref).exclude(pk=source.pk).exists():
+            raise MiningError(f"DOI {source.doi} already belongs to another source.")
+        return ref
+    return Reference.objects.create(
+        title=source.title[:500], authors=source.authors[:500], year=source.year, journal=source.journal[:255],
+        label=(source.title or source.original_name or "uploaded source")[:255],
+    )
+
+
+@transaction.atomic
+def create_source(*, doi="", upload=None, filename="", data=None, text="", title="", authors="", year=None,
+                  journal="", url="", user=None):
+    """A LiteratureSource (and its lab Reference) from a file (upload or bytes) and/or text.
+
+    Refuses, naming the existing source, a DOI or a file already stored.
+    """
+    doi = normalise_doi(doi) or None
+    if upload is not None:
+        filename = filename or upload.name
+        data = b"".join(upload.chunks())
+    sha = None
+    if data is not None:
+        if not data:
+            raise MiningError("The file is empty.")
+        sha = hashlib.sha256(data).hexdigest()
+        existing = LiteratureSource.objects.filter(sha256=sha).first()
+        if existing:
+            raise SourceExists(f"This file is already stored as source #{existing.pk} ({existing}).", existing)
+        text = _text_of(filename, data) or text
+        if not text.strip():
+            raise MiningError("No text could be extracted from the file (a scanned PDF needs OCR first).")
+    if doi:
+        existing = LiteratureSource.objects.filter(doi=doi).first()
+        if existing:
+            raise SourceExists(f"DOI {doi} is already stored as source #{existing.pk} ({existing}).", existing)
+    if not (doi or text.strip()):
+        raise MiningError("Give a DOI, a file or the text.")
+    source = LiteratureSource(
+        doi=doi, title=title[:500], authors=authors[:500], year=year, journal=journal[:255], url=url,
+        original_name=Path(filename).name[:255] if filename else "", text=text, sha256=sha, created_by=user,
+    )
+    if data is not None:
+        source.file.save(Path(filename or "source.txt").name, ContentFile(data), save=False)
+    source.reference = _reference_for(source)
+    source._history_user = user
+    source.save()
+    return source
+
+
+def get_or_create_source_for_doi(doi, *, user=None):
+    """The source with this DOI, created (metadata only) if new. Returns (source, created)."""
+    doi = normalise_doi(doi)
+    source = LiteratureSource.objects.filter(doi=doi).first()
+    if source:
+        return source, False
+    return create_source(doi=doi, user=user), True
+
+
+# ---------------------------------------------------------------- batches
+
+
+class RulesExtractor:
+    name = ExtractionBatch.RULES
+    prompt_version = ""
+
+    def extract(self, text, usage):
+        return extract_rules(text)
+
+
+def default_extractor():
+    """'llm:<model>' when an LLM is configured in the environment, else 'rules'."""
+    config = LLMConfig.from_env()
+    return f"{ExtractionBatch.LLM_PREFIX}{config.model}" if config else ExtractionBatch.RULES
+
+
+def make_extractor(batch):
+    if batch.extractor == ExtractionBatch.RULES:
+        return RulesExtractor()
+    if batch.is_llm:
+        config = LLMConfig.from_env(model=batch.llm_model)
+        if config.base_url is None and config.api_key == "no-key":
+            raise ExtractionError("No LLM endpoint is configured (set OPENAI_BASE_URL and/or OPENAI_API_KEY).")
+        return LLMExtractor(config)
+    raise ExtractionError(f"Batches of extractor {batch.extractor!r} are not run from sources (use import_extracted).")
+
+
+@transaction.atomic
+def create_batch(*, name, sources, extractor=None, user=None, enqueue=True):
+    """A queued batch over the sources; enqueued for the worker once committed."""
+    name = (name or "").strip()
+    if not name:
+        raise MiningError("Give the batch a name.")
+    if ExtractionBatch.objects.filter(name=name).exists():
+        raise MiningError(f"A batch named {name!r} already exists.")
+    sources = list(sources)
+    if not sources:
+        raise MiningError("Choose at least one source.")
+    extractor = extractor or default_extractor()
+    batch = ExtractionBatch(
+        name=name, extractor=extractor, sources_total=len(sources), created_by=user,
+        prompt_version=PROMPT_VERSION if extractor.startswith(ExtractionBatch.LLM_PREFIX) else "",
+    )
+    try:
+        batch.full_clean(exclude=["sources"])
+    except ValidationError as exc:
+        raise MiningError("; ".join(exc.messages)) from None
+    batch._history_user = user
+    batch.save()
+    batch.sources.set(sources)
+    if enqueue:
+        enqueue_batch(batch.pk)
+    return batch
+
+
+def enqueue_batch(batch_id, source_ids=None):
+    """Send the batch to the worker after the current transaction commits. If the broker
+    cannot be reached the batch stays queued with error 'queue unavailable'."""
+
+    def send():
+        from .tasks import run_batch_task
+
+        try:
+            with run_batch_task.app.connection_for_write() as conn:
+                run_batch_task.apply_async(args=[batch_id, source_ids], connection=conn, retry=False)
+        except Exception as exc:  # kombu/redis raise many types; all mean the same here
+            logger.warning("Queue unavailable for batch %s: %s", batch_id, type(exc).__name__)
+            ExtractionBatch.objects.filter(pk=batch_id).update(
+                error=f"Queue unavailable ({type(exc).__name__}): the batch stays queued; re-run it when the worker's broker is up."
+            )
+        else:
+            ExtractionBatch.objects.filter(pk=batch_id, error__startswith="Queue unavailable").update(error="")
+
+    transaction.on_commit(send)
+
+
+@transaction.atomic
+def cancel_batch(batch_id, *, user=None):
+    """Cancel a queued batch now, or ask a running one to stop before its next source."""
+    batch = ExtractionBatch.objects.select_for_update().get(pk=batch_id)
+    if batch.is_finished:
+        raise MiningError(f"Batch {batch.name} is already {batch.get_status_display().lower()}.")
+    batch._history_user = user
+    if batch.status == Status.QUEUED:
+        batch.status, batch.finished_at = Status.CANCELLED, timezone.now()
+    batch.cancel_requested = True
+    batch.save()
+    return batch
+
+
+@transaction.atomic
+def rerun_batch(batch_id, *, source_ids=None, user=None):
+    """Queue the batch (or some of its sources) again. Reviewed records are kept; pending
+    records of the re-run sources are replaced, so nothing is duplicated."""
+    batch = ExtractionBatch.objects.select_for_update().get(pk=batch_id)
+    if batch.extractor == ExtractionBatch.IMPORT:
+        raise MiningError("An imported batch is re-run by importing its file again (import_extracted).")
+    if batch.status == Status.RUNNING:
+        raise MiningError(f"Batch {batch.name} is running; cancel it first.")
+    batch.status, batch.cancel_requested, batch.error = Status.QUEUED, False, ""
+    batch.started_at = batch.finished_at = None
+    if source_ids is None:
+        batch.sources_done, batch.source_errors = 0, {}
+    batch._history_user = user
+    batch.save()
+    enqueue_batch(batch.pk, source_ids)
+    return batch
+
+
+def _cancel_requested(batch_id):
+    return ExtractionBatch.objects.filter(pk=batch_id, cancel_requested=True).exists()
+
+
+def _finish(batch_id, status, **fields):
+    ExtractionBatch.objects.filter(pk=batch_id).update(status=status, finished_at=timezone.now(), **fields)
+
+
+def run_batch(batch_id, source_ids=None, *, extractor=None):
+    """Run the batch's extractor source by source (what the Celery task calls).
+
+    Each source is its own transaction; an exception in one is recorded in
+    ``source_errors`` and the run goes on. Cancellation is checked between sources.
+    """
+    batch = ExtractionBatch.objects.get(pk=batch_id)
+    if batch.status == Status.CANCELLED or batch.cancel_requested:
+        _finish(batch_id, Status.CANCELLED)
+        return batch_id
+    if batch.is_finished and source_ids is None:
+        return batch_id  # a duplicate delivery of an already finished run
+    ExtractionBatch.objects.filter(pk=batch_id).update(status=Status.RUNNING, started_at=timezone.now(), error="")
+    try:
+        extractor = extractor or make_extractor(batch)
+    except Exception as exc:
+        _finish(batch_id, Status.FAILED, error=f"Could not start the extractor: {exc}")
+        return batch_id
+    sources = batch.sources.order_by("id")
+    if source_ids:
+        sources = sources.filter(id__in=source_ids)
+    errors = dict(batch.source_errors or {})
+    attempted = failed = 0
+    for source in sources:
+        if _cancel_requested(batch_id):
+            _finish(batch_id, Status.CANCELLED)
+            validate_batch(batch_id)
+            return batch_id
+        usage = Usage()
+        attempted += 1
+        try:
+            extract_source(batch, source, extractor, usage)
+            errors.pop(str(source.pk), None)
+        except Exception as exc:
+            failed += 1
+            message = str(exc) if isinstance(exc, (ExtractionError, MiningError)) else f"{type(exc).__name__}: {exc}"
+            logger.exception("Extraction of source %s in batch %s failed", source.pk, batch_id)
+            errors[str(source.pk)] = message[:2000]
+        ExtractionBatch.objects.filter(pk=batch_id).update(
+            sources_done=F("sources_done") + 1,
+            prompt_tokens=F("prompt_tokens") + usage.prompt_tokens,
+            completion_tokens=F("completion_tokens") + usage.completion_tokens,
+            source_errors=errors,
+            records_found=ExtractedRecord.objects.filter(batch_id=batch_id).count(),
+        )
+    validate_batch(batch_id)
+    _finish(batch_id, Status.FAILED if attempted and failed == attempted else Status.DONE,
+            records_found=ExtractedRecord.objects.filter(batch_id=batch_id).count())
+    return batch_id
+
+
+def _record_from_raw(batch, source, raw, *, source_text=None):
+    values = {p: {"value": v, "unit": u} for p, (v, u) in raw.values.items()}
+    return ExtractedRecord(
+        batch=batch, source=source,
+        composition_raw=raw.composition.strip()[:255],
+        tg_k=raw.kelvin("tg"), tx_k=raw.kelvin("tx"), tl_k=raw.kelvin("tl"),
+        original_values=values, dmax_mm=raw.dmax_mm, heating_rate_k_min=raw.heating_rate_k_min,
+        snippet=raw.snippet,
+        snippet_in_source=None if source_text is None else snippet_occurs(raw.snippet, source_text),
+    )
+
+
+def _replace_pending(batch, source, records, *, scope_all_sources=False):
+    """Store records for (batch, source): pending ones of the previous run are replaced,
+    reviewed ones kept, and a new record identical to a kept one is not stored again."""
+    scope = ExtractedRecord.objects.filter(batch=batch)
+    if not scope_all_sources:
+        scope = scope.filter(source=source)
+    scope.filter(status=RecordStatus.PENDING).delete()
+    seen = set(scope.values_list("fingerprint", flat=True))
+    fresh = []
+    for rec in records:
+        if not rec.fingerprint:
+            rec.fingerprint = record_fingerprint(rec.source_id, rec.composition_raw, rec.snippet, rec.tg_k, rec.tx_k, rec.tl_k)
+        if rec.fingerprint in seen:
+            continue
+        seen.add(rec.fingerprint)
+        fresh.append(rec)
+    if fresh:
+        bulk_create_with_history(fresh, ExtractedRecord, batch_size=500)
+    return fresh
+
+
+@transaction.atomic
+def extract_source(batch, source, extractor, usage):
+    """Extract one source into the batch (one transaction). Returns the new records."""
+    if not source.text.strip():
+        raise ExtractionError("The source has no text to extract from (upload its PDF or text).")
+    raws = extractor.extract(source.text, usage)
+    records = [_record_from_raw(batch, source, raw, source_text=source.text) for raw in raws if raw.composition.strip()]
+    return _replace_pending(batch, source, records)
+
+
+# ---------------------------------------------------------------- validation
+
+VALIDATED_FIELDS = [
+    "composition_formula", "composition_key", "base_element", "elements_index", "parse_error",
+    "flags", "flag_index", "flag_count",
+]
+
+
+def _validate(records, *, user=None):
+    ids = [r.pk for r in records]
+    validation.validate_records(
+        records,
+        others=lambda keys: selectors.comparison_values(keys, exclude_record_ids=ids),
+        predictor=validation.get_active_predictor(),
+    )
+    return records
+
+
+@transaction.atomic
+def validate_batch(batch_id, *, user=None):
+    """Re-validate every pending record of the batch (one query for the values compared)."""
+    records = list(ExtractedRecord.objects.filter(batch_id=batch_id, status=RecordStatus.PENDING).order_by("id"))
+    _validate(records)
+    bulk_update_with_history(records, ExtractedRecord, VALIDATED_FIELDS, batch_size=500, default_user=user)
+    return records
+
+
+# ---------------------------------------------------------------- import of extracted tables
+
+COLUMN_ALIASES = {
+    "composition": ("composition", "alloy", "formula"),
+    "tg": ("tg_k", "tg"), "tx": ("tx_k", "tx"), "tl": ("tl_k", "tl"),
+    "source": ("source", "reference"), "doi": ("doi",), "snippet": ("snippet", "sentence", "text"),
+}
+
+
+def _columns(fieldnames):
+    lower = {(f or "").strip().lower(): f for f in fieldnames or []}
+    return {key: next((lower[a] for a in aliases if a in lower), None) for key, aliases in COLUMN_ALIASES.items()}
+
+
+def _number(text, label):
+    text = (text or "").strip()
+    if not text:
+        return None, None
+    try:
+        return float(text), None
+    except ValueError:
+        return None, f"{label} {text!r} is not a number"
+
+
+def import_extracted(path_or_file, *, batch_name, user=None):
+    """Load a CSV of extracted rows (composition,Tg_K,Tx_K,Tl_K[,source,doi,snippet]; other
+    columns ignored) as a batch of extractor 'import', then validate it. Importing the same
+    file into the same batch again replaces its pending records and keeps reviewed ones.
+    Returns a summary dict."""
+    if hasattr(path_or_file, "read"):
+        raw = path_or_file.read()
+        content = raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw
+    else:
+        content = Path(path_or_file).read_text(encoding="utf-8-sig")
+    reader = csv.DictReader(io.StringIO(content))
+    cols = _columns(reader.fieldnames)
+    if not cols["composition"]:
+        raise MiningError(f"The CSV needs a 'composition' column; it has: {', '.join(reader.fieldnames or []) or 'none'}.")
+    rows = list(reader)
+    with transaction.atomic():
+        batch = ExtractionBatch.objects.select_for_update().filter(name=batch_name).first()
+        if batch and batch.extractor != ExtractionBatch.IMPORT:
+            raise MiningError(f"Batch {batch_name!r} exists and is not an import batch.")
+        if batch is None:
+            batch = ExtractionBatch(name=batch_name, extractor=ExtractionBatch.IMPORT, created_by=user)
+        batch.status, batch.started_at, batch.error = Status.RUNNING, timezone.now(), ""
+        batch._history_user = user
+        batch.save()
+        sources, records, occurrences = {}, [], Counter()
+        for n, row in enumerate(rows, start=2):  # line 1 is the header
+            get = lambda key: (row.get(cols[key]) or "").strip() if cols[key] else ""  # noqa: E731
+            composition = get("composition")
+            if not composition:
+                continue
+            values, original = {}, {"row": n}
+            for prop, label in (("tg", "Tg"), ("tx", "Tx"), ("tl", "Tl")):
+                value, error = _number(get(prop), label)
+                values[prop] = value
+                if error:
+                    original[prop] = {"value": get(prop), "unit": "K", "error": error}
+                elif value is not None:
+                    original[prop] = {"value": value, "unit": "K"}
+            source, label = None, get("source")
+            doi = get("doi")
+            if doi:
+                try:
+                    key = normalise_doi(doi)
+                    if key not in sources:
+                        sources[key] = get_or_create_source_for_doi(key, user=user)[0]
+                    source = sources[key]
+                except ValidationError:
+                    label = f"{label} (DOI as given: {doi})".strip()
+            as_written = ",".join(get(k) for k in ("composition", "tg", "tx", "tl"))
+            snippet = get("snippet") or as_written
+            rec = ExtractedRecord(
+                batch=batch, source=source, source_label=label[:255], composition_raw=composition[:255],
+                tg_k=values["tg"], tx_k=values["tx"], tl_k=values["tl"], original_values=original, snippet=snippet,
+                snippet_in_source=None,
+            )
+            base = record_fingerprint(source.pk if source else None, rec.composition_raw, snippet, rec.tg_k, rec.tx_k, rec.tl_k)
+            occurrences[base] += 1  # identical rows are kept apart, but stable across re-imports
+            rec.fingerprint = base if occurrences[base] == 1 else hashlib.sha256(f"{base}#{occurrences[base]}".encode()).hexdigest()
+            records.append(rec)
+        if sources:
+            batch.sources.add(*sources.values())
+        created = _replace_pending(batch, None, records, scope_all_sources=True)
+        validate_batch(batch.pk, user=user)
+        n_sources = batch.sources.count()
+        ExtractionBatch.objects.filter(pk=batch.pk).update(
+            status=Status.DONE, finished_at=timezone.now(), sources_total=n_sources, sources_done=n_sources,
+            records_found=batch.records.count(),
+        )
+    batch.refresh_from_db()
+    counts = selectors.batch_counts(batch)
+    return {
+        "batch": batch.name, "batch_id": batch.pk, "rows": len(records), "created": len(created),
+        "kept_reviewed": len(records) - len(created), "clean": counts["clean"],
+        "status": counts["status"], "flags": counts["flags"],
+    }
+
+
+# ---------------------------------------------------------------- review
+
+EDITABLE = ("composition_raw", "composition_formula", "tg_k", "tx_k", "tl_k", "dmax_mm", "heating_rate_k_min")
+
+
+def _apply_edits(record, edits):
+    for name, value in (edits or {}).items():
+        if name not in EDITABLE:
+            raise MiningError(f"{name} cannot be edited.")
+        if name == "composition_formula":
+            value = (value or "").strip()
+            # The parsed field is a correction only when the reviewer changed it.
+            if value and value != record.composition_formula:
+                record.composition_edited = value[:255]
+            elif not value:
+                record.composition_edited = ""
+            continue
+        if name == "composition_raw":
+            value = (value or "").strip()
+            if not value:
+                raise MiningError("The composition as written cannot be empty.")
+            if value != record.composition_raw:
+                record.composition_edited = ""
+            value = value[:255]
+        setattr(record, name, value)
+
+
+def _already(record):
+    who = record.reviewer.get_username() if record.reviewer else "someone"
+    when = timezone.localtime(record.reviewed_at).strftime("%Y-%m-%d %H:%M") if record.reviewed_at else "?"
+    return ReviewConflict(f"Record {record.pk} was already {record.status} by {who} at {when}.")
+
+
+def _approvable_errors(record):
+    problems = [f["reason"] for f in record.flags if f["flag"] == validation.UNPARSEABLE]
+    if record.tg_k is None and record.tx_k is None and record.tl_k is None:
+        problems.append("No Tg, Tx or Tl to store.")
+    try:
+        validate_transition_temperatures(record.tg_k, record.tx_k, record.tl_k)
+    except ValidationError as exc:
+        problems += exc.messages
+    return problems
+
+
+def _property_value(record, alloy, reviewer):
+    reference = record.source.reference if record.source_id and record.source.reference_id else None
+    return PropertyValue(
+        alloy=alloy, origin=PropertyValue.Origin.LITERATURE, reference=reference,
+        source_label=f"batch {record.batch.name} record {record.pk}"[:255],
+        tg_k=record.tg_k, tx_k=record.tx_k, tl_k=record.tl_k, heating_rate_k_min=record.heating_rate_k_min,
+        conflict=validation.CONFLICT in record.flag_names, created_by=reviewer,
+        note=(f"“{record.snippet}”" if record.snippet else "")[:2000],
+    )
+
+
+def _locked(record_id):
+    try:
+        return ExtractedRecord.objects.select_for_update().get(pk=record_id)
+    except ExtractedRecord.DoesNotExist:
+        raise MiningError(f"There is no record {record_id}.") from None
+
+
+@transaction.atomic
+def update_record(record_id, reviewer, edits):
+    """Save a reviewer's edits to a pending record and re-validate it (no approval)."""
+    record = _locked(record_id)
+    if record.status != RecordStatus.PENDING:
+        raise _already(record)
+    _apply_edits(record, edits)
+    _validate([record])
+    record._history_user = reviewer
+    record.save()
+    return record
+
+
+@transaction.atomic
+def approve_record(record_id, reviewer, edits=None):
+    """Approve a pending record (after optional edits, re-validated): the Alloy is created or
+    linked and a literature PropertyValue stored with its provenance. The row lock makes a
+    second, concurrent approval wait and then fail with ReviewConflict."""
+    record = _locked(record_id)
+    if record.status != RecordStatus.PENDING:
+        raise _already(record)
+    if edits:
+        _apply_edits(record, edits)
+        _validate([record])
+    problems = _approvable_errors(record)
+    if problems:  # the transaction rolls back; the view saves the edits separately
+        raise MiningError("Cannot approve: " + " ".join(problems))
+    alloy, _ = get_or_create_alloy(record.composition_for_parsing, user=reviewer)
+    value = _property_value(record, alloy, reviewer)
+    value._history_user = reviewer
+    value.save()
+    record.status, record.reviewer, record.reviewed_at = RecordStatus.APPROVED, reviewer, timezone.now()
+    record.alloy, record.property_value = alloy, value
+    record._history_user = reviewer
+    record.save()
+    return record
+
+
+@transaction.atomic
+def reject_record(record_id, reviewer, reason):
+    reason = (reason or "").strip()
+    if not reason:
+        raise MiningError("Say why the record is rejected.")
+    record = _locked(record_id)
+    if record.status != RecordStatus.PENDING:
+        raise _already(record)
+    record.status, record.reviewer, record.reviewed_at, record.reject_reason = RecordStatus.REJECTED, reviewer, timezone.now(), reason
+    record._history_user = reviewer
+    record.save()
+    return record
+
+
+@transaction.atomic
+def bulk_approve_clean(batch_id, reviewer):
+    """Approve every pending record of the batch that is clean after re-validating now.
+
+    Returns {"approved": n, "alloys_created": n, "skipped": n}.
+    """
+    records = list(ExtractedRecord.objects.select_for_update().filter(batch_id=batch_id, status=RecordStatus.PENDING).order_by("id"))
+    _validate(records)
+    bulk_update_with_history(records, ExtractedRecord, VALIDATED_FIELDS, batch_size=500, default_user=reviewer)
+    clean = [r for r in records if not r.flags and not _approvable_errors(r)]
+    if not clean:
+        return {"approved": 0, "alloys_created": 0, "skipped": len(records)}
+    batch = ExtractionBatch.objects.get(pk=batch_id)
+    source_refs = dict(LiteratureSource.objects.filter(pk__in={r.source_id for r in clean if r.source_id}).values_list("pk", "reference_id"))
+    alloys = {a.composition_key: a for a in Alloy.objects.filter(composition_key__in={r.composition_key for r in clean})}
+    created = 0
+    values = []
+    for rec in clean:
+        alloy = alloys.get(rec.composition_key)
+        if alloy is None:
+            alloy, was_created = get_or_create_alloy(rec.composition_for_parsing, user=reviewer)
+            alloys[alloy.composition_key] = alloy
+            created += was_created
+        rec.batch = batch
+        value = _property_value(rec, alloy, reviewer) if not rec.source_id else None
+        if value is None:
+            value = PropertyValue(
+                alloy=alloy, origin=PropertyValue.Origin.LITERATURE, reference_id=source_refs.get(rec.source_id),
+                source_label=f"batch {batch.name} record {rec.pk}"[:255], tg_k=rec.tg_k, tx_k=rec.tx_k, tl_k=rec.tl_k,
+                heating_rate_k_min=rec.heating_rate_k_min, created_by=reviewer,
+                note=(f"“{rec.snippet}”" if rec.snippet else "")[:2000],
+            )
+        values.append(value)
+        rec.alloy = alloy
+    values = bulk_create_with_history(values, PropertyValue, batch_size=500, default_user=reviewer)
+    now = timezone.now()
+    for rec, value in zip(clean, values):
+        rec.property_value, rec.status, rec.reviewer, rec.reviewed_at = value, RecordStatus.APPROVED, reviewer, now
+    bulk_update_with_history(
+        clean, ExtractedRecord, ["property_value", "alloy", "status", "reviewer", "reviewed_at"], batch_size=500, default_user=reviewer
+    )
+    return {"approved": len(clean), "alloys_created": created, "skipped": len(records) - len(clean)}

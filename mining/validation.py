@@ -1,0 +1,266 @@
+"""Validation of extracted records: every record gets a list of flags, each with a reason
+a reviewer can read. A clean record has no flag. No database access here except through
+the ``others`` values the caller passes in, so a whole batch is checked with one query.
+
+Flags and their rules
+---------------------
+unparseable  the composition parser refused it (its message), or a value is not a number.
+order        the given temperatures are not strictly Tg < Tx < Tl.
+range        a value outside 200–2500 K, or ΔTx = Tx − Tg above 250 K (the widest
+             supercooled liquid regions reported for BMGs are ~130 K; 250 K leaves margin).
+             ΔTx < 0 is an ``order`` problem, not repeated here.
+units        °C suspected. Rule: the alloy's base element belongs to a family whose glasses
+             all have Tg well above a floor (FAMILY_MIN_TG_K, e.g. Zr 520 K, Fe 600 K), the
+             record's Tg (or Tx when Tg is missing) is below that floor, and adding 273.15 K
+             brings it above the floor; or Tl < 550 K (no BMG liquidus is that low) and
+             Tl + 273.15 is plausible. Low-temperature families (Mg, Ca, La, Ce, Au, Ag, ...)
+             have no floor: their K values really are that low. Values the source gave in °C
+             were converted on extraction and are not suspected again.
+duplicate    same composition key as an existing alloy's property value or another pending
+             record, and all temperatures both give agree within 10 K.
+conflict     same key, and some temperature differs by more than 10 K.
+outlier      a forward model (``predictor``) predicts mean ± std for the composition and the
+             value is more than 3 std away (std floored at 10 K so an over-confident model
+             does not flag everything).
+snippet      the supporting snippet was not found in the source text (LLM records): we keep
+             the record, flagged, rather than drop it, so the reviewer decides.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from ml.composition import CompositionError, parse_composition
+
+UNPARSEABLE = "unparseable"
+ORDER = "order"
+RANGE = "range"
+UNITS = "units"
+DUPLICATE = "duplicate"
+CONFLICT = "conflict"
+OUTLIER = "outlier"
+SNIPPET = "snippet"
+ALL_FLAGS = (UNPARSEABLE, ORDER, RANGE, UNITS, DUPLICATE, CONFLICT, OUTLIER, SNIPPET)
+# Flags that forbid approval until the reviewer edits the record.
+BLOCKING_FLAGS = (UNPARSEABLE, ORDER, RANGE)
+
+MIN_K = 200.0
+MAX_K = 2500.0
+MAX_DTX_K = 250.0
+AGREE_WITHIN_K = 10.0
+OUTLIER_SIGMA = 3.0
+OUTLIER_MIN_STD_K = 10.0
+MIN_TL_K = 550.0
+C_TO_K = 273.15
+
+# Lowest plausible Tg (K) for glasses based on each element, with margin below the lowest
+# reported values. Families not listed (Mg, Ca, Sr, La, Ce, Pr, Nd, Sm, Yb, Au, Ag, Zn, Li)
+# genuinely have Tg near or below 400 K, so no °C rule applies to them.
+FAMILY_MIN_TG_K = {
+    "Fe": 600, "Co": 600, "Ni": 550, "Zr": 520, "Hf": 600, "Ti": 520, "Cu": 550,
+    "Pd": 500, "Pt": 450, "Y": 550, "Gd": 500, "Tb": 520, "Dy": 520, "Ho": 520, "Er": 520,
+    "Tm": 520, "Lu": 520, "Sc": 550, "Nb": 700, "Ta": 700, "Mo": 700, "W": 700, "Be": 520,
+}
+
+TEMPERATURES = (("tg_k", "Tg"), ("tx_k", "Tx"), ("tl_k", "Tl"))
+
+
+def get_active_predictor():
+    """The forward model used for the ``outlier`` flag, or None.
+
+    Hook for the design loop: once a ModelVersion is active it returns a callable
+    ``predictor(compositions) -> {"tg_k": (means, stds), "tx_k": ..., "tl_k": ...}``
+    (any subset of the three; sequences aligned with ``compositions``).
+    """
+    return None
+
+
+@dataclass(frozen=True)
+class ReferenceValue:
+    """A value the record is compared with: an alloy's property value or another record."""
+
+    label: str
+    key: str
+    tg_k: float | None
+    tx_k: float | None
+    tl_k: float | None
+
+
+def flag(name, reason):
+    return {"flag": name, "reason": reason}
+
+
+def _fmt(value):
+    return f"{value:g}"
+
+
+def parse_into(record):
+    """Parse the record's composition; fill its parsed fields. Returns the Composition or None."""
+    try:
+        comp = parse_composition(record.composition_for_parsing)
+    except CompositionError as exc:
+        record.composition_formula = record.composition_key = record.base_element = record.elements_index = ""
+        record.parse_error = str(exc)
+        return None
+    record.composition_formula = comp.formula
+    record.composition_key = comp.key
+    record.base_element = comp.base_element
+    record.elements_index = "|" + "|".join(sorted(comp.elements)) + "|"
+    record.parse_error = ""
+    return comp
+
+
+def check_values_are_numbers(record):
+    """Import rows keep what they could not read in original_values[...]['error']."""
+    return [
+        flag(UNPARSEABLE, info["error"])
+        for info in (record.original_values or {}).values()
+        if isinstance(info, dict) and info.get("error")
+    ]
+
+
+def check_order(tg_k, tx_k, tl_k):
+    given = [(label, v) for (_, label), v in zip(TEMPERATURES, (tg_k, tx_k, tl_k)) if v is not None]
+    problems = [
+        f"{a_name} ({_fmt(a)} K) is not below {b_name} ({_fmt(b)} K)"
+        for (a_name, a), (b_name, b) in zip(given, given[1:])
+        if not a < b
+    ]
+    return [flag(ORDER, "; ".join(problems) + ": expected Tg < Tx < Tl.")] if problems else []
+
+
+def check_range(tg_k, tx_k, tl_k):
+    problems = [
+        f"{label} = {_fmt(v)} K is outside {MIN_K:g}–{MAX_K:g} K"
+        for (_, label), v in zip(TEMPERATURES, (tg_k, tx_k, tl_k))
+        if v is not None and not (MIN_K <= v <= MAX_K)
+    ]
+    if tg_k is not None and tx_k is not None and tx_k - tg_k > MAX_DTX_K:
+        problems.append(f"ΔTx = Tx − Tg = {_fmt(tx_k - tg_k)} K is implausibly wide (> {MAX_DTX_K:g} K)")
+    return [flag(RANGE, "; ".join(problems) + ".")] if problems else []
+
+
+def _given_in_celsius(record, name):
+    info = (record.original_values or {}).get(name[:2])
+    return isinstance(info, dict) and str(info.get("unit", "")).upper() in {"C", "°C"}
+
+
+def check_units(record, base_element):
+    reasons = []
+    floor = FAMILY_MIN_TG_K.get(base_element)
+    if floor is not None:
+        for name, label in (("tg_k", "Tg"), ("tx_k", "Tx")):
+            value = getattr(record, name)
+            if value is None:
+                continue
+            if value < floor <= value + C_TO_K and not _given_in_celsius(record, name):
+                reasons.append(
+                    f"{label} = {_fmt(value)} K is below any {base_element}-based glass (≥ {floor} K) "
+                    f"but {_fmt(round(value + C_TO_K, 2))} K if it was °C"
+                )
+            break  # judge on Tg, or on Tx only when Tg is missing
+    tl = record.tl_k
+    if tl is not None and tl < MIN_TL_K <= tl + C_TO_K and not _given_in_celsius(record, "tl_k"):
+        reasons.append(f"Tl = {_fmt(tl)} K is below any BMG liquidus (≥ {MIN_TL_K:g} K); °C?")
+    return [flag(UNITS, "; ".join(reasons) + ".")] if reasons else []
+
+
+def _compare(record, other):
+    """(agrees, details) over the temperatures both give."""
+    diffs = []
+    for name, label in TEMPERATURES:
+        a, b = getattr(record, name), getattr(other, name)
+        if a is not None and b is not None:
+            diffs.append((label, a, b, abs(a - b)))
+    agrees = all(d <= AGREE_WITHIN_K for *_, d in diffs)
+    details = ", ".join(f"{label} {_fmt(a)} vs {_fmt(b)} K" for label, a, b, _ in diffs) or "no common value"
+    return agrees, details
+
+
+def check_duplicates(record, same_key):
+    """same_key: ReferenceValues with the record's key (the record itself excluded)."""
+    if not same_key:
+        return []
+    dup, conf = [], []
+    for other in same_key:
+        agrees, details = _compare(record, other)
+        (dup if agrees else conf).append(f"{other.label} ({details})")
+    out = []
+    if conf:
+        out.append(flag(CONFLICT, f"Same alloy, differs by more than {AGREE_WITHIN_K:g} K from: " + "; ".join(conf[:5]) + "."))
+    if dup:
+        out.append(flag(DUPLICATE, f"Same alloy, agrees within {AGREE_WITHIN_K:g} K with: " + "; ".join(dup[:5]) + "."))
+    return out
+
+
+def check_outliers(records_with_comp, predictor):
+    """{record index: flag} for values far from the predictor's mean given its std."""
+    if predictor is None or not records_with_comp:
+        return {}
+    comps = [comp for _, comp in records_with_comp]
+    predictions = predictor(comps) or {}
+    out = {}
+    for i, (record, _) in enumerate(records_with_comp):
+        reasons = []
+        for name, label in TEMPERATURES:
+            value = getattr(record, name)
+            if value is None or name not in predictions:
+                continue
+            means, stds = predictions[name]
+            mean, std = float(means[i]), max(float(stds[i]), OUTLIER_MIN_STD_K)
+            z = abs(value - mean) / std
+            if z > OUTLIER_SIGMA:
+                reasons.append(f"{label} = {_fmt(value)} K is {z:.1f}σ from the model's {mean:.0f} ± {std:.0f} K")
+        if reasons:
+            out[id(record)] = flag(OUTLIER, "; ".join(reasons) + ".")
+    return out
+
+
+def validate_records(records, *, others=(), predictor=None):
+    """Parse and flag ``records`` in place (their parsed fields and ``set_flags``).
+
+    ``others``: ReferenceValues already in the system (alloy property values, other pending
+    records) to check duplicates against, or a callable(keys) returning them; records in ``records`` are also compared with
+    each other. Returns the records.
+    """
+    comps = {id(r): parse_into(r) for r in records}
+    if callable(others):  # a lookup by key, so the caller can query once for all keys
+        others = others({r.composition_key for r in records if r.composition_key})
+    by_key = defaultdict(list)
+    for other in others:
+        by_key[other.key].append(other)
+    for r in records:
+        if r.composition_key:
+            by_key[r.composition_key].append(
+                ReferenceValue(f"record {r.pk}" if r.pk else f"row '{r.composition_raw}'", r.composition_key, r.tg_k, r.tx_k, r.tl_k)
+            )
+    parsed = [(r, comps[id(r)]) for r in records if comps[id(r)] is not None]
+    outliers = check_outliers(parsed, predictor)
+    for r in records:
+        comp = comps[id(r)]
+        flags = []
+        if comp is None:
+            flags.append(flag(UNPARSEABLE, r.parse_error))
+        flags += check_values_are_numbers(r)
+        flags += check_order(r.tg_k, r.tx_k, r.tl_k)
+        flags += check_range(r.tg_k, r.tx_k, r.tl_k)
+        if comp is not None:
+            flags += check_units(r, comp.base_element)
+            flags += check_duplicates(r, _without_self(by_key[comp.key], r))
+            if id(r) in outliers:
+                flags.append(outliers[id(r)])
+        if r.snippet_in_source is False:
+            flags.append(flag(SNIPPET, "The supporting snippet does not occur in the source text."))
+        r.set_flags(flags)
+    return records
+
+
+def _without_self(values, record):
+    """The values with the record's own entry removed (matched by identity of its label/values)."""
+    me = f"record {record.pk}" if record.pk else f"row '{record.composition_raw}'"
+    out, removed = [], False
+    for v in values:
+        if not removed and v.label == me and (v.tg_k, v.tx_k, v.tl_k) == (record.tg_k, record.tx_k, record.tl_k):
+            removed = True
+            continue
+        out.append(v)
+    return out

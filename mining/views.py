@@ -1,0 +1,227 @@
+"""Mining pages: sources, batches (with a live status endpoint) and the review queue.
+
+Viewers read; reviewers add sources, run batches and review records.
+"""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from lab.roles import REVIEWER, VIEWER, has_role, role_required
+
+from . import selectors, services
+from .forms import BatchForm, QueueFilterForm, RecordEditForm, RejectForm, SourceForm
+from .models import ExtractedRecord, ExtractionBatch, LiteratureSource
+
+
+def _next(request, default):
+    target = request.POST.get("next") or request.GET.get("next")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return default
+
+
+# ---------------------------------------------------------------- sources
+
+
+@role_required(VIEWER)
+def source_list(request):
+    page = Paginator(selectors.source_list(), 50).get_page(request.GET.get("page"))
+    return render(request, "mining/source_list.html", {"page": page, "can_edit": has_role(request.user, REVIEWER)})
+
+
+@role_required(REVIEWER)
+def source_create(request):
+    form = SourceForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            source = services.create_source(
+                doi=d["doi"], upload=d.get("file"), text=d.get("text") or "", title=d["title"], authors=d["authors"],
+                year=d["year"], journal=d["journal"], url=d["url"], user=request.user,
+            )
+        except services.SourceExists as exc:
+            messages.error(request, str(exc))
+            return redirect(exc.source)
+        except (services.MiningError, ValidationError) as exc:
+            form.add_error(None, str(exc) if isinstance(exc, services.MiningError) else exc)
+        else:
+            messages.success(request, f"Source #{source.pk} stored ({len(source.text):,} characters of text).")
+            return redirect(source)
+    return render(request, "mining/source_form.html", {"form": form})
+
+
+@role_required(VIEWER)
+def source_detail(request, pk):
+    source = get_object_or_404(LiteratureSource.objects.select_related("reference"), pk=pk)
+    return render(request, "mining/source_detail.html", {"source": source, "records": source.records.select_related("batch")[:200]})
+
+
+# ---------------------------------------------------------------- batches
+
+
+@role_required(VIEWER)
+def batch_list(request):
+    return render(request, "mining/batch_list.html", {"batches": selectors.batch_list()[:200], "can_edit": has_role(request.user, REVIEWER)})
+
+
+@role_required(REVIEWER)
+def batch_create(request):
+    default = services.default_extractor()
+    form = BatchForm(request.POST or None, default_extractor=default, initial={"sources": request.GET.getlist("source")})
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            batch = services.create_batch(name=d["name"], sources=d["sources"], extractor=d["extractor"], user=request.user)
+        except services.MiningError as exc:
+            form.add_error(None, str(exc))
+        else:
+            batch.refresh_from_db()
+            if batch.error:
+                messages.error(request, f"Queue unavailable: batch {batch.name} is saved and stays queued. {batch.error}")
+            else:
+                messages.success(request, f"Batch {batch.name} queued.")
+            return redirect(batch)
+    return render(request, "mining/batch_form.html", {"form": form})
+
+
+@role_required(VIEWER)
+def batch_detail(request, pk):
+    batch = get_object_or_404(ExtractionBatch, pk=pk)
+    status = selectors.batch_status(batch)
+    sources = {str(s.pk): s for s in batch.sources.all()}
+    errors = [(sources.get(sid), sid, message) for sid, message in (batch.source_errors or {}).items()]
+    return render(request, "mining/batch_detail.html", {
+        "batch": batch, "status": status, "errors": errors, "sources": sources.values(),
+        "can_edit": has_role(request.user, REVIEWER),
+    })
+
+
+@role_required(VIEWER)
+def batch_status(request, pk):
+    batch = get_object_or_404(ExtractionBatch, pk=pk)
+    return JsonResponse(selectors.batch_status(batch))
+
+
+def _batch_action(request, pk, action, done_message):
+    try:
+        result = action()
+    except services.MiningError as exc:
+        messages.error(request, str(exc))
+    else:
+        batch = ExtractionBatch.objects.get(pk=pk)
+        if batch.error.startswith("Queue unavailable"):
+            messages.error(request, f"Queue unavailable: {batch.error}")
+        else:
+            messages.success(request, done_message(result))
+    return redirect("mining:batch_detail", pk=pk)
+
+
+@require_POST
+@role_required(REVIEWER)
+def batch_cancel(request, pk):
+    return _batch_action(request, pk, lambda: services.cancel_batch(pk, user=request.user), lambda b: f"Batch {b.name}: cancel requested.")
+
+
+@require_POST
+@role_required(REVIEWER)
+def batch_rerun(request, pk):
+    source_ids = [int(s) for s in request.POST.getlist("source") if s.isdigit()] or None
+    return _batch_action(request, pk, lambda: services.rerun_batch(pk, source_ids=source_ids, user=request.user),
+                         lambda b: f"Batch {b.name} queued again.")
+
+
+@require_POST
+@role_required(REVIEWER)
+def batch_bulk_approve(request, pk):
+    get_object_or_404(ExtractionBatch, pk=pk)
+    return _batch_action(request, pk, lambda: services.bulk_approve_clean(pk, request.user),
+                         lambda r: f"Approved {r['approved']} clean records ({r['alloys_created']} new alloys); {r['skipped']} left for review.")
+
+
+# ---------------------------------------------------------------- review
+
+
+@role_required(VIEWER)
+def review_queue(request):
+    data = request.GET.copy()
+    if "status" not in data:
+        data["status"] = "pending"
+    form = QueueFilterForm(data)
+    filters = form.cleaned_data if form.is_valid() else {"status": "pending"}
+    batch = filters.get("batch")
+    queue = selectors.review_queue(
+        batch_id=batch.pk if batch else None, flag=filters.get("flag") or None,
+        status=filters.get("status") or None, element=filters.get("element") or None,
+    )
+    page = Paginator(queue, 50).get_page(request.GET.get("page"))
+    return render(request, "mining/review_queue.html", {
+        "form": form, "page": page, "can_review": has_role(request.user, REVIEWER), "query": request.GET.urlencode(),
+    })
+
+
+@role_required(VIEWER)
+def record_detail(request, pk):
+    record = get_object_or_404(ExtractedRecord.objects.select_related("batch", "source", "reviewer", "alloy"), pk=pk)
+    form = RecordEditForm.for_record(record)
+    if request.method == "POST":
+        if not has_role(request.user, REVIEWER):
+            raise PermissionDenied("This needs the reviewer role.")
+        form = RecordEditForm.for_record(record, request.POST)
+        if form.is_valid():
+            edits = form.cleaned_data
+            try:
+                if request.POST.get("action") == "approve":
+                    try:
+                        services.approve_record(pk, request.user, edits=edits)
+                    except services.ReviewConflict:
+                        raise
+                    except services.MiningError:
+                        # Keep the reviewer's edits (re-validated, with their flags), then say why.
+                        services.update_record(pk, request.user, edits)
+                        raise
+                    messages.success(request, f"Record {pk} approved.")
+                    return redirect(_next(request, reverse("mining:review_queue")))
+                services.update_record(pk, request.user, edits)
+                messages.success(request, f"Record {pk} saved and re-validated.")
+                return redirect("mining:record_detail", pk=pk)
+            except services.MiningError as exc:
+                messages.error(request, str(exc))
+                return redirect("mining:record_detail", pk=pk)
+    queue = selectors.review_queue(batch_id=record.batch_id)
+    prev_id, next_id = selectors.neighbours(record, queue)
+    return render(request, "mining/record_detail.html", {
+        "record": record, "form": form, "reject_form": RejectForm(), "can_review": has_role(request.user, REVIEWER),
+        "prev_id": prev_id, "next_id": next_id, "history": record.history.select_related("history_user")[:20],
+    })
+
+
+@require_POST
+@role_required(REVIEWER)
+def record_approve(request, pk):
+    try:
+        services.approve_record(pk, request.user)
+        messages.success(request, f"Record {pk} approved.")
+    except services.MiningError as exc:
+        messages.error(request, str(exc))
+    return redirect(_next(request, reverse("mining:review_queue")))
+
+
+@require_POST
+@role_required(REVIEWER)
+def record_reject(request, pk):
+    form = RejectForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Say why the record is rejected.")
+    else:
+        try:
+            services.reject_record(pk, request.user, form.cleaned_data["reason"])
+            messages.success(request, f"Record {pk} rejected.")
+        except services.MiningError as exc:
+            messages.error(request, str(exc))
+    return redirect(_next(request, reverse("mining:review_queue")))
