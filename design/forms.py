@@ -1,0 +1,112 @@
+"""Forms of the design pages: campaign creation and candidate decisions."""
+
+import re
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from ml.composition import ELEMENTS
+
+from .models import TARGET_PROPERTIES, DesignCampaign
+
+_RANGE_ITEM = re.compile(r"^\s*([A-Z][a-z]?)\s*[:=]?\s*([0-9.]+)\s*(?:-|–|\.\.|to)\s*([0-9.]+)\s*%?\s*$")
+
+
+def _elements(text, field):
+    items = [t for t in re.split(r"[\s,;]+", text or "") if t]
+    unknown = [t for t in items if t not in ELEMENTS]
+    if unknown:
+        raise ValidationError(f"Unknown element symbol(s): {', '.join(unknown)} (symbols are case-sensitive: Zr, not ZR).")
+    return sorted(set(items))
+
+
+class CampaignForm(forms.ModelForm):
+    """Targets as min/max pairs, constraints as short text; becomes the model's JSON."""
+
+    allowed_text = forms.CharField(
+        label="Allowed elements", required=False, help_text="e.g. Zr Cu Al Ni Ti (empty: any element the model knows)"
+    )
+    forbidden_text = forms.CharField(label="Forbidden elements", required=False, help_text="e.g. Be")
+    ranges_text = forms.CharField(
+        label="Per-element ranges (at.%)", required=False, help_text="e.g. Zr 45-70, Al 5-15"
+    )
+
+    class Meta:
+        model = DesignCampaign
+        fields = [
+            "name", "description", "base_element", "max_elements", "min_p_glass", "min_novelty",
+            "batch_size", "n_draws", "kappa", "novelty_weight", "fill_with_near_misses",
+        ]
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, (label, unit) in TARGET_PROPERTIES.items():
+            suffix = f" ({unit})" if unit else ""
+            self.fields[f"{name}_min"] = forms.FloatField(label=f"{label} min{suffix}", required=False)
+            self.fields[f"{name}_max"] = forms.FloatField(label=f"{label} max{suffix}", required=False)
+
+    # Model-level errors on the JSON fields are shown on the form fields that feed them.
+    _ERROR_FIELDS = {"targets": None, "allowed_elements": "allowed_text", "forbidden_elements": "forbidden_text",
+                     "element_ranges": "ranges_text", "owner": None}
+
+    def add_error(self, field, error):
+        if field is None and isinstance(error, ValidationError) and hasattr(error, "error_dict"):
+            for name, messages in error.error_dict.items():
+                target = self._ERROR_FIELDS.get(name, name) if name in self._ERROR_FIELDS or name in self.fields else None
+                super().add_error(target, messages)
+            return
+        super().add_error(field, error)
+
+    def target_fields(self):
+        return [(self[f"{n}_min"], self[f"{n}_max"]) for n in TARGET_PROPERTIES]
+
+    def constraint_fields(self):
+        return [self[n] for n in ("base_element", "allowed_text", "forbidden_text", "max_elements", "ranges_text")]
+
+    def threshold_fields(self):
+        return [self[n] for n in ("min_p_glass", "min_novelty", "batch_size", "n_draws", "kappa", "novelty_weight",
+                                  "fill_with_near_misses")]
+
+    def clean_base_element(self):
+        el = (self.cleaned_data.get("base_element") or "").strip()
+        if el and el not in ELEMENTS:
+            raise ValidationError(f"Unknown element symbol {el!r}.")
+        return el
+
+    def clean_allowed_text(self):
+        return _elements(self.cleaned_data.get("allowed_text"), "allowed")
+
+    def clean_forbidden_text(self):
+        return _elements(self.cleaned_data.get("forbidden_text"), "forbidden")
+
+    def clean_ranges_text(self):
+        out = {}
+        for item in [t for t in re.split(r"[,;\n]+", self.cleaned_data.get("ranges_text") or "") if t.strip()]:
+            m = _RANGE_ITEM.match(item)
+            if not m:
+                raise ValidationError(f"Cannot read {item.strip()!r}: write e.g. “Zr 45-70”.")
+            el, lo, hi = m.group(1), float(m.group(2)), float(m.group(3))
+            if el not in ELEMENTS:
+                raise ValidationError(f"Unknown element symbol {el!r}.")
+            out[el] = [lo, hi]
+        return out
+
+    def clean(self):
+        data = super().clean()
+        targets = {}
+        for name in TARGET_PROPERTIES:
+            lo, hi = data.get(f"{name}_min"), data.get(f"{name}_max")
+            if lo is not None or hi is not None:
+                targets[name] = {k: v for k, v in (("min", lo), ("max", hi)) if v is not None}
+        if not targets:
+            raise ValidationError("State at least one target: a minimum or a range for Tg, Tx, Tl, Trg, γ or ΔTx.")
+        self.instance.targets = targets
+        self.instance.allowed_elements = data.get("allowed_text") or []
+        self.instance.forbidden_elements = data.get("forbidden_text") or []
+        self.instance.element_ranges = data.get("ranges_text") or {}
+        return data
+
+
+class DecisionForm(forms.Form):
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)

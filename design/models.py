@@ -1,0 +1,275 @@
+"""Design campaigns, their generation rounds and the candidates they propose.
+
+A campaign states what alloy the lab wants (target ranges, element constraints, thresholds);
+each generation round samples the active model bundle and stores its best batch as
+candidates; approved candidates become lab samples, and their XRD/DSC results close the loop.
+"""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.urls import reverse
+from simple_history.models import HistoricalRecords
+
+from ml.composition import CompositionError, parse_composition
+
+# Target properties a campaign may constrain: name -> (label, unit).
+TARGET_PROPERTIES = {
+    "tg_k": ("Tg", "K"),
+    "tx_k": ("Tx", "K"),
+    "tl_k": ("Tl", "K"),
+    "trg": ("Trg = Tg/Tl", ""),
+    "gamma": ("γ = Tx/(Tg+Tl)", ""),
+    "delta_tx_k": ("ΔTx = Tx − Tg", "K"),
+}
+
+
+def validate_targets(targets):
+    """Targets: {property: {"min": x?, "max": y?}} with known properties and min < max."""
+    if not isinstance(targets, dict) or not targets:
+        raise ValidationError({"targets": "State at least one target (a minimum or a range)."})
+    for name, bounds in targets.items():
+        if name not in TARGET_PROPERTIES:
+            raise ValidationError({"targets": f"Unknown target property {name!r}; known: {', '.join(TARGET_PROPERTIES)}."})
+        if not isinstance(bounds, dict) or not ({"min", "max"} & set(bounds)):
+            raise ValidationError({"targets": f"{name}: give a minimum, a maximum or both."})
+        lo, hi = bounds.get("min"), bounds.get("max")
+        for v in (lo, hi):
+            if v is not None and not isinstance(v, (int, float)):
+                raise ValidationError({"targets": f"{name}: bounds must be numbers."})
+        if lo is not None and hi is not None and not lo < hi:
+            raise ValidationError({"targets": f"{name}: the minimum ({lo:g}) must be below the maximum ({hi:g})."})
+
+
+class DesignCampaign(models.Model):
+    """What the lab wants: target properties, element constraints, thresholds, batch size."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    name = models.CharField(max_length=200)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="design_campaigns")
+    description = models.TextField(blank=True)
+    targets = models.JSONField(help_text='{"tg_k": {"min": 700}, "trg": {"min": 0.62}, ...}')
+    base_element = models.CharField(max_length=3, blank=True, help_text="Required base (largest-fraction) element")
+    allowed_elements = models.JSONField(default=list, blank=True, help_text="Only these elements (empty: any the model knows)")
+    forbidden_elements = models.JSONField(default=list, blank=True)
+    max_elements = models.PositiveSmallIntegerField(default=6)
+    element_ranges = models.JSONField(default=dict, blank=True, help_text='{"Zr": [40, 70]} in at.%')
+    min_p_glass = models.FloatField("minimum P(glass-forming)", default=0.5)
+    min_novelty = models.FloatField("minimum novelty (L1 distance)", default=0.05, help_text="0.05 = 2.5 at.% moved")
+    batch_size = models.PositiveSmallIntegerField(default=10)
+    n_draws = models.PositiveIntegerField("CGAN draws per round", default=10000)
+    kappa = models.FloatField("κ (exploration)", default=1.0)
+    novelty_weight = models.FloatField("λ (novelty weight)", default=1.0)
+    fill_with_near_misses = models.BooleanField(
+        "fill short batches with near misses", default=False,
+        help_text="When fewer candidates meet every target, complete the batch with the closest misses (marked).",
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("design:campaign_detail", args=[self.pk])
+
+    def clean(self):
+        super().clean()
+        validate_targets(self.targets)
+        from ml.composition import ELEMENTS
+
+        for field in ("allowed_elements", "forbidden_elements"):
+            unknown = [e for e in getattr(self, field) or [] if e not in ELEMENTS]
+            if unknown:
+                raise ValidationError({field: f"Unknown element symbol(s): {', '.join(unknown)}."})
+        if self.base_element and self.base_element not in ELEMENTS:
+            raise ValidationError({"base_element": f"Unknown element symbol {self.base_element!r}."})
+        clash = set(self.allowed_elements or []) & set(self.forbidden_elements or [])
+        if clash:
+            raise ValidationError({"forbidden_elements": f"Both allowed and forbidden: {', '.join(sorted(clash))}."})
+        if self.base_element and self.base_element in (self.forbidden_elements or []):
+            raise ValidationError({"base_element": "The base element is forbidden."})
+        if self.allowed_elements and self.base_element and self.base_element not in self.allowed_elements:
+            raise ValidationError({"base_element": "The base element is not among the allowed elements."})
+        if not (2 <= self.max_elements <= 10):
+            raise ValidationError({"max_elements": "Between 2 and 10 elements."})
+        for el, bounds in (self.element_ranges or {}).items():
+            if el not in ELEMENTS:
+                raise ValidationError({"element_ranges": f"Unknown element symbol {el!r}."})
+            if not (isinstance(bounds, (list, tuple)) and len(bounds) == 2 and 0 <= bounds[0] < bounds[1] <= 100):
+                raise ValidationError({"element_ranges": f"{el}: give [min, max] at.% with 0 ≤ min < max ≤ 100."})
+        if not (0 <= self.min_p_glass <= 1):
+            raise ValidationError({"min_p_glass": "A probability between 0 and 1."})
+        if not (0 <= self.min_novelty < 2):
+            raise ValidationError({"min_novelty": "An L1 distance between 0 and 2."})
+        if not (1 <= self.batch_size <= 200):
+            raise ValidationError({"batch_size": "Between 1 and 200 candidates."})
+        if not (100 <= self.n_draws <= 200_000):
+            raise ValidationError({"n_draws": "Between 100 and 200,000 draws."})
+
+    def target_items(self):
+        """[(name, label, unit, min, max)] in a fixed order, for display."""
+        out = []
+        for name, (label, unit) in TARGET_PROPERTIES.items():
+            if name in (self.targets or {}):
+                b = self.targets[name]
+                out.append((name, label, unit, b.get("min"), b.get("max")))
+        return out
+
+
+class GenerationRound(models.Model):
+    """One generation of candidates for a campaign (a Celery task with progress)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    campaign = models.ForeignKey(DesignCampaign, on_delete=models.CASCADE, related_name="rounds")
+    number = models.PositiveIntegerField(help_text="Loop iteration within the campaign, from 1")
+    model_version = models.ForeignKey("ml.ModelVersion", null=True, on_delete=models.PROTECT, related_name="generation_rounds")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    message = models.CharField(max_length=255, blank=True)
+    counts = models.JSONField(default=dict, blank=True, help_text="Draws kept or dropped at each filter")
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["campaign", "number"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "number"], name="one_round_number_per_campaign")]
+
+    def __str__(self):
+        return f"{self.campaign} · round {self.number}"
+
+    @property
+    def is_finished(self):
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+
+class Candidate(models.Model):
+    """A proposed composition with its predictions, and its way through the lab."""
+
+    class Status(models.TextChoices):
+        PROPOSED = "proposed", "Proposed"
+        APPROVED = "approved_for_synthesis", "Approved for synthesis"
+        IN_SYNTHESIS = "in_synthesis", "In synthesis"
+        VALIDATED = "validated", "Validated (amorphous)"
+        FAILED = "failed", "Failed (crystalline)"
+        REJECTED = "rejected", "Rejected"
+
+    campaign = models.ForeignKey(DesignCampaign, on_delete=models.CASCADE, related_name="candidates")
+    generation_round = models.ForeignKey(GenerationRound, on_delete=models.CASCADE, related_name="candidates")
+    number = models.PositiveIntegerField(help_text="Number within the campaign; the sample label is C<campaign>-<number>")
+    rank = models.PositiveIntegerField(help_text="Rank by acquisition score within its round, from 1")
+    composition_key = models.CharField(max_length=255)
+    formula = models.CharField(max_length=255)
+    fractions = models.JSONField()
+    alloy = models.ForeignKey("lab.Alloy", null=True, blank=True, on_delete=models.PROTECT, related_name="design_candidates")
+    sample = models.OneToOneField("lab.Sample", null=True, blank=True, on_delete=models.SET_NULL, related_name="design_candidate")
+    model_version = models.ForeignKey("ml.ModelVersion", on_delete=models.PROTECT, related_name="candidates")
+    # Predictions of the model version that proposed it.
+    tg_k_pred = models.FloatField()
+    tg_k_std = models.FloatField(null=True, blank=True)
+    tx_k_pred = models.FloatField()
+    tx_k_std = models.FloatField(null=True, blank=True)
+    tl_k_pred = models.FloatField()
+    tl_k_std = models.FloatField(null=True, blank=True)
+    trg_pred = models.FloatField()
+    gamma_pred = models.FloatField()
+    delta_tx_k_pred = models.FloatField()
+    p_glass = models.FloatField("P(glass-forming)")
+    nearest_known_formula = models.CharField(max_length=255, blank=True)
+    nearest_known_alloy = models.ForeignKey("lab.Alloy", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    nearest_distance = models.FloatField(help_text="L1 distance on atomic fractions to the nearest known alloy")
+    acquisition_score = models.FloatField()
+    score_terms = models.JSONField(default=dict, blank=True, help_text="Per-target margins and the novelty term")
+    status = models.CharField(max_length=32, choices=Status.choices, default=Status.PROPOSED, db_index=True)
+    # Measured values, copied from the sample's XRD/DSC when they arrive.
+    xrd_verdict = models.CharField(max_length=16, blank=True)
+    tg_k_measured = models.FloatField(null=True, blank=True)
+    tx_k_measured = models.FloatField(null=True, blank=True)
+    tl_k_measured = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["campaign", "generation_round", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "composition_key"], name="one_candidate_per_alloy_per_campaign"),
+            models.UniqueConstraint(fields=["campaign", "number"], name="one_candidate_number_per_campaign"),
+        ]
+
+    def __str__(self):
+        return f"C{self.campaign_id}-{self.number} {self.formula}"
+
+    def get_absolute_url(self):
+        return reverse("design:candidate_detail", args=[self.pk])
+
+    @property
+    def label(self):
+        return f"C{self.campaign_id}-{self.number}"
+
+    def clean(self):
+        super().clean()
+        try:
+            comp = parse_composition(self.formula)
+        except CompositionError as exc:
+            raise ValidationError({"formula": str(exc)}) from exc
+        if comp.key != self.composition_key:
+            raise ValidationError({"composition_key": "The key does not match the formula."})
+
+    @property
+    def measured_trg(self):
+        if self.tg_k_measured and self.tl_k_measured:
+            return self.tg_k_measured / self.tl_k_measured
+        return None
+
+    @property
+    def measured_gamma(self):
+        if self.tg_k_measured and self.tx_k_measured and self.tl_k_measured:
+            return self.tx_k_measured / (self.tg_k_measured + self.tl_k_measured)
+        return None
+
+    def predicted_vs_measured(self):
+        """Rows (quantity, predicted, measured, relative error %) as in Table 1 of AlloyGAN."""
+        rows = []
+        pairs = [
+            ("Tg (K)", self.tg_k_pred, self.tg_k_measured),
+            ("Tx (K)", self.tx_k_pred, self.tx_k_measured),
+            ("Tl (K)", self.tl_k_pred, self.tl_k_measured),
+            ("Trg", self.trg_pred, self.measured_trg),
+            ("γ", self.gamma_pred, self.measured_gamma),
+        ]
+        for name, pred, meas in pairs:
+            err = None if meas in (None, 0) or pred is None else 100.0 * abs(pred - meas) / abs(meas)
+            rows.append((name, pred, meas, err))
+        return rows
+
+
+class CandidateEvent(models.Model):
+    """One step of a candidate: who moved it from which status to which, when, and why."""
+
+    candidate = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=32, blank=True)
+    to_status = models.CharField(max_length=32, choices=Candidate.Status.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self):
+        return f"{self.candidate.label}: {self.from_status or '—'} → {self.to_status}"

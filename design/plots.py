@@ -1,0 +1,154 @@
+"""SVG plots of the design loop (matplotlib Figure API + FigureCanvasSVG; no pyplot, no Django).
+
+* ``pca_map_svg``: known alloys as a density map on a 2-D PCA of atomic fractions, with the
+  campaign's candidates and the validated / failed results on top (ids ``candidates``,
+  ``validated``, ``failed`` on the marker groups).
+* ``training_curves_svg``: critic and generator losses and the validation Wasserstein
+  distance per epoch of a training run.
+* ``parity_svg``: predicted vs measured Tg/Tx/Tl of validated candidates.
+"""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+import numpy as np
+from matplotlib.backends.backend_svg import FigureCanvasSVG
+from matplotlib.figure import Figure
+
+matplotlib.rcParams["svg.fonttype"] = "none"
+matplotlib.rcParams["svg.hashsalt"] = "glassloop"
+
+FIGSIZE_IN = (7.0, 4.6)
+
+
+def _render(fig: Figure) -> str:
+    FigureCanvasSVG(fig)
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
+    svg = buf.getvalue()
+    start = svg.find("<svg")
+    return svg[start:] if start >= 0 else svg
+
+
+def _empty(message: str) -> str:
+    fig = Figure(figsize=(7.0, 1.2), dpi=100)
+    fig.text(0.5, 0.5, message, ha="center", va="center", color="#5b6475")
+    return _render(fig)
+
+
+def _matrix(fraction_dicts, vocabulary):
+    index = {el: j for j, el in enumerate(vocabulary)}
+    X = np.zeros((len(fraction_dicts), len(vocabulary)))
+    for i, f in enumerate(fraction_dicts):
+        for el, v in f.items():
+            X[i, index[el]] = v
+    return X
+
+
+def pca_map_svg(known, candidates=(), validated=(), failed=(), *, title=""):
+    """known/candidates/validated/failed: lists of element -> fraction dicts."""
+    from ml.metrics import PCAMap
+
+    if len(known) < 3:
+        return _empty("Too few known alloys for a composition map.")
+    vocab = sorted({el for group in (known, candidates, validated, failed) for f in group for el in f})
+    K = _matrix(known, vocab)
+    pca = PCAMap(2).fit(K)
+    fig = Figure(figsize=FIGSIZE_IN, dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    groups = [_matrix(g, vocab) for g in (candidates, validated, failed) if len(g)]
+    Z_all = np.vstack([pca.transform(K)] + [pca.transform(G) for G in groups])
+    lo, hi = Z_all.min(axis=0), Z_all.max(axis=0)
+    pad = 0.08 * np.where(hi - lo > 0, hi - lo, 1.0)
+    bounds = ((lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1]))
+    xx, yy, zz = pca.density(K, grid_size=80, bounds=bounds)
+    top = float(np.nanmax(zz)) if np.isfinite(zz).any() else 0.0
+    if top > 0:  # the faintest 3 % stays white, so the map shows where alloys are
+        ax.contourf(xx, yy, zz, levels=np.linspace(0.03 * top, top, 12), cmap="Greys", alpha=0.85)
+    Zk = pca.transform(K)
+    ax.scatter(Zk[:, 0], Zk[:, 1], s=3, c="#7f8c8d", alpha=0.5, linewidths=0, label=f"known alloys ({len(known)})")
+    styles = [
+        ("candidates", candidates, dict(marker="o", s=28, facecolors="none", edgecolors="#2457a6", linewidths=1.2)),
+        ("validated", validated, dict(marker="*", s=110, c="#1f7a3d", edgecolors="white", linewidths=0.5)),
+        ("failed", failed, dict(marker="X", s=60, c="#b42318", edgecolors="white", linewidths=0.5)),
+    ]
+    for gid, group, style in styles:
+        if len(group):
+            Z = pca.transform(_matrix(group, vocab))
+            coll = ax.scatter(Z[:, 0], Z[:, 1], label=f"{gid} ({len(group)})", **style)
+            coll.set_gid(gid)
+    ev = pca.explained_variance_ratio_
+    ax.set_xlabel(f"PC1 ({100 * ev[0]:.0f} % of variance)")
+    ax.set_ylabel(f"PC2 ({100 * ev[1]:.0f} % of variance)")
+    ax.set_xlim(*bounds[0])
+    ax.set_ylim(*bounds[1])
+    ax.legend(loc="best", fontsize=8, framealpha=0.85)
+    if title:
+        ax.set_title(title.replace("$", r"\$"), fontsize=10)
+    return _render(fig)
+
+
+def training_curves_svg(curves, *, title=""):
+    """curves: [{epoch, d_loss, g_loss, val_w}]."""
+    pts = [c for c in curves or [] if c.get("epoch") is not None]
+    if not pts:
+        return _empty("No training curve recorded yet.")
+    fig = Figure(figsize=FIGSIZE_IN, dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    ax.grid(True, color="#dddddd", linewidth=0.6)
+    epochs = np.array([c["epoch"] for c in pts], dtype=float)
+
+    def series(key):
+        return np.array([np.nan if c.get(key) is None else c[key] for c in pts], dtype=float)
+
+    for key, label, colour in (("d_loss", "critic loss", "#2457a6"), ("g_loss", "generator loss", "#e67e22")):
+        y = series(key)
+        if np.isfinite(y).any():
+            ax.plot(epochs, y, color=colour, linewidth=1.0, label=label, gid=key)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    w = series("val_w")
+    if np.isfinite(w).any():
+        ax2 = ax.twinx()
+        ok = np.isfinite(w)
+        ax2.plot(epochs[ok], w[ok], "o-", color="#1f7a3d", markersize=3, linewidth=1.2, label="validation Wasserstein", gid="val_w")
+        ax2.set_ylabel("validation Wasserstein")
+        h1, l1 = ax.get_legend_handles_labels()
+        h2, l2 = ax2.get_legend_handles_labels()
+        ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="upper right")
+    else:
+        ax.legend(fontsize=8, loc="upper right")
+    if title:
+        ax.set_title(title.replace("$", r"\$"), fontsize=10)
+    return _render(fig)
+
+
+def parity_svg(rows, *, title=""):
+    """rows: [(label, {"Tg": (pred, meas), "Tx": ..., "Tl": ...})] of validated candidates."""
+    pts = {"Tg": [], "Tx": [], "Tl": []}
+    for _, values in rows:
+        for name, (pred, meas) in values.items():
+            if pred is not None and meas is not None:
+                pts[name].append((meas, pred))
+    if not any(pts.values()):
+        return _empty("No measured results yet.")
+    fig = Figure(figsize=(5.2, 4.6), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    ax.grid(True, color="#dddddd", linewidth=0.6)
+    allv = [v for p in pts.values() for pair in p for v in pair]
+    lo, hi = min(allv) - 30, max(allv) + 30
+    ax.plot([lo, hi], [lo, hi], color="#7f8c8d", linewidth=0.8, linestyle="--")
+    for (name, p), colour in zip(pts.items(), ("#2457a6", "#e67e22", "#b42318")):
+        if p:
+            a = np.array(p)
+            ax.scatter(a[:, 0], a[:, 1], s=30, c=colour, label=name, gid=f"parity-{name}")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel("measured (K)")
+    ax.set_ylabel("predicted (K)")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title.replace("$", r"\$"), fontsize=10)
+    return _render(fig)

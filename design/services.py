@@ -1,0 +1,376 @@
+"""Actions of the design loop: campaigns, generation rounds, approval, results coming back.
+
+Each public function is one transaction (generation writes its progress as it goes).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from lab.models import Alloy, Sample, XRDMeasurement
+from ml.composition import parse_composition
+
+from . import generation
+from .models import Candidate, CandidateEvent, DesignCampaign, GenerationRound
+
+logger = logging.getLogger(__name__)
+QUEUE_UNAVAILABLE = "The task queue is unavailable"
+
+
+class TransitionError(ValidationError):
+    """A candidate cannot make the requested step (wrong status, already done by someone)."""
+
+
+# ------------------------------------------------------------------------------ campaigns
+
+
+@transaction.atomic
+def create_campaign(*, owner, name, targets, **fields):
+    campaign = DesignCampaign(owner=owner, name=(name or "").strip(), targets=targets, **fields)
+    campaign.full_clean()
+    campaign._history_user = owner
+    campaign.save()
+    return campaign
+
+
+@transaction.atomic
+def close_campaign(campaign, *, user):
+    campaign = DesignCampaign.objects.select_for_update().get(pk=campaign.pk)
+    campaign.status = DesignCampaign.Status.CLOSED
+    campaign._history_user = user
+    campaign.save()
+    return campaign
+
+
+def spec_for(campaign) -> generation.DesignSpec:
+    return generation.DesignSpec(
+        targets=campaign.targets,
+        base_element=campaign.base_element,
+        allowed_elements=tuple(campaign.allowed_elements or ()),
+        forbidden_elements=tuple(campaign.forbidden_elements or ()),
+        max_elements=campaign.max_elements,
+        element_ranges={k: tuple(v) for k, v in (campaign.element_ranges or {}).items()},
+        min_p_glass=campaign.min_p_glass,
+        min_novelty=campaign.min_novelty,
+        batch_size=campaign.batch_size,
+        n_draws=campaign.n_draws,
+        kappa=campaign.kappa,
+        novelty_weight=campaign.novelty_weight,
+        fill_with_near_misses=campaign.fill_with_near_misses,
+    )
+
+
+# ------------------------------------------------------------------------------ generation
+
+
+def create_round(campaign, *, user=None):
+    """Create the next round of a campaign, queued (nobody runs it yet).
+
+    Refuses while a round of this campaign is still queued or running, the campaign is
+    closed, or no model is active.
+    """
+    from ml import selectors as ml_selectors
+
+    with transaction.atomic():
+        campaign = DesignCampaign.objects.select_for_update().get(pk=campaign.pk)
+        if campaign.status != DesignCampaign.Status.OPEN:
+            raise ValidationError("The campaign is closed.")
+        # A round whose worker died long ago does not block the campaign for ever.
+        stale_s = float(getattr(settings, "GLASSLOOP_GENERATION_STALE_SECONDS", 600))
+        campaign.rounds.filter(
+            status=GenerationRound.Status.RUNNING, started_at__lt=timezone.now() - timezone.timedelta(seconds=stale_s)
+        ).update(status=GenerationRound.Status.FAILED, finished_at=timezone.now(),
+                 error=f"The worker stopped before finishing (running for more than {stale_s:.0f} s).")
+        live = campaign.rounds.filter(status__in=(GenerationRound.Status.QUEUED, GenerationRound.Status.RUNNING)).first()
+        if live is not None:
+            raise ValidationError(f"Round {live.number} is still {live.get_status_display().lower()}; wait for it to finish.")
+        if ml_selectors.active_version() is None:
+            raise ValidationError("No model is trained yet: start a training on the Models page first.")
+        number = (campaign.rounds.aggregate(n=Max("number"))["n"] or 0) + 1
+        return GenerationRound.objects.create(campaign=campaign, number=number, requested_by=user)
+
+
+def start_generation(campaign, *, user=None):
+    """Create the next round and send it to the worker once committed (see create_round)."""
+    with transaction.atomic():
+        gen_round = create_round(campaign, user=user)
+        transaction.on_commit(lambda: enqueue_generation(gen_round.pk))
+    gen_round.refresh_from_db()
+    return gen_round
+
+
+def enqueue_generation(round_id):
+    from kombu.exceptions import OperationalError
+
+    from .tasks import generate_candidates
+
+    try:
+        generate_candidates.delay(round_id)
+    except OperationalError as exc:
+        logger.warning("Could not queue generation round %s: %s", round_id, exc)
+        GenerationRound.objects.filter(pk=round_id, status=GenerationRound.Status.QUEUED).update(
+            error=f"{QUEUE_UNAVAILABLE} ({exc}). The round stays queued; start the broker and worker, then queue it again."
+        )
+    else:
+        GenerationRound.objects.filter(pk=round_id, error__startswith=QUEUE_UNAVAILABLE).update(error="")
+
+
+def _claim_round(round_id):
+    with transaction.atomic():
+        r = GenerationRound.objects.select_for_update().filter(pk=round_id).first()
+        if r is None or r.status != GenerationRound.Status.QUEUED:
+            return None
+        r.status = GenerationRound.Status.RUNNING
+        r.started_at = timezone.now()
+        r.error = ""
+        r.message = "starting"
+        r.save()
+        return r
+
+
+def known_alloys(bundle):
+    """[(alloy pk or None, key, fractions, formula)]: every alloy in the lab's records, plus
+    the model's training alloys that are not (a model bootstrapped from a CSV knows more)."""
+    from ml import services as ml_services
+
+    known = [(pk, key, fr, formula) for pk, key, fr, formula in Alloy.objects.values_list("pk", "composition_key", "fractions", "formula")]
+    keys = {k for _, k, _, _ in known}
+    for comp in ml_services.training_compositions(bundle):
+        if comp.key not in keys:
+            keys.add(comp.key)
+            known.append((None, comp.key, dict(comp), comp.formula))
+    return known
+
+
+def run_generation(round_id, *, seed=None):
+    """Generate, score, filter and store the round's batch (see design/generation.py).
+
+    Idempotent: a round that is not queued is returned untouched. Errors mark it failed.
+    """
+    from ml import services as ml_services
+
+    gen_round = _claim_round(round_id)
+    if gen_round is None:
+        return GenerationRound.objects.filter(pk=round_id).first()
+
+    def progress(fraction, message):
+        GenerationRound.objects.filter(pk=gen_round.pk).update(progress=fraction, message=message[:255])
+
+    try:
+        version, bundle = ml_services.active_version_and_bundle()
+        campaign = gen_round.campaign
+        spec = spec_for(campaign)
+        known = known_alloys(bundle)
+        train = ml_services.version_training_data(version)
+        earlier = set(campaign.candidates.values_list("composition_key", flat=True))
+        result = generation.generate(
+            spec,
+            sample=lambda conditions, s: ml_services.sample(bundle, conditions, s),
+            predict=lambda comps: ml_services.predict(bundle, comps),
+            train_y=train.y,
+            train_compositions=train.compositions,
+            known=[f for _, _, f, _ in known],
+            known_keys={k for _, k, _, _ in known},
+            earlier_keys=earlier,
+            seed=gen_round.pk if seed is None else seed,
+            progress=progress,
+        )
+        _store_batch(gen_round, version, result, known)
+    except Exception as exc:
+        logger.exception("Generation round %s failed", round_id)
+        GenerationRound.objects.filter(pk=round_id).update(
+            status=GenerationRound.Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now()
+        )
+    gen_round.refresh_from_db()
+    return gen_round
+
+
+@transaction.atomic
+def _store_batch(gen_round, version, result, known):
+    campaign = DesignCampaign.objects.select_for_update().get(pk=gen_round.campaign_id)
+    number = campaign.candidates.aggregate(n=Max("number"))["n"] or 0
+    spec = spec_for(campaign)
+    for rank, pick in enumerate(result.picks, start=1):
+        comp = parse_composition(pick.composition.formula)  # every stored composition passes the parser
+        if not generation.meets_constraints(
+            comp, spec.max_elements, spec.base_element, set(spec.allowed_elements), set(spec.forbidden_elements),
+            {el: (lo / 100, hi / 100) for el, (lo, hi) in spec.element_ranges.items()},
+        ):  # cannot happen (generation filtered it); refuse rather than store a violation
+            raise ValidationError(f"{comp.formula} breaks the campaign's element constraints.")
+        number += 1
+        p = pick.predictions
+        nearest_pk, nearest_formula = None, ""
+        if 0 <= pick.nearest_index < len(known):
+            nearest_pk, _, _, nearest_formula = known[pick.nearest_index]
+        nearest = Alloy.objects.filter(pk=nearest_pk).only("formula").first() if nearest_pk else None
+        candidate = Candidate(
+            campaign=campaign,
+            generation_round=gen_round,
+            number=number,
+            rank=rank,
+            composition_key=comp.key,
+            formula=comp.formula,
+            fractions=dict(comp),
+            model_version=version,
+            tg_k_pred=p["tg_k"], tg_k_std=p.get("tg_k_std"),
+            tx_k_pred=p["tx_k"], tx_k_std=p.get("tx_k_std"),
+            tl_k_pred=p["tl_k"], tl_k_std=p.get("tl_k_std"),
+            trg_pred=p["trg"], gamma_pred=p["gamma"], delta_tx_k_pred=p["delta_tx_k"],
+            p_glass=p["p_glass"],
+            nearest_known_alloy=nearest,
+            nearest_known_formula=nearest.formula if nearest else nearest_formula,
+            nearest_distance=pick.nearest_distance,
+            acquisition_score=pick.score,
+            score_terms=pick.terms,
+        )
+        candidate.full_clean(exclude=["alloy", "sample"])
+        candidate.save()
+        CandidateEvent.objects.create(candidate=candidate, to_status=Candidate.Status.PROPOSED, note=f"round {gen_round.number}")
+    gen_round.model_version = version
+    gen_round.status = GenerationRound.Status.DONE
+    gen_round.progress = 1.0
+    gen_round.counts = result.counts | {"timings_s": result.timings_s}
+    met = result.counts.get("meet_all", 0)
+    near = result.counts.get("near_misses", 0)
+    if near:
+        gen_round.message = (
+            f"{len(result.picks)} candidates from {result.counts['draws']:,} draws: only {met} met every target, "
+            f"{near} near miss{'es' if near != 1 else ''} fill the batch (marked)."
+        )
+    elif len(result.picks) < campaign.batch_size:
+        gen_round.message = (
+            f"{len(result.picks)} of {campaign.batch_size} candidates: only {met} of {result.counts['draws']:,} draws met "
+            "every target and threshold. Widen the targets or lower the thresholds for more."
+        )
+    else:
+        gen_round.message = f"{len(result.picks)} candidates from {result.counts['draws']:,} draws ({met} met every target)."
+    gen_round.finished_at = timezone.now()
+    gen_round.save()
+
+
+# ------------------------------------------------------------------------------ approval
+
+
+def _step(candidate, to_status, *, user, note=""):
+    from_status = candidate.status
+    candidate.status = to_status
+    candidate._history_user = user
+    candidate._change_reason = f"{from_status} → {to_status}" + (f": {note}" if note else "")
+    candidate._change_reason = candidate._change_reason[:100]
+    candidate.save()
+    CandidateEvent.objects.create(candidate=candidate, from_status=from_status, to_status=to_status, user=user, note=note)
+    return candidate
+
+
+def _locked(candidate):
+    return Candidate.objects.select_for_update().select_related("campaign").get(pk=candidate.pk)
+
+
+def approve_candidate(candidate, *, user, note=""):
+    """Approve for synthesis: creates the lab Sample to cast (alloy, label C<campaign>-<n>, notes).
+
+    The row is locked, so of two approvals at the same time exactly one succeeds; the other
+    (and any later one) gets TransitionError saying who approved it when.
+    """
+    from lab.services import get_or_create_alloy
+
+    with transaction.atomic():
+        candidate = _locked(candidate)
+        if candidate.status != Candidate.Status.PROPOSED:
+            raise TransitionError(_already(candidate))
+        alloy, _ = get_or_create_alloy(candidate.formula, user=user)
+        label = candidate.label
+        if Sample.objects.filter(label=label).exists():
+            label = f"{label}-{timezone.now():%Y%m%d%H%M%S}"
+        sample = Sample(
+            alloy=alloy,
+            label=label,
+            notes=(
+                f"Design candidate {candidate.label} of campaign “{candidate.campaign.name}” "
+                f"(model v{candidate.model_version_id}). Predicted Tg {candidate.tg_k_pred:.0f} K, "
+                f"Tx {candidate.tx_k_pred:.0f} K, Tl {candidate.tl_k_pred:.0f} K, P(glass) {candidate.p_glass:.2f}."
+                + (f"\nApproval note: {note}" if note else "")
+            ),
+        )
+        sample.full_clean()
+        sample._history_user = user
+        try:
+            with transaction.atomic():
+                sample.save()
+        except IntegrityError as exc:
+            raise TransitionError(f"Could not create sample {label}: {exc}") from exc
+        candidate.alloy = alloy
+        candidate.sample = sample
+        return _step(candidate, Candidate.Status.APPROVED, user=user, note=note)
+
+
+def reject_candidate(candidate, *, user, note=""):
+    with transaction.atomic():
+        candidate = _locked(candidate)
+        if candidate.status != Candidate.Status.PROPOSED:
+            raise TransitionError(_already(candidate))
+        if not note.strip():
+            raise ValidationError({"note": "Say why the candidate is rejected."})
+        return _step(candidate, Candidate.Status.REJECTED, user=user, note=note)
+
+
+def start_synthesis(candidate, *, user, note=""):
+    with transaction.atomic():
+        candidate = _locked(candidate)
+        if candidate.status != Candidate.Status.APPROVED:
+            raise TransitionError(f"{candidate.label} is {candidate.get_status_display().lower()}, not approved for synthesis.")
+        return _step(candidate, Candidate.Status.IN_SYNTHESIS, user=user, note=note)
+
+
+def _already(candidate):
+    last = candidate.events.exclude(to_status=Candidate.Status.PROPOSED).select_related("user").last()
+    who = f" by {last.user.username}" if last and last.user else ""
+    when = f" on {timezone.localtime(last.created_at):%Y-%m-%d %H:%M}" if last else ""
+    return f"{candidate.label} is already {candidate.get_status_display().lower()}{who}{when}; it cannot be approved or rejected again."
+
+
+# ------------------------------------------------------------------------------ results
+
+
+def record_measurement(sample_id, *, user=None):
+    """A sample got an XRD or DSC measurement: update its candidate (if it came from one).
+
+    XRD amorphous -> validated, crystalline -> failed (latest measurement, override included);
+    DSC values are copied as the measured Tg/Tx/Tl. Runs inside the measurement's transaction.
+    """
+    candidate = Candidate.objects.select_for_update().filter(sample_id=sample_id).first()
+    if candidate is None:
+        return None
+    sample = candidate.sample
+    xrd = sample.xrd_measurements.order_by("-created_at", "-pk").first()
+    dsc = sample.dsc_measurements.order_by("-created_at", "-pk").first()
+    changed = False
+    if dsc is not None:
+        for name in ("tg_k", "tx_k", "tl_k"):
+            if getattr(candidate, f"{name}_measured") != getattr(dsc, name):
+                setattr(candidate, f"{name}_measured", getattr(dsc, name))
+                changed = True
+    target = None
+    if xrd is not None:
+        if candidate.xrd_verdict != xrd.verdict:
+            candidate.xrd_verdict = xrd.verdict
+            changed = True
+        target = Candidate.Status.VALIDATED if xrd.verdict == XRDMeasurement.Verdict.AMORPHOUS else Candidate.Status.FAILED
+    elif candidate.status == Candidate.Status.APPROVED:
+        target = Candidate.Status.IN_SYNTHESIS  # a DSC before the XRD: it is being made
+    if target is not None and target != candidate.status and candidate.status != Candidate.Status.REJECTED:
+        note = f"XRD of {sample.label}: {xrd.verdict}" if xrd is not None else f"DSC of {sample.label} recorded"
+        if candidate.status == Candidate.Status.APPROVED and target != Candidate.Status.IN_SYNTHESIS:
+            _step(candidate, Candidate.Status.IN_SYNTHESIS, user=user, note="measurements arrived")
+        return _step(candidate, target, user=user, note=note)
+    if changed:
+        candidate._history_user = user
+        candidate._change_reason = "measured values updated"
+        candidate.save()
+    return candidate

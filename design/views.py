@@ -1,0 +1,221 @@
+"""Design pages: campaigns, their candidates, approval, progress of generation."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from lab.roles import APPROVER, EXPERIMENTER, has_role, role_required
+from ml import selectors as ml_selectors
+
+from . import generation, selectors, services
+from .forms import CampaignForm, DecisionForm
+from .models import Candidate, DesignCampaign, GenerationRound
+
+
+def _errors(exc):
+    return "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+
+
+@login_required
+def campaign_list(request):
+    return render(
+        request,
+        "design/campaign_list.html",
+        {"campaigns": selectors.campaign_list(), "can_create": has_role(request.user, APPROVER) or has_role(request.user, EXPERIMENTER)},
+    )
+
+
+@login_required
+def campaign_create(request):
+    if not (has_role(request.user, APPROVER) or has_role(request.user, EXPERIMENTER)):
+        messages.error(request, "Creating a campaign needs the experimenter or approver role.")
+        return redirect("design:campaign_list")
+    form = CampaignForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        campaign = form.save(commit=False)
+        campaign.owner = request.user
+        campaign._history_user = request.user
+        campaign.save()
+        messages.success(request, f"Campaign “{campaign.name}” created. Generate its first round of candidates.")
+        return redirect(campaign)
+    return render(request, "design/campaign_form.html", {"form": form})
+
+
+@login_required
+def campaign_detail(request, pk):
+    campaign = get_object_or_404(DesignCampaign.objects.select_related("owner"), pk=pk)
+    sort = request.GET.get("sort", "rank")
+    candidates = selectors.campaign_candidates(campaign, sort)
+    current = selectors.latest_round(campaign)
+    measured = list(selectors.measured_candidates(campaign))
+    return render(
+        request,
+        "design/campaign_detail.html",
+        {
+            "campaign": campaign,
+            "candidates": candidates,
+            "sort": sort,
+            "sorts": selectors.CANDIDATE_SORTS,
+            "round": current,
+            "round_live": current is not None and not current.is_finished,
+            "rounds": selectors.round_history(campaign),
+            "measured": measured,
+            "versions": selectors.model_history(),
+            "active_version": ml_selectors.active_version(),
+            "formula": generation.ACQUISITION_FORMULA,
+            "can_approve": has_role(request.user, APPROVER),
+            "can_generate": has_role(request.user, APPROVER) or has_role(request.user, EXPERIMENTER),
+            "can_synthesise": has_role(request.user, EXPERIMENTER) or has_role(request.user, APPROVER),
+        },
+    )
+
+
+@require_POST
+@login_required
+def campaign_generate(request, pk):
+    campaign = get_object_or_404(DesignCampaign, pk=pk)
+    if not (has_role(request.user, APPROVER) or has_role(request.user, EXPERIMENTER)):
+        messages.error(request, "Generating candidates needs the experimenter or approver role.")
+        return redirect(campaign)
+    try:
+        gen_round = services.start_generation(campaign, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, _errors(exc))
+        return redirect(campaign)
+    if gen_round.error.startswith(services.QUEUE_UNAVAILABLE):
+        messages.error(request, f"{services.QUEUE_UNAVAILABLE}: round {gen_round.number} is saved as queued but cannot run yet.")
+    else:
+        messages.success(request, f"Round {gen_round.number} queued: sampling {campaign.n_draws:,} compositions.")
+    return redirect(campaign)
+
+
+@require_POST
+@login_required
+def round_requeue(request, pk):
+    gen_round = get_object_or_404(GenerationRound, pk=pk)
+    if gen_round.status == GenerationRound.Status.QUEUED:
+        services.enqueue_generation(gen_round.pk)
+        gen_round.refresh_from_db()
+        if gen_round.error.startswith(services.QUEUE_UNAVAILABLE):
+            messages.error(request, f"{services.QUEUE_UNAVAILABLE} still.")
+        else:
+            messages.success(request, "Queued again.")
+    return redirect(gen_round.campaign)
+
+
+@require_POST
+@role_required(APPROVER)
+def campaign_close(request, pk):
+    campaign = get_object_or_404(DesignCampaign, pk=pk)
+    services.close_campaign(campaign, user=request.user)
+    messages.success(request, "Campaign closed.")
+    return redirect(campaign)
+
+
+@require_GET
+@login_required
+def campaign_status(request, pk):
+    """JSON for the page's polling: the latest round's progress."""
+    campaign = get_object_or_404(DesignCampaign, pk=pk)
+    r = selectors.latest_round(campaign)
+    data = {"campaign": campaign.pk, "n_candidates": campaign.candidates.count(), "round": None}
+    if r is not None:
+        data["round"] = {
+            "id": r.pk, "number": r.number, "status": r.status, "status_display": r.get_status_display(),
+            "progress": r.progress, "message": r.message, "error": r.error, "finished": r.is_finished,
+            "counts": r.counts,
+        }
+    return JsonResponse(data)
+
+
+@require_GET
+@login_required
+def campaign_map(request, pk):
+    from .plots import pca_map_svg
+
+    campaign = get_object_or_404(DesignCampaign, pk=pk)
+    known, candidates, validated, failed = selectors.map_points(campaign)
+    svg = pca_map_svg(known, candidates, validated, failed, title=f"{campaign.name}: composition map")
+    response = HttpResponse(svg, content_type="image/svg+xml")
+    response["Cache-Control"] = "private, max-age=0"
+    return response
+
+
+@require_GET
+@login_required
+def campaign_parity(request, pk):
+    from .plots import parity_svg
+
+    campaign = get_object_or_404(DesignCampaign, pk=pk)
+    rows = [
+        (c.label, {"Tg": (c.tg_k_pred, c.tg_k_measured), "Tx": (c.tx_k_pred, c.tx_k_measured), "Tl": (c.tl_k_pred, c.tl_k_measured)})
+        for c in selectors.measured_candidates(campaign)
+    ]
+    return HttpResponse(parity_svg(rows, title="Predicted vs measured"), content_type="image/svg+xml")
+
+
+@login_required
+def candidate_detail(request, pk):
+    candidate = get_object_or_404(
+        Candidate.objects.select_related("campaign", "generation_round", "model_version", "sample", "alloy", "nearest_known_alloy"),
+        pk=pk,
+    )
+    return render(
+        request,
+        "design/candidate_detail.html",
+        {
+            "c": candidate,
+            "events": candidate.events.select_related("user"),
+            "history": candidate.history.select_related("history_user").order_by("-history_date")[:30],
+            "comparison": candidate.predicted_vs_measured(),
+            "form": DecisionForm(),
+            "can_approve": has_role(request.user, APPROVER),
+            "can_synthesise": has_role(request.user, EXPERIMENTER) or has_role(request.user, APPROVER),
+        },
+    )
+
+
+def _decide(request, pk, action):
+    candidate = get_object_or_404(Candidate, pk=pk)
+    form = DecisionForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    try:
+        if action == "approve":
+            candidate = services.approve_candidate(candidate, user=request.user, note=note)
+            messages.success(request, f"{candidate.label} approved for synthesis: sample {candidate.sample.label} is ready to cast.")
+        elif action == "reject":
+            candidate = services.reject_candidate(candidate, user=request.user, note=note)
+            messages.success(request, f"{candidate.label} rejected.")
+        else:
+            candidate = services.start_synthesis(candidate, user=request.user, note=note)
+            messages.success(request, f"{candidate.label} is in synthesis.")
+    except ValidationError as exc:
+        messages.error(request, _errors(exc))
+    nxt = request.POST.get("next", "")
+    if nxt.startswith("/") and not nxt.startswith("//"):
+        return redirect(nxt)
+    return redirect(candidate)
+
+
+@require_POST
+@role_required(APPROVER)
+def candidate_approve(request, pk):
+    return _decide(request, pk, "approve")
+
+
+@require_POST
+@role_required(APPROVER)
+def candidate_reject(request, pk):
+    return _decide(request, pk, "reject")
+
+
+@require_POST
+@login_required
+def candidate_start(request, pk):
+    if not (has_role(request.user, EXPERIMENTER) or has_role(request.user, APPROVER)):
+        messages.error(request, "Starting synthesis needs the experimenter role.")
+        return redirect("design:candidate_detail", pk=pk)
+    return _decide(request, pk, "start")

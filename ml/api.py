@@ -1,0 +1,277 @@
+"""Endpoints for scripts: parse compositions, predict properties with the active model.
+
+    POST /api/compositions/parse   {"composition": "..."} or {"compositions": ["...", ...]}
+    POST /api/predict              {"compositions": ["...", ...]}
+
+Every composition goes through ``ml.composition.parse_composition``; a refused one gets the
+parser's message word for word. Both endpoints change nothing, so any viewer may call them.
+Predictions come only from the active model bundle (``ml.services.load_active_bundle``);
+until one exists the answer is 503 "no trained model is active yet".
+"""
+
+import math
+
+from django.urls import path
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import HasRole, ServiceUnavailable
+from lab.roles import VIEWER
+
+from .composition import Composition, CompositionError, parse_composition
+
+MAX_COMPOSITIONS = 1000
+MAX_COMPOSITION_CHARS = 500
+NO_ACTIVE_MODEL = "no trained model is active yet"
+
+
+# ------------------------------------------------------------------ serializers
+
+
+def _composition_field(**kwargs):
+    return serializers.CharField(max_length=MAX_COMPOSITION_CHARS, trim_whitespace=False, **kwargs)
+
+
+class ParseRequestSerializer(serializers.Serializer):
+    composition = _composition_field(required=False, allow_blank=True, help_text="One composition; a bad one is a 400")
+    compositions = serializers.ListField(
+        child=_composition_field(allow_blank=True),
+        required=False,
+        max_length=MAX_COMPOSITIONS,
+        help_text=f"Up to {MAX_COMPOSITIONS}; each gets its result or its own error",
+    )
+
+    def validate(self, attrs):
+        if ("composition" in attrs) == ("compositions" in attrs):
+            raise serializers.ValidationError('Give either "composition" (one text) or "compositions" (a list).')
+        return attrs
+
+
+class ParsedSerializer(serializers.Serializer):
+    input = serializers.CharField(help_text="The text as given")
+    formula = serializers.CharField(help_text="Canonical formula, at.% by descending fraction")
+    key = serializers.CharField(help_text="Identity: alphabetical elements, at.% to 0.01")
+    atomic_percent = serializers.DictField(child=serializers.FloatField(), help_text="Element → at.%, canonical order")
+    elements = serializers.ListField(child=serializers.CharField())
+    base_element = serializers.CharField()
+    n_elements = serializers.IntegerField()
+
+
+class ParseItemSerializer(serializers.Serializer):
+    input = serializers.CharField()
+    ok = serializers.BooleanField()
+    formula = serializers.CharField(required=False)
+    key = serializers.CharField(required=False)
+    atomic_percent = serializers.DictField(child=serializers.FloatField(), required=False)
+    elements = serializers.ListField(child=serializers.CharField(), required=False)
+    base_element = serializers.CharField(required=False)
+    n_elements = serializers.IntegerField(required=False)
+    error = serializers.CharField(required=False, help_text="The parser's message")
+    position = serializers.IntegerField(required=False, allow_null=True, help_text="1-based character position")
+
+
+class ParseListSerializer(serializers.Serializer):
+    results = ParseItemSerializer(many=True)
+    n_ok = serializers.IntegerField()
+    n_errors = serializers.IntegerField()
+
+
+class PredictRequestSerializer(serializers.Serializer):
+    compositions = serializers.ListField(
+        child=_composition_field(allow_blank=True), min_length=1, max_length=MAX_COMPOSITIONS
+    )
+
+
+class PredictItemSerializer(ParseItemSerializer):
+    prediction = serializers.DictField(
+        child=serializers.FloatField(allow_null=True),
+        required=False,
+        help_text="tg_k, tx_k, tl_k, trg, gamma, dtx_k (each with _std), p_glass",
+    )
+
+
+class PredictResponseSerializer(serializers.Serializer):
+    model = serializers.JSONField(allow_null=True, help_text="The active model version used")
+    results = PredictItemSerializer(many=True)
+    n_ok = serializers.IntegerField()
+    n_errors = serializers.IntegerField()
+
+
+ERROR_SCHEMA = inline_serializer(
+    "Error",
+    fields={
+        "error": serializers.CharField(help_text="One readable sentence"),
+        "detail": serializers.JSONField(help_text="Field → messages, or the message"),
+    },
+)
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def describe(text: str, comp: Composition) -> dict:
+    return {
+        "input": text,
+        "formula": comp.formula,
+        "key": comp.key,
+        "atomic_percent": comp.atomic_percent(),
+        "elements": list(comp.elements),
+        "base_element": comp.base_element,
+        "n_elements": len(comp),
+    }
+
+
+def parse_item(text: str) -> dict:
+    try:
+        comp = parse_composition(text)
+    except CompositionError as exc:
+        return {"input": text, "ok": False, "error": str(exc), "position": exc.position}
+    return {"ok": True, **describe(text, comp)}
+
+
+def active_bundle():
+    """The active model bundle, or None while there is none.
+
+    Raises ServiceUnavailable when a version is active but its bundle cannot be loaded
+    (artefacts missing from the volume, or the ML pipeline not installed).
+    """
+    from ml.artefacts import ArtefactError
+
+    from . import services
+
+    try:
+        return services.load_active_bundle()
+    except FileNotFoundError as exc:
+        raise ServiceUnavailable(f"The active model's files are missing ({exc.filename}); retrain or restore them.") from exc
+    except ArtefactError as exc:
+        raise ServiceUnavailable(f"The active model cannot be loaded: {exc}") from exc
+
+
+def active_model_description():
+    try:
+        from .selectors import active_version
+    except ImportError:
+        return None
+    version = active_version()
+    if version is None:
+        return None
+    return {"id": version.pk, "name": str(version), "activated_at": version.activated_at, "metrics": version.metrics}
+
+
+def _jsonable(value):
+    """A number from a model's output as JSON: numpy scalars as Python, NaN/inf as null."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def predictions(bundle, texts):
+    """[(prediction dict or None, error or None)] per text, in order.
+
+    Uses the bundle's ``predict_texts`` (per-row errors, e.g. an element the model never saw)
+    when it has one, else ``predict`` on parsed compositions. Either returns columns
+    (name -> sequence), which become one dict per row.
+    """
+    if hasattr(bundle, "predict_texts"):
+        columns, errors = bundle.predict_texts(list(texts))
+    else:
+        columns, errors = bundle.predict([parse_composition(t) for t in texts]), [None] * len(texts)
+    if hasattr(columns, "to_dict"):  # a DataFrame
+        columns = columns.to_dict(orient="list")
+    out = []
+    for i, error in enumerate(errors):
+        if error:
+            out.append((None, str(error)))
+        else:
+            out.append(({name: _jsonable(values[i]) for name, values in columns.items()}, None))
+    return out
+
+
+# ------------------------------------------------------------------ views
+
+
+class ParseCompositionsView(APIView):
+    permission_classes = [HasRole(VIEWER)]
+
+    @extend_schema(
+        summary="Parse compositions: canonical formula, key, at.%, base element",
+        request=ParseRequestSerializer,
+        responses={
+            200: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="ParseResult",
+                    serializers=[ParsedSerializer, ParseListSerializer],
+                    resource_type_field_name=None,
+                ),
+                description='One composition: its reading; a list: {"results": [...]} with per-item errors',
+            ),
+            400: OpenApiResponse(ERROR_SCHEMA, description="The single composition was refused (the parser's message)"),
+        },
+        examples=[
+            OpenApiExample("one", value={"composition": "Zr41.2Ti13.8Cu12.5Ni10Be22.5"}, request_only=True),
+            OpenApiExample("many", value={"compositions": ["Cu50Zr50", "Cu50Zr40"]}, request_only=True),
+        ],
+    )
+    def post(self, request):
+        serializer = ParseRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if "composition" in data:
+            text = data["composition"]
+            try:
+                comp = parse_composition(text)
+            except CompositionError as exc:
+                raise serializers.ValidationError({"composition": [str(exc)]}) from exc
+            return Response(describe(text, comp))
+        results = [parse_item(text) for text in data["compositions"]]
+        n_ok = sum(r["ok"] for r in results)
+        return Response({"results": results, "n_ok": n_ok, "n_errors": len(results) - n_ok})
+
+
+class PredictView(APIView):
+    permission_classes = [HasRole(VIEWER)]
+
+    @extend_schema(
+        summary="Predict Tg, Tx, Tl (K), Trg, γ and P(glass) with the active model",
+        request=PredictRequestSerializer,
+        responses={
+            200: PredictResponseSerializer,
+            503: OpenApiResponse(ERROR_SCHEMA, description=NO_ACTIVE_MODEL),
+        },
+    )
+    def post(self, request):
+        serializer = PredictRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        bundle = active_bundle()
+        if bundle is None:
+            raise ServiceUnavailable(NO_ACTIVE_MODEL)
+        texts = serializer.validated_data["compositions"]
+        items = [parse_item(text) for text in texts]
+        good = [i for i, item in enumerate(items) if item["ok"]]
+        if good:
+            # The canonical formula: the model sees exactly what the parser read.
+            for i, (prediction, error) in zip(good, predictions(bundle, [items[i]["formula"] for i in good])):
+                if error:
+                    items[i].update(ok=False, error=error)
+                else:
+                    items[i]["prediction"] = prediction
+        n_ok = sum(item["ok"] for item in items)
+        return Response(
+            {"model": active_model_description(), "results": items, "n_ok": n_ok, "n_errors": len(items) - n_ok}
+        )
+
+
+urlpatterns = [
+    path("compositions/parse", ParseCompositionsView.as_view(), name="api-compositions-parse"),
+    path("predict", PredictView.as_view(), name="api-predict"),
+]

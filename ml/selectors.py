@@ -1,0 +1,98 @@
+"""Reads for the ML glue: training rows from the lab records, model versions, runs."""
+
+import hashlib
+import json
+
+from django.db.models import Max, Q
+
+from lab.models import PropertyValue, Sample, XRDMeasurement
+
+from .models import ModelVersion, TrainingRun
+
+# Lab XRD verdicts count this much more than one literature alloy in the surrogate's fit:
+# they are this lab's own process, and a failed casting is a real negative.
+LAB_LABEL_WEIGHT = 3.0
+SNAPSHOT_COLUMNS = ("composition", "Tg_K", "Tx_K", "Tl_K", "label", "weight", "origin")
+
+
+def _num(value):
+    return "" if value is None else repr(round(float(value), 6))
+
+
+def training_rows():
+    """Every row the models learn from, as dicts with SNAPSHOT_COLUMNS (strings).
+
+    * literature property values (imports and approved mining records): Tg/Tx/Tl;
+    * experimental property values (DSC of this lab's samples): Tg/Tx/Tl;
+    * each lab sample's latest XRD verdict: label 1 (amorphous) / 0 (crystalline), weight
+      LAB_LABEL_WEIGHT, no temperatures — failed castings are real negatives for the surrogate.
+    """
+    rows = []
+    values = PropertyValue.objects.select_related("alloy").only(
+        "alloy__formula", "tg_k", "tx_k", "tl_k", "origin"
+    )
+    for v in values.order_by("pk"):
+        rows.append(
+            {"composition": v.alloy.formula, "Tg_K": _num(v.tg_k), "Tx_K": _num(v.tx_k), "Tl_K": _num(v.tl_k),
+             "label": "", "weight": "", "origin": v.origin}
+        )
+    for sample_id, formula, verdict in latest_xrd_verdicts():
+        rows.append(
+            {"composition": formula, "Tg_K": "", "Tx_K": "", "Tl_K": "",
+             "label": "1" if verdict == XRDMeasurement.Verdict.AMORPHOUS else "0",
+             "weight": repr(LAB_LABEL_WEIGHT), "origin": "xrd"}
+        )
+    rows.sort(key=lambda r: tuple(r[c] for c in SNAPSHOT_COLUMNS))
+    return rows
+
+
+def latest_xrd_verdicts():
+    """[(sample_id, alloy formula, verdict)] of each sample's latest XRD measurement."""
+    latest = {}
+    xrds = XRDMeasurement.objects.select_related("sample__alloy").only(
+        "sample_id", "sample__alloy__formula", "computed_verdict", "override_verdict", "created_at"
+    )
+    for x in xrds.order_by("sample_id", "created_at", "pk"):
+        latest[x.sample_id] = (x.sample_id, x.sample.alloy.formula, x.verdict)
+    return list(latest.values())
+
+
+def snapshot_hash(rows):
+    blob = json.dumps([[r[c] for c in SNAPSHOT_COLUMNS] for r in rows], separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def count_lab_results():
+    """Lab samples with an XRD verdict."""
+    return Sample.objects.filter(xrd_measurements__isnull=False).distinct().count()
+
+
+def count_new_lab_results(since):
+    """Lab samples with an XRD or DSC measurement made after ``since`` (None: all of them)."""
+    samples = Sample.objects.all()
+    if since is not None:
+        samples = samples.filter(Q(xrd_measurements__created_at__gt=since) | Q(dsc_measurements__created_at__gt=since))
+    else:
+        samples = samples.filter(Q(xrd_measurements__isnull=False) | Q(dsc_measurements__isnull=False))
+    return samples.distinct().count()
+
+
+def active_version():
+    return ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).select_related("training_run").first()
+
+
+def latest_trained_snapshot_at():
+    """When the newest data snapshot that a finished training saw was taken (None: never)."""
+    return ModelVersion.objects.aggregate(at=Max("snapshot_taken_at"))["at"]
+
+
+def live_runs():
+    return TrainingRun.objects.filter(status__in=(TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING))
+
+
+def version_list():
+    return ModelVersion.objects.select_related("training_run").order_by("-created_at")
+
+
+def run_list(limit=50):
+    return TrainingRun.objects.select_related("model_version", "requested_by").order_by("-created_at")[:limit]

@@ -1,0 +1,771 @@
+"""Training runs and model versions: snapshot the data, train a bundle, promote it or not.
+
+The ML core's API (``ml.pipeline``) is used in ONE place: the "adapter" section below.
+Everything else here speaks in our own terms (rows, predictions dicts, compositions).
+
+Promotion rule (``promotion_decision``): a new version replaces the active one only when, on
+the fixed validation split, its forward-model MAE (mean over Tg, Tx, Tl) is at most
+``GLASSLOOP_PROMOTION_MAE_TOLERANCE`` (default 5 %) worse than the active version's AND its
+surrogate F1 is at most ``GLASSLOOP_PROMOTION_F1_TOLERANCE`` (default 0.02) lower. Both
+versions are scored on the same rows at promotion time.
+
+Fixed validation split: a literature alloy is held out from every training when
+sha256(composition key) falls in the lowest ``VALIDATION_SHARE`` of the hash range, so the
+split never changes as data grows and no version ever trains on a validation alloy. Lab
+results (this lab's own castings) are always trained on: the loop must learn from them.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from . import selectors
+from .models import ModelVersion, TrainingRun
+
+logger = logging.getLogger(__name__)
+
+QUEUE_UNAVAILABLE = "The task queue is unavailable"
+VALIDATION_SHARE = 0.15
+DEFAULT_EPOCHS = 300
+
+
+def _setting(name, default):
+    return getattr(settings, name, default)
+
+
+def retrain_min_new_results():
+    return int(_setting("GLASSLOOP_RETRAIN_MIN_NEW_RESULTS", 3))
+
+
+def stale_after_s():
+    """A running run whose worker has not reported for this long is considered dead."""
+    return float(_setting("GLASSLOOP_TRAINING_STALE_SECONDS", 300))
+
+
+def artefact_root() -> Path:
+    root = Path(settings.MODEL_ARTEFACT_ROOT)
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+# =====================================================================================
+# Adapter: the one place that calls the ML core's pipeline API.
+# =====================================================================================
+
+PREDICTION_KEYS = ("tg_k", "tx_k", "tl_k", "trg", "gamma", "delta_tx_k", "p_glass")
+# pipeline progress stage -> the phase shown on the run's page
+_PHASES = {
+    "data": "preparing data",
+    "validate-forward": "validating the forward model",
+    "validate-surrogate": "validating the surrogate",
+    "cgan": "training the CGAN",
+    "cgan-epoch": "training the CGAN",
+    "forward": "fitting the forward model",
+    "surrogate": "fitting the surrogate",
+}
+
+
+def _rows_for_pipeline(rows):
+    """Our snapshot rows as the pipeline's table (composition, Tg_K, Tx_K, Tl_K, label, weight).
+
+    ml.dataprep drops rows without temperatures, so a lab XRD verdict without a DSC would be
+    lost. Where the same alloy has temperatures elsewhere (literature or another sample) the
+    verdict is attached to a row carrying that alloy's mean temperatures (the mean is
+    unchanged, and the label overrides the Trg criterion for that alloy).
+    """
+    import pandas as pd
+
+    from ml.composition import CompositionError, parse_composition
+
+    out = [r for r in rows if r.get("origin") != "xrd"]
+    temps = {}
+    for r in out:
+        try:
+            key = parse_composition(r["composition"]).key
+            t = tuple(float(r[c]) for c in ("Tg_K", "Tx_K", "Tl_K"))
+        except (CompositionError, ValueError, TypeError):
+            continue
+        temps.setdefault(key, []).append(t)
+    for r in rows:
+        if r.get("origin") != "xrd":
+            continue
+        try:
+            key = parse_composition(r["composition"]).key
+        except CompositionError:
+            continue
+        if key in temps:
+            mean = np.mean(np.array(temps[key]), axis=0)
+            out.append({**r, "Tg_K": repr(float(mean[0])), "Tx_K": repr(float(mean[1])), "Tl_K": repr(float(mean[2]))})
+        else:
+            out.append(r)  # kept for the record; dataprep reports it as lacking temperatures
+    columns = ["composition", "Tg_K", "Tx_K", "Tl_K", "label", "weight"]
+    return pd.DataFrame([{c: r.get(c, "") for c in columns} for r in out], columns=columns)
+
+
+def fit_bundle(rows, out_dir, *, epochs, seed, progress=None):
+    """Train forward model, surrogate and CGAN on ``rows`` into ``out_dir``; returns metadata.
+
+    ``progress(phase, epoch=None, total_epochs=None, d_loss=None, g_loss=None, val_w=None)``.
+    """
+    from ml import pipeline
+
+    def say(stage, info):
+        if progress is None:
+            return
+        phase = _PHASES.get(stage, stage)
+        if stage == "cgan-epoch":
+            progress(phase, info.get("epoch"), epochs, info.get("d_loss"), info.get("g_loss"), info.get("val_wasserstein"))
+        else:
+            progress(phase)
+
+    # Optional overrides (tests and small sites train smaller models).
+    bundle = pipeline.fit_bundle(
+        _rows_for_pipeline(rows), str(out_dir), epochs=epochs, seed=seed,
+        descriptors=_setting("GLASSLOOP_GAN_DESCRIPTORS", "D1"), progress=say,
+        gan_params=_setting("GLASSLOOP_GAN_PARAMS", None), forward_params=_setting("GLASSLOOP_FORWARD_PARAMS", None),
+    )
+    meta = bundle.metadata
+    return {
+        "pipeline_metrics": meta.get("metrics"),
+        "training_data": {k: v for k, v in (meta.get("training_data") or {}).items() if k != "keys_formulas"},
+        "cleaning": {k: meta.get("cleaning_report", {}).get(k) for k in ("rows_in", "rows_refused", "rows_dropped", "alloys", "labelled_alloys")},
+        "fit_seconds": meta.get("fit_seconds"),
+    }
+
+
+@lru_cache(maxsize=4)
+def _load_bundle_cached(path, mtime):
+    from ml import pipeline
+
+    return pipeline.load_bundle(path)
+
+
+def load_bundle(path):
+    """The bundle in ``path`` (cached while the directory is unchanged)."""
+    from ml.artefacts import ArtefactError
+
+    path = str(path)
+    try:
+        mtime = os.stat(os.path.join(path, "metadata.json")).st_mtime
+    except OSError:
+        raise ArtefactError(f"{path}: the model's files are missing (was MODEL_ARTEFACT_ROOT moved or emptied?)") from None
+    return _load_bundle_cached(path, mtime)
+
+
+def bundle_vocabulary(bundle):
+    """Elements every part of the bundle can handle."""
+    return set(bundle.forward.vocabulary_) & set(bundle.surrogate.features_.vocabulary_)
+
+
+def predict(bundle, compositions):
+    """dict of arrays: tg_k, tx_k, tl_k, trg, gamma, delta_tx_k (each with ``_std``), p_glass."""
+    raw = bundle.predict(list(compositions))
+    out = {
+        "tg_k": raw["tg_k"], "tg_k_std": raw.get("tg_std"),
+        "tx_k": raw["tx_k"], "tx_k_std": raw.get("tx_std"),
+        "tl_k": raw["tl_k"], "tl_k_std": raw.get("tl_std"),
+        "trg": raw["trg"], "trg_std": raw.get("trg_std"),
+        "gamma": raw["gamma"], "gamma_std": raw.get("gamma_std"),
+        "delta_tx_k": raw.get("dtx_k", np.asarray(raw["tx_k"]) - np.asarray(raw["tg_k"])),
+        "p_glass": raw["p_glass"],
+    }
+    if out["tg_k_std"] is not None and out["tx_k_std"] is not None:
+        out["delta_tx_k_std"] = np.hypot(out["tg_k_std"], out["tx_k_std"])
+    return {k: np.asarray(v, dtype=float) for k, v in out.items() if v is not None}
+
+
+def training_compositions(bundle):
+    """The alloys the bundle was trained on (as Compositions), cached per bundle."""
+    cached = getattr(bundle, "_glassloop_training_compositions", None)
+    if cached is None:
+        from ml.gan import to_compositions
+
+        cached = to_compositions(bundle.reference.fractions, bundle.reference.vocabulary)
+        bundle._glassloop_training_compositions = cached
+    return cached
+
+
+def sample(bundle, conditions, seed):
+    """Compositions from the bundle's CGAN, one draw per (Tg, Tx, Tl) condition row, duplicates
+    removed (so possibly fewer than the rows); each passes the composition parser and is
+    chemically plausible (major-element pairs seen together in the training data)."""
+    from ml.gan import postprocess_fractions, to_compositions
+
+    cgan = bundle.cgan
+    F = postprocess_fractions(cgan.raw_fractions(len(conditions), np.asarray(conditions, dtype=float), seed=int(seed)))
+    units = np.rint(F * 1000).astype(np.int32)
+    _, first = np.unique(units, axis=0, return_index=True)
+    F = F[np.sort(first)]
+    F = F[bundle.reference.plausible(F)]
+    return to_compositions(F, cgan.vocabulary_)
+
+
+# =====================================================================================
+# Data snapshots and the fixed validation split
+# =====================================================================================
+
+
+def is_validation_key(key: str) -> bool:
+    h = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
+    return h < VALIDATION_SHARE * 0x1_0000_0000
+
+
+def split_rows(rows):
+    """(train_rows, validation_rows): literature alloys in the fixed validation split are held out."""
+    from ml.composition import CompositionError, parse_composition
+
+    train, validation = [], []
+    for r in rows:
+        if r.get("origin") == "literature":
+            try:
+                key = parse_composition(r["composition"]).key
+            except CompositionError:
+                train.append(r)  # dataprep refuses and reports it
+                continue
+            if is_validation_key(key):
+                validation.append(r)
+                continue
+        train.append(r)
+    return train, validation
+
+
+def write_rows_csv(rows, path: Path):
+    """Write rows atomically (tmp file + rename) so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(selectors.SNAPSHOT_COLUMNS), extrasaction="ignore")
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({c: r.get(c, "") for c in selectors.SNAPSHOT_COLUMNS})
+    os.replace(tmp, path)
+
+
+def read_rows_csv(path: Path):
+    with open(path, newline="") as fh:
+        return [dict(r) for r in csv.DictReader(fh)]
+
+
+def rows_from_csv(path):
+    """Rows of an outside CSV (columns composition, Tg_K, Tx_K, Tl_K) as literature rows."""
+    from ml.dataprep import DataError, read_csv
+
+    df = read_csv(str(path))
+    missing = [c for c in ("composition", "Tg_K", "Tx_K", "Tl_K") if c not in df.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
+    rows = []
+    for r in df.to_dict(orient="records"):
+        rows.append(
+            {"composition": r["composition"], "Tg_K": r["Tg_K"], "Tx_K": r["Tx_K"], "Tl_K": r["Tl_K"],
+             "label": r.get("label", ""), "weight": r.get("weight", ""), "origin": "literature"}
+        )
+    rows.sort(key=lambda r: tuple(str(r[c]) for c in selectors.SNAPSHOT_COLUMNS))
+    return rows
+
+
+@dataclass
+class Snapshot:
+    rows: list
+    hash: str
+    taken_at: object
+    n_lab_results: int
+
+
+def take_snapshot(csv_path=None) -> Snapshot:
+    taken_at = timezone.now()
+    if csv_path:
+        rows = rows_from_csv(csv_path)
+        n_lab = 0
+    else:
+        rows = selectors.training_rows()
+        n_lab = sum(1 for r in rows if r["origin"] == "xrd")
+    return Snapshot(rows=rows, hash=selectors.snapshot_hash(rows), taken_at=taken_at, n_lab_results=n_lab)
+
+
+def snapshot_path(snapshot_hash: str) -> Path:
+    return artefact_root() / "snapshots" / f"{snapshot_hash}.csv"
+
+
+# =====================================================================================
+# Triggering runs
+# =====================================================================================
+
+
+@dataclass
+class TriggerResult:
+    run: TrainingRun | None
+    created: bool
+    message: str
+
+
+def fail_stale_runs(now=None):
+    """Mark running runs whose worker stopped reporting as failed (the worker was killed).
+
+    The previous active version is untouched, so the site keeps designing with it.
+    """
+    now = now or timezone.now()
+    cutoff = now - timezone.timedelta(seconds=stale_after_s())
+    stale = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, heartbeat_at__lt=cutoff)
+    failed = []
+    for run in stale:
+        with transaction.atomic():
+            run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+            if run.status != TrainingRun.Status.RUNNING or run.heartbeat_at >= cutoff:
+                continue
+            run.status = TrainingRun.Status.FAILED
+            run.finished_at = now
+            run.error = (
+                f"The worker stopped reporting (last sign of life {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC, "
+                f"more than {stale_after_s():.0f} s ago): it was probably killed. The previous model stays active."
+            )
+            run.log += f"\n[{now:%H:%M:%S}] marked failed: no heartbeat"
+            run.save(update_fields=["status", "finished_at", "error", "log"])
+            failed.append(run)
+            logger.warning("Training run %s marked failed: stale heartbeat", run.pk)
+    return failed
+
+
+def request_retrain(*, trigger=TrainingRun.Trigger.MANUAL, user=None, epochs=None, seed=0, csv_path=None,
+                    enqueue=True) -> TriggerResult:
+    """Start (or join) the training run for the current data snapshot.
+
+    Concurrent triggers on the same data coalesce: the unique constraint allows one non-failed
+    run per snapshot hash, so the loser gets the existing run back. A queued run whose message
+    was lost (broker down) is queued again. ``enqueue=False``: the caller runs it in-process
+    (``run_training``), e.g. ``manage.py retrain --inline``.
+    """
+    fail_stale_runs()
+    snap = take_snapshot(csv_path)
+    if not snap.rows:
+        return TriggerResult(None, False, "There is no training data yet: import literature values or log experiments first.")
+    write_rows_csv(snap.rows, snapshot_path(snap.hash))
+    epochs = int(epochs or _setting("GLASSLOOP_TRAINING_EPOCHS", DEFAULT_EPOCHS))
+    try:
+        with transaction.atomic():
+            run = TrainingRun.objects.create(
+                trigger=trigger,
+                snapshot_hash=snap.hash,
+                snapshot_path=str(snapshot_path(snap.hash).relative_to(artefact_root())),
+                data_size=len(snap.rows),
+                n_lab_results=snap.n_lab_results,
+                snapshot_taken_at=snap.taken_at,
+                epochs=epochs,
+                seed=seed,
+                requested_by=user,
+                log=f"[{snap.taken_at:%H:%M:%S}] {trigger} trigger: {len(snap.rows)} rows, snapshot {snap.hash[:12]}\n",
+            )
+            if enqueue:
+                transaction.on_commit(lambda: enqueue_training(run.pk))
+    except IntegrityError:
+        run = TrainingRun.objects.exclude(status=TrainingRun.Status.FAILED).get(snapshot_hash=snap.hash)
+        if run.status == TrainingRun.Status.QUEUED and enqueue:
+            enqueue_training(run.pk)
+            run.refresh_from_db()
+        return TriggerResult(run, False, _joined_message(run))
+    run.refresh_from_db()
+    if run.error.startswith(QUEUE_UNAVAILABLE):
+        return TriggerResult(run, True, run.error)
+    return TriggerResult(run, True, f"Training run {run.pk} {'queued' if enqueue else 'created'} on {len(snap.rows)} rows.")
+
+
+def _joined_message(run):
+    if run.status == TrainingRun.Status.DONE:
+        return f"The models were already trained on exactly this data (run {run.pk}); nothing to do."
+    if run.error.startswith(QUEUE_UNAVAILABLE):
+        return run.error
+    return f"A training run on exactly this data is already {run.get_status_display().lower()} (run {run.pk})."
+
+
+def enqueue_training(run_id):
+    """Send the run to the worker; if the broker is down, say so on the run (it stays queued)."""
+    from kombu.exceptions import OperationalError
+
+    from .tasks import train_model_version
+
+    try:
+        train_model_version.delay(run_id)
+    except OperationalError as exc:
+        logger.warning("Could not queue training run %s: %s", run_id, exc)
+        TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED).update(
+            error=f"{QUEUE_UNAVAILABLE} ({exc}). The run is saved as queued; start the broker and worker, then ask again."
+        )
+    else:
+        TrainingRun.objects.filter(pk=run_id, error__startswith=QUEUE_UNAVAILABLE).update(error="")
+
+
+def maybe_retrain_for_new_results():
+    """The loop's trigger: retrain when enough new lab results exist since the latest training.
+
+    Counts lab samples with an XRD or DSC measurement newer than the newest snapshot a finished
+    training saw (the active version's, unless a later version was not promoted). Does nothing
+    while no model exists (bootstrap first) or while a run is already queued or running.
+    Returns the TriggerResult or None.
+    """
+    fail_stale_runs()
+    since = selectors.latest_trained_snapshot_at()
+    if since is None or selectors.live_runs().exists():
+        return None
+    new = selectors.count_new_lab_results(since)
+    if new < retrain_min_new_results():
+        return None
+    return request_retrain(trigger=TrainingRun.Trigger.LOOP)
+
+
+# =====================================================================================
+# Running a training (called by the Celery task)
+# =====================================================================================
+
+
+class RunAbandoned(RuntimeError):
+    """The run was marked failed while it trained; its result must not be stored."""
+
+
+class _Progress:
+    """Writes live progress of a run to its row: at most every ``every_s`` seconds (and
+    always on phase changes), which also serves as the worker's heartbeat."""
+
+    def __init__(self, run, every_s=1.0):
+        self.run = run
+        self.every_s = every_s
+        self.last = 0.0
+        self.curves = list(run.curves or [])
+
+    def __call__(self, phase, epoch=None, total_epochs=None, d_loss=None, g_loss=None, val_w=None):
+        run = self.run
+        new_phase = phase != run.phase
+        run.phase = phase
+        if epoch is not None:
+            run.epoch = int(epoch)
+            if total_epochs:
+                run.total_epochs = int(total_epochs)
+            if d_loss is not None or g_loss is not None or val_w is not None:
+                self.curves.append({"epoch": int(epoch), "d_loss": _f(d_loss), "g_loss": _f(g_loss), "val_w": _f(val_w)})
+        if new_phase:
+            run.log += f"[{timezone.now():%H:%M:%S}] {phase}\n"
+        now = time.monotonic()
+        if new_phase or now - self.last >= self.every_s:
+            self.flush()
+            self.last = now
+
+    def flush(self):
+        run = self.run
+        run.curves = self.curves
+        run.heartbeat_at = timezone.now()
+        TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.RUNNING).update(
+            phase=run.phase, epoch=run.epoch, total_epochs=run.total_epochs, curves=run.curves,
+            heartbeat_at=run.heartbeat_at, log=run.log,
+        )
+
+
+class _Heartbeat:
+    """A background thread that stamps the run's heartbeat while the worker is alive, also
+    during long phases without progress callbacks (fitting the forward model). A killed worker
+    takes the thread with it, so the heartbeat goes stale and the next trigger notices."""
+
+    def __init__(self, run_id):
+        import threading
+
+        self.run_id = run_id
+        self.every_s = max(0.5, min(30.0, stale_after_s() / 4))
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-run-{run_id}", daemon=True)
+
+    def _beat(self):
+        from django.db import connections
+
+        try:
+            while not self.stop_event.wait(self.every_s):
+                TrainingRun.objects.filter(pk=self.run_id, status=TrainingRun.Status.RUNNING).update(heartbeat_at=timezone.now())
+        except Exception:  # the main thread's progress writes still beat
+            logger.exception("Heartbeat of training run %s stopped", self.run_id)
+        finally:
+            connections.close_all()  # this thread's own connections
+
+    def __enter__(self):
+        if _setting("GLASSLOOP_TRAINING_HEARTBEAT_THREAD", True):
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_event.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=10)
+        return False
+
+
+def _f(x):
+    if x is None:
+        return None
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def _claim(run_id):
+    """Move a queued run to running; None if it is not queued (done, failed, or taken)."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.status != TrainingRun.Status.QUEUED:
+            return None
+        now = timezone.now()
+        run.status = TrainingRun.Status.RUNNING
+        run.started_at = now
+        run.heartbeat_at = now
+        run.error = ""
+        run.phase = "preparing data"
+        run.total_epochs = run.epochs
+        run.log += f"[{now:%H:%M:%S}] started\n"
+        run.save()
+        return run
+
+
+def run_training(run_id):
+    """Train the bundle of a queued run, store the version, apply the promotion rule.
+
+    Idempotent: a run that is not queued (already running elsewhere, done or failed) is left
+    alone and returned as it is. Any error marks the run failed with the reason; the active
+    version is untouched.
+    """
+    run = _claim(run_id)
+    if run is None:
+        return TrainingRun.objects.filter(pk=run_id).first()
+    out_dir = artefact_root() / f"run-{run.pk}-{run.snapshot_hash[:12]}"
+    progress = _Progress(run)
+    try:
+        rows = read_rows_csv(artefact_root() / run.snapshot_path)
+        train_rows, validation_rows = split_rows(rows)
+        progress("training", 0, run.epochs)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        with _Heartbeat(run.pk):
+            fit_meta = fit_bundle(train_rows, out_dir, epochs=run.epochs, seed=run.seed, progress=progress)
+            progress("validating")
+            finish_training(run, out_dir, fit_meta, validation_rows, progress)
+    except RunAbandoned as exc:
+        logger.warning("Training run %s: %s", run.pk, exc)
+        shutil.rmtree(out_dir, ignore_errors=True)
+    except Exception as exc:  # the run records why; the worker lives on
+        logger.exception("Training run %s failed", run.pk)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        now = timezone.now()
+        TrainingRun.objects.filter(pk=run.pk).update(
+            status=TrainingRun.Status.FAILED,
+            finished_at=now,
+            error=f"{type(exc).__name__}: {exc}",
+            log=progress.run.log + f"[{now:%H:%M:%S}] failed\n" + traceback.format_exc(limit=8),
+            curves=progress.curves,
+        )
+    run.refresh_from_db()
+    return run
+
+
+def validation_metrics(bundles, validation_rows):
+    """For each bundle: forward-model MAE (K) per property and surrogate precision/recall/F1
+    on the validation rows, all bundles on the same rows (those whose elements every bundle
+    knows). Surrogate labels: Trg ≥ 0.60 (the criterion for literature alloys). A bundle gets
+    {} when no usable row is left.
+    """
+    from ml.dataprep import DataError, prepare
+    from ml.metrics import classification_metrics, regression_metrics
+
+    empty = [{} for _ in bundles]
+    if not validation_rows:
+        return empty
+    try:
+        data = prepare(validation_rows)
+    except DataError:
+        return empty
+    vocab = set.intersection(*(bundle_vocabulary(b) for b in bundles))
+    keep = [i for i, c in enumerate(data.compositions) if set(c) <= vocab]
+    if not keep:
+        return empty
+    data = data.subset(keep)
+    labels = (data.y[:, 0] / data.y[:, 2] >= 0.60).astype(int)
+    results = []
+    for bundle in bundles:
+        pred = predict(bundle, data.compositions)
+        out = {"n": len(data), "forward": {}, "surrogate": {}}
+        maes = []
+        for j, name in enumerate(("tg_k", "tx_k", "tl_k")):
+            m = regression_metrics(data.y[:, j], pred[name])
+            out["forward"][f"{name}_mae"] = m["mae"]
+            out["forward"][f"{name}_r2"] = m["r2"]
+            maes.append(m["mae"])
+        out["forward"]["mean_mae_k"] = float(np.mean(maes))
+        guess = (np.asarray(pred["p_glass"]) >= 0.5).astype(int)
+        c = classification_metrics(labels, guess)
+        out["surrogate"] = {"precision": c["precision"], "recall": c["recall"], "f1": c["f1"], "accuracy": c["accuracy"]}
+        results.append(_jsonable(out))
+    return results
+
+
+def promotion_decision(new, old, *, mae_tolerance=None, f1_tolerance=None):
+    """(promote, reason) for a new version's validation metrics against the active one's.
+
+    ``new``/``old``: dicts from ``validation_metrics`` (old None: no active version).
+    """
+    mae_tol = float(_setting("GLASSLOOP_PROMOTION_MAE_TOLERANCE", 0.05) if mae_tolerance is None else mae_tolerance)
+    f1_tol = float(_setting("GLASSLOOP_PROMOTION_F1_TOLERANCE", 0.02) if f1_tolerance is None else f1_tolerance)
+    if old is None:
+        return True, "First model: nothing to compare with."
+    if not new or not old:
+        return False, "No validation rows to compare on; promote it by hand if you trust it."
+    new_mae, old_mae = new["forward"]["mean_mae_k"], old["forward"]["mean_mae_k"]
+    new_f1, old_f1 = new["surrogate"]["f1"], old["surrogate"]["f1"]
+    limit_mae = old_mae * (1 + mae_tol)
+    limit_f1 = old_f1 - f1_tol
+    facts = (
+        f"forward MAE {new_mae:.2f} K vs {old_mae:.2f} K (limit {limit_mae:.2f} K, {mae_tol:+.0%}); "
+        f"surrogate F1 {new_f1:.3f} vs {old_f1:.3f} (limit {limit_f1:.3f})"
+    )
+    problems = []
+    if new_mae > limit_mae:
+        problems.append("forward MAE worse beyond the tolerance")
+    if new_f1 < limit_f1:
+        problems.append("surrogate F1 lower beyond the tolerance")
+    if problems:
+        return False, f"Not promoted: {' and '.join(problems)} — {facts}."
+    return True, f"Promoted: {facts}."
+
+
+def finish_training(run, out_dir, fit_meta, validation_rows, progress):
+    """Store the version and apply the promotion rule against the active version (one transaction).
+
+    Both the new and the active bundle are scored on today's validation rows, so they face
+    the same alloys.
+    """
+    new_bundle = load_bundle(out_dir)
+    with transaction.atomic():
+        current = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if current.status != TrainingRun.Status.RUNNING:
+            # Marked failed meanwhile (its heartbeat looked stale): a newer run owns this data now.
+            raise RunAbandoned(f"was marked {current.status} while training; its result is discarded")
+        active = ModelVersion.objects.select_for_update().filter(status=ModelVersion.Status.ACTIVE).first()
+        old_metrics = None
+        if active is not None:
+            new_metrics, old_metrics = validation_metrics([new_bundle, load_bundle(active.path)], validation_rows)
+        else:
+            (new_metrics,) = validation_metrics([new_bundle], validation_rows)
+        promote, reason = promotion_decision(new_metrics, old_metrics)
+        now = timezone.now()
+        metrics = {"validation": new_metrics, "fit": fit_meta}
+        if active is not None:
+            metrics["active_at_promotion"] = {"version": active.pk, "validation": old_metrics}
+        version = ModelVersion(
+            training_run=run,
+            artefact_dir=str(out_dir.relative_to(artefact_root())),
+            snapshot_hash=run.snapshot_hash,
+            data_size=run.data_size,
+            n_lab_results=run.n_lab_results,
+            snapshot_taken_at=run.snapshot_taken_at,
+            metrics=_jsonable(metrics),
+            status=ModelVersion.Status.CANDIDATE,
+            status_reason=reason,
+        )
+        version.save()
+        if promote:
+            if active is not None:
+                active.status = ModelVersion.Status.RETIRED
+                active.retired_at = now
+                active.status_reason = f"Replaced by v{version.pk}. " + active.status_reason
+                active._change_reason = f"retired: replaced by v{version.pk}"
+                active.save()
+            version.status = ModelVersion.Status.ACTIVE
+            version.activated_at = now
+            version._change_reason = reason[:100]
+            version.save()
+        run.status = TrainingRun.Status.DONE
+        run.finished_at = now
+        run.phase = "done"
+        run.curves = progress.curves
+        run.heartbeat_at = now
+        run.log = progress.run.log + f"[{now:%H:%M:%S}] v{version.pk}: {reason}\n"
+        run.save()
+    return version
+
+
+@transaction.atomic
+def activate_version(version, *, user=None, reason=""):
+    """A person promotes a candidate version by hand (or re-activates a retired one)."""
+    version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+    if version.status == ModelVersion.Status.ACTIVE:
+        return version
+    now = timezone.now()
+    for active in ModelVersion.objects.select_for_update().filter(status=ModelVersion.Status.ACTIVE):
+        active.status = ModelVersion.Status.RETIRED
+        active.retired_at = now
+        active.status_reason = f"Replaced by v{version.pk} by hand. " + active.status_reason
+        active._history_user = user
+        active.save()
+    version.status = ModelVersion.Status.ACTIVE
+    version.activated_at = now
+    version.status_reason = f"Activated by hand{' by ' + user.username if user else ''}: {reason or 'no reason given'}."
+    version._history_user = user
+    version.save()
+    return version
+
+
+def _jsonable(obj):
+    """Metrics and metadata as plain JSON (NaN/inf -> None, numpy -> Python)."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, (str, int, bool)) or obj is None:
+        return obj
+    return str(obj)
+
+
+# =====================================================================================
+# Using the active version
+# =====================================================================================
+
+
+class NoActiveModel(RuntimeError):
+    pass
+
+
+def active_version_and_bundle():
+    """(version, bundle) of the active version; NoActiveModel with what to do if there is none."""
+    version = selectors.active_version()
+    if version is None:
+        raise NoActiveModel(
+            "No model is trained yet: run `python manage.py retrain --wait` (or bootstrap_model) "
+            "or start a training on the Models page."
+        )
+    return version, load_bundle(version.path)
+
+
+def load_active_bundle():
+    """The active version's bundle (``ml.pipeline`` Bundle), or None while no version is active."""
+    version = selectors.active_version()
+    return None if version is None else load_bundle(version.path)
+
+
+def version_training_data(version):
+    """The cleaned rows (ml.dataprep.PreparedData) the version was trained on: compositions and
+    (n, 3) Tg, Tx, Tl, for drawing conditions and scaling margins."""
+    from ml.dataprep import prepare
+
+    rows = read_rows_csv(artefact_root() / version.training_run.snapshot_path) if version.training_run else []
+    train_rows, _ = split_rows(rows)
+    return prepare([r for r in train_rows if r.get("origin") != "xrd"])
