@@ -1,0 +1,280 @@
+"""The REST API: one router for every app, the schema and docs, and the rules all endpoints share.
+
+URLs (under /api/, see config/urls.py):
+    auth/token/              POST username + password -> {"token": ...}; then send
+                             "Authorization: Token <key>"
+    schema/                  OpenAPI 3 (YAML; ?format=json for JSON)
+    docs/                    Swagger UI, its assets from drf-spectacular-sidecar (works offline;
+                             Redoc is left out: its page loads fonts from Google)
+    <each app's routes>      registered by the app's ``api`` module
+
+Adding an app's endpoints takes one line: write ``<app>/api.py`` with ``register(router)``
+(router.register(...) for its viewsets) and, for plain views, a ``urlpatterns`` list; then
+add ``"<app>.api"`` to API_MODULES below. Example: ``"mining.api"``, ``"design.api"``.
+
+Shared rules (set as defaults in settings.REST_FRAMEWORK):
+- authentication: token, then session;
+- permission: reads need the viewer role (as on the web pages); a write is refused unless
+  the view names the role that may make it: ``permission_classes = [HasRole(EXPERIMENTER)]``.
+  An anonymous caller can never change anything (401);
+- errors: ``{"error": "<one readable sentence>", "detail": <field -> [messages] | message>}``,
+  validators' and the composition parser's messages kept word for word;
+- pagination ``?page=`` (50 a page, ``?page_size=`` up to 500); ordering ``?ordering=``.
+
+This module is named in settings.REST_FRAMEWORK, and DRF imports those classes while
+``rest_framework.views`` itself is being imported; so nothing at the top of this module
+may import DRF views, viewsets or routers. The URL patterns are built on first access
+(module ``__getattr__``), after DRF is fully loaded.
+"""
+
+import importlib
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import F
+from django.http import Http404, JsonResponse
+from django.urls import Resolver404, resolve
+from rest_framework import exceptions, status
+from rest_framework.filters import OrderingFilter
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.settings import api_settings
+
+from lab.roles import VIEWER, has_role
+
+
+AUTH_HINT = "Log in, or send an API token: Authorization: Token <key> (POST /api/auth/token/ gives one)."
+
+# The apps whose ``api`` module adds endpoints: one line each (see the module docstring).
+API_MODULES = (
+    "lab.api",
+    "ml.api",
+)
+
+
+# ------------------------------------------------------------------ permissions
+
+
+class RolePermission(BasePermission):
+    """Reads (GET/HEAD/OPTIONS) need ``read_role``; writes need ``write_role`` (None: no writes).
+
+    Superusers hold every role (lab.roles). Anonymous callers are refused before anything
+    else, so DRF answers 401 with ``WWW-Authenticate: Token``.
+    """
+
+    read_role = VIEWER
+    write_role = None
+
+    def has_permission(self, request, view):
+        user = request.user
+        if not (user and user.is_authenticated):
+            self.message = AUTH_HINT
+            return False
+        role = self.read_role if request.method in SAFE_METHODS else self.write_role
+        if role is None:
+            self.message = f"{request.method} is not allowed here: this endpoint is read-only."
+            return False
+        if not has_role(user, role):
+            self.message = f"This needs the {role} role."
+            return False
+        return True
+
+
+class ReadOnlyForViewers(RolePermission):
+    """The default: viewers read, nobody writes unless the view says who may."""
+
+
+_role_permissions = {}
+
+
+def HasRole(write_role, *, read_role=VIEWER):  # noqa: N802 - reads as a class in permission_classes
+    """A permission class: reads need ``read_role``, writes (POST/PUT/PATCH/DELETE) ``write_role``.
+
+    ``permission_classes = [HasRole(EXPERIMENTER)]``. ``HasRole(VIEWER)`` suits POST endpoints
+    that change nothing (parse, predict).
+    """
+    key = (write_role, read_role)
+    if key not in _role_permissions:
+        _role_permissions[key] = type(
+            f"HasRole_{write_role}",
+            (RolePermission,),
+            {"write_role": write_role, "read_role": read_role, "__doc__": f"Reads: {read_role}; writes: {write_role}."},
+        )
+    return _role_permissions[key]
+
+
+# ------------------------------------------------------------------ pagination, ordering
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class NullsLastOrderingFilter(OrderingFilter):
+    """``?ordering=a,-b``: unknown values (NULL) last whichever way, on SQLite and PostgreSQL
+    alike, and the primary key as the last tie-break so pages never overlap.
+
+    A view may name public fields that differ from its queryset's:
+    ``ordering_fields = {"tg_mean_k": "tg_mean", "formula": "formula"}``.
+    """
+
+    def get_valid_fields(self, queryset, view, context=None):
+        fields = getattr(view, "ordering_fields", None)
+        if isinstance(fields, dict):
+            return [(public, public) for public in fields]
+        return super().get_valid_fields(queryset, view, context or {})
+
+    def filter_queryset(self, request, queryset, view):
+        ordering = self.get_ordering(request, queryset, view)
+        if not ordering:
+            return queryset
+        mapping = getattr(view, "ordering_fields", None)
+        mapping = mapping if isinstance(mapping, dict) else {}
+        terms = []
+        for term in ordering:
+            descending = term.startswith("-")
+            name = term.lstrip("-")
+            expression = F(mapping.get(name, name))
+            terms.append(expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True))
+        return queryset.order_by(*terms, "pk")
+
+    def get_default_ordering(self, view):
+        # The queryset's own order applies when no ?ordering is given.
+        return None
+
+
+# ------------------------------------------------------------------ errors
+
+
+def _messages(detail, prefix=""):
+    """Flatten DRF error detail into readable lines: "field: message"."""
+    if isinstance(detail, dict):
+        lines = []
+        for key, value in detail.items():
+            label = "" if key in (api_settings.NON_FIELD_ERRORS_KEY, "__all__", "detail") else f"{key}: "
+            lines += _messages(value, prefix + label)
+        return lines
+    if isinstance(detail, (list, tuple)):
+        lines = []
+        for i, value in enumerate(detail):
+            lines += _messages(value, f"{prefix}[{i}] " if isinstance(value, dict) else prefix)
+        return lines
+    return [f"{prefix}{detail}"]
+
+
+def _django_validation_detail(exc):
+    """A Django ValidationError (as the services raise) as DRF detail: field -> [messages]."""
+    if hasattr(exc, "error_dict"):
+        return {
+            (api_settings.NON_FIELD_ERRORS_KEY if field == "__all__" else field): messages
+            for field, messages in exc.message_dict.items()
+        }
+    return {api_settings.NON_FIELD_ERRORS_KEY: exc.messages}
+
+
+def error_body(message, detail=None):
+    return {"error": message, "detail": message if detail is None else detail}
+
+
+def exception_handler(exc, context):
+    """Every API error as ``{"error": "...", "detail": ...}``.
+
+    Services raise Django's ValidationError (keyed by field, with the validator's or the
+    parser's message); it becomes a 400 whose ``detail`` keeps those keys and messages.
+    """
+    from rest_framework.views import exception_handler as drf_exception_handler
+
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(_django_validation_detail(exc))
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or None)
+    elif isinstance(exc, exceptions.NotAuthenticated) and exc.detail == exceptions.NotAuthenticated.default_detail:
+        exc.detail = exceptions.ErrorDetail(f"{exc.detail} {AUTH_HINT}", code=exc.detail.code)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a bug: Django logs it and answers 500
+    data = response.data
+    if isinstance(exc, exceptions.ValidationError):
+        lines = _messages(data)
+        message = "; ".join(lines) if lines else "Invalid input."
+        response.data = error_body(message, data)
+    else:
+        message = data.get("detail") if isinstance(data, dict) and "detail" in data else data
+        response.data = error_body(str(message), message)
+    return response
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The service is unavailable."
+    default_code = "unavailable"
+
+
+def not_found(request, *args, **kwargs):
+    """Unknown /api/ URLs answer JSON too, with the right spelling when only a slash is off."""
+    path = request.path
+    alternative = path[:-1] if path.endswith("/") else path + "/"
+    message = f"No API endpoint at {path}."
+    try:
+        match = resolve(alternative)
+    except Resolver404:
+        match = None
+    if match is not None and match.func is not not_found:
+        message += f" Did you mean {alternative}?"
+    return JsonResponse(error_body(message), status=status.HTTP_404_NOT_FOUND)
+
+
+# ------------------------------------------------------------------ URLs (built lazily)
+
+
+def build_router():
+    """The router with every app's viewsets (each app's ``api.register(router)``)."""
+    from rest_framework.routers import DefaultRouter
+
+    router = DefaultRouter()
+    router.include_format_suffixes = False  # /api/alloys.json adds nothing to ?format= and Accept
+    for name in API_MODULES:
+        module = importlib.import_module(name)
+        if hasattr(module, "register"):
+            module.register(router)
+    return router
+
+
+def _build_urlpatterns(router):
+    from django.urls import include, path, re_path
+    from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+    from rest_framework.authtoken.views import obtain_auth_token
+
+    patterns = [
+        path("auth/token/", obtain_auth_token, name="api-token"),
+        path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+        path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    ]
+    for name in API_MODULES:
+        patterns += list(getattr(importlib.import_module(name), "urlpatterns", []))
+    patterns += [
+        path("", include(router.urls)),
+        re_path(r"^.*$", not_found, name="api-not-found"),
+    ]
+    return patterns
+
+
+_built = {}
+
+
+def __getattr__(name):
+    # include("config.api") reads ``urlpatterns``; tests read ``router``.
+    if name in ("router", "urlpatterns"):
+        if not _built:
+            try:
+                router = build_router()
+                patterns = _build_urlpatterns(router)
+            except AttributeError as exc:  # would read as "no such attribute" and hide the cause
+                raise RuntimeError(f"Building the API's URLs failed: {exc!r}") from exc
+            _built.update(router=router, urlpatterns=patterns)
+        return _built[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

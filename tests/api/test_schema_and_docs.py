@@ -1,0 +1,69 @@
+"""The OpenAPI 3 schema at /api/schema/ and the Swagger UI at /api/docs/ (local assets only)."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from django.contrib.staticfiles import finders
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def schema(api):
+    response = api.get("/api/schema/")
+    assert response.status_code == 200
+    return yaml.safe_load(response.content)
+
+
+def test_schema_is_openapi_3_with_the_lab_paths(schema):
+    assert schema["openapi"].startswith("3.")
+    assert schema["info"]["title"] == "GlassLoop API"
+    paths = schema["paths"]
+    for path in ("/api/alloys/", "/api/alloys/{id}/", "/api/samples/", "/api/xrd-measurements/",
+                 "/api/xrd-measurements/{id}/override-verdict/", "/api/dsc-measurements/", "/api/property-values/",
+                 "/api/compositions/parse", "/api/predict", "/api/auth/token/"):  # fmt: skip
+        assert path in paths, path
+    params = {p["name"] for p in paths["/api/alloys/"]["get"]["parameters"]}
+    assert {"elements", "base_element", "tg_min", "tg_max", "tx_min", "trg_min", "ordering", "page", "page_size"} <= params
+    upload = paths["/api/xrd-measurements/"]["post"]["requestBody"]["content"]
+    assert "multipart/form-data" in upload
+    schemes = schema["components"]["securitySchemes"]
+    assert {"tokenAuth", "cookieAuth"} <= set(schemes)
+
+
+def test_schema_as_json(api):
+    response = api.get("/api/schema/", {"format": "json"})
+    assert response.status_code == 200
+    assert json.loads(response.content)["openapi"].startswith("3.")
+
+
+def test_schema_validates_without_warnings(tmp_path):
+    """``manage.py spectacular --validate --fail-on-warn`` passes (the schema is checked against OpenAPI 3)."""
+    out = tmp_path / "schema.yaml"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "spectacular", "--validate", "--fail-on-warn", "--file", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Warning" not in result.stderr
+    assert yaml.safe_load(out.read_text())["openapi"].startswith("3.")
+
+
+def test_docs_page_uses_local_assets_only(api):
+    response = api.get("/api/docs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "SwaggerUIBundle" in html and '"/api/schema/"' in html
+    assert not re.findall(r"https?://", html), "the docs page must not load anything from the internet"
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert any(a.endswith("swagger-ui-bundle.js") for a in assets) and any(a.endswith("swagger-ui.css") for a in assets)
+    for asset in assets:
+        assert asset.startswith("/static/"), asset
+        assert finders.find(asset.removeprefix("/static/")), f"{asset} is not a static file of the project"
