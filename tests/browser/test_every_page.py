@@ -1,0 +1,194 @@
+"""Every page renders without JavaScript errors in the console.
+
+A superuser starts at the site root and follows links: everything in the top navigation and,
+from each page, the first link to every kind of page not yet seen (a kind is a URL pattern),
+so one alloy, sample, XRD, import, batch, record, source, campaign... page is visited each.
+Each page must answer < 400, log no console error, and load its images.
+"""
+
+from urllib.parse import urljoin, urlparse
+
+import pytest
+from django.core.files.base import ContentFile
+from django.urls import Resolver404, resolve
+
+from lab import importing, services
+from lab.models import AlloyImport
+from lab.patterns import synthetic_dsc_curve, synthetic_xrd_pattern
+
+from .conftest import ARTIFACTS, images_loaded
+
+pytestmark = pytest.mark.browser
+
+MAX_PAGES = 60
+# Links that are not pages to render: downloads, images, JSON endpoints, Django's admin beyond its index.
+SKIP_SUFFIXES = (".svg", ".json", ".csv", ".xlsx", ".png")
+SKIP_VIEWS = {"logout", "lab:alloy_export"}
+
+
+# The entry page of each app; the crawl starts from these and from the nav.
+APP_INDEXES = ("/mining/", "/mining/batches/", "/mining/sources/", "/design/", "/ml/")
+
+
+def seed_lab(user):
+    services.log_experiment(
+        user=user,
+        composition="Zr41.2Ti13.8Cu12.5Ni10Be22.5",
+        alloy_name="Vitreloy 1",
+        label="EP-001",
+        diameter_mm=3,
+        xrd_file=ContentFile(synthetic_xrd_pattern("amorphous"), name="halo.xy"),
+        dsc={
+            "tg_k": 625,
+            "tx_k": 705,
+            "tl_k": 993,
+            "curve_file": ContentFile(synthetic_dsc_curve(625, 705, 993), name="dsc.txt"),
+        },
+    )
+    services.log_experiment(
+        user=user,
+        composition="Cu50Zr50",
+        label="EP-002",
+        xrd_file=ContentFile(synthetic_xrd_pattern("crystalline"), name="sharp.xy"),
+    )
+    table = b"composition,Tg_K,Tx_K,Tl_K,source\nCu46Zr46Al8,705,780,1160,Every page 2024\nPd40Ni40P20,575,640,990,Every page 2024\n"
+    done = AlloyImport.objects.create(upload=ContentFile(table, name="ok.csv"), original_name="ok.csv", created_by=user)
+    importing.run_alloy_import(done.pk)
+    failed = AlloyImport.objects.create(
+        upload=ContentFile(b"PK\x03\x04garbage", name="bad.xlsx"), original_name="bad.xlsx", created_by=user
+    )
+    importing.run_alloy_import(failed.pk)
+    AlloyImport.objects.create(upload=ContentFile(table, name="waiting.csv"), original_name="waiting.csv", created_by=user)
+
+
+def seed_mining(user):
+    try:
+        from mining import services as mining_services
+    except ImportError:
+        return
+    import io
+
+    csv = (
+        "composition,Tg_K,Tx_K,Tl_K,source,doi,snippet\n"
+        'Cu47Zr45Al8,700,775,1150,Smith 2020,,"Tg = 700 K"\n'
+        'Zr60Cu25Al10Ni5,760,690,1150,Jones 2019,,"Tx = 690 K"\n'
+        'Xx12Yy3,600,700,900,Odd 2001,,"garbled"\n'
+    )
+    mining_services.import_extracted(io.StringIO(csv), batch_name="every page batch", user=user)
+    if hasattr(mining_services, "create_source"):
+        mining_services.create_source(
+            text="The glass Cu47Zr45Al8 has Tg = 700 K and Tx = 775 K.", title="A paper", year=2020, user=user
+        )
+
+
+def seed_design(user):
+    try:
+        import design.services  # noqa: F401
+        import ml.services  # noqa: F401
+    except ImportError:
+        return
+    from .design_fixtures import seed
+
+    seed(user)
+
+
+def database_state():
+    """Row counts of every model of the project's apps, and the statuses of queued work."""
+    from django.apps import apps
+
+    counts = {
+        m._meta.label: m.objects.count()
+        for app in ("lab", "mining", "design", "ml") if apps.is_installed(app)
+        for m in apps.get_app_config(app).get_models()
+    }
+    counts["imports by status"] = sorted(AlloyImport.objects.values_list("pk", "status"))
+    return counts
+
+
+def view_name(path):
+    try:
+        return resolve(path).view_name
+    except Resolver404:
+        return None
+
+
+def is_page_link(base, href):
+    if not href or href.startswith(("#", "mailto:", "javascript:")):
+        return None
+    url = urlparse(urljoin(base + "/", href))
+    if f"{url.scheme}://{url.netloc}" != base:
+        return None
+    if url.path.endswith(SKIP_SUFFIXES) or url.path.startswith(("/media/", "/static/")):
+        return None
+    name = view_name(url.path)
+    if name is None or name in SKIP_VIEWS or (name.startswith("admin:") and name != "admin:index"):
+        return None
+    return name, url.path + (f"?{url.query}" if url.query else "")
+
+
+def test_every_page_renders_without_console_errors(page, live_server, login, superuser, small_models, memory_broker):
+    seed_design(superuser)  # first: its training data is then journey 3's, so the trained model is reused
+    seed_lab(superuser)
+    seed_mining(superuser)
+    before = database_state()
+    login("sudo")
+    base = live_server.url
+
+    nav = [is_page_link(base, a.get_attribute("href")) for a in page.locator("header nav a").all()]
+    queue = [link for link in nav if link]
+    assert {"lab:alloy_list", "lab:sample_list", "lab:log_experiment", "lab:import_list"} <= {n for n, _ in queue}
+    # Each app's index too, in case the nav does not (yet) link it (test_nav_reaches_every_app checks that).
+    queue += [(view_name(path), path) for path in APP_INDEXES if view_name(path)]
+    seen_kinds, visited, problems = set(), [], []
+    while queue and len(visited) < MAX_PAGES:
+        name, path = queue.pop(0)
+        if name in seen_kinds:
+            continue
+        seen_kinds.add(name)
+        page.console_errors.clear()
+        response = page.goto(base + path)
+        page.wait_for_load_state("load")
+        visited.append(path)
+        if response is None or response.status >= 400:
+            problems.append(f"{path}: HTTP {response.status if response else 'no response'}")
+            continue
+        failed_images = images_loaded(page)
+        page.wait_for_timeout(50)  # let late console messages (from scripts on load) arrive
+        if page.console_errors:
+            problems.append(f"{path}: console errors {page.console_errors}")
+        if failed_images:
+            problems.append(f"{path}: images that did not load {failed_images}")
+        for a in page.locator("a[href]").all():
+            link = is_page_link(base, a.get_attribute("href"))
+            if link and link[0] not in seen_kinds:
+                queue.append(link)
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "every_page_visited.txt").write_text("\n".join(visited) + "\n")
+    assert problems == [], "\n".join(problems)
+    expected = {
+        "lab:alloy_list", "lab:alloy_detail", "lab:sample_list", "lab:sample_detail", "lab:xrd_detail",
+        "lab:log_experiment", "lab:import_list", "lab:import_detail", "lab:add_xrd", "lab:add_dsc", "admin:index",
+    }
+    if view_name("/mining/") is not None:
+        expected |= {"mining:review_queue", "mining:batch_list", "mining:batch_detail", "mining:record_detail",
+                     "mining:source_list", "mining:source_detail"}
+    if view_name("/design/") is not None:
+        expected |= {"design:campaign_list", "design:campaign_detail", "design:candidate_detail", "design:campaign_create"}
+    if view_name("/ml/") is not None:
+        expected |= {"ml:model_list", "ml:run_detail"}
+    missing = expected - seen_kinds
+    assert not missing, f"pages never reached by links: {sorted(missing)}; visited {visited}"
+    # Reading pages changed nothing in the database.
+    assert database_state() == before
+
+
+def test_nav_reaches_every_app(page, live_server, login, superuser):
+    """The top navigation links into each app that has pages (lab, mining, design, ml)."""
+    login("sudo")
+    names = [is_page_link(live_server.url, a.get_attribute("href")) for a in page.locator("header nav a").all()]
+    namespaces = {link[0].split(":")[0] for link in names if link and ":" in link[0]}
+    apps_with_pages = {path.strip("/").split("/")[0] for path in APP_INDEXES if view_name(path)} | {"lab"}
+    missing = apps_with_pages - namespaces
+    assert not missing, f"the nav (templates/base.html) has no link into: {sorted(missing)}"
+    assert page.console_errors == []

@@ -1,0 +1,122 @@
+"""Journey 2: a reviewer works through the review queue of a batch with the keyboard.
+
+The batch comes from mining's own import service (a tiny CSV): one clean record, one
+flagged (Tg and Tx swapped) and one to reject. The reviewer approves the clean one (key a),
+opens the flagged one (key e), corrects it and approves it, rejects the third (key r, with a
+reason in the prompt), and then finds the approved alloys in the alloy list.
+"""
+
+import io
+import re
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+mining_services = pytest.importorskip("mining.services", reason="mining is not built yet")
+
+from lab.models import Alloy, PropertyValue  # noqa: E402
+from mining.models import ExtractedRecord  # noqa: E402
+
+from .conftest import main_text  # noqa: E402
+
+CLEAN = "Cu47Zr45Al8"
+FLAGGED = "Zr60Cu25Al10Ni5"
+TO_REJECT = "Pd40Ni40P20"
+CSV = f"""composition,Tg_K,Tx_K,Tl_K,source,snippet
+{CLEAN},700,775,1150,Smith 2020,"{CLEAN} shows Tg = 700 K and Tx = 775 K"
+{FLAGGED},760,690,1150,Jones 2019,"{FLAGGED}: Tx = 760 K, Tg = 690 K"
+{TO_REJECT},575,640,990,Lee 2018,"the ribbon of {TO_REJECT} was crystalline"
+"""
+
+
+def queue_rows(page):
+    return page.locator("tr.qrow")
+
+
+def select_row(page, composition):
+    """Move the queue's current row (keys j/k) to the row of ``composition``; returns that row."""
+    rows = queue_rows(page)
+    texts = rows.all_inner_texts()
+    index = next(i for i, t in enumerate(texts) if composition in t)
+    page.locator("h1").click()  # focus on the page, not on a filter input
+    for _ in range(index):
+        page.keyboard.press("j")
+    row = rows.nth(index)
+    assert "current" in (row.get_attribute("class") or "")
+    return row
+
+
+def test_reviewer_approves_edits_and_rejects_in_the_queue(page, live_server, login, make_user):
+    reviewer = make_user("rhys", "viewer", "reviewer")
+    summary = mining_services.import_extracted(io.StringIO(CSV), batch_name="J2 batch", user=reviewer)
+    batch_id = summary["batch_id"]
+    clean = ExtractedRecord.objects.get(batch_id=batch_id, composition_raw=CLEAN)
+    flagged = ExtractedRecord.objects.get(batch_id=batch_id, composition_raw=FLAGGED)
+    to_reject = ExtractedRecord.objects.get(batch_id=batch_id, composition_raw=TO_REJECT)
+    assert clean.flags == [] and to_reject.flags == []
+    assert "order" in flagged.flag_names
+    assert not Alloy.objects.exists()
+
+    login("rhys")
+    queue_url = f"{live_server.url}/mining/review/?batch={batch_id}"
+    page.goto(queue_url)
+    assert queue_rows(page).count() == 3
+    assert "order" in select_row(page, FLAGGED).inner_text()
+
+    # a: approve the clean record.
+    select_row(page, CLEAN)
+    with page.expect_navigation():
+        page.keyboard.press("a")
+    assert f"Record {clean.pk} approved." in main_text(page)
+    assert queue_rows(page).count() == 2
+
+    # e: open the flagged record, swap Tg and Tx back, approve.
+    select_row(page, FLAGGED)
+    with page.expect_navigation():
+        page.keyboard.press("e")
+    assert re.search(rf"/mining/records/{flagged.pk}/$", page.url)
+    assert "order" in main_text(page)
+    page.fill("#id_tg_k", "690")
+    page.fill("#id_tx_k", "760")
+    with page.expect_navigation():
+        page.click("#approve-btn")
+    assert f"Record {flagged.pk} approved." in main_text(page)
+
+    # r: reject the last one; the page asks for the reason.
+    page.goto(queue_url)
+    assert queue_rows(page).count() == 1
+    select_row(page, TO_REJECT)
+    page.once("dialog", lambda dialog: dialog.accept("Ribbon was crystalline: not a glass"))
+    with page.expect_navigation():
+        page.keyboard.press("r")
+    assert f"Record {to_reject.pk} rejected." in main_text(page)
+    assert "Nothing to review" in main_text(page)
+
+    # The approved alloys appear in the alloy list, the rejected one does not.
+    page.click("nav >> text=Alloys")
+    page.wait_for_url(re.compile(r"/lab/alloys/"))
+    page.fill("#id_elements", "Cu Zr")
+    with page.expect_navigation():
+        page.click("button:has-text('Search')")
+    listed = page.locator("table.alloys tbody tr").all_inner_texts()
+    assert any(CLEAN in row and "700.0" in row for row in listed), listed
+    assert any("Zr60Cu25Al10Ni5" in row and "690.0" in row for row in listed), listed
+    page.click(f"table.alloys a:has-text('{FLAGGED}')")
+    page.wait_for_url(re.compile(r"/lab/alloys/\d+/$"))
+    detail = main_text(page)
+    assert "Literature" in detail and "690.0" in detail and "760.0" in detail
+    assert page.console_errors == []
+
+    # The database agrees.
+    for record in (clean, flagged, to_reject):
+        record.refresh_from_db()
+    assert (clean.status, flagged.status, to_reject.status) == ("approved", "approved", "rejected")
+    assert clean.reviewer == flagged.reviewer == to_reject.reviewer == reviewer
+    assert to_reject.reject_reason == "Ribbon was crystalline: not a glass"
+    assert (flagged.tg_k, flagged.tx_k) == (690.0, 760.0)
+    assert sorted(Alloy.objects.values_list("formula", flat=True)) == sorted([CLEAN, FLAGGED])
+    values = PropertyValue.objects.filter(origin="literature")
+    assert values.count() == 2
+    assert flagged.property_value.tg_k == 690.0 and flagged.property_value.alloy.formula == FLAGGED
+    assert not Alloy.objects.filter(composition_key__contains="Pd").exists()
