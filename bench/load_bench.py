@@ -128,6 +128,7 @@ def seed(n_alloys, values_per_alloy, n_records, log):
 
     from lab.models import Alloy, PropertyValue, Reference, Sample
     from lab.roles import assign_role
+    from lab.services import refresh_alloy_summaries
 
     User = get_user_model()
     user, _ = User.objects.get_or_create(username=USERNAME)
@@ -173,6 +174,7 @@ def seed(n_alloys, values_per_alloy, n_records, log):
             Sample.objects.bulk_create(
                 [Sample(alloy=alloy, label=f"LOAD-{i:05d}", operator=user) for i, alloy in enumerate(alloys[:1500])]
             )
+            refresh_alloy_summaries([a.pk for a in alloys])  # bulk inserts send no signals
         log(f"seeded {len(alloys)} alloys, {len(values)} property values in {time.monotonic() - t0:.1f} s")
 
     batch_id = None

@@ -96,12 +96,12 @@ class AlloySerializer(serializers.ModelSerializer):
     atomic_percent = serializers.SerializerMethodField(help_text="Element → at.%, by descending fraction")
     n_samples = serializers.IntegerField(read_only=True)
     n_values = serializers.IntegerField(read_only=True, help_text="Property values (all sources)")
-    tg_mean_k = serializers.FloatField(source="tg_mean", read_only=True, allow_null=True)
-    tx_mean_k = serializers.FloatField(source="tx_mean", read_only=True, allow_null=True)
-    tl_mean_k = serializers.FloatField(source="tl_mean", read_only=True, allow_null=True)
+    tg_mean_k = serializers.FloatField(read_only=True, allow_null=True)
+    tx_mean_k = serializers.FloatField(read_only=True, allow_null=True)
+    tl_mean_k = serializers.FloatField(read_only=True, allow_null=True)
     trg = serializers.FloatField(read_only=True, allow_null=True, help_text="Tg/Tl of the means")
     gamma = serializers.FloatField(read_only=True, allow_null=True, help_text="Tx/(Tg+Tl) of the means")
-    dtx_k = serializers.FloatField(source="dtx", read_only=True, allow_null=True, help_text="Tx−Tg of the means (K)")
+    dtx_k = serializers.FloatField(read_only=True, allow_null=True, help_text="Tx−Tg of the means (K)")
     has_conflict = serializers.BooleanField(read_only=True, help_text="Some sources disagree by more than 10 K")
 
     class Meta:
@@ -404,12 +404,12 @@ class AlloyViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         "n_elements": "n_elements",
         "n_samples": "n_samples",
         "n_values": "n_values",
-        "tg_mean_k": "tg_mean",
-        "tx_mean_k": "tx_mean",
-        "tl_mean_k": "tl_mean",
+        "tg_mean_k": "tg_mean_k",
+        "tx_mean_k": "tx_mean_k",
+        "tl_mean_k": "tl_mean_k",
         "trg": "trg",
         "gamma": "gamma",
-        "dtx_k": "dtx",
+        "dtx_k": "dtx_k",
         "created_at": "created_at",
     }
 

@@ -37,6 +37,7 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 from ml.composition import CompositionError, parse_composition
 
 from .models import Alloy, AlloyImport, PropertyValue, Reference, validate_transition_temperatures
+from .services import refresh_alloy_summaries
 
 logger = logging.getLogger(__name__)
 
@@ -495,6 +496,8 @@ def _import(table, report, *, user, source_label):
         )
     if renamed_alloys:
         bulk_update_with_history(list(renamed_alloys.values()), Alloy, ["name"], default_user=user, default_change_reason="import")
+    if new_values or changed_values:
+        refresh_alloy_summaries({v.alloy_id for v in new_values} | {v.alloy_id for v in changed_values.values()})
     for alloy, entry in alloy_of_entry:
         entry["alloy_id"] = alloy.pk
 

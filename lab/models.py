@@ -81,6 +81,14 @@ class TransitionTemperatures(models.Model):
         return None
 
 
+# Stored on Alloy, derived from its property values and samples by
+# lab.services.refresh_alloy_summaries: lists filter and sort on them without aggregating
+# every value on every request. Derived data, so kept out of the alloy's history.
+ALLOY_SUMMARY_FIELDS = (
+    "n_samples", "n_values", "tg_mean_k", "tx_mean_k", "tl_mean_k", "trg", "gamma", "dtx_k", "has_conflict",
+)
+
+
 class Alloy(models.Model):
     """A composition, unique by its key (at.% rounded to 0.01, elements sorted)."""
 
@@ -92,7 +100,17 @@ class Alloy(models.Model):
     name = models.CharField(max_length=120, blank=True, help_text="Common name, e.g. Vitreloy 1")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
+    # Summary over all property values (mean of each temperature over the values that give it).
+    n_samples = models.PositiveIntegerField(default=0, editable=False)
+    n_values = models.PositiveIntegerField("property values", default=0, editable=False)
+    tg_mean_k = models.FloatField("mean Tg (K)", null=True, blank=True, editable=False)
+    tx_mean_k = models.FloatField("mean Tx (K)", null=True, blank=True, editable=False)
+    tl_mean_k = models.FloatField("mean Tl (K)", null=True, blank=True, editable=False)
+    trg = models.FloatField("Trg of the means", null=True, blank=True, editable=False)
+    gamma = models.FloatField("γ of the means", null=True, blank=True, editable=False)
+    dtx_k = models.FloatField("ΔTx of the means (K)", null=True, blank=True, editable=False)
+    has_conflict = models.BooleanField(default=False, editable=False, help_text="Some sources disagree by more than 10 K")
+    history = HistoricalRecords(excluded_fields=list(ALLOY_SUMMARY_FIELDS))
 
     class Meta:
         ordering = ["formula"]

@@ -1,28 +1,14 @@
 """Reads of lab records for pages and other code. No writes here.
 
-Lists annotate their aggregates in the database (one query per page, whatever the
-number of rows); details prefetch what their page shows.
+Lists read each alloy's stored summary (one query per page, whatever the number of rows);
+details prefetch what their page shows.
 """
 
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import attrgetter
 
-from django.db.models import (
-    Avg,
-    Count,
-    Exists,
-    ExpressionWrapper,
-    F,
-    FloatField,
-    IntegerField,
-    OuterRef,
-    Prefetch,
-    Q,
-    Subquery,
-    Value,
-)
-from django.db.models.functions import Coalesce
+from django.db.models import F, Prefetch, Q
 from django.shortcuts import get_object_or_404
 
 from .models import Alloy, DSCMeasurement, PropertyValue, Sample, XRDMeasurement
@@ -33,12 +19,12 @@ ALLOY_ORDERINGS = {
     "formula": ("formula",),
     "base": ("base_element", "formula"),
     "samples": ("-n_samples", "formula"),
-    "tg": (F("tg_mean").asc(nulls_last=True), "formula"),
-    "tx": (F("tx_mean").asc(nulls_last=True), "formula"),
-    "tl": (F("tl_mean").asc(nulls_last=True), "formula"),
+    "tg": (F("tg_mean_k").asc(nulls_last=True), "formula"),
+    "tx": (F("tx_mean_k").asc(nulls_last=True), "formula"),
+    "tl": (F("tl_mean_k").asc(nulls_last=True), "formula"),
     "trg": (F("trg").desc(nulls_last=True), "formula"),
     "gamma": (F("gamma").desc(nulls_last=True), "formula"),
-    "dtx": (F("dtx").desc(nulls_last=True), "formula"),
+    "dtx": (F("dtx_k").desc(nulls_last=True), "formula"),
     "newest": ("-created_at",),
 }
 
@@ -62,28 +48,10 @@ class AlloyFilters:
     extra: dict = field(default_factory=dict)
 
 
-def _sample_count_subquery():
-    return Subquery(
-        Sample.objects.filter(alloy=OuterRef("pk")).order_by().values("alloy").annotate(c=Count("pk")).values("c"),
-        output_field=IntegerField(),
-    )
-
-
 def alloys_with_properties():
-    """Alloys annotated with n_samples, n_values, tg/tx/tl mean (K) over all property values,
-    trg, gamma and dtx from those means, and has_conflict."""
-    return Alloy.objects.annotate(
-        n_samples=Coalesce(_sample_count_subquery(), Value(0)),
-        n_values=Count("property_values"),
-        tg_mean=Avg("property_values__tg_k"),
-        tx_mean=Avg("property_values__tx_k"),
-        tl_mean=Avg("property_values__tl_k"),
-        has_conflict=Exists(PropertyValue.objects.filter(alloy=OuterRef("pk"), conflict=True)),
-    ).annotate(
-        trg=ExpressionWrapper(F("tg_mean") / F("tl_mean"), output_field=FloatField()),
-        gamma=ExpressionWrapper(F("tx_mean") / (F("tg_mean") + F("tl_mean")), output_field=FloatField()),
-        dtx=ExpressionWrapper(F("tx_mean") - F("tg_mean"), output_field=FloatField()),
-    )
+    """Alloys with their stored summary: n_samples, n_values, tg/tx/tl_mean_k over all property
+    values, trg, gamma and dtx_k of those means, has_conflict (see Alloy, kept by lab.services)."""
+    return Alloy.objects.all()
 
 
 def alloy_list(filters: AlloyFilters | None = None):
@@ -101,12 +69,12 @@ def alloy_list(filters: AlloyFilters | None = None):
     if f.text:
         qs = qs.filter(Q(formula__icontains=f.text) | Q(name__icontains=f.text))
     ranges = (
-        ("tg_mean__gte", f.tg_min),
-        ("tg_mean__lte", f.tg_max),
-        ("tx_mean__gte", f.tx_min),
-        ("tx_mean__lte", f.tx_max),
-        ("tl_mean__gte", f.tl_min),
-        ("tl_mean__lte", f.tl_max),
+        ("tg_mean_k__gte", f.tg_min),
+        ("tg_mean_k__lte", f.tg_max),
+        ("tx_mean_k__gte", f.tx_min),
+        ("tx_mean_k__lte", f.tx_max),
+        ("tl_mean_k__gte", f.tl_min),
+        ("tl_mean_k__lte", f.tl_max),
         ("trg__gte", f.trg_min),
         ("gamma__gte", f.gamma_min),
     )

@@ -9,11 +9,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import Avg, Count, Q
 from django.utils.text import get_valid_filename
 
 from ml.composition import Composition, CompositionError, parse_composition
 
 from .models import (
+    ALLOY_SUMMARY_FIELDS,
     CU_KALPHA_WAVELENGTH_A,
     Alloy,
     DSCMeasurement,
@@ -23,6 +25,48 @@ from .models import (
     XRDMeasurement,
     validate_transition_temperatures,
 )
+
+
+def refresh_alloy_summaries(alloy_ids):
+    """Recompute the stored counts and means of these alloys from their values and samples.
+
+    Runs inside the caller's transaction. The alloy rows are locked first, so two writers
+    adding values to one alloy at once take turns and the second sees the first's value.
+    Single saves and deletes call this through lab.signals; bulk writes call it themselves.
+    """
+    ids = sorted({int(pk) for pk in alloy_ids if pk is not None})
+    with transaction.atomic():
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            list(Alloy.objects.select_for_update().filter(pk__in=chunk).order_by("pk").values_list("pk"))
+            write_alloy_summaries(Alloy, PropertyValue, Sample, chunk)
+    return len(ids)
+
+
+def write_alloy_summaries(alloy_model, value_model, sample_model, ids):
+    """The computation behind refresh_alloy_summaries, on the given model classes (so that
+    the migration that adds the columns can fill them with its historical models)."""
+    values = {
+        row["alloy_id"]: row
+        for row in value_model.objects.filter(alloy_id__in=ids).order_by().values("alloy_id").annotate(
+            n=Count("pk"), tg=Avg("tg_k"), tx=Avg("tx_k"), tl=Avg("tl_k"), conflicts=Count("pk", filter=Q(conflict=True)),
+        )
+    }
+    samples = dict(
+        sample_model.objects.filter(alloy_id__in=ids).order_by().values("alloy_id").annotate(n=Count("pk")).values_list("alloy_id", "n")
+    )
+    alloys = list(alloy_model.objects.filter(pk__in=ids).only("pk"))
+    for alloy in alloys:
+        row = values.get(alloy.pk, {})
+        tg, tx, tl = row.get("tg"), row.get("tx"), row.get("tl")
+        alloy.n_samples = samples.get(alloy.pk, 0)
+        alloy.n_values = row.get("n", 0)
+        alloy.tg_mean_k, alloy.tx_mean_k, alloy.tl_mean_k = tg, tx, tl
+        alloy.trg = tg / tl if tg is not None and tl else None
+        alloy.gamma = tx / (tg + tl) if None not in (tg, tx, tl) and tg + tl else None
+        alloy.dtx_k = tx - tg if tx is not None and tg is not None else None
+        alloy.has_conflict = row.get("conflicts", 0) > 0
+    alloy_model.objects.bulk_update(alloys, list(ALLOY_SUMMARY_FIELDS))
 
 
 def as_composition(composition):

@@ -19,7 +19,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from lab.models import Alloy, PropertyValue, Reference, validate_transition_temperatures
-from lab.services import get_or_create_alloy
+from lab.services import get_or_create_alloy, refresh_alloy_summaries
 
 from . import selectors, validation
 from .extractors import extract_rules, snippet_occurs
@@ -621,6 +621,7 @@ def bulk_approve_clean(batch_id, reviewer):
         values.append(value)
         rec.alloy = alloy
     values = bulk_create_with_history(values, PropertyValue, batch_size=500, default_user=reviewer)
+    refresh_alloy_summaries({v.alloy_id for v in values})
     now = timezone.now()
     for rec, value in zip(clean, values):
         rec.property_value, rec.status, rec.reviewer, rec.reviewed_at = value, RecordStatus.APPROVED, reviewer, now

@@ -380,10 +380,10 @@ def test_alloy_list_shows_means_and_derived_values(viewer_client):
     response = viewer_client.get(reverse("lab:alloy_list"))
     (row,) = response.context["alloys"]
     assert row.n_samples == 2 and row.n_values == 2
-    assert row.tg_mean == pytest.approx(575) and row.tl_mean == pytest.approx(991)
+    assert row.tg_mean_k == pytest.approx(575) and row.tl_mean_k == pytest.approx(991)
     assert row.trg == pytest.approx(575 / 991)
     assert row.gamma == pytest.approx(675 / (575 + 991))
-    assert row.dtx == pytest.approx(100)
+    assert row.dtx_k == pytest.approx(100)
     html = response.content.decode()
     assert f"{575 / 991:.3f}" in html and "conflict" in html
 
