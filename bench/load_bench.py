@@ -489,7 +489,7 @@ def main(argv=None):
     parser.add_argument("--reseed", action="store_true", help="drop and recreate the database first")
     parser.add_argument("--no-profile", action="store_true", help="skip the in-process profile")
     parser.add_argument("--conn-max-age", type=int, default=None,
-                        help="DB_CONN_MAX_AGE for gunicorn (default: the environment's, else settings' 0)")
+                        help="DB_CONN_MAX_AGE for gunicorn (default: the environment's, else settings' 60)")
     args = parser.parse_args(argv)
     if not 0 < args.seconds <= 600:
         parser.error("--seconds must be between 0 and 600")
@@ -542,7 +542,7 @@ def main(argv=None):
                      "property_values": state["property_values"], "review_batch": state["batch_id"]},
         "server": {"gunicorn_workers": args.workers, "bind": "127.0.0.1", "debug": False,
                    "db_conn_max_age": args.conn_max_age if args.conn_max_age is not None
-                   else int(os.environ.get("DB_CONN_MAX_AGE", "0"))},
+                   else int(os.environ.get("DB_CONN_MAX_AGE", "60"))},
         "machine": {"cpus": os.cpu_count(), "load_average_before": [round(x, 2) for x in load_before],
                     "load_average_after": [round(x, 2) for x in os.getloadavg()], **cpu},
         "clients": args.clients,
