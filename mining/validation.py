@@ -26,6 +26,8 @@ snippet      the supporting snippet was not found in the source text (LLM record
              the record, flagged, rather than drop it, so the reviewer decides.
 """
 
+import logging
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -63,15 +65,45 @@ FAMILY_MIN_TG_K = {
 
 TEMPERATURES = (("tg_k", "Tg"), ("tx_k", "Tx"), ("tl_k", "Tl"))
 
+logger = logging.getLogger(__name__)
+
 
 def get_active_predictor():
-    """The forward model used for the ``outlier`` flag, or None.
+    """The active model version's forward model for the ``outlier`` flag, or None when no
+    version is active (or its artefacts cannot be read: then no record is flagged outlier,
+    and the model page says what is wrong).
 
-    Hook for the design loop: once a ModelVersion is active it returns a callable
-    ``predictor(compositions) -> {"tg_k": (means, stds), "tx_k": ..., "tl_k": ...}``
-    (any subset of the three; sequences aligned with ``compositions``).
+    Returns ``predictor(compositions) -> {"tg_k": (means, stds), "tx_k": ..., "tl_k": ...}``,
+    aligned with ``compositions``; NaN (never flagged) for a composition with an element that
+    no training alloy of the model contains.
     """
-    return None
+    import numpy as np
+
+    from ml import services as ml_services
+    from ml.artefacts import ArtefactError
+
+    try:
+        bundle = ml_services.load_active_bundle()
+    except ArtefactError:
+        logger.warning("the active model's artefacts cannot be read; outlier checks are off", exc_info=True)
+        return None
+    if bundle is None:
+        return None
+    # Only judge compositions made of elements the model has seen in training alloys: far
+    # outside its data (a new alloy family) its prediction is no reason to doubt a paper.
+    vocabulary = ml_services.bundle_vocabulary(bundle) & {el for comp in ml_services.training_compositions(bundle) for el in comp}
+
+    def predictor(compositions):
+        known = [i for i, comp in enumerate(compositions) if set(comp) <= vocabulary]
+        out = {name: (np.full(len(compositions), np.nan), np.full(len(compositions), np.nan)) for name, _ in TEMPERATURES}
+        if known:
+            predicted = ml_services.predict(bundle, [compositions[i] for i in known])
+            for name, _ in TEMPERATURES:
+                out[name][0][known] = predicted[name]
+                out[name][1][known] = predicted.get(f"{name}_std", np.zeros(len(known)))
+        return out
+
+    return predictor
 
 
 @dataclass(frozen=True)
@@ -206,6 +238,8 @@ def check_outliers(records_with_comp, predictor):
             if value is None or name not in predictions:
                 continue
             means, stds = predictions[name]
+            if not math.isfinite(float(means[i])):  # the model cannot say (unknown element)
+                continue
             mean, std = float(means[i]), max(float(stds[i]), OUTLIER_MIN_STD_K)
             z = abs(value - mean) / std
             if z > OUTLIER_SIGMA:

@@ -96,6 +96,10 @@ def test_outlier_with_a_predictor_hook():
     validation.validate_records([near, far], predictor=predictor)
     assert "outlier" not in flags(near)
     assert "8.0σ from the model's 680 ± 15 K" in flags(far)["outlier"]
+
+
+@pytest.mark.django_db
+def test_no_active_model_no_outlier_check():
     assert validation.get_active_predictor() is None
 
 
