@@ -303,14 +303,14 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_gunicorn(db_url, port, workers, log_path, conn_max_age=None):
+def start_gunicorn(db_url, port, workers, log_path, conn_max_age=None, threads=1):
     env = dict(os.environ, DATABASE_URL=db_url, DEBUG="0", ALLOWED_HOSTS="127.0.0.1", LOG_LEVEL="WARNING")
     if conn_max_age is not None:
         env["DB_CONN_MAX_AGE"] = str(conn_max_age)
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     gunicorn = Path(sys.executable).with_name("gunicorn")
     cmd = [str(gunicorn) if gunicorn.exists() else "gunicorn", "config.wsgi:application", "-w", str(workers),
-           "-b", f"127.0.0.1:{port}", "--timeout", "60"]
+           "--threads", str(threads), "-b", f"127.0.0.1:{port}", "--timeout", "60"]
     log = open(log_path, "wb")
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     return proc, log
@@ -480,6 +480,7 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=30.0, help="duration of the load (default 30)")
     parser.add_argument("--clients", type=int, default=20, help="concurrent clients (default 20)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (default 1: sync workers)")
     parser.add_argument("--alloys", type=int, default=10_000)
     parser.add_argument("--values-per-alloy", type=int, default=3, help="property values per alloy (default 3: 30,000)")
     parser.add_argument("--records", type=int, default=1000, help="extracted records in the review batch")
@@ -508,7 +509,7 @@ def main(argv=None):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log_dir = Path(tempfile.mkdtemp(prefix="glassloop-load-"))
-    proc, server_log = start_gunicorn(db_url, port, args.workers, log_dir / "gunicorn.log", args.conn_max_age)
+    proc, server_log = start_gunicorn(db_url, port, args.workers, log_dir / "gunicorn.log", args.conn_max_age, args.threads)
     try:
         wait_ready(base, proc)
         cookies = login(base)
@@ -540,7 +541,7 @@ def main(argv=None):
         "bench": "load",
         "database": {"engine": "postgresql", "name": args.db, "alloys": state["alloys"],
                      "property_values": state["property_values"], "review_batch": state["batch_id"]},
-        "server": {"gunicorn_workers": args.workers, "bind": "127.0.0.1", "debug": False,
+        "server": {"gunicorn_workers": args.workers, "threads_per_worker": args.threads, "bind": "127.0.0.1", "debug": False,
                    "db_conn_max_age": args.conn_max_age if args.conn_max_age is not None
                    else int(os.environ.get("DB_CONN_MAX_AGE", "60"))},
         "machine": {"cpus": os.cpu_count(), "load_average_before": [round(x, 2) for x in load_before],
