@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from config.queue import QUEUE_UNAVAILABLE, send_task_or_note
 from lab.models import Alloy, Sample, XRDMeasurement
 from ml.composition import parse_composition
 
@@ -20,7 +21,6 @@ from . import generation
 from .models import Candidate, CandidateEvent, DesignCampaign, GenerationRound
 
 logger = logging.getLogger(__name__)
-QUEUE_UNAVAILABLE = "The task queue is unavailable"
 
 
 class TransitionError(ValidationError):
@@ -106,19 +106,12 @@ def start_generation(campaign, *, user=None):
 
 
 def enqueue_generation(round_id):
-    from kombu.exceptions import OperationalError
-
     from .tasks import generate_candidates
 
-    try:
-        generate_candidates.delay(round_id)
-    except OperationalError as exc:
-        logger.warning("Could not queue generation round %s: %s", round_id, exc)
-        GenerationRound.objects.filter(pk=round_id, status=GenerationRound.Status.QUEUED).update(
-            error=f"{QUEUE_UNAVAILABLE} ({exc}). The round stays queued; start the broker and worker, then queue it again."
-        )
-    else:
-        GenerationRound.objects.filter(pk=round_id, error__startswith=QUEUE_UNAVAILABLE).update(error="")
+    send_task_or_note(
+        generate_candidates, [round_id], record_queryset=GenerationRound.objects.filter(pk=round_id),
+        what=f"generation round {round_id}", then="The round stays queued; start the broker and worker, then queue it again.",
+    )
 
 
 def _claim_round(round_id):

@@ -11,7 +11,8 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
-from kombu.exceptions import OperationalError
+
+from config.queue import QUEUE_UNAVAILABLE, send_task_or_note
 
 from .importing import OUTCOME_REFUSED, ImportFileError, read_table
 from .models import Alloy, AlloyImport, PropertyValue
@@ -23,7 +24,6 @@ EXPORT_FORMATS = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-QUEUE_UNAVAILABLE = "The task queue is unavailable"
 
 
 class ImportUploadForm(forms.Form):
@@ -55,15 +55,10 @@ def enqueue_import(import_id):
     """Send the import to the worker; if the broker is down, say so on the import."""
     from .tasks import run_alloy_import
 
-    try:
-        run_alloy_import.delay(import_id)
-    except OperationalError as exc:
-        logger.warning("Could not queue import %s: %s", import_id, exc)
-        AlloyImport.objects.filter(pk=import_id).update(
-            error=f"{QUEUE_UNAVAILABLE} ({exc}). The upload is kept; start the worker and broker, then queue it again."
-        )
-    else:
-        AlloyImport.objects.filter(pk=import_id, error__startswith=QUEUE_UNAVAILABLE).update(error="")
+    send_task_or_note(
+        run_alloy_import, [import_id], record_queryset=AlloyImport.objects.filter(pk=import_id), what=f"import {import_id}",
+        then="The upload is kept; start the worker and broker, then queue it again.",
+    )
 
 
 def _queue(job):

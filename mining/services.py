@@ -18,6 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from config.queue import send_task_or_note
 from lab.models import Alloy, PropertyValue, Reference, validate_transition_temperatures
 from lab.services import get_or_create_alloy, refresh_alloy_summaries
 
@@ -190,21 +191,14 @@ def create_batch(*, name, sources, extractor=None, user=None, enqueue=True):
 
 def enqueue_batch(batch_id, source_ids=None):
     """Send the batch to the worker after the current transaction commits. If the broker
-    cannot be reached the batch stays queued with error 'queue unavailable'."""
+    cannot be reached the batch stays queued and its error says so."""
+    from .tasks import run_batch_task
 
     def send():
-        from .tasks import run_batch_task
-
-        try:
-            with run_batch_task.app.connection_for_write() as conn:
-                run_batch_task.apply_async(args=[batch_id, source_ids], connection=conn, retry=False)
-        except Exception as exc:  # kombu/redis raise many types; all mean the same here
-            logger.warning("Queue unavailable for batch %s: %s", batch_id, type(exc).__name__)
-            ExtractionBatch.objects.filter(pk=batch_id).update(
-                error=f"Queue unavailable ({type(exc).__name__}): the batch stays queued; re-run it when the worker's broker is up."
-            )
-        else:
-            ExtractionBatch.objects.filter(pk=batch_id, error__startswith="Queue unavailable").update(error="")
+        send_task_or_note(
+            run_batch_task, [batch_id, source_ids], record_queryset=ExtractionBatch.objects.filter(pk=batch_id),
+            what=f"extraction batch {batch_id}", then="The batch stays queued; re-run it when the worker's broker is up.",
+        )
 
     transaction.on_commit(send)
 

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from config.queue import QUEUE_UNAVAILABLE
 from lab.roles import REVIEWER, VIEWER, has_role, role_required
 
 from . import selectors, services
@@ -83,7 +84,7 @@ def batch_create(request):
         else:
             batch.refresh_from_db()
             if batch.error:
-                messages.error(request, f"Queue unavailable: batch {batch.name} is saved and stays queued. {batch.error}")
+                messages.error(request, f"Batch {batch.name} is saved and stays queued. {batch.error}")
             else:
                 messages.success(request, f"Batch {batch.name} queued.")
             return redirect(batch)
@@ -115,8 +116,8 @@ def _batch_action(request, pk, action, done_message):
         messages.error(request, str(exc))
     else:
         batch = ExtractionBatch.objects.get(pk=pk)
-        if batch.error.startswith("Queue unavailable"):
-            messages.error(request, f"Queue unavailable: {batch.error}")
+        if batch.error.startswith(QUEUE_UNAVAILABLE):
+            messages.error(request, batch.error)
         else:
             messages.success(request, done_message(result))
     return redirect("mining:batch_detail", pk=pk)

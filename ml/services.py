@@ -34,12 +34,13 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.queue import QUEUE_UNAVAILABLE, send_task_or_note
+
 from . import selectors
 from .models import ModelVersion, TrainingRun
 
 logger = logging.getLogger(__name__)
 
-QUEUE_UNAVAILABLE = "The task queue is unavailable"
 VALIDATION_SHARE = 0.15
 DEFAULT_EPOCHS = 300
 
@@ -394,19 +395,12 @@ def _joined_message(run):
 
 def enqueue_training(run_id):
     """Send the run to the worker; if the broker is down, say so on the run (it stays queued)."""
-    from kombu.exceptions import OperationalError
-
     from .tasks import train_model_version
 
-    try:
-        train_model_version.delay(run_id)
-    except OperationalError as exc:
-        logger.warning("Could not queue training run %s: %s", run_id, exc)
-        TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED).update(
-            error=f"{QUEUE_UNAVAILABLE} ({exc}). The run is saved as queued; start the broker and worker, then ask again."
-        )
-    else:
-        TrainingRun.objects.filter(pk=run_id, error__startswith=QUEUE_UNAVAILABLE).update(error="")
+    send_task_or_note(
+        train_model_version, [run_id], record_queryset=TrainingRun.objects.filter(pk=run_id), what=f"training run {run_id}",
+        then="The run is saved as queued; start the broker and worker, then ask again.",
+    )
 
 
 def maybe_retrain_for_new_results():

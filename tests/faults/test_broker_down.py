@@ -111,10 +111,10 @@ def test_broker_down_mining_batch_is_kept_queued_with_the_reason(live_server, ma
     assert session.get(f"{base}/mining/batches/", timeout=10).status_code == 200
     response = start_batch("while down")
     assert response.status_code == 200
-    assert "Queue unavailable" in response.text
+    assert "The task queue is unavailable" in response.text
     down = ExtractionBatch.objects.get(name="while down")
     assert down.status == ExtractionBatch.Status.QUEUED
-    assert down.error.startswith("Queue unavailable")
+    assert down.error.startswith("The task queue is unavailable")
     assert list(down.sources.values_list("pk", flat=True)) == [source.pk]
 
 

@@ -255,7 +255,7 @@ def test_queue_unavailable_keeps_the_batch_queued(django_capture_on_commit_callb
         with django_capture_on_commit_callbacks(execute=True):
             batch = services.create_batch(name="nq", sources=[source], extractor="rules")
     batch.refresh_from_db()
-    assert batch.status == "queued" and batch.error.startswith("Queue unavailable")
+    assert batch.status == "queued" and batch.error.startswith("The task queue is unavailable")
 
 
 @pytest.mark.django_db

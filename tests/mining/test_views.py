@@ -137,11 +137,11 @@ def test_queue_unavailable_message(client, reviewer):
     with use_broker(dead_broker_url()):
         response = client.post(reverse("mining:batch_create"), {"name": "nq", "sources": [source.pk], "extractor": "rules"}, follow=True)
         body = response.content.decode()
-        assert "Queue unavailable" in body
+        assert "The task queue is unavailable" in body
         batch = ExtractionBatch.objects.get(name="nq")
         assert batch.status == "queued"
         response = client.post(reverse("mining:batch_rerun", args=[batch.pk]), follow=True)
-        assert "Queue unavailable" in response.content.decode()
+        assert "The task queue is unavailable" in response.content.decode()
 
 
 def test_every_page_renders(reviewer_client, batch):
