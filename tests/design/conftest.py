@@ -77,15 +77,13 @@ def fast_models(settings, models_root):
     settings.GLASSLOOP_TRAINING_HEARTBEAT_THREAD = False
 
 
-_TRAINED = {}  # snapshot hash -> artefact dir (relative), so each session trains a data set once
+_TRAINED = {}  # snapshot hash -> (artefact dir, metrics, curves), so each session trains a data set once
 
 
-@pytest.fixture
-def active_model(literature, models_root):
-    """An active version trained on the synthetic literature through request_retrain + run_training.
-
-    The first test of the session really trains; later tests with the same data reuse the
-    artefacts (a copy of the run and version rows pointing at them).
+def train_active_model():
+    """An active version trained on the literature in the database through request_retrain +
+    run_training. The first call of the session on given data really trains; later calls
+    on the same data reuse the artefacts (a copy of the run and version rows pointing at them).
     """
     from ml import services
     from ml.models import ModelVersion, TrainingRun
@@ -109,6 +107,12 @@ def active_model(literature, models_root):
     version = ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE)
     assert version.path.is_dir()
     return version
+
+
+@pytest.fixture
+def active_model(literature, models_root):
+    """An active version trained on the synthetic literature (see train_active_model)."""
+    return train_active_model()
 
 
 def xrd_upload(kind, seed=0):
