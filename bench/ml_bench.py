@@ -9,7 +9,7 @@ relative to the repo. Splits are grouped by composition key (ml.dataprep.grouped
   next to a 3-NN (inverse-distance, L1 on fractions) baseline on the same folds;
 * surrogate: grouped stratified CV (same number of folds), SMOTE inside the training folds;
 * generators (fold 0 only, CPU budget): CGAN, unconditional GAN and an AlloyGAN-style
-  reference (BCE, 5-d noise, 512 hidden, plain softmax, Adam 2e-4, 200 epochs) trained on
+  reference (BCE, 5-d noise, 512 hidden, plain softmax, Adam 2e-4, 200 epochs, no EMA) trained on
   the training part (early stopping on an inner 10 % grouped split, not on the held-out
   fold); Wasserstein distance (fractions, Euclidean cost) of their samples vs the held-out
   fold, next to the floor W(train, held-out);
@@ -137,7 +137,8 @@ def main() -> int:
     configs = [("cgan", CGAN, {}), ("gan", GAN, {})]
     if not args.quick:
         configs.append(("reference_alloygan_bce", CGAN, {"loss": "bce", "noise_dim": 5, "hidden": 512, "tau": 1.0,
-                                                         "lr": 2e-4, "epochs": 200, "val_every": 10_000}))
+                                                         "lr": 2e-4, "epochs": 200, "val_every": 10_000,
+                                                         "ema": 0.0}))
     models = {}
     for name, klass, extra in configs:
         t0 = time.perf_counter()

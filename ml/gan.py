@@ -22,7 +22,17 @@ What we change, and why (measured in bench/ml_bench.py against ``loss="bce"`` wi
   Gaussian jitter on the real conditions during training so nearby targets interpolate.
 * **Early stopping on a validation Wasserstein distance** between post-processed samples
   conditioned on a held-out grouped split and that split's compositions (computed every
-  ``val_every`` epochs; best weights restored).
+  ``val_every`` epochs; best weights restored). ``val_samples`` × the split's size samples are
+  drawn (default 4) so the estimate is less noisy.
+* **EMA sampler** (``ema``, default 0.995; Yazici et al. 2019): the weights used for sampling,
+  validation and saving are an exponential moving average of the generator's weights over
+  training steps, which damps the oscillation of adversarial training. With lr 4e-4 (was 2e-4)
+  this lowered the fold-0 Wasserstein distance to held-out alloys from 0.273 to 0.226 for the
+  CGAN (floor 0.182) and from 0.244 to 0.227 for the unconditional GAN (same settings), and
+  raised the raw plausible share at sharpen 1.5 from 0.76 to 0.87. Tried and not kept: larger
+  condition jitter (0.1, 0.2), noise 32, tau 0.15/0.3, batch 32, CD1 critic, sparsemax output,
+  dropping amounts < 1–2 at.% (no gain, fewer unique samples), a generator penalty on
+  mass put on element pairs unseen in training (W 0.35, plausible share fell to 0.61–0.68).
 
 The discriminator's descriptor map runs in torch on the generated fractions so gradients
 flow through it. Formulas (x = fractions, p = element property vectors from
@@ -268,7 +278,7 @@ class GAN:
         hidden: int = 256,
         epochs: int = 400,
         batch_size: int = 64,
-        lr: float = 2e-4,
+        lr: float = 4e-4,
         loss: str = "wgan-gp",
         n_critic: int = 3,
         gp_weight: float = 10.0,
@@ -277,6 +287,8 @@ class GAN:
         val_every: int = 10,
         patience: int = 8,
         sample_sharpen: float = 1.0,
+        ema: float = 0.995,
+        val_samples: int = 4,
         seed: int = 0,
         vocabulary: Sequence[str] | None = None,
     ):
@@ -301,6 +313,10 @@ class GAN:
         self.val_every = val_every
         self.patience = patience
         self.sample_sharpen = sample_sharpen
+        if not 0.0 <= ema < 1.0:
+            raise ValueError("ema must lie in [0, 1)")
+        self.ema = float(ema)
+        self.val_samples = max(1, int(val_samples))
         self.seed = seed
         self.vocabulary_ = list(vocabulary) if vocabulary is not None else None
         self.history_ = TrainingHistory()
@@ -315,6 +331,7 @@ class GAN:
             "gp_weight": self.gp_weight, "tau": self.tau, "condition_jitter": self.condition_jitter,
             "val_every": self.val_every, "patience": self.patience, "seed": self.seed,
             "sample_sharpen": self.sample_sharpen,
+            "ema": self.ema, "val_samples": self.val_samples,
         }
 
     @property
@@ -409,6 +426,13 @@ class GAN:
 
         self._build()
         G = self.generator_
+        # Sampler = exponential moving average of the generator weights (Yazici et al. 2019)
+        # when ema > 0; it is what validation, early stopping and sampling use.
+        G_s = copy.deepcopy(G) if self.ema > 0 else G
+        if G_s is not G:
+            for p in G_s.parameters():
+                p.requires_grad_(False)
+        self.generator_ = G_s
         desc = None
         in_dim = X.shape[1]
         if self.descriptor_set != "D1":
@@ -441,7 +465,7 @@ class GAN:
             val = (vX, vC)
 
         self.history_ = TrainingHistory()
-        best_state = copy.deepcopy(G.state_dict())
+        best_state = copy.deepcopy(G_s.state_dict())
         best_w = float("inf")
         bad = 0
         bs = min(self.batch_size, n)
@@ -488,6 +512,10 @@ class GAN:
                 opt_g.zero_grad()
                 g_loss.backward()
                 opt_g.step()
+                if G_s is not G:
+                    with torch.no_grad():
+                        for pe, pg in zip(G_s.parameters(), G.parameters()):
+                            pe.mul_(self.ema).add_(pg.detach(), alpha=1.0 - self.ema)
                 d_losses.append(float(d_loss.detach()))
                 g_losses.append(float(g_loss.detach()))
 
@@ -496,7 +524,7 @@ class GAN:
                 val_w = self.validation_wasserstein(val[0], val[1], seed=self.seed + 7, _metric=wasserstein)
                 if val_w < best_w - 1e-6:
                     best_w = val_w
-                    best_state = copy.deepcopy(G.state_dict())
+                    best_state = copy.deepcopy(G_s.state_dict())
                     self.history_.best_epoch = epoch
                     bad = 0
                 else:
@@ -510,11 +538,11 @@ class GAN:
                 self.history_.stopped_early = True
                 break
         if val is not None:
-            G.load_state_dict(best_state)
+            G_s.load_state_dict(best_state)
             self.history_.best_val_wasserstein = best_w
         else:
             self.history_.best_epoch = self.history_.epochs
-        G.eval()
+        G_s.eval()
         return self
 
     # -- sampling ---------------------------------------------------------------------
@@ -560,10 +588,12 @@ class GAN:
     def validation_wasserstein(self, X_val: np.ndarray, C_val: np.ndarray | None, seed: int = 0,
                                n: int | None = None, _metric=None) -> float:
         """Wasserstein distance (fractions, Euclidean cost) between post-processed samples and
-        X_val. A CGAN is conditioned on the validation rows' own conditions (cycled to n)."""
+        X_val. A CGAN is conditioned on the validation rows' own conditions (cycled to n; by
+        default n = ``val_samples`` × len(X_val): more samples than validation rows lower the
+        variance of the generator side of the estimate, so early stopping chases less noise)."""
         if _metric is None:
             from ml.metrics import wasserstein as _metric
-        n = n or len(X_val)
+        n = n or self.val_samples * len(X_val)
         cond = None
         if self.conditional:
             reps = int(math.ceil(n / len(C_val)))

@@ -65,3 +65,87 @@ def test_knn_block_matches_brute_force_l1():
     # leave-one-out on the training rows never returns the row itself
     D2, I2 = blk._neighbours(X, 4)
     assert np.all(I2[:, 0] == np.arange(40))
+
+
+def test_l1_distances_match_brute_force():
+    from ml.forward import l1_distances
+
+    rng = np.random.default_rng(1)
+    X = rng.dirichlet(np.ones(7) * 0.4, size=30)
+    Q = rng.dirichlet(np.ones(7), size=12)
+    np.testing.assert_allclose(l1_distances(Q, X), np.abs(Q[:, None] - X[None]).sum(2), atol=1e-9)
+
+
+def test_kernel_ridge_leave_one_out_equals_refitting_without_the_row():
+    from ml.forward import KernelRidgeBlock
+
+    rng = np.random.default_rng(2)
+    X = rng.dirichlet(np.ones(5), size=25)
+    T = np.column_stack([X @ rng.normal(size=5), X[:, 0] ** 2 + 0.05 * rng.normal(size=25)])
+    blk = KernelRidgeBlock(ells=(0.3, 1.0), lams=(0.01, 0.1)).fit(X, T)
+    assert set(blk.ell_) <= {0.3, 1.0} and set(blk.lam_) <= {0.01, 0.1}
+    loo = blk.train_predictions()
+    for i in (0, 7, 24):
+        keep = np.arange(25) != i
+        for j in range(2):
+            # refit on the other rows with the chosen (ℓ, λ) and the SAME standardisation
+            Y = (T[keep, j] - blk.mu_[j]) / blk.sd_[j]
+            K = np.exp(-np.abs(X[keep][:, None] - X[keep][None]).sum(2) / blk.ell_[j])
+            a = np.linalg.solve(K + blk.lam_[j] * np.eye(24), Y)
+            k_i = np.exp(-np.abs(X[i] - X[keep]).sum(1) / blk.ell_[j])
+            np.testing.assert_allclose(loo[i, j], k_i @ a * blk.sd_[j] + blk.mu_[j], rtol=1e-6, atol=1e-8)
+    # on the training rows themselves (not leave-one-out) the fit is closer than the LOO one
+    fitted = blk.predict(X)
+    assert np.abs(fitted - T).mean() < np.abs(loo - T).mean()
+
+
+def test_blend_weights_mix_xgboost_and_kernel_ridge(data):
+    comps, y = data.compositions[:50], data.y[:50]
+    xgb_only = ForwardModel(**SMALL, blend_temperatures=1.0, blend_ratios=1.0).fit(comps, y)
+    krr_only = ForwardModel(**SMALL, blend_temperatures=0.0, blend_ratios=0.0).fit(comps, y)
+    half = ForwardModel(**SMALL, blend_temperatures=0.5, blend_ratios=0.5).fit(comps, y)
+    q = data.compositions[50:]
+    a, b, c = xgb_only.predict(q), krr_only.predict(q), half.predict(q)
+    K = krr_only.features_.transform_fractions(krr_only.features_.fractions(q))[:, -5:]
+    np.testing.assert_allclose(b["tg_k"], K[:, 0])  # weight 0: the kernel-ridge prediction
+    np.testing.assert_allclose(c["tg_k"], 0.5 * a["tg_k"] + 0.5 * b["tg_k"])
+    assert not np.allclose(a["tg_k"], b["tg_k"])
+    # the spread includes the disagreement between the two blended models
+    assert np.all(c["tg_std"] >= 0.5 * np.abs(a["tg_k"] - b["tg_k"]) - 1e-9)
+    with pytest.raises(ValueError, match="blend"):
+        ForwardModel(blend_ratios=1.5)
+
+
+def test_old_forward_state_is_refused_with_a_reason(model, tmp_path):
+    state = model.save(str(tmp_path))
+    old = dict(state)
+    old.pop("format")
+    with pytest.raises(ValueError, match="format 1 is not supported"):
+        ForwardModel.load(str(tmp_path), old)
+
+
+def test_composite_estimates_average_two_routes(data, tmp_path):
+    comps, y = data.compositions[:50], data.y[:50]
+    kw = {**SMALL, "n_members": 1}
+    direct = ForwardModel(**kw, composite=False).fit(comps, y)
+    comp = ForwardModel(**kw, composite=True).fit(comps, y)
+    assert len(comp.members_[0]) == 6 and len(direct.members_[0]) == 5
+    q = data.compositions[50:]
+    a, b = direct.predict(q), comp.predict(q)
+    for key in ("tg_k", "trg", "gamma"):  # unchanged heads
+        np.testing.assert_allclose(a[key], b[key])
+    np.testing.assert_allclose(b["tl_k"], 0.5 * a["tl_k"] + 0.5 * a["tg_k"] / a["trg"])
+    assert not np.allclose(a["tx_k"], b["tx_k"])
+    loaded = ForwardModel.load(str(tmp_path), comp.save(str(tmp_path)))
+    np.testing.assert_allclose(loaded.predict(q)["tx_k"], b["tx_k"], rtol=1e-6)
+
+
+def test_knn_block_from_shared_distances_matches_its_own_search():
+    from ml.forward import l1_distances
+
+    rng = np.random.default_rng(3)
+    X = rng.dirichlet(np.ones(8) * 0.5, size=50)
+    Q = rng.dirichlet(np.ones(8) * 0.5, size=20)
+    blk = KnnBlock(4).fit(X, rng.normal(size=(50, 3)))
+    np.testing.assert_allclose(blk.transform(Q, distances=l1_distances(Q, X, np.float32)), blk.transform(Q),
+                               rtol=1e-4, atol=1e-5)

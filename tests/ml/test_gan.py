@@ -113,3 +113,21 @@ def test_save_and_restore_sampler(cgan, data, tmp_path):
     again = GAN.from_state(cgan.state(), path)
     assert isinstance(again, CGAN)
     np.testing.assert_array_equal(cgan.sample_fractions(6, p.y[:1], seed=2), again.sample_fractions(6, p.y[:1], seed=2))
+
+
+def test_ema_sampler_and_validation_sample_count(data):
+    p, vocab, X, tr, va = data
+    plain = CGAN(vocabulary=vocab, epochs=3, seed=5, ema=0.0, **TINY).fit(X[tr], p.y[tr])
+    ema = CGAN(vocabulary=vocab, epochs=3, seed=5, ema=0.9, **TINY).fit(X[tr], p.y[tr])
+    # same seed and data: only the sampler's weights (moving average) differ
+    assert not np.allclose(plain.raw_fractions(8, p.y[:1], seed=1), ema.raw_fractions(8, p.y[:1], seed=1))
+    assert all(not q.requires_grad for q in ema.generator_.parameters())
+    assert ema.state()["config"]["ema"] == 0.9
+    with pytest.raises(ValueError, match="ema"):
+        CGAN(ema=1.0)
+    g = CGAN(vocabulary=vocab, epochs=1, seed=0, val_samples=3, **TINY).fit(X[tr], p.y[tr])
+    n_va = len(va)
+    assert g.validation_wasserstein(X[va], p.y[va], seed=1) == pytest.approx(
+        g.validation_wasserstein(X[va], p.y[va], seed=1, n=3 * n_va))
+    assert g.validation_wasserstein(X[va], p.y[va], seed=1) != pytest.approx(
+        g.validation_wasserstein(X[va], p.y[va], seed=1, n=n_va))

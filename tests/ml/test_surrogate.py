@@ -61,3 +61,20 @@ def test_fit_predict_proba_and_weighted_labels(data):
     assert mw.predict(p.compositions).shape == (60,)
     with pytest.raises(ValueError, match="both classes"):
         GFASurrogate().fit(p.compositions, np.ones(60, dtype=int))
+
+
+def test_kernel_ridge_block_is_leave_one_out_and_survives_save_load(data, tmp_path):
+    p, lab = data
+    trg = p.tg_k / p.tl_k
+    m = GFASurrogate(seed=0, **SMALL).fit(p.compositions, lab, trg=trg)
+    plain = GFASurrogate(seed=0, krr=False, **SMALL).fit(p.compositions, lab, trg=trg)
+    F, F0 = m.features_.train_features(), plain.features_.train_features()
+    assert F.shape[1] == F0.shape[1] + 2  # kernel-ridge predictions of (label, Trg)
+    # training rows carry leave-one-out predictions, not the (closer) in-sample fit
+    X = m.features_.fractions(p.compositions)
+    in_sample = m.features_.transform_fractions(X)[:, -2:]
+    assert np.abs(in_sample[:, 1] - trg).mean() < np.abs(F[:, -1] - trg).mean()
+    state = m.save(str(tmp_path))
+    loaded = GFASurrogate.load(str(tmp_path), state)
+    np.testing.assert_allclose(loaded.predict_proba_glass(p.compositions), m.predict_proba_glass(p.compositions),
+                               rtol=1e-6)
