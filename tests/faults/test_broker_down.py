@@ -156,3 +156,29 @@ def test_broker_down_design_generation_is_kept_queued_with_the_reason(live_serve
     second = GenerationRound.objects.get(campaign=campaign, number=2)
     assert second.status == GenerationRound.Status.QUEUED
     assert second.error.startswith("The task queue is unavailable")
+
+
+def test_a_restarted_broker_takes_the_next_job(make_user, celery_on_private_redis):
+    """The pooled connection dies with the old Redis process; the next job must still be sent
+    (the client reconnects), not reported as "queue unavailable" although the broker is back."""
+    from django.core.files.base import ContentFile
+
+    from lab.views_imports import enqueue_import
+
+    redis_server = celery_on_private_redis
+    user = make_user("erin", "viewer", "experimenter")
+
+    def queued_import(name):
+        job = AlloyImport(original_name=name, created_by=user)
+        job.upload.save(name, ContentFile(TABLE), save=False)
+        job.save()
+        enqueue_import(job.pk)
+        job.refresh_from_db()
+        return job
+
+    assert queued_import("before.csv").error == "" and redis_server.llen("celery") == 1
+    redis_server.stop()
+    redis_server.start()  # a fresh, empty Redis on the same port
+    after = queued_import("after.csv")
+    assert after.status == AlloyImport.Status.QUEUED and after.error == ""
+    assert redis_server.llen("celery") == 1
