@@ -14,16 +14,15 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-design_services = pytest.importorskip("design.services", reason="design is not built yet")
-ml_services = pytest.importorskip("ml.services", reason="ml services are not built yet")
+from design import services as design_services
+from design.models import Candidate
+from lab.models import DSCMeasurement, XRDMeasurement
+from lab.patterns import synthetic_xrd_pattern
+from ml import services as ml_services
+from ml.models import TrainingRun
 
-from design.models import Candidate  # noqa: E402
-from lab.models import DSCMeasurement, XRDMeasurement  # noqa: E402
-from lab.patterns import synthetic_xrd_pattern  # noqa: E402
-from ml.models import TrainingRun  # noqa: E402
-
-from .conftest import main_text  # noqa: E402
-from .design_fixtures import campaign_with_candidates  # noqa: E402
+from .conftest import main_text
+from .design_fixtures import campaign_with_candidates
 
 
 def test_approved_candidate_is_cast_measured_validated_and_retrains(

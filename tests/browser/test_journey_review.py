@@ -13,12 +13,11 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-mining_services = pytest.importorskip("mining.services", reason="mining is not built yet")
+from lab.models import Alloy, PropertyValue
+from mining import services as mining_services
+from mining.models import ExtractedRecord
 
-from lab.models import Alloy, PropertyValue  # noqa: E402
-from mining.models import ExtractedRecord  # noqa: E402
-
-from .conftest import main_text  # noqa: E402
+from .conftest import main_text
 
 CLEAN = "Cu47Zr45Al8"
 FLAGGED = "Zr60Cu25Al10Ni5"
