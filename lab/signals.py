@@ -3,10 +3,19 @@ save or delete of its property values and samples — the web forms, the admin, 
 design alike. Bulk writes (imports, bulk approval) call refresh_alloy_summaries themselves,
 since bulk_create sends no signals."""
 
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from .models import PropertyValue, Sample
+
+
+@receiver(pre_save, sender=PropertyValue)
+@receiver(pre_save, sender=Sample)
+def remember_previous_alloy(sender, instance, raw=False, **kwargs):
+    """A row moved to another alloy (an admin edit) changes the summaries of both."""
+    if raw or instance.pk is None:
+        return
+    instance._previous_alloy_id = sender.objects.filter(pk=instance.pk).values_list("alloy_id", flat=True).first()
 
 
 @receiver([post_save, post_delete], sender=PropertyValue)
@@ -16,4 +25,4 @@ def refresh_alloy_summary(sender, instance, raw=False, **kwargs):
         return
     from .services import refresh_alloy_summaries
 
-    refresh_alloy_summaries([instance.alloy_id])
+    refresh_alloy_summaries([instance.alloy_id, getattr(instance, "_previous_alloy_id", None)])

@@ -84,6 +84,17 @@ def test_bulk_import_then_single_edits_and_deletes(tmp_path, experimenter):
 
 
 @pytest.mark.django_db
+def test_a_value_moved_to_another_alloy_updates_both():
+    cuzr, _ = services.get_or_create_alloy("Cu50Zr50")
+    other, _ = services.get_or_create_alloy("Cu46Zr46Al8")
+    value = PropertyValue.objects.create(alloy=cuzr, origin=PropertyValue.Origin.LITERATURE, tg_k=670.0, tx_k=720.0)
+    value.alloy = other  # as an admin edit does
+    value.save()
+    assert stored_summary(cuzr)["n_values"] == 0 and stored_summary(other)["tg_mean_k"] == 670.0
+    assert_summaries_true()
+
+
+@pytest.mark.django_db
 def test_mining_approvals_single_and_bulk(reviewer):
     csv = "composition,Tg_K,Tx_K,Tl_K,source,snippet\nCu50Zr50,670,720,1200,P1,a\nPd40Ni40P20,575,665,,P2,b\nZr65Cu15Al10Ni10,652,757,1167,P3,c\n"
     summary = mining_services.import_extracted(io.StringIO(csv), batch_name="b", user=reviewer)
