@@ -133,7 +133,7 @@ class AlloyDetailSerializer(AlloySerializer):
 
 class AlloyCreateSerializer(serializers.Serializer):
     composition = serializers.CharField(
-        max_length=255, help_text="Atomic per cent or fractions, groups allowed: Zr41.2Ti13.8Cu12.5Ni10Be22.5"
+        max_length=255, help_text="Atomic per cent or fractions, groups allowed: Zr42Ti14Cu12Ni10Be22, (Cu50Zr40Al10)95Si5"
     )
     name = serializers.CharField(max_length=120, required=False, allow_blank=True, default="", help_text="e.g. Vitreloy 1")
 

@@ -42,7 +42,7 @@ def _temperature_field(label, required=False):
 class SampleFieldsForm(forms.Form):
     composition = forms.CharField(
         max_length=255,
-        help_text="Atomic per cent or fractions, groups allowed: Zr41.2Ti13.8Cu12.5Ni10Be22.5, (Cu50Zr43Al7)98Si2",
+        help_text="Atomic per cent or fractions, groups allowed: Zr42Ti14Cu12Ni10Be22, (Cu50Zr40Al10)95Si5",
     )
     alloy_name = forms.CharField(label="Alloy name (optional)", max_length=120, required=False)
     label = forms.CharField(label="Sample label", max_length=64, help_text="Unique; as written on the sample")

@@ -1,6 +1,6 @@
 """Literature mining: sources (papers), extraction batches and the records they yield.
 
-A record is a claim read from a paper ("Zr55Cu30Al10Ni5 has Tg = 683 K", with the sentence
+A record is a claim read from a paper ("Zr57Cu28Al10Ni5 has Tg = 683 K", with the sentence
 that says so). It stays ``pending`` until a reviewer approves it, which creates the lab's
 ``PropertyValue`` (origin=literature). The link lives on this side
 (``ExtractedRecord.property_value``), so from a property value

@@ -218,8 +218,8 @@ class ParseCompositionsView(APIView):
             400: OpenApiResponse(ERROR_SCHEMA, description="The single composition was refused (the parser's message)"),
         },
         examples=[
-            OpenApiExample("one", value={"composition": "Zr41.2Ti13.8Cu12.5Ni10Be22.5"}, request_only=True),
-            OpenApiExample("many", value={"compositions": ["Cu50Zr50", "Cu50Zr40"]}, request_only=True),
+            OpenApiExample("one", value={"composition": "Zr42Ti14Cu12Ni10Be22"}, request_only=True),
+            OpenApiExample("many", value={"compositions": ["Cu50Hf50", "Cu50Zr40"]}, request_only=True),
         ],
     )
     def post(self, request):

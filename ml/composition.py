@@ -4,9 +4,9 @@ Pure Python (no Django, no numpy) so the ML code, the importers and the web form
 
 Accepted text (the metallurgical convention):
 
-* plain formulas in at.% or atomic fractions: ``Zr41.2Ti13.8Cu12.5Ni10Be22.5``, ``Cu0.5Zr0.5``;
+* plain formulas in at.% or atomic fractions: ``Zr42Ti14Cu12Ni10Be22``, ``Cu0.5Hf0.5``;
 * groups in ``()`` or ``[]``, nested; a group's inner amounts are normalised to 1 and scaled by
-  the group's multiplier: ``(Cu50Zr43Al7)98Si2`` is Cu49 Zr42.14 Al6.86 Si2;
+  the group's multiplier: ``(Cu50Zr40Al10)98Si2`` is Cu49 Zr39.2 Al9.8 Si2;
 * ratios as amounts: ``(Cu5/6Ag1/6)12``;
 * comma-separated members when each carries an amount: ``(P0.45,C0.2,B0.2,Si0.15)20``;
 * amount 0 drops the element (``...100Sn0``);
@@ -148,7 +148,7 @@ def _from_units(items: Iterable[tuple[str, int]]) -> Composition:
 class Composition(Mapping):
     """Immutable mapping element -> atomic fraction (sums to 1), at 0.01 at.% resolution.
 
-    ``Composition("Cu50Zr50")`` parses text; ``Composition({"Cu": 1, "Zr": 1})`` normalises
+    ``Composition("Cu50Hf50")`` parses text; ``Composition({"Cu": 1, "Zr": 1})`` normalises
     amounts (same as ``from_fractions``).  Equality and hash go by ``key``.
     """
 

@@ -52,7 +52,7 @@ def test_session_writes_need_the_csrf_token(experimenter):
 
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(experimenter)
-    response = browser.post(ALLOYS, {"composition": "Cu50Zr50"}, content_type="application/json")
+    response = browser.post(ALLOYS, {"composition": "Cu50Hf50"}, content_type="application/json")
     assert response.status_code == 403
     assert "CSRF" in response.json()["error"]
     assert not Alloy.objects.exists()
@@ -77,16 +77,16 @@ def test_a_user_without_the_viewer_role_reads_nothing(make_user):
 
 def test_viewer_reads_but_cannot_write(viewer_api):
     assert viewer_api.get(ALLOYS).status_code == 200
-    response = viewer_api.post(ALLOYS, {"composition": "Cu50Zr50"})
+    response = viewer_api.post(ALLOYS, {"composition": "Cu50Hf50"})
     assert response.status_code == 403
     assert response.json()["error"] == "This needs the experimenter role."
-    response = viewer_api.post("/api/samples/", {"composition": "Cu50Zr50", "label": "S-1"})
+    response = viewer_api.post("/api/samples/", {"composition": "Cu50Hf50", "label": "S-1"})
     assert response.status_code == 403
     assert not Alloy.objects.exists() and not Sample.objects.exists()
 
 
 def test_experimenter_writes(experimenter_api, experimenter):
-    response = experimenter_api.post(ALLOYS, {"composition": "Zr50Cu50", "name": "binary"})
+    response = experimenter_api.post(ALLOYS, {"composition": "Hf50Cu50", "name": "binary"})
     assert response.status_code == 201, response.content
     alloy = Alloy.objects.get()
     assert response.json()["id"] == alloy.pk and alloy.created_by == experimenter
@@ -99,7 +99,7 @@ def test_superuser_holds_every_role(django_user_model):
     from tests.api.conftest import token_client
 
     boss = token_client(django_user_model.objects.create_superuser("boss", password="pw-glassloop-1"))
-    assert boss.post(ALLOYS, {"composition": "Cu50Zr50"}).status_code == 201
+    assert boss.post(ALLOYS, {"composition": "Cu50Hf50"}).status_code == 201
 
 
 def test_read_only_resources_refuse_writes_even_to_experimenters(experimenter_api):
@@ -155,7 +155,7 @@ def test_anonymous_caller_changes_nothing(api, name, url, experimenter):
     make_alloys(2, user=experimenter)  # so detail URLs (id 1) may exist
     before = (Alloy.objects.count(), Sample.objects.count())
     for method in UNSAFE:
-        response = getattr(api, method)(url, {"composition": "Cu50Zr50", "label": "X"}, format="json")
+        response = getattr(api, method)(url, {"composition": "Cu50Hf50", "label": "X"}, format="json")
         assert response.status_code in (401, 403, 405), (method, url, response.status_code)
         if name not in ("api-schema", "api-docs", "api-redoc"):  # public read-only pages
             assert response.status_code == 401, (method, url, response.status_code)
@@ -166,7 +166,7 @@ def test_unknown_api_urls_answer_json(viewer_api):
     response = viewer_api.get("/api/nothing-here/")
     assert response.status_code == 404
     assert response.json()["error"] == "No API endpoint at /api/nothing-here/."
-    response = viewer_api.post("/api/predict/", {"compositions": ["Cu50Zr50"]})
+    response = viewer_api.post("/api/predict/", {"compositions": ["Cu50Hf50"]})
     assert response.status_code == 404
     assert "Did you mean /api/predict?" in response.json()["error"]
 

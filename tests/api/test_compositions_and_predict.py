@@ -17,21 +17,21 @@ def parser_message(text):
 
 
 def test_parse_one(viewer_api):
-    response = viewer_api.post(PARSE, {"composition": "(Cu50Zr50)92Al8"})
+    response = viewer_api.post(PARSE, {"composition": "(Cu50Hf50)92Al8"})
     assert response.status_code == 200
-    comp = parse_composition("(Cu50Zr50)92Al8")
+    comp = parse_composition("(Cu50Hf50)92Al8")
     assert response.json() == {
-        "input": "(Cu50Zr50)92Al8",
+        "input": "(Cu50Hf50)92Al8",
         "formula": comp.formula,
         "key": comp.key,
-        "atomic_percent": {"Cu": 46.0, "Zr": 46.0, "Al": 8.0},
-        "elements": ["Cu", "Zr", "Al"],
+        "atomic_percent": {"Cu": 46.0, "Hf": 46.0, "Al": 8.0},
+        "elements": ["Cu", "Hf", "Al"],
         "base_element": "Cu",
         "n_elements": 3,
     }
 
 
-@pytest.mark.parametrize("text", ["Zr41.2Ti13.8Cu12.5Ni10Be2.25", "(Cu,Ni)21Zr79", "Cu50Zr50 wt.%", ""])
+@pytest.mark.parametrize("text", ["Zr41.2Ti13.8Cu12.5Ni10Be2.25", "(Cu,Ni)21Zr79", "Cu50Hf50 wt.%", ""])
 def test_parse_one_bad_is_a_400_with_the_parsers_message(viewer_api, text):
     response = viewer_api.post(PARSE, {"composition": text})
     assert response.status_code == 400
@@ -40,7 +40,7 @@ def test_parse_one_bad_is_a_400_with_the_parsers_message(viewer_api, text):
 
 
 def test_parse_a_list_gives_per_item_results(viewer_api):
-    texts = ["Cu50Zr50", "Zr50Cu50", "A150Cu50", "Mg65Cu25Y10"]
+    texts = ["Cu50Hf50", "Hf50Cu50", "A150Cu50", "Mg65Cu25Y10"]
     response = viewer_api.post(PARSE, {"compositions": texts})
     assert response.status_code == 200
     body = response.json()
@@ -54,26 +54,26 @@ def test_parse_a_list_gives_per_item_results(viewer_api):
 
 
 def test_parse_needs_one_of_the_two_shapes(viewer_api):
-    for body in ({}, {"composition": "Cu50Zr50", "compositions": ["Cu50Zr50"]}):
+    for body in ({}, {"composition": "Cu50Hf50", "compositions": ["Cu50Hf50"]}):
         response = viewer_api.post(PARSE, body)
         assert response.status_code == 400
         assert '"composition"' in response.json()["error"]
-    response = viewer_api.post(PARSE, {"compositions": "Cu50Zr50"})  # a string, not a list
+    response = viewer_api.post(PARSE, {"compositions": "Cu50Hf50"})  # a string, not a list
     assert response.status_code == 400 and "compositions" in response.json()["detail"]
 
 
 def test_parse_list_is_bounded(viewer_api):
-    response = viewer_api.post(PARSE, {"compositions": ["Cu50Zr50"] * 1001})
+    response = viewer_api.post(PARSE, {"compositions": ["Cu50Hf50"] * 1001})
     assert response.status_code == 400 and "1000" in response.json()["error"]
 
 
 def test_parse_and_predict_need_a_viewer(api):
-    assert api.post(PARSE, {"composition": "Cu50Zr50"}).status_code == 401
-    assert api.post(PREDICT, {"compositions": ["Cu50Zr50"]}).status_code == 401
+    assert api.post(PARSE, {"composition": "Cu50Hf50"}).status_code == 401
+    assert api.post(PREDICT, {"compositions": ["Cu50Hf50"]}).status_code == 401
 
 
 def test_predict_without_an_active_model_is_a_503_that_says_so(viewer_api):
-    response = viewer_api.post(PREDICT, {"compositions": ["Cu50Zr50"]})
+    response = viewer_api.post(PREDICT, {"compositions": ["Cu50Hf50"]})
     assert response.status_code == 503
     assert response.json() == {"error": "no trained model is active yet", "detail": "no trained model is active yet"}
 
@@ -91,6 +91,6 @@ def test_predict_with_an_active_version_whose_files_are_missing_is_a_503(viewer_
     ModelVersion.objects.create(
         artefact_dir="gone", snapshot_hash="0" * 64, snapshot_taken_at=timezone.now(), status="active"
     )
-    response = viewer_api.post(PREDICT, {"compositions": ["Cu50Zr50"]})
+    response = viewer_api.post(PREDICT, {"compositions": ["Cu50Hf50"]})
     assert response.status_code == 503
     assert "missing" in response.json()["error"] or "cannot be loaded" in response.json()["error"]

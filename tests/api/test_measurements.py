@@ -47,14 +47,14 @@ def sample(experimenter):
 def test_create_a_sample_of_a_new_alloy(experimenter_api, experimenter):
     response = experimenter_api.post(
         SAMPLES,
-        {"composition": "Zr41.2Ti13.8Cu12.5Ni10Be22.5", "alloy_name": "Vitreloy 1", "label": "VIT-1",
+        {"composition": "Zr42Ti14Cu12Ni10Be22", "alloy_name": "Zr glass A", "label": "VIT-1",
          "method": "copper_mold", "diameter_mm": 3, "cast_on": "2026-11-20"},
     )  # fmt: skip
     assert response.status_code == 201, response.content
     body = response.json()
     sample = Sample.objects.get()
     assert body["id"] == sample.pk and body["label"] == "VIT-1" and body["operator"] == "erin"
-    assert body["formula"] == "Zr41.2Be22.5Ti13.8Cu12.5Ni10" and sample.alloy.name == "Vitreloy 1"
+    assert body["formula"] == "Zr42Be22Ti14Cu12Ni10" and sample.alloy.name == "Zr glass A"
     assert body["method"] == "copper_mold" and body["diameter_mm"] == 3 and body["cast_on"] == "2026-11-20"
     assert body["xrd_measurements"] == [] and body["latest_verdict"] is None
     assert sample.history.first().history_user == experimenter
@@ -64,10 +64,10 @@ def test_create_a_sample_of_a_new_alloy(experimenter_api, experimenter):
     "data,field,message",
     [
         ({"composition": "Cu50Zr40", "label": "S-1"}, "composition", None),  # the parser's message
-        ({"composition": "Cu50Zr50", "label": "S-1", "diameter_mm": 500}, "diameter_mm", "A rod diameter must be between 0 and 100 mm."),
-        ({"composition": "Cu50Zr50", "label": "S-1", "method": "forged"}, "method", '"forged" is not a valid choice.'),
+        ({"composition": "Cu50Hf50", "label": "S-1", "diameter_mm": 500}, "diameter_mm", "A rod diameter must be between 0 and 100 mm."),
+        ({"composition": "Cu50Hf50", "label": "S-1", "method": "forged"}, "method", '"forged" is not a valid choice.'),
         ({"label": "S-1"}, "composition", "Give the composition or the id of an existing alloy."),
-        ({"composition": "Cu50Zr50"}, "label", "This field is required."),
+        ({"composition": "Cu50Hf50"}, "label", "This field is required."),
     ],
 )
 def test_bad_sample_is_refused_and_nothing_saved(experimenter_api, data, field, message):
@@ -92,8 +92,8 @@ def test_duplicate_label_is_refused(experimenter_api, sample):
 
 
 def test_samples_filter_by_alloy_and_method(viewer_api, experimenter):
-    a = services.log_experiment(user=experimenter, composition="Cu50Zr50", label="A-1", method="melt_spinning")
-    services.log_experiment(user=experimenter, composition="Cu50Zr50", label="A-2")
+    a = services.log_experiment(user=experimenter, composition="Cu50Hf50", label="A-1", method="melt_spinning")
+    services.log_experiment(user=experimenter, composition="Cu50Hf50", label="A-2")
     services.log_experiment(user=experimenter, composition="Mg65Cu25Y10", label="M-1")
     labels = lambda r: sorted(s["label"] for s in r.json()["results"])  # noqa: E731
     assert labels(viewer_api.get(SAMPLES, {"alloy": a.alloy_id})) == ["A-1", "A-2"]

@@ -33,8 +33,8 @@ APP_INDEXES = ("/mining/", "/mining/batches/", "/mining/sources/", "/design/", "
 def seed_lab(user):
     services.log_experiment(
         user=user,
-        composition="Zr41.2Ti13.8Cu12.5Ni10Be22.5",
-        alloy_name="Vitreloy 1",
+        composition="Zr42Ti14Cu12Ni10Be22",
+        alloy_name="Zr glass A",
         label="EP-001",
         diameter_mm=3,
         xrd_file=ContentFile(synthetic_xrd_pattern("amorphous"), name="halo.xy"),
@@ -47,11 +47,11 @@ def seed_lab(user):
     )
     services.log_experiment(
         user=user,
-        composition="Cu50Zr50",
+        composition="Cu50Hf50",
         label="EP-002",
         xrd_file=ContentFile(synthetic_xrd_pattern("crystalline"), name="sharp.xy"),
     )
-    table = b"composition,Tg_K,Tx_K,Tl_K,source\nCu46Zr46Al8,705,780,1160,Every page 2024\nPd40Ni40P20,575,640,990,Every page 2024\n"
+    table = b"composition,Tg_K,Tx_K,Tl_K,source\nCu46Zr46Al8,705,780,1160,Every page 2024\nPd41Ni41P18,575,640,990,Every page 2024\n"
     done = AlloyImport.objects.create(upload=ContentFile(table, name="ok.csv"), original_name="ok.csv", created_by=user)
     importing.run_alloy_import(done.pk)
     failed = AlloyImport.objects.create(

@@ -16,7 +16,7 @@ from .conftest import images_loaded, main_text
 
 pytestmark = pytest.mark.browser
 
-COMPOSITION = "Zr55Cu30Al10Ni5"
+COMPOSITION = "Zr57Cu28Al10Ni5"
 TG_K, TX_K, TL_K = 680.0, 760.0, 1140.0
 
 
@@ -67,7 +67,7 @@ def test_experimenter_logs_sample_with_xrd_and_dsc(page, live_server, login, mak
 
     # The database holds exactly what the page says.
     sample = Sample.objects.select_related("alloy").get(label="J1-001")
-    assert sample.alloy.formula == "Zr55Cu30Al10Ni5"
+    assert sample.alloy.formula == "Zr57Cu28Al10Ni5"
     assert sample.alloy.name == "J1 test glass"
     assert sample.operator.username == "erin"
     xrd = XRDMeasurement.objects.get(sample=sample)

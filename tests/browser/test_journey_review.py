@@ -21,7 +21,7 @@ from .conftest import main_text
 
 CLEAN = "Cu47Zr45Al8"
 FLAGGED = "Zr60Cu25Al10Ni5"
-TO_REJECT = "Pd40Ni40P20"
+TO_REJECT = "Pd41Ni41P18"
 CSV = f"""composition,Tg_K,Tx_K,Tl_K,source,snippet
 {CLEAN},700,775,1150,Smith 2020,"{CLEAN} shows Tg = 700 K and Tx = 775 K"
 {FLAGGED},760,690,1150,Jones 2019,"{FLAGGED}: Tx = 760 K, Tg = 690 K"

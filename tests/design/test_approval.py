@@ -92,7 +92,7 @@ def test_views_approve_once_and_roles(candidate, client, approver, viewer, exper
 def test_same_label_taken_gets_a_suffix(candidate, approver):
     from lab.services import get_or_create_alloy
 
-    alloy, _ = get_or_create_alloy("Cu50Zr50")
+    alloy, _ = get_or_create_alloy("Cu50Hf50")
     Sample.objects.create(alloy=alloy, label=f"C{candidate.campaign_id}-1")
     c = services.approve_candidate(candidate, user=approver)
     assert c.sample.label.startswith(f"C{candidate.campaign_id}-1-")

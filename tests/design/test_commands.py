@@ -49,7 +49,7 @@ def test_commands_say_what_is_wrong(tmp_path, db):
     with pytest.raises(CommandError, match="no training data"):
         call_command("retrain", "--inline")
     bad = tmp_path / "bad.csv"
-    bad.write_text("formula,Tg\nZr50Cu50,700\n")
+    bad.write_text("formula,Tg\nHf50Cu50,700\n")
     with pytest.raises(CommandError, match="missing column"):
         call_command("bootstrap_model", "--csv", str(bad))
 

@@ -12,7 +12,7 @@ from design.generation import DesignSpec, acquisition, constraint_mask, draw_con
 from ml.composition import parse_composition
 
 POOL = [
-    "Zr60Cu20Al10Ni10", "Zr55Cu30Al10Ni5", "Zr50Cu40Al10", "Zr65Cu15Al10Ni10", "Zr45Cu45Al10",
+    "Zr60Cu20Al10Ni10", "Zr57Cu28Al10Ni5", "Zr50Cu40Al10", "Zr65Cu15Al10Ni10", "Zr45Cu45Al10",
     "Cu50Zr40Al10", "Zr60Cu20Al10Be10", "Zr52Cu28Al10Ni5Ti5", "Zr70Cu10Al10Ni10", "Zr58Cu22Al12Ni8",
     "Zr62Cu18Al12Ni8", "Zr54Cu26Al12Ni8",
 ]

@@ -14,7 +14,7 @@ from lab.models import AlloyImport
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-TABLE = b"composition,Tg_K,Tx_K,Tl_K,source\nZr55Cu30Al10Ni5,683,763,1143,fault test\n"
+TABLE = b"composition,Tg_K,Tx_K,Tl_K,source\nZr57Cu28Al10Ni5,683,763,1143,fault test\n"
 
 
 def logged_in_session(base_url, username, password="pw-glassloop-1"):

@@ -60,7 +60,7 @@ def test_xrd_upload_over_the_limit_is_refused_and_nothing_saved(experimenter_cli
 def test_dsc_curve_over_the_limit_on_an_existing_sample_is_refused(experimenter_client, experimenter, settings):
     from lab import services
 
-    sample = services.log_experiment(user=experimenter, composition="Cu50Zr50", label="S-1")
+    sample = services.log_experiment(user=experimenter, composition="Cu50Hf50", label="S-1")
     settings.GLASSLOOP_MAX_UPLOAD_BYTES = LIMIT_BYTES
     curve = synthetic_dsc_curve(700, 760, 1150)
     assert len(curve) > LIMIT_BYTES
@@ -77,7 +77,7 @@ def test_dsc_curve_over_the_limit_on_an_existing_sample_is_refused(experimenter_
 
 def test_import_table_over_the_limit_is_refused(experimenter_client, settings):
     settings.GLASSLOOP_MAX_UPLOAD_BYTES = LIMIT_BYTES
-    table = b"composition,Tg_K,Tx_K,Tl_K\n" + b"Cu50Zr50,700,760,1150\n" * 400
+    table = b"composition,Tg_K,Tx_K,Tl_K\n" + b"Cu50Hf50,700,760,1150\n" * 400
     assert len(table) > LIMIT_BYTES
     response = experimenter_client.post(reverse("lab:import_list"), {"table": SimpleUploadedFile("big.csv", table)})
     assert response.status_code == 200
@@ -112,7 +112,7 @@ def test_import_of_a_corrupted_workbook_fails_with_its_error_shown(experimenter_
 
 
 def test_import_whose_file_vanished_fails_with_its_error_shown(experimenter_client, experimenter):
-    job = queued_import(experimenter, "gone.csv", b"composition,Tg_K,Tx_K,Tl_K\nCu50Zr50,700,760,1150\n")
+    job = queued_import(experimenter, "gone.csv", b"composition,Tg_K,Tx_K,Tl_K\nCu50Hf50,700,760,1150\n")
     job.upload.storage.delete(job.upload.name)  # the worker finds no file: an unexpected error
     tasks.run_alloy_import.apply(args=[job.pk])
     job.refresh_from_db()
@@ -155,7 +155,7 @@ def test_other_app_posts_without_csrf_token_are_forbidden(django_user_model, pat
     resolve(path)  # a renamed URL fails here instead of passing as "forbidden"
     client = Client(enforce_csrf_checks=True)
     client.force_login(django_user_model.objects.create_superuser("root", password="pw-glassloop-1", email=""))
-    response = client.post(path, {"composition": "Cu50Zr50", "name": "x"})
+    response = client.post(path, {"composition": "Cu50Hf50", "name": "x"})
     assert response.status_code == 403, f"{path}: {response.status_code}"
 
 
@@ -183,7 +183,7 @@ def test_training_that_raises_marks_its_run_failed_with_the_error_shown(viewer_c
 
     settings.MODEL_ARTEFACT_ROOT = tmp_path / "models"
     # Three alloys: the pipeline refuses to fit fewer than ten, so the task raises inside.
-    for text, tg in (("Cu50Zr50", 700), ("Cu46Zr46Al8", 705), ("Zr65Cu17.5Ni10Al7.5", 652)):
+    for text, tg in (("Cu50Hf50", 700), ("Cu46Zr46Al8", 705), ("Zr65Cu17.5Ni10Al7.5", 652)):
         alloy, _ = services_get_or_create(text)
         PropertyValue.objects.create(alloy=alloy, origin="literature", tg_k=tg, tx_k=tg + 60, tl_k=tg + 450)
     run = ml_services.request_retrain(trigger=TrainingRun.Trigger.MANUAL, enqueue=False).run

@@ -65,10 +65,10 @@ def test_experiments_logged_through_the_services(experimenter):
 @pytest.mark.django_db
 def test_bulk_import_then_single_edits_and_deletes(tmp_path, experimenter):
     path = tmp_path / "t.csv"
-    path.write_text("composition,Tg_K,Tx_K,Tl_K\nCu50Zr50,670,720,1200\nZr50Cu50,700,760,\nPd40Ni40P20,575,665,\nLa55Al25Ni20,,,\n")
+    path.write_text("composition,Tg_K,Tx_K,Tl_K\nCu50Hf50,670,720,1200\nHf50Cu50,700,760,\nPd41Ni41P18,575,665,\nLa56Al24Ni20,,,\n")
     import_alloys(path, user=experimenter)
     assert_summaries_true()
-    cuzr = Alloy.objects.get(formula="Cu50Zr50")
+    cuzr = Alloy.objects.get(formula="Cu50Hf50")
     summary = stored_summary(cuzr)  # the second row disagrees by 30 K: kept, both flagged
     assert summary["n_values"] == 2 and summary["tl_mean_k"] == 1200.0 and summary["has_conflict"] is True
     value = cuzr.property_values.first()
@@ -85,7 +85,7 @@ def test_bulk_import_then_single_edits_and_deletes(tmp_path, experimenter):
 
 @pytest.mark.django_db
 def test_a_value_moved_to_another_alloy_updates_both():
-    cuzr, _ = services.get_or_create_alloy("Cu50Zr50")
+    cuzr, _ = services.get_or_create_alloy("Cu50Hf50")
     other, _ = services.get_or_create_alloy("Cu46Zr46Al8")
     value = PropertyValue.objects.create(alloy=cuzr, origin=PropertyValue.Origin.LITERATURE, tg_k=670.0, tx_k=720.0)
     value.alloy = other  # as an admin edit does
@@ -96,7 +96,7 @@ def test_a_value_moved_to_another_alloy_updates_both():
 
 @pytest.mark.django_db
 def test_mining_approvals_single_and_bulk(reviewer):
-    csv = "composition,Tg_K,Tx_K,Tl_K,source,snippet\nCu50Zr50,670,720,1200,P1,a\nPd40Ni40P20,575,665,,P2,b\nZr65Cu15Al10Ni10,652,757,1167,P3,c\n"
+    csv = "composition,Tg_K,Tx_K,Tl_K,source,snippet\nCu50Hf50,670,720,1200,P1,a\nPd41Ni41P18,575,665,,P2,b\nZr65Cu15Al10Ni10,652,757,1167,P3,c\n"
     summary = mining_services.import_extracted(io.StringIO(csv), batch_name="b", user=reviewer)
     first = ExtractedRecord.objects.filter(batch_id=summary["batch_id"]).order_by("pk").first()
     mining_services.approve_record(first.pk, reviewer)
@@ -110,7 +110,7 @@ def test_concurrent_writers_to_one_alloy_both_count(experimenter):
     """The alloy row lock: two transactions adding a value each; neither summary loses the other."""
     if connection.vendor != "postgresql":
         pytest.skip("row locks need PostgreSQL (DATABASE_URL=postgres://...)")
-    alloy, _ = services.get_or_create_alloy("Cu50Zr50")
+    alloy, _ = services.get_or_create_alloy("Cu50Hf50")
     barrier = threading.Barrier(2)
     errors = []
 

@@ -17,11 +17,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
+from lab.management.commands.load_starter_set import starter_rows
 from lab.models import Alloy
 from lab.roles import ALL_ROLES, user_roles
 
 REPO = Path(__file__).resolve().parents[2]
-TABLE = "composition,Tg_K,Tx_K,Tl_K\nCu50Zr50,670,720,1200\nZr50Cu50,672,718,\nCu50Zr50Q,1,2,3\n"
+TABLE = "composition,Tg_K,Tx_K,Tl_K\nCu50Hf50,670,720,1200\nHf50Cu50,672,718,\nCu50Hf50Q,1,2,3\n"
 
 
 def run(*args):
@@ -55,7 +56,7 @@ def test_import_alloys_bad_file_is_one_clear_error(tmp_path):
     with pytest.raises(CommandError, match="no such file"):
         run("import_alloys", str(tmp_path / "missing.csv"))
     bad = tmp_path / "bad.csv"
-    bad.write_text("formula,Tg\nCu50Zr50,700\n")
+    bad.write_text("formula,Tg\nCu50Hf50,700\n")
     with pytest.raises(CommandError, match="Tg_K, Tx_K, Tl_K"):
         run("import_alloys", str(bad))
 
@@ -98,11 +99,11 @@ def test_ensure_admin_takes_the_password_from_the_environment(tmp_path, settings
 
 @pytest.mark.django_db
 def test_load_starter_set_if_empty():
-    Alloy.objects.create(composition_key="Cu50Zr50", formula="Cu50Zr50", fractions={"Cu": 0.5, "Zr": 0.5}, base_element="Cu", n_elements=2)
+    Alloy.objects.create(composition_key="Cu50Hf50", formula="Cu50Hf50", fractions={"Cu": 0.5, "Hf": 0.5}, base_element="Cu", n_elements=2)
     assert "not loaded" in run("load_starter_set", "--if-empty")
     assert Alloy.objects.count() == 1
     assert "created" in run("load_starter_set")
-    assert Alloy.objects.count() > 10
+    assert Alloy.objects.count() == 1 + len(starter_rows())
 
 
 def _free_port():

@@ -59,7 +59,7 @@ def test_heating_rate_limits():
 
 
 def test_label_must_be_unique(experimenter):
-    alloy = Alloy.objects.create(composition_key="Cu50Zr50", formula="Cu50Zr50", fractions={"Cu": 0.5, "Zr": 0.5}, base_element="Cu", n_elements=2)
+    alloy = Alloy.objects.create(composition_key="Cu50Hf50", formula="Cu50Hf50", fractions={"Cu": 0.5, "Hf": 0.5}, base_element="Cu", n_elements=2)
     Sample.objects.create(alloy=alloy, label="S-1")
     form = log_form()
     assert not form.is_valid()

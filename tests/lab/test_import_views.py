@@ -16,7 +16,7 @@ from lab.importing import import_alloys
 from lab.models import Alloy, AlloyImport, DSCMeasurement, PropertyValue, Reference, Sample, XRDMeasurement
 from tests.celery_broker import use_broker
 
-TABLE = b"composition,Tg_K,Tx_K,Tl_K,doi\nCu50Zr50,670,720,1200,10.1000/a\nZr50Cu50,700,760,1250,\nCu50Zr50Qq,1,2,3,\n"
+TABLE = b"composition,Tg_K,Tx_K,Tl_K,doi\nCu50Hf50,670,720,1200,10.1000/a\nHf50Cu50,700,760,1250,\nCu50Hf50Qq,1,2,3,\n"
 
 
 def upload(name="t.csv", content=TABLE):
@@ -52,7 +52,7 @@ def test_anonymous_is_sent_to_login(client):
 
 @pytest.mark.django_db
 def test_unreadable_upload_is_a_form_error(experimenter_client, media):
-    response = experimenter_client.post(reverse("lab:import_list"), {"table": upload(content=b"formula,Tg\nCu50Zr50,700\n")})
+    response = experimenter_client.post(reverse("lab:import_list"), {"table": upload(content=b"formula,Tg\nCu50Hf50,700\n")})
     assert response.status_code == 200
     assert "lacks the column" in response.content.decode()
     response = experimenter_client.post(reverse("lab:import_list"), {"table": upload(name="t.pdf")})
@@ -86,7 +86,7 @@ def test_detail_lists_refused_rows_first(experimenter_client, experimenter, medi
     assert job.status == "done" and job.finished_at is not None
     assert job.counts == {"rows": 3, "created": 1, "merged": 0, "conflicts": 1, "refused": 1}
     page = experimenter_client.get(reverse("lab:import_detail", args=[job.pk])).content.decode()
-    assert page.index("Cu50Zr50Qq") < page.index(">conflict</span>")
+    assert page.index("Cu50Hf50Qq") < page.index(">conflict</span>")
     # Idempotent: a finished import is not run again.
     run_alloy_import(job.pk)
     assert PropertyValue.objects.count() == 2
@@ -122,28 +122,28 @@ def test_web_import_runs_in_a_real_celery_worker(experimenter_client, media, bro
             time.sleep(0.3)
     assert status["status"] == "done", status
     assert status["counts"]["created"] == 1 and status["counts"]["refused"] == 1
-    assert Alloy.objects.filter(composition_key="Cu50Zr50").exists()
+    assert Alloy.objects.filter(composition_key="Cu50Hf50").exists()
 
 
 @pytest.mark.django_db
 def test_export_csv_and_xlsx(viewer_client, tmp_path):
     (tmp_path / "t.csv").write_bytes(TABLE)
     import_alloys(tmp_path / "t.csv")
-    Alloy.objects.create(composition_key="Pd40Ni40P20", formula="Pd40Ni40P20", fractions={"Pd": 0.4, "Ni": 0.4, "P": 0.2}, base_element="Ni", n_elements=3)
+    Alloy.objects.create(composition_key="Pd41Ni41P18", formula="Pd41Ni41P18", fractions={"Pd": 0.4, "Ni": 0.4, "P": 0.2}, base_element="Ni", n_elements=3)
 
     response = viewer_client.get(reverse("lab:alloy_export", args=["csv"]))
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert {"formula", "composition_key", "name", "base_element", "Tg_K", "Tx_K", "Tl_K", "Trg", "gamma", "dTx_K",
             "origin", "source", "doi", "conflict"} <= set(rows[0])
-    values = [r for r in rows if r["formula"] == "Zr50Cu50" or r["composition_key"] == "Cu50Zr50"]
+    values = [r for r in rows if r["formula"] == "Hf50Cu50" or r["composition_key"] == "Cu50Hf50"]
     assert len(values) == 2
     first = next(r for r in values if r["doi"])
     assert first["doi"] == "10.1000/a" and float(first["Tg_K"]) == 670 and first["conflict"] == "yes"
     assert float(first["Trg"]) == pytest.approx(670 / 1200, abs=1e-4)
     assert float(first["gamma"]) == pytest.approx(720 / (670 + 1200), abs=1e-4)
     assert float(first["dTx_K"]) == 50 and first["origin"] == "literature"
-    assert any(r["formula"] == "Pd40Ni40P20" and r["Tg_K"] == "" for r in rows)  # alloy without values
+    assert any(r["formula"] == "Pd41Ni41P18" and r["Tg_K"] == "" for r in rows)  # alloy without values
 
     response = viewer_client.get(reverse("lab:alloy_export", args=["xlsx"]))
     assert response.status_code == 200

@@ -61,7 +61,7 @@ def test_viewer_cannot_log_or_add_measurements(viewer_client, records):
     for url in write_urls(records):
         assert viewer_client.get(url).status_code == 403, url
     response = viewer_client.post(
-        reverse("lab:log_experiment"), {"composition": "Pd40Ni40P20", "label": "P-1", "method": "arc_suction"}
+        reverse("lab:log_experiment"), {"composition": "Pd41Ni41P18", "label": "P-1", "method": "arc_suction"}
     )
     assert response.status_code == 403
     assert Sample.objects.count() == 1
@@ -87,7 +87,7 @@ def test_experimenter_can_log_and_sees_the_actions(experimenter_client, records)
     for url in write_urls(records):
         assert experimenter_client.get(url).status_code == 200, url
     response = experimenter_client.post(
-        reverse("lab:log_experiment"), {"composition": "Pd40Ni40P20", "label": "P-1", "method": "arc_suction"}
+        reverse("lab:log_experiment"), {"composition": "Pd41Ni41P18", "label": "P-1", "method": "arc_suction"}
     )
     assert response.status_code == 302
     html = experimenter_client.get(reverse("lab:sample_detail", args=[sample.pk])).content.decode()

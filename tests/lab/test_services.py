@@ -47,15 +47,15 @@ BAD_FILES = {
 def test_log_experiment_creates_sample_xrd_dsc_and_value_with_provenance(experimenter, media_root):
     sample = services.log_experiment(
         user=experimenter,
-        composition="Zr41.2Ti13.8Cu12.5Ni10Be22.5",
-        alloy_name="Vitreloy 1",
+        composition="Zr42Ti14Cu12Ni10Be22",
+        alloy_name="Zr glass A",
         label="VIT-001",
         diameter_mm=3.0,
         xrd_file=xrd_upload(),
         dsc={"tg_k": 625.0, "tx_k": 705.0, "tl_k": 993.0, "heating_rate_k_min": 20.0},
     )
-    assert sample.alloy.formula == "Zr41.2Be22.5Ti13.8Cu12.5Ni10"
-    assert sample.alloy.name == "Vitreloy 1"
+    assert sample.alloy.formula == "Zr42Be22Ti14Cu12Ni10"
+    assert sample.alloy.name == "Zr glass A"
     assert sample.operator == experimenter
 
     xrd = sample.xrd_measurements.get()
@@ -92,7 +92,7 @@ def test_same_composition_in_another_order_is_the_same_alloy(experimenter):
 
 def test_refused_composition_saves_nothing_and_says_why(experimenter):
     with pytest.raises(ValidationError) as err:
-        services.log_experiment(user=experimenter, composition="(Cu50Zr42.5Al7.5)0.99Si1", label="S1", xrd_file=xrd_upload())
+        services.log_experiment(user=experimenter, composition="(Cu52Zr40Al8)0.98Si2", label="S1", xrd_file=xrd_upload())
     assert "add up to" in " ".join(err.value.message_dict["composition"])
     assert counts() == (0, 0, 0, 0, 0)
 
@@ -158,7 +158,7 @@ def test_upload_limit_comes_from_settings(experimenter, settings):
 def test_duplicate_label_refused_before_any_file_is_written(experimenter, media_root):
     services.log_experiment(user=experimenter, composition="Cu46Zr46Al8", label="S1")
     with pytest.raises(ValidationError) as err:
-        services.log_experiment(user=experimenter, composition="Pd40Ni40P20", label="S1", xrd_file=xrd_upload())
+        services.log_experiment(user=experimenter, composition="Pd41Ni41P18", label="S1", xrd_file=xrd_upload())
     assert "label" in err.value.message_dict
     assert Alloy.objects.count() == 1  # the new alloy was rolled back with the sample
     assert files_under(media_root) == []

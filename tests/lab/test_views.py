@@ -32,8 +32,8 @@ def xrd_upload(kind="amorphous", name="halo.xy"):
 
 def experiment(**overrides):
     data = {
-        "composition": "Zr41.2Ti13.8Cu12.5Ni10Be22.5",
-        "alloy_name": "Vitreloy 1",
+        "composition": "Zr42Ti14Cu12Ni10Be22",
+        "alloy_name": "Zr glass A",
         "label": "VIT-001",
         "method": "arc_suction",
         "diameter_mm": "3",
@@ -81,7 +81,7 @@ def test_log_experiment_end_to_end(experimenter_client, experimenter, media_root
     assert value.origin == PropertyValue.Origin.EXPERIMENT
     assert value.dsc.sample == sample
     assert sample.operator == experimenter
-    assert sample.alloy.name == "Vitreloy 1"
+    assert sample.alloy.name == "Zr glass A"
     assert sample.diameter_mm == 3.0
     assert files_under(media_root) == [xrd.pattern.name]
 
@@ -127,7 +127,7 @@ def test_dsc_curve_in_the_wrong_unit_is_refused(experimenter_client, media_root)
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("(Cu50Zr42.5Al7.5)0.99Si1", "add up to"),
+        ("(Cu52Zr40Al8)0.98Si2", "add up to"),
         ("TI2Cu98", "Ti"),
         ("(Cu,Ni)21Zr79", ""),
         ("Ag2?", ""),
@@ -338,18 +338,18 @@ def listed(response):
 
 
 def test_alloy_search_by_elements(viewer_client):
-    make_alloy("Zr41.2Ti13.8Cu12.5Ni10Be22.5")
+    make_alloy("Zr42Ti14Cu12Ni10Be22")
     make_alloy("Cu46Zr46Al8")
-    make_alloy("Pd40Ni40P20")
+    make_alloy("Pd41Ni41P18")
     make_alloy("Cu60Ti40")
     url = reverse("lab:alloy_list")
-    assert listed(viewer_client.get(url, {"elements": "Zr Cu"})) == {"Zr41.2Be22.5Ti13.8Cu12.5Ni10", "Cu46Zr46Al8"}
+    assert listed(viewer_client.get(url, {"elements": "Zr Cu"})) == {"Zr42Be22Ti14Cu12Ni10", "Cu46Zr46Al8"}
     assert listed(viewer_client.get(url, {"elements": "zr, cu, al"})) == {"Cu46Zr46Al8"}
-    assert listed(viewer_client.get(url, {"elements": "Ni"})) == {"Zr41.2Be22.5Ti13.8Cu12.5Ni10", "Ni40Pd40P20"}
+    assert listed(viewer_client.get(url, {"elements": "Ni"})) == {"Zr42Be22Ti14Cu12Ni10", "Ni41Pd41P18"}
     # Cu46Zr46Al8: a tie between Cu and Zr goes to the alphabetically first element.
     assert listed(viewer_client.get(url, {"base_element": "cu"})) == {"Cu46Zr46Al8", "Cu60Ti40"}
-    assert listed(viewer_client.get(url, {"base_element": "Zr"})) == {"Zr41.2Be22.5Ti13.8Cu12.5Ni10"}
-    assert listed(viewer_client.get(url, {"q": "Pd40"})) == {"Ni40Pd40P20"}
+    assert listed(viewer_client.get(url, {"base_element": "Zr"})) == {"Zr42Be22Ti14Cu12Ni10"}
+    assert listed(viewer_client.get(url, {"q": "Pd41"})) == {"Ni41Pd41P18"}
 
 
 def test_unknown_element_is_a_form_error_and_not_applied(viewer_client):
@@ -360,22 +360,22 @@ def test_unknown_element_is_a_form_error_and_not_applied(viewer_client):
 
 
 def test_alloy_search_by_property_ranges(viewer_client):
-    make_alloy("Zr41.2Ti13.8Cu12.5Ni10Be22.5", tg=625, tx=705, tl=993)
-    make_alloy("Pd40Ni40P20", tg=576, tx=678, tl=991)
+    make_alloy("Zr42Ti14Cu12Ni10Be22", tg=625, tx=705, tl=993)
+    make_alloy("Pd41Ni41P18", tg=576, tx=678, tl=991)
     make_alloy("Mg65Cu25Y10", tg=424, tx=474, tl=730)
     make_alloy("Cu60Ti40")  # no values: never inside a range
     url = reverse("lab:alloy_list")
-    assert listed(viewer_client.get(url, {"tg_min": "500", "tg_max": "600"})) == {"Ni40Pd40P20"}
-    assert listed(viewer_client.get(url, {"tg_min": "570"})) == {"Zr41.2Be22.5Ti13.8Cu12.5Ni10", "Ni40Pd40P20"}
-    assert listed(viewer_client.get(url, {"tx_max": "700"})) == {"Ni40Pd40P20", "Mg65Cu25Y10"}
-    assert listed(viewer_client.get(url, {"tl_min": "900", "tl_max": "992"})) == {"Ni40Pd40P20"}
+    assert listed(viewer_client.get(url, {"tg_min": "500", "tg_max": "600"})) == {"Ni41Pd41P18"}
+    assert listed(viewer_client.get(url, {"tg_min": "570"})) == {"Zr42Be22Ti14Cu12Ni10", "Ni41Pd41P18"}
+    assert listed(viewer_client.get(url, {"tx_max": "700"})) == {"Ni41Pd41P18", "Mg65Cu25Y10"}
+    assert listed(viewer_client.get(url, {"tl_min": "900", "tl_max": "992"})) == {"Ni41Pd41P18"}
     # Trg: 0.629 (Vit1), 0.581 (Pd), 0.581 (Mg)
-    assert listed(viewer_client.get(url, {"trg_min": "0.6"})) == {"Zr41.2Be22.5Ti13.8Cu12.5Ni10"}
-    assert listed(viewer_client.get(url, {"elements": "Ni", "tg_max": "600"})) == {"Ni40Pd40P20"}
+    assert listed(viewer_client.get(url, {"trg_min": "0.6"})) == {"Zr42Be22Ti14Cu12Ni10"}
+    assert listed(viewer_client.get(url, {"elements": "Ni", "tg_max": "600"})) == {"Ni41Pd41P18"}
 
 
 def test_alloy_list_shows_means_and_derived_values(viewer_client):
-    alloy = make_alloy("Pd40Ni40P20", tg=570, tx=670, tl=990, samples=2)
+    alloy = make_alloy("Pd41Ni41P18", tg=570, tx=670, tl=990, samples=2)
     PropertyValue.objects.create(alloy=alloy, origin=PropertyValue.Origin.LITERATURE, tg_k=580, tx_k=680, tl_k=992, conflict=True)
     response = viewer_client.get(reverse("lab:alloy_list"))
     (row,) = response.context["alloys"]
@@ -464,11 +464,11 @@ def test_alloy_detail_query_count_does_not_grow_with_samples(viewer_client, expe
 
 def test_sample_list_and_search(viewer_client, experimenter):
     services.log_experiment(user=experimenter, composition="Cu46Zr46Al8", label="CZA-1", dsc={"tg_k": 700, "tx_k": 770})
-    services.log_experiment(user=experimenter, composition="Pd40Ni40P20", label="PNP-1")
+    services.log_experiment(user=experimenter, composition="Pd41Ni41P18", label="PNP-1")
     url = reverse("lab:sample_list")
     response = viewer_client.get(url)
     assert {s.label for s in response.context["samples"]} == {"CZA-1", "PNP-1"}
-    assert {s.label for s in viewer_client.get(url, {"q": "Pd40"}).context["samples"]} == {"PNP-1"}
+    assert {s.label for s in viewer_client.get(url, {"q": "Pd41"}).context["samples"]} == {"PNP-1"}
     assert "770.0" in response.content.decode()
 
 

@@ -20,7 +20,7 @@ def test_concurrent_approval_cannot_double_approve(make_user, monkeypatch):
     if connection.vendor != "postgresql":
         pytest.skip("row locks are only exercised on PostgreSQL (set DATABASE_URL=postgres://...); SQLite locks the whole file")
     alice, bob = make_user("alice", "reviewer"), make_user("bob", "reviewer")
-    source = services.create_source(text="The Zr55Cu30Al10Ni5 alloy shows Tg = 683 K and Tx = 763 K.")
+    source = services.create_source(text="The Zr57Cu28Al10Ni5 alloy shows Tg = 683 K and Tx = 763 K.")
     batch = services.create_batch(name="race", sources=[source], extractor="rules", enqueue=False)
     services.run_batch(batch.pk)
     record = batch.records.get()

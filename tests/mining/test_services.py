@@ -12,8 +12,8 @@ from lab.models import Alloy, PropertyValue
 from mining import services
 from mining.models import ExtractedRecord, ExtractionBatch, LiteratureSource, normalise_doi
 
-TEXT = ("Introduction. The Zr55Cu30Al10Ni5 alloy shows Tg = 683 K and Tx = 763 K. Its liquidus temperature is 1118 K.\n\n"
-        "The Pd40Ni40P20 glass has a Tx of 389 °C and Tg of 312 °C.\n")
+TEXT = ("Introduction. The Zr57Cu28Al10Ni5 alloy shows Tg = 683 K and Tx = 763 K. Its liquidus temperature is 1118 K.\n\n"
+        "The Pd41Ni41P18 glass has a Tx of 389 °C and Tg of 312 °C.\n")
 
 
 def tiny_pdf(text):
@@ -42,9 +42,9 @@ def test_normalise_doi():
 
 @pytest.mark.django_db
 def test_pdf_upload_text_is_extracted_and_checksum_refuses_the_same_file():
-    data = tiny_pdf("Zr55Cu30Al10Ni5 shows Tg = 683 K and Tx = 763 K.")
+    data = tiny_pdf("Zr57Cu28Al10Ni5 shows Tg = 683 K and Tx = 763 K.")
     source = services.create_source(doi="https://doi.org/10.1000/ABC.1", upload=SimpleUploadedFile("paper.pdf", data), title="T")
-    assert "Zr55Cu30Al10Ni5" in source.text and "683" in source.text
+    assert "Zr57Cu28Al10Ni5" in source.text and "683" in source.text
     assert source.doi == "10.1000/abc.1" and len(source.sha256) == 64 and source.file.name.endswith(".pdf")
     assert source.reference.doi == "10.1000/abc.1"
     with pytest.raises(services.SourceExists, match=f"source #{source.pk}"):
@@ -71,7 +71,7 @@ def test_add_sources_command_from_folder_and_csv(tmp_path):
     folder = tmp_path / "papers"
     folder.mkdir()
     (folder / "a.txt").write_text("doi: 10.1234/abcd.5\n" + TEXT)
-    (folder / "b.pdf").write_bytes(tiny_pdf("Cu50Zr50 has Tg = 675 K."))
+    (folder / "b.pdf").write_bytes(tiny_pdf("Cu50Hf50 has Tg = 675 K."))
     (folder / "notes.csv").write_text("ignored")
     out = io.StringIO()
     call_command("add_sources", str(folder), "--json", stdout=out)
@@ -93,21 +93,21 @@ def test_rules_batch_run_and_rerun_never_duplicates():
     services.run_batch(batch.pk)
     batch.refresh_from_db()
     assert batch.status == "done" and batch.sources_done == 1 and batch.records_found == 2
-    pd = batch.records.get(composition_raw="Pd40Ni40P20")
+    pd = batch.records.get(composition_raw="Pd41Ni41P18")
     assert (pd.tg_k, pd.tx_k) == (585.15, 662.15)
-    zr = batch.records.get(composition_raw="Zr55Cu30Al10Ni5")
+    zr = batch.records.get(composition_raw="Zr57Cu28Al10Ni5")
     services.approve_record(zr.pk, None)
     services.rerun_batch(batch.pk)
     services.run_batch(batch.pk)
     services.run_batch(batch.pk, [source.pk])  # a single source re-run as well
     assert batch.records.count() == 2
-    assert batch.records.get(composition_raw="Zr55Cu30Al10Ni5").pk == zr.pk  # reviewed record kept
+    assert batch.records.get(composition_raw="Zr57Cu28Al10Ni5").pk == zr.pk  # reviewed record kept
     assert ExtractedRecord.history.filter(id=zr.pk).count() >= 2
 
 
 @pytest.mark.django_db
 def test_crash_in_one_source_is_recorded_and_the_others_continue():
-    good, bad, empty = (services.create_source(text=TEXT), services.create_source(text="BOOM Zr50Cu50 Tg = 700 K."),
+    good, bad, empty = (services.create_source(text=TEXT), services.create_source(text="BOOM Hf50Cu50 Tg = 700 K."),
                         services.create_source(doi="10.5555/empty.1"))
 
     class Exploding(services.RulesExtractor):
@@ -149,10 +149,10 @@ def test_import_extracted_command_json_and_reimport(tmp_path):
     path = tmp_path / "rows.csv"
     path.write_text(
         "composition,Tg_K,Tx_K,Tl_K,doi,extra\n"
-        "Zr55Cu30Al10Ni5,683,763,1118,10.1000/x.1,zzz\n"
-        "Cu30Zr55Al10Ni5,685,765,1120,,\n"
+        "Zr57Cu28Al10Ni5,683,763,1118,10.1000/x.1,zzz\n"
+        "Cu28Zr57Al10Ni5,685,765,1120,,\n"
         "TI40Cu60,700,750,1200,,\n"
-        "Pd40Ni40P20,700,690,915,,\n"
+        "Pd41Ni41P18,700,690,915,,\n"
         "Mg65Cu25Y10,4x4,474,,,\n"
         "Cu46Zr46Al8,715,780,1154,,\n"
     )
@@ -184,7 +184,7 @@ def pending_record(db):
     source = services.create_source(text=TEXT, doi="10.1000/prov.1", title="Prov", authors="Doe", year=2001)
     batch = services.create_batch(name="rev", sources=[source], extractor="rules", enqueue=False)
     services.run_batch(batch.pk)
-    return batch.records.get(composition_raw="Zr55Cu30Al10Ni5")
+    return batch.records.get(composition_raw="Zr57Cu28Al10Ni5")
 
 
 @pytest.mark.django_db
@@ -193,7 +193,7 @@ def test_approval_stores_value_with_provenance(pending_record, reviewer):
     value = PropertyValue.objects.get()
     assert (value.origin, value.tg_k, value.tx_k, value.tl_k) == ("literature", 683, 763, 1118)
     assert value.reference.doi == "10.1000/prov.1" and value.source_label == f"batch rev record {rec.pk}"
-    assert value.alloy.formula == "Zr55Cu30Al10Ni5" and value.created_by == reviewer
+    assert value.alloy.formula == "Zr57Cu28Al10Ni5" and value.created_by == reviewer
     prov = value.extracted_record  # reverse relation: source, batch, snippet, reviewer, time
     assert prov.source.doi == "10.1000/prov.1" and prov.batch.name == "rev" and prov.reviewer == reviewer and prov.reviewed_at
     assert "Tg = 683 K" in prov.snippet
@@ -205,15 +205,15 @@ def test_approval_stores_value_with_provenance(pending_record, reviewer):
 @pytest.mark.django_db
 def test_edit_then_approve_and_unparseable_cannot_be_approved(pending_record, reviewer):
     with pytest.raises(services.MiningError, match="unknown element"):
-        services.approve_record(pending_record.pk, reviewer, edits={"composition_raw": "Zr55Cu30A110Ni5"})
+        services.approve_record(pending_record.pk, reviewer, edits={"composition_raw": "Zr57Cu28A110Ni5"})
     rec = ExtractedRecord.objects.get(pk=pending_record.pk)
-    assert rec.status == "pending" and rec.composition_raw == "Zr55Cu30Al10Ni5" and Alloy.objects.count() == 0
-    rec = services.update_record(rec.pk, reviewer, {"composition_raw": "Zr55Cu30A110Ni5"})
+    assert rec.status == "pending" and rec.composition_raw == "Zr57Cu28Al10Ni5" and Alloy.objects.count() == 0
+    rec = services.update_record(rec.pk, reviewer, {"composition_raw": "Zr57Cu28A110Ni5"})
     assert "unparseable" in rec.flag_names and rec.composition_formula == ""
-    rec = services.approve_record(rec.pk, reviewer, edits={"composition_formula": "Zr55Cu30Al10Ni5", "tg_k": 684})
-    assert rec.status == "approved" and rec.composition_raw == "Zr55Cu30A110Ni5"
-    assert rec.composition_edited == "Zr55Cu30Al10Ni5" and rec.property_value.tg_k == 684
-    assert rec.alloy.composition_key == "Al10Cu30Ni5Zr55"
+    rec = services.approve_record(rec.pk, reviewer, edits={"composition_formula": "Zr57Cu28Al10Ni5", "tg_k": 684})
+    assert rec.status == "approved" and rec.composition_raw == "Zr57Cu28A110Ni5"
+    assert rec.composition_edited == "Zr57Cu28Al10Ni5" and rec.property_value.tg_k == 684
+    assert rec.alloy.composition_key == "Al10Cu28Ni5Zr57"
 
 
 @pytest.mark.django_db
@@ -237,8 +237,8 @@ def test_reject_needs_a_reason(pending_record, reviewer):
 @pytest.mark.django_db
 def test_bulk_approve_only_clean(tmp_path, reviewer):
     path = tmp_path / "rows.csv"
-    path.write_text("composition,Tg_K,Tx_K,Tl_K\nZr55Cu30Al10Ni5,683,763,1118\nCu46Zr46Al8,715,780,1154\n"
-                    "Pd40Ni40P20,700,690,915\nA1Cu50,1,2,3\n")
+    path.write_text("composition,Tg_K,Tx_K,Tl_K\nZr57Cu28Al10Ni5,683,763,1118\nCu46Zr46Al8,715,780,1154\n"
+                    "Pd41Ni41P18,700,690,915\nA1Cu50,1,2,3\n")
     summary = services.import_extracted(path, batch_name="bulk")
     result = services.bulk_approve_clean(summary["batch_id"], reviewer)
     assert result == {"approved": 2, "alloys_created": 2, "skipped": 2}

@@ -8,8 +8,8 @@ from lab.models import PropertyValue
 from mining import services
 from mining.models import ExtractedRecord, ExtractionBatch, LiteratureSource
 
-TEXT = ("The Zr55Cu30Al10Ni5 alloy shows Tg = 683 K and Tx = 763 K. Its liquidus temperature is 1118 K.\n\n"
-        "Alloy Tg Tx Tl\nPd40Ni40P20 700 690 915\nTI40Cu60 700 750 1200\n")
+TEXT = ("The Zr57Cu28Al10Ni5 alloy shows Tg = 683 K and Tx = 763 K. Its liquidus temperature is 1118 K.\n\n"
+        "Alloy Tg Tx Tl\nPd41Ni41P18 700 690 915\nTI40Cu60 700 750 1200\n")
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def test_anonymous_is_sent_to_login(client, db):
 
 
 def test_viewer_reads_but_cannot_act(viewer_client, batch):
-    record = batch.records.get(composition_raw="Zr55Cu30Al10Ni5")
+    record = batch.records.get(composition_raw="Zr57Cu28Al10Ni5")
     assert viewer_client.get(reverse("mining:review_queue")).status_code == 200
     assert viewer_client.get(reverse("mining:record_detail", args=[record.pk])).status_code == 200
     assert viewer_client.get(reverse("mining:batch_detail", args=[batch.pk])).status_code == 200
@@ -43,18 +43,18 @@ def test_queue_lists_flagged_first_with_highlighted_snippet_and_filters(reviewer
     ids = [r.pk for r in response.context["page"]]
     flagged = [r.pk for r in batch.records.order_by("id") if r.flags]
     assert ids[: len(flagged)] == flagged or set(ids[: len(flagged)]) == set(flagged)
-    assert "<mark>683</mark>" in body and "<mark>Zr55Cu30Al10Ni5</mark>" in body
+    assert "<mark>683</mark>" in body and "<mark>Zr57Cu28Al10Ni5</mark>" in body
     assert "did you mean" in body  # the parser's reason is shown
     only_order = reviewer_client.get(reverse("mining:review_queue"), {"flag": "order"}).context["page"]
-    assert [r.composition_raw for r in only_order] == ["Pd40Ni40P20"]
+    assert [r.composition_raw for r in only_order] == ["Pd41Ni41P18"]
     by_element = reviewer_client.get(reverse("mining:review_queue"), {"element": "Pd"}).context["page"]
-    assert [r.composition_raw for r in by_element] == ["Pd40Ni40P20"]
+    assert [r.composition_raw for r in by_element] == ["Pd41Ni41P18"]
     clean = reviewer_client.get(reverse("mining:review_queue"), {"flag": "none", "batch": batch.pk}).context["page"]
-    assert [r.composition_raw for r in clean] == ["Zr55Cu30Al10Ni5"]
+    assert [r.composition_raw for r in clean] == ["Zr57Cu28Al10Ni5"]
 
 
 def test_approve_from_queue_then_second_approve_is_refused(reviewer_client, batch, reviewer):
-    record = batch.records.get(composition_raw="Zr55Cu30Al10Ni5")
+    record = batch.records.get(composition_raw="Zr57Cu28Al10Ni5")
     url = reverse("mining:record_approve", args=[record.pk])
     response = reviewer_client.post(url, {"next": reverse("mining:review_queue")}, follow=True)
     assert "approved" in response.content.decode()
@@ -79,17 +79,17 @@ def test_edit_then_approve_and_unparseable_refused(reviewer_client, batch):
 
 
 def test_save_edits_revalidates(reviewer_client, batch):
-    record = batch.records.get(composition_raw="Pd40Ni40P20")
+    record = batch.records.get(composition_raw="Pd41Ni41P18")
     assert "order" in record.flag_names
     url = reverse("mining:record_detail", args=[record.pk])
-    reviewer_client.post(url, {"composition_raw": "Pd40Ni40P20", "composition_formula": record.composition_formula,
+    reviewer_client.post(url, {"composition_raw": "Pd41Ni41P18", "composition_formula": record.composition_formula,
                                "tg_k": 585, "tx_k": 690, "tl_k": 915, "action": "save"})
     record.refresh_from_db()
     assert record.status == "pending" and record.flags == [] and record.tg_k == 585
 
 
 def test_reject_requires_reason(reviewer_client, batch):
-    record = batch.records.get(composition_raw="Pd40Ni40P20")
+    record = batch.records.get(composition_raw="Pd41Ni41P18")
     url = reverse("mining:record_reject", args=[record.pk])
     reviewer_client.post(url, {"reason": ""})
     assert ExtractedRecord.objects.get(pk=record.pk).status == "pending"

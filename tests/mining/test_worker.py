@@ -39,7 +39,7 @@ def worker_app():
 
 @pytest.mark.django_db(transaction=True)
 def test_batch_runs_through_a_real_worker(worker_app):
-    sources = [services.create_source(text=f"The Zr55Cu30Al10Ni5 alloy shows Tg = {680 + i} K and Tx = 763 K.") for i in range(3)]
+    sources = [services.create_source(text=f"The Zr57Cu28Al10Ni5 alloy shows Tg = {680 + i} K and Tx = 763 K.") for i in range(3)]
     batch = services.create_batch(name="via worker", sources=sources, extractor="rules")  # enqueued on commit
     deadline = time.time() + 30
     while time.time() < deadline:

@@ -95,9 +95,9 @@ def test_generate_single_target_and_targets_csv(model_dir):
 @pytest.mark.slow
 def test_bad_input_gives_one_line_and_nonzero_exit(model_dir, tmp_path):
     model = str(model_dir / "model")
-    (tmp_path / "nocol.csv").write_text("composition,Tg_K\nZr50Cu50,700\n")
+    (tmp_path / "nocol.csv").write_text("composition,Tg_K\nHf50Cu50,700\n")
     (tmp_path / "empty.csv").write_text("")
-    (tmp_path / "in_nocomp.csv").write_text("id,formula\n1,Zr50Cu50\n")
+    (tmp_path / "in_nocomp.csv").write_text("id,formula\n1,Hf50Cu50\n")
     cases = [
         (("fit", "--data", str(tmp_path / "nocol.csv"), "--out", str(tmp_path / "m")), "missing column"),
         (("fit", "--data", str(tmp_path / "empty.csv"), "--out", str(tmp_path / "m")), "empty"),

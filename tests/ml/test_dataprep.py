@@ -21,13 +21,13 @@ def test_refused_compositions_are_counted_with_reasons():
 
 def test_order_violations_range_and_missing_values_dropped():
     p = prepare(rows(
-        ("Zr50Cu50", 700, 760, 1100),
+        ("Hf50Cu50", 700, 760, 1100),
         ("Zr60Cu40", 760, 760, 1100),   # Tg == Tx
         ("Zr40Cu60", 700, 1200, 1100),  # Tx > Tl
         ("Zr45Cu55", 150, 760, 1100),   # out of range
         ("Zr55Cu45", "n/a", 760, 1100),  # non-numeric
     ))
-    assert p.keys == ["Cu50Zr50"]
+    assert p.keys == ["Cu50Hf50"]
     assert p.report["rows_dropped"] == 4
     assert p.report["reasons"]["Tg < Tx < Tl violated"] == 2
     assert p.report["reasons"]["temperature out of range"] == 1
@@ -36,9 +36,9 @@ def test_order_violations_range_and_missing_values_dropped():
 
 
 def test_duplicates_merged_by_key_with_spread():
-    p = prepare(rows(("Zr50Cu50", 700, 760, 1100), ("Cu50Zr50", 710, 770, 1140), ("Zr40Cu60", 690, 750, 1120)))
+    p = prepare(rows(("Hf50Cu50", 700, 760, 1100), ("Cu50Hf50", 710, 770, 1140), ("Zr40Cu60", 690, 750, 1120)))
     assert len(p) == 2
-    i = p.keys.index("Cu50Zr50")
+    i = p.keys.index("Cu50Hf50")
     np.testing.assert_allclose(p.y[i], [705, 765, 1120])
     assert p.report["duplicate_keys"] == 1 and p.report["duplicate_rows"] == 2
     assert p.report["merged"][0]["spread_K"] == {"Tg_K": 10.0, "Tx_K": 10.0, "Tl_K": 40.0}
@@ -47,7 +47,7 @@ def test_duplicates_merged_by_key_with_spread():
 
 def test_missing_columns_and_empty_input_raise():
     with pytest.raises(DataError, match="Tl_K"):
-        prepare([{"composition": "Zr50Cu50", "Tg_K": 1, "Tx_K": 2}])
+        prepare([{"composition": "Hf50Cu50", "Tg_K": 1, "Tx_K": 2}])
     with pytest.raises(DataError):
         prepare(rows(("Zr50Cu40Xx10", 700, 760, 1100)))
 

@@ -155,7 +155,7 @@ def test_d1_columns_follow_sorted_vocabulary():
     np.testing.assert_allclose(f.transform([TERNARY, BINARY]), [[0.08, 0.46, 0.46], [0, 0.5, 0.5]])
 
 
-@pytest.mark.parametrize("comp", [BINARY, TERNARY], ids=["Cu50Zr50", "Cu46Zr46Al8"])
+@pytest.mark.parametrize("comp", [BINARY, TERNARY], ids=["binary Cu-Zr", "ternary Cu46Zr46Al8"])
 def test_d2_matches_hand_computation(comp):
     got = _features(comp, "D2")
     expected = _hand_d2(comp)
@@ -227,7 +227,7 @@ def _hand_s_excess(comp, xi=0.64):
             - (0.5 * (zeta - 1) * (zeta - 3) + math.log(zeta)) * (1 - y3))
 
 
-@pytest.mark.parametrize("comp", [BINARY, TERNARY], ids=["Cu50Zr50", "Cu46Zr46Al8"])
+@pytest.mark.parametrize("comp", [BINARY, TERNARY], ids=["binary Cu-Zr", "ternary Cu46Zr46Al8"])
 def test_d3_matches_hand_computation(comp):
     got = _features(comp, "D3")
     assert list(got) == list(D3_NAMES)
