@@ -9,13 +9,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import Avg, Count, Q
+from django.db.models import Avg, Count, Exists, F, FloatField, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils.text import get_valid_filename
 
 from ml.composition import Composition, CompositionError, parse_composition
 
 from .models import (
-    ALLOY_SUMMARY_FIELDS,
     CU_KALPHA_WAVELENGTH_A,
     Alloy,
     DSCMeasurement,
@@ -45,28 +45,31 @@ def refresh_alloy_summaries(alloy_ids):
 
 def write_alloy_summaries(alloy_model, value_model, sample_model, ids):
     """The computation behind refresh_alloy_summaries, on the given model classes (so that
-    the migration that adds the columns can fill them with its historical models)."""
-    values = {
-        row["alloy_id"]: row
-        for row in value_model.objects.filter(alloy_id__in=ids).order_by().values("alloy_id").annotate(
-            n=Count("pk"), tg=Avg("tg_k"), tx=Avg("tx_k"), tl=Avg("tl_k"), conflicts=Count("pk", filter=Q(conflict=True)),
-        )
-    }
-    samples = dict(
-        sample_model.objects.filter(alloy_id__in=ids).order_by().values("alloy_id").annotate(n=Count("pk")).values_list("alloy_id", "n")
+    the migration that adds the columns can fill them with its historical models).
+
+    Two UPDATE statements computed in the database (correlated subqueries), whatever the
+    number of alloys: the means and counts first, then Trg, γ and ΔTx from those means.
+    """
+    values = value_model.objects.filter(alloy=OuterRef("pk")).order_by().values("alloy")
+
+    def per_alloy(aggregate, output_field):
+        return Subquery(values.annotate(x=aggregate).values("x"), output_field=output_field)
+
+    samples = sample_model.objects.filter(alloy=OuterRef("pk")).order_by().values("alloy").annotate(n=Count("pk")).values("n")
+    alloys = alloy_model.objects.filter(pk__in=ids)
+    alloys.update(
+        n_samples=Coalesce(Subquery(samples, output_field=IntegerField()), 0),
+        n_values=Coalesce(per_alloy(Count("pk"), IntegerField()), 0),
+        tg_mean_k=per_alloy(Avg("tg_k"), FloatField()),
+        tx_mean_k=per_alloy(Avg("tx_k"), FloatField()),
+        tl_mean_k=per_alloy(Avg("tl_k"), FloatField()),
+        has_conflict=Exists(value_model.objects.filter(alloy=OuterRef("pk"), conflict=True)),
     )
-    alloys = list(alloy_model.objects.filter(pk__in=ids).only("pk"))
-    for alloy in alloys:
-        row = values.get(alloy.pk, {})
-        tg, tx, tl = row.get("tg"), row.get("tx"), row.get("tl")
-        alloy.n_samples = samples.get(alloy.pk, 0)
-        alloy.n_values = row.get("n", 0)
-        alloy.tg_mean_k, alloy.tx_mean_k, alloy.tl_mean_k = tg, tx, tl
-        alloy.trg = tg / tl if tg is not None and tl else None
-        alloy.gamma = tx / (tg + tl) if None not in (tg, tx, tl) and tg + tl else None
-        alloy.dtx_k = tx - tg if tx is not None and tg is not None else None
-        alloy.has_conflict = row.get("conflicts", 0) > 0
-    alloy_model.objects.bulk_update(alloys, list(ALLOY_SUMMARY_FIELDS))
+    alloys.update(  # NULL in, NULL out: an unknown mean leaves the derived value unknown
+        trg=F("tg_mean_k") / F("tl_mean_k"),
+        gamma=F("tx_mean_k") / (F("tg_mean_k") + F("tl_mean_k")),
+        dtx_k=F("tx_mean_k") - F("tg_mean_k"),
+    )
 
 
 def as_composition(composition):
