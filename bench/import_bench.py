@@ -15,13 +15,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from ml.datasets import literature_dataset_path  # noqa: E402
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=os.environ.get("GLASSLOOP_DATASET", str(REPO.parent / "shared" / "data" / "bmg_literature_dev.csv")))
+    parser.add_argument("--data", help="the literature CSV (default: $GLASSLOOP_DATASET, else ../shared/data/…)")
     args = parser.parse_args(argv)
+    args.data = str(literature_dataset_path(args.data))
     if not Path(args.data).is_file():
         print(json.dumps({"error": f"data set not found: {args.data}"}))
         return 2

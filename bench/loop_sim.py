@@ -37,12 +37,14 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from ml.datasets import literature_dataset_path  # noqa: E402
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data", default=os.environ.get("GLASSLOOP_DATASET", str(REPO.parent / "shared" / "data" / "bmg_literature_dev.csv")))
+    p.add_argument("--data", help="the literature CSV (default: $GLASSLOOP_DATASET, else ../shared/data/…)")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--batch", type=int, default=20)
     p.add_argument("--draws", type=int, default=10_000)
@@ -54,6 +56,7 @@ def main(argv=None):
     p.add_argument("--known-share", type=float, default=0.6)
     p.add_argument("--fill", action="store_true", help="fill short batches with near misses (campaign option)")
     args = p.parse_args(argv)
+    args.data = str(literature_dataset_path(args.data))
     if not Path(args.data).exists():
         print(json.dumps({"error": f"data set not found: {args.data} (pass --data or set GLASSLOOP_DATASET)"}))
         return 2

@@ -16,13 +16,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from ml.datasets import literature_dataset_path  # noqa: E402
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--dataset", default=os.environ.get("GLASSLOOP_DATASET", str(ROOT.parent / "shared" / "data" / "bmg_literature_dev.csv")))
+    parser.add_argument("--dataset", help="the literature CSV (default: $GLASSLOOP_DATASET, else ../shared/data/…)")
     args = parser.parse_args()
+    args.dataset = str(literature_dataset_path(args.dataset))
     if not Path(args.dataset).exists():
         print(json.dumps({"error": f"data set not found: {args.dataset}"}))
         return 2

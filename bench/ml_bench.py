@@ -35,6 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ml.datasets import literature_dataset_path  # noqa: E402
 from ml.dataprep import grouped_kfold, grouped_split, prepare, read_csv  # noqa: E402
 from ml.design import TrainingReference, design, make_target  # noqa: E402
 from ml.forward import ForwardModel, KnnBlock, targets_from_y  # noqa: E402
@@ -45,7 +46,7 @@ from ml.surrogate import GFASurrogate, cross_validate, labels_from_trg  # noqa: 
 
 
 def dataset_path(arg: str | None) -> str:
-    return arg or os.environ.get("GLASSLOOP_DATASET") or str(ROOT.parent / "shared/data/bmg_literature_dev.csv")
+    return str(literature_dataset_path(arg))
 
 
 def r(x, nd=4):

@@ -148,8 +148,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "inter
 # LLM extraction (mining): read from the environment only, never stored.
 GLASSLOOP_LLM_MODEL = os.environ.get("GLASSLOOP_LLM_MODEL", "")
 
-GLASSLOOP_DATASET = os.environ.get("GLASSLOOP_DATASET", str(BASE_DIR.parent / "shared" / "data" / "bmg_literature_dev.csv"))
-
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

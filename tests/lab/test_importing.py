@@ -7,6 +7,7 @@ from openpyxl import Workbook
 from lab.importing import ImportFileError, import_alloys, normalise_doi
 from lab.models import Alloy, PropertyValue, Reference
 from lab.services import get_or_create_alloy
+from ml.datasets import literature_dataset_path
 
 pytestmark = pytest.mark.django_db
 
@@ -169,10 +170,8 @@ def test_doi_normalisation():
     assert normalise_doi("") == ""
 
 
-def test_shared_data_set_imports_twice_without_duplicates(settings):
-    from pathlib import Path
-
-    path = Path(settings.GLASSLOOP_DATASET)
+def test_shared_data_set_imports_twice_without_duplicates():
+    path = literature_dataset_path()
     if not path.is_file():
         pytest.skip(f"data set not found at {path} (set GLASSLOOP_DATASET)")
     first = import_alloys(path)

@@ -3,19 +3,17 @@
 import copy
 import csv
 import math
-import os
 import pickle
 import random
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ml.composition import ELEMENTS, Composition, CompositionError, parse_composition, parse_many
+from ml.datasets import literature_dataset_path
 
-REPO = Path(__file__).resolve().parents[2]
-DATASET = Path(os.environ.get("GLASSLOOP_DATASET", REPO.parent / "shared" / "data" / "bmg_literature_dev.csv"))
+DATASET = literature_dataset_path()
 
 
 def at_pct(text):
