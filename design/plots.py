@@ -10,32 +10,18 @@
 
 from __future__ import annotations
 
-import io
-
-import matplotlib
 import numpy as np
-from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 
-matplotlib.rcParams["svg.fonttype"] = "none"
-matplotlib.rcParams["svg.hashsalt"] = "glassloop"
+from lab.plots import render_svg  # also sets the SVG rcParams (text as text, stable ids)
 
 FIGSIZE_IN = (7.0, 4.6)
-
-
-def _render(fig: Figure) -> str:
-    FigureCanvasSVG(fig)
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
-    svg = buf.getvalue()
-    start = svg.find("<svg")
-    return svg[start:] if start >= 0 else svg
 
 
 def _empty(message: str) -> str:
     fig = Figure(figsize=(7.0, 1.2), dpi=100)
     fig.text(0.5, 0.5, message, ha="center", va="center", color="#5b6475")
-    return _render(fig)
+    return render_svg(fig)
 
 
 def _matrix(fraction_dicts, vocabulary):
@@ -87,7 +73,7 @@ def pca_map_svg(known, candidates=(), validated=(), failed=(), *, title=""):
     ax.legend(loc="best", fontsize=8, framealpha=0.85)
     if title:
         ax.set_title(title.replace("$", r"\$"), fontsize=10)
-    return _render(fig)
+    return render_svg(fig)
 
 
 def training_curves_svg(curves, *, title=""):
@@ -122,7 +108,7 @@ def training_curves_svg(curves, *, title=""):
         ax.legend(fontsize=8, loc="upper right")
     if title:
         ax.set_title(title.replace("$", r"\$"), fontsize=10)
-    return _render(fig)
+    return render_svg(fig)
 
 
 def parity_svg(rows, *, title=""):
@@ -151,4 +137,4 @@ def parity_svg(rows, *, title=""):
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title.replace("$", r"\$"), fontsize=10)
-    return _render(fig)
+    return render_svg(fig)

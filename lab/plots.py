@@ -57,7 +57,8 @@ def _plain(text: str) -> str:
     return (text or "").replace("$", r"\$")
 
 
-def _render(fig: Figure) -> str:
+def render_svg(fig: Figure) -> str:
+    """The figure as an SVG string starting at ``<svg`` (see the module docstring)."""
     FigureCanvasSVG(fig)
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
@@ -124,7 +125,7 @@ def xrd_plot_svg(analysis: XRDAnalysis, *, title: str = "") -> str:
     heading = f"{_plain(title)} — {verdict}" if title else f"XRD: {verdict}"
     ax.set_title(heading, fontsize=10)
     ax.legend(fontsize=8, loc="upper right", frameon=False)
-    return _render(fig)
+    return render_svg(fig)
 
 
 def dsc_plot_svg(curve: DSCCurve, *, tg_k=None, tx_k=None, tl_k=None, title: str = "") -> str:
@@ -151,7 +152,7 @@ def dsc_plot_svg(curve: DSCCurve, *, tg_k=None, tx_k=None, tl_k=None, title: str
     top = ax.secondary_xaxis("top", functions=(lambda k: k - KELVIN_OFFSET, lambda c: c + KELVIN_OFFSET))
     top.set_xlabel("temperature (°C)", fontsize=9)
     ax.set_title(_plain(title) if title else "DSC", fontsize=10)
-    return _render(fig)
+    return render_svg(fig)
 
 
 def svg_ids(svg: str) -> set[str]:
