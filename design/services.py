@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from config.queue import QUEUE_UNAVAILABLE, send_task_or_note
+from config.queue import send_task_or_note
 from lab.models import Alloy, Sample, XRDMeasurement
 from ml.composition import parse_composition
 

@@ -7,6 +7,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from config.queue import QUEUE_UNAVAILABLE
 from lab.roles import APPROVER, EXPERIMENTER, has_role, role_required
 from ml import selectors as ml_selectors
 
@@ -85,8 +86,8 @@ def campaign_generate(request, pk):
     except ValidationError as exc:
         messages.error(request, _errors(exc))
         return redirect(campaign)
-    if gen_round.error.startswith(services.QUEUE_UNAVAILABLE):
-        messages.error(request, f"{services.QUEUE_UNAVAILABLE}: round {gen_round.number} is saved as queued but cannot run yet.")
+    if gen_round.error.startswith(QUEUE_UNAVAILABLE):
+        messages.error(request, f"{QUEUE_UNAVAILABLE}: round {gen_round.number} is saved as queued but cannot run yet.")
     else:
         messages.success(request, f"Round {gen_round.number} queued: sampling {campaign.n_draws:,} compositions.")
     return redirect(campaign)
@@ -99,8 +100,8 @@ def round_requeue(request, pk):
     if gen_round.status == GenerationRound.Status.QUEUED:
         services.enqueue_generation(gen_round.pk)
         gen_round.refresh_from_db()
-        if gen_round.error.startswith(services.QUEUE_UNAVAILABLE):
-            messages.error(request, f"{services.QUEUE_UNAVAILABLE} still.")
+        if gen_round.error.startswith(QUEUE_UNAVAILABLE):
+            messages.error(request, f"{QUEUE_UNAVAILABLE} still.")
         else:
             messages.success(request, "Queued again.")
     return redirect(gen_round.campaign)

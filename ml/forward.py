@@ -37,7 +37,6 @@ Measured, 5-fold grouped CV (791 alloys), MAE Tg/Tx/Tl, R² Trg/γ:
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Sequence
 

@@ -57,7 +57,6 @@ model's descriptors come from :mod:`ml.descriptors`.
 from __future__ import annotations
 
 import copy
-import io
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence

@@ -6,6 +6,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from config.queue import QUEUE_UNAVAILABLE
 from lab.roles import APPROVER, has_role, role_required
 
 from . import selectors, services
@@ -40,7 +41,7 @@ def retrain(request):
     if result.run is None:
         messages.error(request, result.message)
         return redirect("ml:model_list")
-    if result.run.error.startswith(services.QUEUE_UNAVAILABLE):
+    if result.run.error.startswith(QUEUE_UNAVAILABLE):
         messages.error(request, result.message)
     else:
         messages.success(request, result.message)

@@ -82,11 +82,6 @@ def seed_mining(user):
 
 
 def seed_design(user):
-    try:
-        import design.services  # noqa: F401
-        import ml.services  # noqa: F401
-    except ImportError:
-        return
     from .design_fixtures import seed
 
     seed(user)

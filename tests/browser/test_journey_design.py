@@ -14,11 +14,9 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-from design import services as design_services
 from design.models import Candidate
 from lab.models import DSCMeasurement, XRDMeasurement
 from lab.patterns import synthetic_xrd_pattern
-from ml import services as ml_services
 from ml.models import TrainingRun
 
 from .conftest import main_text

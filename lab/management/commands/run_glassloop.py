@@ -4,7 +4,6 @@ Starts the web server and a Celery worker as child processes, forwards Ctrl-C / 
 both, and stops when either stops (exit status non-zero if one of them failed).
 """
 
-import os
 import signal
 import subprocess
 import sys

@@ -10,6 +10,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from config.queue import QUEUE_UNAVAILABLE
 from ml import services
 from ml.models import ModelVersion, TrainingRun
 
@@ -26,7 +27,7 @@ def follow(run, write, poll_s=2.0, timeout_s=None):
             last = line
         if run.is_finished:
             return run
-        if run.status == TrainingRun.Status.QUEUED and run.error.startswith(services.QUEUE_UNAVAILABLE):
+        if run.status == TrainingRun.Status.QUEUED and run.error.startswith(QUEUE_UNAVAILABLE):
             raise CommandError(run.error)
         if timeout_s is not None and time.monotonic() - start > timeout_s:
             raise CommandError(f"Run {run.pk} did not finish within {timeout_s:.0f} s (is a worker running?).")
@@ -75,7 +76,7 @@ class Command(BaseCommand):
                 run = follow(run, self.stdout.write, timeout_s=opts["timeout"])
             report(run, self.stdout.write, self.style)
         elif opts["wait"]:
-            if run.error.startswith(services.QUEUE_UNAVAILABLE):
+            if run.error.startswith(QUEUE_UNAVAILABLE):
                 raise CommandError(run.error)
             run = follow(run, self.stdout.write, timeout_s=opts["timeout"])
             report(run, self.stdout.write, self.style)
