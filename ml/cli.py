@@ -149,7 +149,8 @@ def cmd_generate(args) -> int:
         sh = res["shares"]
         print(f"target {t.id or k + 1} {json.dumps(t.as_dict())}: {res['selected']['n_returned']} returned; raw "
               f"samples {sh['n_raw']}: plausible {sh['raw_plausible']:.2f}, novel {sh['raw_novel']:.2f}, "
-              f"unique {sh['raw_unique']:.2f}", file=sys.stderr)
+              f"unique {sh['raw_unique']:.2f} (network alone: plausible {sh['network_plausible']:.2f}, "
+              f"{sh['guard_changed_share']:.0%} of draws changed by the chemistry guard)", file=sys.stderr)
         for r in res["rows"]:
             row = {"target_Tg_K": t.values["Tg"], "target_Tx_K": t.values["Tx"], "target_Tl_K": t.values["Tl"]}
             if args.targets:

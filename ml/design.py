@@ -12,9 +12,24 @@ Definitions (issue 3):
   (for a range: distance to the nearest bound over that bound, 0 inside), with the forward
   model's predictions.
 
-:func:`design` reports the shares on the **raw** CGAN samples (before any filtering:
-``raw_*``) and returns the top-n compositions that pass (valid, unique, novel), ranked by
-relative error then P(glass). Both sets of numbers are returned; nothing is hidden.
+Generation (:func:`generate_fractions`) = the network, then two guards, each reported:
+
+1. **network** — CGAN draws after the issue's post-processing (drop < 0.5 at.%, round to
+   0.1 at.%). Shares on these are ``network_*``.
+2. **chemistry guard** (:meth:`TrainingReference.repair`) — at most 8 elements (the smallest
+   beyond 8 dropped) and no pair of major elements that never occur together in a training
+   alloy: walking the elements from the largest down, a major element that never occurred
+   with a larger major one is dropped and the rest renormalised. It is the same kind of step
+   as dropping < 0.5 at.%: a projection onto what the lab will cast, not a search for better
+   scores; it never adds an element, and its effect is reported (share of draws changed and
+   mean L1 moved). A row it cannot repair (one element left) is discarded.
+3. **distinct** — duplicates on the 0.1 at.% grid are discarded and more draws are made (new
+   noise, new conditions) until the requested number of distinct compositions is reached or
+   ``max_rounds`` rounds have run.
+
+:func:`design` reports shares on the generated set (``raw_*``, before ranking), on the network
+draws (``network_*``) and returns the top-n compositions that pass (valid, novel), ranked by
+relative error then P(glass). All of these numbers are returned; nothing is hidden.
 """
 
 from __future__ import annotations
@@ -122,6 +137,44 @@ class TrainingReference:
         bad_pairs = ((major @ (~self.cooccurrence).astype(float)) * major).sum(axis=1)
         return (n_el >= MIN_ELEMENTS) & (n_el <= MAX_ELEMENTS) & (bad_pairs == 0)
 
+    def repair(self, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Chemistry guard (module docstring, step 2) on post-processed rows.
+
+        Returns (repaired rows on the 0.1 at.% grid, bool mask of the rows it changed). Rows
+        that already have ≤ 8 elements and only seen major pairs are returned untouched.
+        """
+        F = np.array(F, dtype=float, copy=True)
+        n_el = (F > 0).sum(axis=1)
+        major = (F >= MAJOR_FRACTION - 1e-9).astype(float)
+        unseen = ~self.cooccurrence
+        bad_pairs = ((major @ unseen.astype(float)) * major).sum(axis=1)
+        todo = np.flatnonzero((n_el > MAX_ELEMENTS) | (bad_pairs > 0))
+        changed = np.zeros(len(F), dtype=bool)
+        for i in todo:
+            row = F[i]
+            # Each pass drops at least one element, so this ends; a renormalised minor element
+            # can become major and meet an unseen partner, hence the loop.
+            for _ in range(MAX_ELEMENTS + 2):
+                nz = np.flatnonzero(row)
+                order = nz[np.argsort(-row[nz], kind="stable")]
+                drop = list(order[MAX_ELEMENTS:])
+                kept_major: list[int] = []
+                for j in order[:MAX_ELEMENTS]:
+                    if row[j] < MAJOR_FRACTION - 1e-9:
+                        break  # sorted: the rest are minor
+                    if unseen[j, kept_major].any():
+                        drop.append(j)
+                    else:
+                        kept_major.append(j)
+                if not drop:
+                    break
+                row = row.copy()
+                row[drop] = 0.0
+                row = postprocess_fractions(row[None, :])[0]
+            F[i] = row
+            changed[i] = True
+        return F, changed
+
     def nearest(self, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         from ml.metrics import nearest_distances
 
@@ -159,32 +212,84 @@ def _median(x) -> float | None:
     return float(np.median(x)) if x.size else None
 
 
+def _grid_units(F: np.ndarray) -> np.ndarray:
+    return np.rint(F * 1000).astype(np.int32)
+
+
+def generate_fractions(cgan: GAN, reference: TrainingReference, conditions, n: int, seed: int = 0,
+                       sharpen: float | None = None, max_rounds: int = 4) -> tuple[np.ndarray, dict]:
+    """Up to ``n`` distinct, chemistry-guarded compositions (module docstring, steps 1–3).
+
+    ``conditions(n_rows, round) -> (n_rows, 3)`` raw condition rows for one round of draws
+    (ignored by an unconditional GAN). Returns (fractions (m ≤ n, k), stats) where stats
+    describe the first round's ``n`` network draws (``network_*``), how many draws the guard
+    changed and how far it moved them, and how many draws were made in all.
+    """
+    kept: list[np.ndarray] = []
+    seen: set[bytes] = set()
+    draws = repaired = 0
+    moved: list[float] = []
+    network: dict = {}
+    for rnd in range(max_rounds):
+        need = n - len(kept)
+        if need <= 0:
+            break
+        m = n if rnd == 0 else max(2 * need, 50)
+        cond = conditions(m, rnd) if cgan.conditional else None
+        F0 = postprocess_fractions(cgan.raw_fractions(m, cond, seed=seed + 7919 * rnd, sharpen=sharpen))
+        if rnd == 0:
+            n_el = (F0 > 0).sum(axis=1)
+            network = {
+                "network_plausible": float(reference.plausible(F0).mean()),
+                "network_unique": float(len(np.unique(_grid_units(F0), axis=0)) / m),
+                "network_median_elements": float(np.median(n_el)),
+                "network_share_over_8_elements": float((n_el > MAX_ELEMENTS).mean()),
+            }
+        F, changed = reference.repair(F0)
+        draws += m
+        repaired += int(changed.sum())
+        if changed.any():
+            moved.extend(np.abs(F[changed] - F0[changed]).sum(axis=1).tolist())
+        ok = reference.plausible(F)
+        for row, units in zip(F[ok], _grid_units(F[ok])):
+            b = units.tobytes()
+            if b not in seen and len(kept) < n:
+                seen.add(b)
+                kept.append(row)
+    F = np.vstack(kept) if kept else np.zeros((0, len(cgan.vocabulary_)))
+    stats = {**network, "draws": draws, "guard_changed_share": repaired / max(draws, 1),
+             "guard_mean_l1_moved": float(np.mean(moved)) if moved else 0.0, "distinct": len(F)}
+    return F, stats
+
+
 def design(target: Target, n: int, cgan: GAN, forward, surrogate, reference: TrainingReference,
            seed: int = 0, oversample: int = 20, jitter: float = 0.01, sharpen: float = 1.5) -> dict:
-    """Sample ``oversample × n`` compositions for ``target`` and return shares + top-n rows.
+    """Generate ``oversample × n`` distinct guarded compositions for ``target``; return shares
+    (generated set ``raw_*`` and network draws ``network_*``) + the top-n rows.
 
     ``sharpen`` multiplies the generator's logits at sampling time (a truncation trick): on a
-    grouped split of the literature set it raised the raw plausible share from 0.67 to 0.84
-    (median 6 -> 4 elements) at the cost of a larger Wasserstein distance to held-out alloys
-    (0.26 -> 0.31); distribution metrics are therefore measured with ``sharpen=1``.
+    grouped split of the literature set it raised the network's plausible share from 0.67 to
+    0.84 (median 6 -> 4 elements) at the cost of a larger Wasserstein distance to held-out
+    alloys (0.26 -> 0.31); distribution metrics are therefore measured with ``sharpen=1``.
     """
     if n < 1:
         raise ValueError("n must be at least 1")
     rng = np.random.default_rng(seed)
     n_raw = max(n * oversample, 50)
-    cond = draw_conditions(target, n_raw, rng, jitter)
-    F_all = postprocess_fractions(cgan.raw_fractions(n_raw, cond, seed=seed, sharpen=sharpen))
-    # Dedupe on the 0.1 at.% grid (exact integers) before parsing.
-    units = np.rint(F_all * 1000).astype(np.int32)
-    _, first, row_of_draw = np.unique(units, axis=0, return_index=True, return_inverse=True)
-    row_of_draw = np.asarray(row_of_draw).ravel()  # draw -> its unique row
-    F = F_all[first]
+    F, gen_stats = generate_fractions(cgan, reference, lambda m, _rnd: draw_conditions(target, m, rng, jitter),
+                                      n_raw, seed=seed, sharpen=sharpen)
+    if not len(F):
+        return {"target": target.as_dict(), "id": target.id,
+                "shares": {"n_raw": int(n_raw), "n_generated": 0, "raw_valid": 0.0, "raw_unique": 0.0,
+                           "raw_plausible": 0.0, "raw_novel": 0.0, "raw_median_elements": None,
+                           "raw_median_rel_error_novel": None, "raw_median_rel_error_all": None, **gen_stats},
+                "selected": {"n_returned": 0, "n_requested": int(n), "median_rel_error": None, "unique": True},
+                "rows": []}
     comps = to_compositions(F, cgan.vocabulary_)  # every output through the parser
-    valid = np.array([abs(sum(c.values()) - 1) < 1e-9 for c in comps])
+    valid = np.array([abs(sum(c.values()) - 1) < 1e-9 for c in comps], dtype=bool)
     plausible = reference.plausible(F)
     dist, idx = reference.nearest(F)
     novel = plausible & (dist > NOVELTY_L1)
-    # forward vocabulary may be wider than the generator's: map columns
     fvocab = forward.vocabulary_
     col = {e: j for j, e in enumerate(fvocab)}
     Xf = np.zeros((len(F), len(fvocab)))
@@ -193,20 +298,22 @@ def design(target: Target, n: int, cgan: GAN, forward, surrogate, reference: Tra
     p_glass = surrogate.predict_proba_fractions(Xf) if surrogate is not None else np.full(len(F), np.nan)
     rel = relative_errors(pred, target)
     rel_mean = rel.mean(axis=1)
-    n_unique = len(F)
-    # raw shares: over all n_raw draws (a duplicate carries its unique row's flags)
     n_el = (F > 0).sum(axis=1)
+    # raw_unique: distinct compositions delivered over those asked for (< 1 when the
+    # generator could not find enough distinct ones within max_rounds).
     shares_raw = {
         "n_raw": int(n_raw),
-        "raw_valid": float(valid[row_of_draw].mean()),
-        "raw_unique": float(n_unique / n_raw),
-        "raw_plausible": float(plausible[row_of_draw].mean()),
-        "raw_novel": float(novel[row_of_draw].mean()),
-        "raw_median_elements": float(np.median(n_el[row_of_draw])),
+        "n_generated": int(len(F)),
+        "raw_valid": float(valid.mean()),
+        "raw_unique": float(len(F) / n_raw),
+        "raw_plausible": float(plausible.mean()),
+        "raw_novel": float(novel.mean()),
+        "raw_median_elements": float(np.median(n_el)),
         "raw_median_rel_error_novel": _median(rel_mean[novel]),
         "raw_median_rel_error_all": _median(rel_mean),
         "raw_median_rel_error_novel_by_property": {
             p: _median(rel[novel, j]) for j, p in enumerate(PROPERTIES)},
+        **gen_stats,
     }
     keep = np.flatnonzero(valid & novel)
     order = keep[np.lexsort((-np.nan_to_num(p_glass[keep]), rel_mean[keep]))][:n]

@@ -204,16 +204,18 @@ def training_compositions(bundle):
 def sample(bundle, conditions, seed):
     """Compositions from the bundle's CGAN, one draw per (Tg, Tx, Tl) condition row, duplicates
     removed (so possibly fewer than the rows); each passes the composition parser and is
-    chemically plausible (major-element pairs seen together in the training data)."""
+    chemically plausible: the chemistry guard (``ml.design.TrainingReference.repair``) drops
+    elements beyond 8 and major elements never seen with a larger major one; what it cannot
+    repair (one element left) is discarded."""
     from ml.gan import postprocess_fractions, to_compositions
 
     cgan = bundle.cgan
     F = postprocess_fractions(cgan.raw_fractions(len(conditions), np.asarray(conditions, dtype=float), seed=int(seed)))
+    F, _changed = bundle.reference.repair(F)
+    F = F[bundle.reference.plausible(F)]
     units = np.rint(F * 1000).astype(np.int32)
     _, first = np.unique(units, axis=0, return_index=True)
-    F = F[np.sort(first)]
-    F = F[bundle.reference.plausible(F)]
-    return to_compositions(F, cgan.vocabulary_)
+    return to_compositions(F[np.sort(first)], cgan.vocabulary_)
 
 
 # =====================================================================================

@@ -56,3 +56,56 @@ def test_relative_errors_values_and_ranges():
     pred = {"tg_k": np.array([640.0, 680.0]), "tx_k": np.array([760.0, 798.0]), "tl_k": np.array([1120.0, 1064.0])}
     err = relative_errors(pred, t)
     np.testing.assert_allclose(err, [[10 / 650, 0, 0], [0, 0.05, 0.05]])
+
+
+def test_chemistry_guard_drops_unseen_major_pairs_and_excess_elements(ref):
+    F = np.vstack([
+        frac(Zr=55, Cu=35, Al=10),                      # already plausible: untouched
+        frac(Zr=50, Cu=30, Fe=20),                      # Fe never with Zr: Fe dropped
+        frac(Zr=30, Cu=20, Al=10, Ni=10, Si=8, Ti=8, Co=6, Nb=5, B=3),  # 9 elements, unseen pairs
+        frac(Zr=60, Fe=40),                             # only Zr is left: not repairable
+        frac(Zr=55, Cu=37, Fe=4.6, Al=3.4),             # Fe minor (< 5 at.%): kept
+    ])
+    G, changed = ref.repair(F)
+    assert list(changed) == [False, True, True, True, False]
+    np.testing.assert_array_equal(G[0], F[0])
+    np.testing.assert_array_equal(G[4], F[4])
+    np.testing.assert_allclose(G[1], frac(Zr=62.5, Cu=37.5))  # renormalised over what is kept
+    assert ref.plausible(G[:3]).all()
+    assert not ref.plausible(G[3:4]).any()  # one element: discarded by the sampler
+    assert np.allclose(G.sum(axis=1), 1.0)
+    # nothing is ever added: the guard only removes elements
+    assert not ((G > 0) & (F == 0)).any()
+
+
+class _StubGenerator:
+    """Emits a fixed cycle of rows, so the top-up rounds can be checked exactly."""
+
+    conditional = False
+
+    def __init__(self, rows):
+        self.rows = np.vstack(rows)
+        self.vocabulary_ = VOCAB
+        self.calls = 0
+
+    def raw_fractions(self, n, conditions=None, seed=0, sharpen=None):
+        self.calls += 1
+        start = self.calls * 7
+        return self.rows[(np.arange(n) + start) % len(self.rows)]
+
+
+def test_generate_fractions_tops_up_to_distinct_guarded_rows(ref):
+    from ml.design import generate_fractions
+
+    rows = [frac(Zr=50 + i, Cu=40 - i, Al=10) for i in range(30)] + [frac(Zr=60, Fe=40)] * 10
+    gen = _StubGenerator(rows)
+    F, stats = generate_fractions(gen, ref, lambda m, rnd: None, 25, seed=0)
+    assert len(F) == 25
+    assert len(np.unique(np.rint(F * 1000), axis=0)) == 25
+    assert ref.plausible(F).all()
+    assert gen.calls >= 2  # the first 25 draws held repeats and unrepairable rows
+    assert stats["draws"] > 25 and stats["network_plausible"] < 1.0
+    # a generator with fewer distinct outputs than asked stops after max_rounds, short
+    gen = _StubGenerator(rows[:5])
+    F, stats = generate_fractions(gen, ref, lambda m, rnd: None, 25, seed=0, max_rounds=3)
+    assert len(F) == 5 and gen.calls == 3 and stats["distinct"] == 5
