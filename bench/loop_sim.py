@@ -1,7 +1,7 @@
 """A simulated lab running the design loop; prints one JSON object.
 
     .venv/bin/python bench/loop_sim.py [--data CSV] [--rounds 5] [--batch 20] [--draws 10000]
-                                       [--tg-min 700] [--trg-min 0.62] [--base Zr] [--epochs 300]
+                                       [--tg-min 700] [--trg-min 0.62] [--base Zr] [--epochs 600]
 
 * Data: ``--data`` or env GLASSLOOP_DATASET, else ../shared/data/bmg_literature_dev.csv.
 * Oracle ("the experiment"): a forward model (ml.forward.ForwardModel, default settings)
@@ -51,7 +51,7 @@ def main(argv=None):
     p.add_argument("--tg-min", type=float, default=700.0)
     p.add_argument("--trg-min", type=float, default=0.62)
     p.add_argument("--base", default="Zr")
-    p.add_argument("--epochs", type=int, default=300)
+    p.add_argument("--epochs", type=int, default=600)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--known-share", type=float, default=0.6)
     p.add_argument("--fill", action="store_true", help="fill short batches with near misses (campaign option)")

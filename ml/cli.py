@@ -176,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fit", help="fit forward model, surrogate and CGAN into a model directory")
     f.add_argument("--data", required=True, help="CSV with composition,Tg_K,Tx_K,Tl_K")
     f.add_argument("--out", required=True, help="model directory to write")
-    f.add_argument("--epochs", type=int, default=300)
+    f.add_argument("--epochs", type=int, default=600)
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--descriptors", choices=("D1", "CD1", "CD2"), default="D1",
                    help="descriptor set seen by the CGAN discriminator")

@@ -43,7 +43,7 @@ def _labels(data: PreparedData) -> np.ndarray:
     return lab
 
 
-def fit_bundle(df, out_dir: str, epochs: int = 300, seed: int = 0, descriptors: str = "D1",
+def fit_bundle(df, out_dir: str, epochs: int = 600, seed: int = 0, descriptors: str = "D1",
                progress: Progress | None = None, gan_params: dict | None = None,
                forward_params: dict | None = None) -> "Bundle":
     set_torch_threads(1)

@@ -42,7 +42,7 @@ from .models import ModelVersion, TrainingRun
 logger = logging.getLogger(__name__)
 
 VALIDATION_SHARE = 0.15
-DEFAULT_EPOCHS = 300
+DEFAULT_EPOCHS = 600
 
 
 def _setting(name, default):
