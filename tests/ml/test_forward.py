@@ -149,3 +149,26 @@ def test_knn_block_from_shared_distances_matches_its_own_search():
     blk = KnnBlock(4).fit(X, rng.normal(size=(50, 3)))
     np.testing.assert_allclose(blk.transform(Q, distances=l1_distances(Q, X, np.float32)), blk.transform(Q),
                                rtol=1e-4, atol=1e-5)
+
+
+def test_tx_heads_use_a_robust_loss_and_resist_one_gross_error(data):
+    """One Tx typo (+300 K) in training: the pseudo-Huber Tx/ΔTx heads move much less than
+    squared-error heads would."""
+    import json
+
+    y = data.y[:50].copy()
+    y[7, 1] += 300.0  # Tx of one alloy badly extracted
+    y[7, 2] += 300.0  # keep Tg < Tx < Tl
+    kw = dict(SMALL, krr=False, composite=True)
+    robust = ForwardModel(**kw).fit(data.compositions[:50], y)
+    plain = ForwardModel(**kw, robust_heads=()).fit(data.compositions[:50], y)
+    heads = robust.trained_heads
+    objective = {h: json.loads(robust.members_[0][j].save_config())["learner"]["objective"]["name"]
+                 for j, h in enumerate(heads)}
+    assert objective["tx_k"] == objective["dtx_k"] == "reg:pseudohubererror"
+    assert objective["tg_k"] == "reg:squarederror"
+    clean = ForwardModel(**kw).fit(data.compositions[:50], data.y[:50])
+    q = [data.compositions[7]]
+    shift_robust = abs(robust.predict(q)["tx_k"][0] - clean.predict(q)["tx_k"][0])
+    shift_plain = abs(plain.predict(q)["tx_k"][0] - clean.predict(q)["tx_k"][0])
+    assert shift_robust < 0.5 * shift_plain
