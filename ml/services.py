@@ -207,15 +207,13 @@ def sample(bundle, conditions, seed):
     chemically plausible: the chemistry guard (``ml.design.TrainingReference.repair``) drops
     elements beyond 8 and major elements never seen with a larger major one; what it cannot
     repair (one element left) is discarded."""
-    from ml.gan import postprocess_fractions, to_compositions
+    from ml.design import generate_fractions
+    from ml.gan import to_compositions
 
-    cgan = bundle.cgan
-    F = postprocess_fractions(cgan.raw_fractions(len(conditions), np.asarray(conditions, dtype=float), seed=int(seed)))
-    F, _changed = bundle.reference.repair(F)
-    F = F[bundle.reference.plausible(F)]
-    units = np.rint(F * 1000).astype(np.int32)
-    _, first = np.unique(units, axis=0, return_index=True)
-    return to_compositions(F[np.sort(first)], cgan.vocabulary_)
+    conditions = np.asarray(conditions, dtype=float)
+    F, _stats = generate_fractions(bundle.cgan, bundle.reference, lambda _m, _round: conditions, len(conditions),
+                                   seed=int(seed), max_rounds=1)
+    return to_compositions(F, bundle.cgan.vocabulary_)
 
 
 # =====================================================================================
