@@ -28,6 +28,15 @@ def reset_connections():
     app.amqp._producer_pool = None
 
 
+def redis_up(host="127.0.0.1", port=6379):
+    """Is a Redis server listening where the real-worker tests expect it?"""
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -11,7 +11,6 @@ workers use their own database connections).
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,20 +24,13 @@ from design import services as design_services
 from design.models import GenerationRound
 from ml import services
 from ml.models import ModelVersion, TrainingRun
+from tests.celery_broker import redis_up
 
 from .conftest import add_literature, synthetic_rows
 
 BROKER = os.environ.get("GLASSLOOP_TEST_BROKER", "redis://127.0.0.1:6379/13")
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def redis_up():
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
 
 
 def needs_postgres_and_redis():

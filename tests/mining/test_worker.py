@@ -1,6 +1,5 @@
 """The batch task run for real by a Celery worker through Redis."""
 
-import socket
 import time
 
 import pytest
@@ -8,16 +7,9 @@ from django.db import connection
 
 from mining import services
 from mining.models import ExtractionBatch
+from tests.celery_broker import redis_up
 
 BROKER = "redis://127.0.0.1:6379/14"
-
-
-def redis_up():
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
 
 
 @pytest.fixture
