@@ -29,16 +29,9 @@ def main(argv=None):
         print(json.dumps({"error": f"data set not found: {args.data}"}))
         return 2
 
-    import django
+    from scratch_db import scratch_database
 
-    django.setup()
-    from django.db import connection
-    from django.test.utils import setup_test_environment, teardown_test_environment
-
-    setup_test_environment()
-    old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, keepdb=False, serialize=False)
-    try:
+    with scratch_database() as connection:
         from lab.importing import import_alloys
 
         start = time.perf_counter()
@@ -47,9 +40,6 @@ def main(argv=None):
         start = time.perf_counter()
         again = import_alloys(args.data, source_label=Path(args.data).name)
         second_seconds = time.perf_counter() - start
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
-        teardown_test_environment()
     result = dict(report.counts)
     result.update(
         seconds=round(seconds, 3),

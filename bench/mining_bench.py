@@ -3,7 +3,7 @@ approval of the clean records, on a fresh test database. Prints JSON; exits non-
 composition the parser refuses is not flagged 'unparseable' or a Tg >= Tx row is not
 flagged 'order' (nothing may be silently accepted).
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/glassloop_h7 .venv/bin/python bench/mining_bench.py [--dataset PATH]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/glassloop_h7 .venv/bin/python bench/mining_bench.py [--data PATH]
 """
 
 import argparse
@@ -23,27 +23,20 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--dataset", help="the literature CSV (default: $GLASSLOOP_DATASET, else ../shared/data/…)")
+    parser.add_argument("--data", "--dataset", dest="dataset", help="the literature CSV (default: $GLASSLOOP_DATASET, else ../shared/data/…)")
     args = parser.parse_args()
     args.dataset = str(literature_dataset_path(args.dataset))
     if not Path(args.dataset).exists():
         print(json.dumps({"error": f"data set not found: {args.dataset}"}))
         return 2
 
-    import django
+    from scratch_db import scratch_database
 
-    django.setup()
-    from django.contrib.auth import get_user_model
-    from django.db import connection
-    from django.test.utils import setup_test_environment
+    with scratch_database() as connection:
+        from django.contrib.auth import get_user_model
 
-    from ml.composition import CompositionError, parse_composition
-
-    setup_test_environment()
-    old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    try:
         from mining import services
+        from ml.composition import CompositionError, parse_composition
         from mining.models import ExtractedRecord
 
         reviewer = get_user_model().objects.create_user("bench-reviewer")
@@ -96,8 +89,6 @@ def main():
         }
         print(json.dumps(out, indent=2))
         return 1 if violations else 0
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
 if __name__ == "__main__":
