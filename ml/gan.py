@@ -70,6 +70,7 @@ import torch
 from torch import nn
 
 from ml.composition import Composition
+from ml.descriptors import fractions_matrix
 from ml.elements import cohesive_energies, element_table, mixing_enthalpy_matrix
 
 DESCRIPTOR_SETS = ("D1", "CD1", "CD2")
@@ -88,19 +89,6 @@ def set_torch_threads(n: int = 1) -> None:
 
 
 # --------------------------------------------------------------------------- fractions
-
-
-def fractions_matrix(compositions: Sequence[Composition], vocabulary: Sequence[str]) -> np.ndarray:
-    """(n, k) atomic fractions over ``vocabulary``; elements outside it raise ValueError."""
-    index = {e: j for j, e in enumerate(vocabulary)}
-    X = np.zeros((len(compositions), len(vocabulary)))
-    for i, comp in enumerate(compositions):
-        for el, x in comp.items():
-            j = index.get(el)
-            if j is None:
-                raise ValueError(f"element {el} of {comp.formula} is not in the model vocabulary")
-            X[i, j] = x
-    return X
 
 
 def postprocess_fractions(F: np.ndarray, min_fraction: float = MIN_FRACTION, grid: int = GRID) -> np.ndarray:
