@@ -32,6 +32,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from ml.composition import CompositionError, parse_composition
+# The limits that block approval here are the ones that drop rows in the ML data preparation.
+from ml.dataprep import C_TO_K, DTX_MAX_K as MAX_DTX_K, T_MAX_K as MAX_K, T_MIN_K as MIN_K
 
 UNPARSEABLE = "unparseable"
 ORDER = "order"
@@ -45,14 +47,10 @@ ALL_FLAGS = (UNPARSEABLE, ORDER, RANGE, UNITS, DUPLICATE, CONFLICT, OUTLIER, SNI
 # Flags that forbid approval until the reviewer edits the record.
 BLOCKING_FLAGS = (UNPARSEABLE, ORDER, RANGE)
 
-MIN_K = 200.0
-MAX_K = 2500.0
-MAX_DTX_K = 250.0
 AGREE_WITHIN_K = 10.0
 OUTLIER_SIGMA = 3.0
 OUTLIER_MIN_STD_K = 10.0
 MIN_TL_K = 550.0
-C_TO_K = 273.15
 
 # Lowest plausible Tg (K) for glasses based on each element, with margin below the lowest
 # reported values. Families not listed (Mg, Ca, Sr, La, Ce, Pr, Nd, Sm, Yb, Au, Ag, Zn, Li)

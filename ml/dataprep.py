@@ -5,8 +5,16 @@ optional ``label``/``weight`` pair is carried for lab XRD verdicts) into one row
 
 * every composition goes through :func:`ml.composition.parse_composition`; a refused row is
   counted and reported with the parser's reason, never guessed;
-* rows with a missing/non-numeric temperature, outside 200–2500 K, or violating
-  Tg < Tx < Tl are dropped and reported;
+* rows with a missing/non-numeric temperature, outside 200–2500 K, violating Tg < Tx < Tl,
+  or with a supercooled-liquid region ΔTx = Tx − Tg wider than 250 K (the widest reported for
+  metallic glasses are ~130 K; the same limit blocks approval of a mined record, see
+  ``mining.validation``) are dropped and reported;
+* rows that look reported in °C are dropped and reported: Tg, Tx and Tl are *all*
+  273 ± 80 K below the median of at least 3 close alloys of the table (L1 distance on atomic
+  fractions < 0.15, i.e. at most 7.5 at.% moved). Neighbours rather than a per-family floor
+  (which ``mining.validation`` uses to flag for a reviewer) because a floor cannot tell a
+  Cu–Zr glass in °C from a genuine low-Tg Cu–Mg–Ca one; a consistent 273 K step against
+  near-identical alloys can. The rows are dropped, not converted: the unit is a guess;
 * rows sharing a composition key (same alloy written differently) are merged: mean values,
   and the spread (max − min per property) is reported.
 
@@ -32,6 +40,12 @@ REQUIRED_COLUMNS = ("composition", "Tg_K", "Tx_K", "Tl_K")
 TEMPERATURE_COLUMNS = ("Tg_K", "Tx_K", "Tl_K")
 T_MIN_K = 200.0
 T_MAX_K = 2500.0
+DTX_MAX_K = 250.0
+C_TO_K = 273.15
+# °C check (see the module docstring): neighbourhood, evidence needed, tolerance on the step.
+CELSIUS_RADIUS_L1 = 0.15
+CELSIUS_MIN_NEIGHBOURS = 3
+CELSIUS_TOLERANCE_K = 80.0
 # Examples kept in the JSON report per category (the counts are always complete).
 MAX_EXAMPLES = 20
 
@@ -166,7 +180,24 @@ def prepare(df_or_rows: Any, *, require_temperatures: bool = True) -> PreparedDa
             )
             reasons["Tg < Tx < Tl violated"] += 1
             continue
+        if tx - tg > DTX_MAX_K:
+            dropped.append(
+                {"row": i, "composition": text,
+                 "reason": f"ΔTx = Tx − Tg = {tx - tg:g} K is implausibly wide (> {DTX_MAX_K:g} K; Tg={tg:g}, Tx={tx:g})"}
+            )
+            reasons["ΔTx implausibly wide"] += 1
+            continue
         groups[comp.key].append((i, comp, np.array([tg, tx, tl], dtype=float), label, weight or 1.0))
+
+    entries = [(key, m) for key, members in groups.items() for m in members if np.isfinite(m[2]).all()]
+    for (key, member), reason in zip(entries, _celsius_suspicions([m[1] for _, m in entries],
+                                                                   np.array([m[2] for _, m in entries]).reshape(-1, 3))):
+        if reason:
+            groups[key].remove(member)
+            dropped.append({"row": member[0], "composition": str(rows[member[0]].get("composition")), "reason": reason})
+            reasons["temperatures look like °C"] += 1
+    groups = {key: members for key, members in groups.items() if members}
+    dropped.sort(key=lambda d: d["row"])
 
     if not groups:
         raise DataError(
@@ -221,6 +252,30 @@ def prepare(df_or_rows: Any, *, require_temperatures: bool = True) -> PreparedDa
         report["labelled_alloys"] = int(np.isfinite(labels).sum())
     return PreparedData(compositions=compositions, keys=keys, y=y, report=report,
                         labels=labels, weights=weights)
+
+
+def _celsius_suspicions(compositions: Sequence[Composition], y: np.ndarray) -> list[str | None]:
+    """For each row, a reason when Tg, Tx and Tl all sit 273 ± 80 K below the median of its
+    close alloys (see the module docstring), else None. Chunked: memory stays O(chunk · n)."""
+    from ml.descriptors import fractions_matrix, l1_distances
+
+    out: list[str | None] = [None] * len(compositions)
+    if len(compositions) <= CELSIUS_MIN_NEIGHBOURS:
+        return out
+    X = fractions_matrix(compositions, sorted({el for comp in compositions for el in comp}))
+    for s in range(0, len(X), 500):
+        D = l1_distances(X[s:s + 500], X)
+        for r, dist in enumerate(D):
+            i = s + r
+            dist[i] = np.inf  # the row itself is no evidence
+            near = np.flatnonzero(dist < CELSIUS_RADIUS_L1)
+            if len(near) < CELSIUS_MIN_NEIGHBOURS:
+                continue
+            step = np.median(y[near], axis=0) - y[i]
+            if np.all(np.abs(step - C_TO_K) <= CELSIUS_TOLERANCE_K):
+                out[i] = (f"Tg, Tx, Tl are {step[0]:.0f} / {step[1]:.0f} / {step[2]:.0f} K below the median of "
+                          f"{len(near)} close alloys (L1 < {CELSIUS_RADIUS_L1:g}): reported in °C?")
+    return out
 
 
 def summarize_report(report: Mapping[str, Any]) -> str:

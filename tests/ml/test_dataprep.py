@@ -35,6 +35,34 @@ def test_order_violations_range_and_missing_values_dropped():
     assert any("Tg=760" in d["reason"] for d in p.report["dropped"])
 
 
+def test_implausibly_wide_supercooled_liquid_region_dropped():
+    p = prepare(rows(("Hf50Cu50", 600, 840, 1100), ("Zr45Cu55", 600, 900, 1100)))  # ΔTx 240 K / 300 K
+    assert p.keys == ["Cu50Hf50"]
+    assert p.report["reasons"] == {"ΔTx implausibly wide": 1}
+    assert "300 K" in p.report["dropped"][0]["reason"]
+
+
+# A made-up Zr–Cu–Al family in K; rows of it shifted down by 273 K read as °C.
+ZR_CU_AL_K = [("Zr50Cu40Al10", 700, 770, 1140), ("Zr49Cu41Al10", 698, 768, 1136), ("Zr51Cu39Al10", 703, 772, 1145),
+              ("Zr50Cu41Al9", 696, 765, 1138), ("Zr48Cu42Al10", 694, 764, 1130)]
+
+
+def test_rows_about_273_k_below_close_alloys_dropped_as_celsius():
+    p = prepare(rows(*ZR_CU_AL_K,
+                     ("Zr50Cu39Al10Ni1", 700 - 273, 771 - 273, 1142 - 273),  # °C
+                     ("Zr49Cu40Al10Co1", 600, 690, 1050),                    # low, but not by 273 K in all three
+                     ("Mg65Cu25Y10", 420, 480, 730)))                        # a genuinely low-Tg glass, far away
+    assert "Al10Cu39Ni1Zr50" not in p.keys and len(p) == 7
+    assert p.report["reasons"] == {"temperatures look like °C": 1}
+    reason = p.report["dropped"][0]["reason"]
+    assert "°C" in reason and "median of 6 close alloys" in reason
+
+
+def test_celsius_check_needs_three_close_alloys():
+    p = prepare(rows(*ZR_CU_AL_K[:2], ("Zr50Cu39Al10Ni1", 427, 498, 869)))
+    assert len(p) == 3 and p.report["rows_dropped"] == 0
+
+
 def test_duplicates_merged_by_key_with_spread():
     p = prepare(rows(("Hf50Cu50", 700, 760, 1100), ("Cu50Hf50", 710, 770, 1140), ("Zr40Cu60", 690, 750, 1120)))
     assert len(p) == 2
