@@ -123,12 +123,14 @@ def _number(value: Any) -> float | None:
     return out if math.isfinite(out) else None
 
 
-def prepare(df_or_rows: Any, *, require_temperatures: bool = True) -> PreparedData:
+def prepare(df_or_rows: Any, *, require_temperatures: bool = True, merge: bool = True) -> PreparedData:
     """Clean and merge a literature/lab table; see the module docstring.
 
     Optional columns: ``label`` (1 amorphous / 0 crystalline) and ``weight``. With
     ``require_temperatures=False`` rows without temperatures are kept when they carry a
-    label (lab XRD verdicts without DSC); their y is NaN.
+    label (lab XRD verdicts without DSC); their y is NaN. ``merge=False`` keeps one entry per
+    clean row (keys repeat; the report is the same) — for measuring what splitting rows
+    rather than alloys does, never for fitting.
     """
     rows, columns = _rows_from(df_or_rows)
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
@@ -250,6 +252,13 @@ def prepare(df_or_rows: Any, *, require_temperatures: bool = True) -> PreparedDa
     }
     if labels is not None:
         report["labelled_alloys"] = int(np.isfinite(labels).sum())
+    if not merge:
+        rows_kept = sorted((m for members in groups.values() for m in members), key=lambda m: m[0])
+        return PreparedData(
+            compositions=[m[1] for m in rows_kept], keys=[m[1].key for m in rows_kept],
+            y=np.array([m[2] for m in rows_kept]).reshape(-1, 3), report=report,
+            labels=None if labels is None else np.array([np.nan if m[3] is None else m[3] for m in rows_kept]),
+            weights=None if weights is None else np.array([m[4] for m in rows_kept]))
     return PreparedData(compositions=compositions, keys=keys, y=y, report=report,
                         labels=labels, weights=weights)
 

@@ -73,6 +73,14 @@ def test_duplicates_merged_by_key_with_spread():
     assert p.report["max_spread_K"]["Tl_K"] == 40.0
 
 
+def test_unmerged_rows_keep_every_clean_row_in_order():
+    p = prepare(rows(("Hf50Cu50", 700, 760, 1100), ("Zr45Cu55", 150, 760, 1100), ("Cu50Hf50", 710, 770, 1140)),
+                merge=False)
+    assert p.keys == ["Cu50Hf50", "Cu50Hf50"]
+    np.testing.assert_allclose(p.y, [[700, 760, 1100], [710, 770, 1140]])
+    assert p.report["rows_dropped"] == 1 and p.report["duplicate_keys"] == 1
+
+
 def test_missing_columns_and_empty_input_raise():
     with pytest.raises(DataError, match="Tl_K"):
         prepare([{"composition": "Hf50Cu50", "Tg_K": 1, "Tx_K": 2}])
