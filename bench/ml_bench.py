@@ -1,6 +1,6 @@
 """ML benchmark on the shared literature set: prints ONE JSON object on stdout.
 
-    .venv/bin/python bench/ml_bench.py [--data CSV] [--folds 5] [--epochs 600] [--gan-seeds 0,1,2] [--targets 20] [--quick]
+    .venv/bin/python bench/ml_bench.py [--data CSV] [--folds 5] [--epochs 600] [--gan-folds 0,1,2,3,4] [--gan-seeds 0] [--targets 20] [--quick]
 
 Data path: --data, else $GLASSLOOP_DATASET, else ../shared/data/bmg_literature_dev.csv
 relative to the repo. Splits are grouped by composition key (ml.dataprep.grouped_kfold).
@@ -11,9 +11,9 @@ relative to the repo. Splits are grouped by composition key (ml.dataprep.grouped
 * leaky reference: the same forward model and surrogate on rows split at random (copies of a
   test alloy in training, as a paper's random split would have them) — for reading the
   papers' figures, never a result;
-* generators (fold 0 only, CPU budget): CGAN and unconditional GAN for each ``--gan-seeds``
-  seed (W = mean of three sample draws), and an AlloyGAN-style
-  reference (BCE, 5-d noise, 512 hidden, plain softmax, Adam 2e-4, 200 epochs, no EMA) trained on
+* generators: CGAN and unconditional GAN on every ``--gan-folds`` fold for each ``--gan-seeds``
+  seed (W = mean of three sample draws), and an AlloyGAN-style reference on fold 0
+  (BCE, 5-d noise, 512 hidden, plain softmax, Adam 2e-4, 200 epochs, no EMA), each trained on
   the training part (early stopping on an inner 10 % grouped split, not on the held-out
   fold); Wasserstein distance (fractions, Euclidean cost) of their samples vs the held-out
   fold, next to the floor W(train, held-out);
@@ -74,7 +74,8 @@ def main() -> int:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=600)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--gan-seeds", default="0,1,2", help="seeds for the CGAN-vs-GAN comparison (comma-separated)")
+    ap.add_argument("--gan-seeds", default="0", help="seeds for the CGAN-vs-GAN comparison (comma-separated)")
+    ap.add_argument("--gan-folds", default="0,1,2,3,4", help="folds for the CGAN-vs-GAN comparison (fold 0 always)")
     ap.add_argument("--targets", type=int, default=20,
                     help="held-out alloys used as inverse-design targets (fold 0), besides the AlloyGAN Zr target")
     ap.add_argument("--quick", action="store_true", help="fewer trees/epochs, no reference GAN, fold 0 only")
@@ -155,23 +156,26 @@ def main() -> int:
                                   for j, n in enumerate(names)},
             "surrogate": {k: row_cv[k] for k in ("precision", "recall", "f1")}}
 
-    # ---- generators on fold 0 (CGAN and GAN for every --gan-seeds seed; the reference once)
-    tr, te = folds[0]
+    # ---- generators: CGAN and GAN on every --gan-folds fold × --gan-seeds seed (one fold decides
+    # little: with the same settings the CGAN/floor ratio ranged ~1.05–1.3 from fold to fold);
+    # the AlloyGAN-style reference once, on fold 0, where inverse design runs too.
     vocab = sorted({e for c in data.compositions for e in c})
     X = fractions_matrix(data.compositions, vocab)
-    n_eval = len(tr)
-    reps = int(np.ceil(n_eval / len(te)))
-    cond_eval = np.tile(data.y[te], (reps, 1))[:n_eval]
-    floor = wasserstein(X[tr], X[te])
-    gan_seeds = [int(s) for s in args.gan_seeds.split(",")] if not args.quick else [args.seed]
-    configs = [("cgan", CGAN, {}, s) for s in gan_seeds] + [("gan", GAN, {}, s) for s in gan_seeds]
+    gan_seeds = [args.seed] if args.quick else [int(s) for s in args.gan_seeds.split(",")]
+    gan_folds = [0] if args.quick else sorted({0, *(int(f) for f in args.gan_folds.split(","))})
+    configs = [(fold, name, klass, {}, s) for fold in gan_folds for s in gan_seeds
+               for name, klass in (("cgan", CGAN), ("gan", GAN))]
     if not args.quick:
-        configs.append(("reference_alloygan_bce", CGAN, {"loss": "bce", "noise_dim": 5, "hidden": 512, "tau": 1.0,
-                                                         "lr": 2e-4, "epochs": 200, "val_every": 10_000,
-                                                         "ema": 0.0}, args.seed))
+        configs.append((0, "reference_alloygan_bce", CGAN, {"loss": "bce", "noise_dim": 5, "hidden": 512, "tau": 1.0,
+                                                            "lr": 2e-4, "epochs": 200, "val_every": 10_000,
+                                                            "ema": 0.0}, args.seed))
+    floors = {fold: wasserstein(X[folds[fold][0]], X[folds[fold][1]]) for fold in gan_folds}
     models = {}
     runs: dict[str, list[dict]] = {}
-    for name, klass, extra, gseed in configs:
+    for fold, name, klass, extra, gseed in configs:
+        tr, te = folds[fold]
+        n_eval = len(tr)
+        cond_eval = np.tile(data.y[te], (int(np.ceil(n_eval / len(te))), 1))[:n_eval]
         t0 = time.perf_counter()
         itr, ival = grouped_split([data.keys[i] for i in tr], 0.1, gseed)  # early-stopping split
         fit_idx, es_idx = tr[itr], tr[ival]
@@ -185,23 +189,27 @@ def main() -> int:
             ws.append(wasserstein(F, X[te]))
             n_el = (F > 0).sum(axis=1) if n_el is None else n_el
         runs.setdefault(name, []).append({
-            "seed": gseed, "wasserstein_vs_heldout": float(np.mean(ws)), "ratio_to_floor": float(np.mean(ws)) / floor,
+            "fold": fold, "seed": gseed, "wasserstein_vs_heldout": float(np.mean(ws)),
+            "ratio_to_floor": float(np.mean(ws)) / floors[fold],
             "epochs_run": g.history_.epochs, "best_epoch": g.history_.best_epoch,
             "median_elements": float(np.median(n_el)), "share_2_to_8_elements": float(((n_el >= 2) & (n_el <= 8)).mean()),
             "train_seconds": time.perf_counter() - t0})
-        if name not in models or gseed == args.seed:
+        if fold == 0 and (name not in models or gseed == args.seed):
             models[name] = g
-    gens: dict = {"floor_train_vs_heldout": floor, "seeds": gan_seeds}
+    gens: dict = {"floor_train_vs_heldout": floors, "folds": gan_folds, "seeds": gan_seeds}
     for name, rs in runs.items():
-        gens[name] = {"per_seed": rs, "mean_ratio_to_floor": float(np.mean([r["ratio_to_floor"] for r in rs])),
+        gens[name] = {"runs": rs, "mean_ratio_to_floor": float(np.mean([r["ratio_to_floor"] for r in rs])),
                       "worst_ratio_to_floor": float(np.max([r["ratio_to_floor"] for r in rs]))}
-    out["generators_fold0"] = gens
-    pairs = list(zip(runs["cgan"], runs["gan"]))
+    out["generators"] = gens
+    pairs = list(zip(runs["cgan"], runs["gan"]))  # same (fold, seed) order
     out["goals_generators"] = {
-        "cgan_within_1.25x_floor_every_seed": all(c["ratio_to_floor"] <= 1.25 for c, _ in pairs),
-        "cgan_below_gan_every_seed": all(c["wasserstein_vs_heldout"] < g["wasserstein_vs_heldout"] for c, g in pairs)}
+        "cgan_within_1.25x_floor_every_run": all(c["ratio_to_floor"] <= 1.25 for c, _ in pairs),
+        "cgan_below_gan_every_run": all(c["wasserstein_vs_heldout"] < g["wasserstein_vs_heldout"] for c, g in pairs),
+        "cgan_within_1.25x_floor_on_average": gens["cgan"]["mean_ratio_to_floor"] <= 1.25,
+        "cgan_below_gan_on_average": gens["cgan"]["mean_ratio_to_floor"] < gens["gan"]["mean_ratio_to_floor"]}
 
     # ---- inverse design on fold 0
+    tr, te = folds[0]
     comps_tr = [data.compositions[i] for i in tr]
     fm0 = ForwardModel(seed=args.seed, **fparams).fit(comps_tr, data.y[tr])
     sur0 = GFASurrogate(seed=args.seed).fit(comps_tr, labels[tr], trg=data.tg_k[tr] / data.tl_k[tr])
