@@ -27,7 +27,10 @@ What we change, and why (measured in bench/ml_bench.py against ``loss="bce"`` wi
   default budget 600 epochs: with 8 checks and 300 epochs one seed in three stopped at epoch
   ~250 on a noisy plateau (fold 0, CGAN/floor 1.37, above the GAN); with 20 and 600 the three
   seeds give 1.21 / 1.23 / 1.19 for the CGAN against 1.27 / 1.27 / 1.25 for the GAN trained the
-  same way (each the mean of three sample draws).
+  same way (each the mean of three sample draws). That was one fold. After the data cleaning
+  (782 alloys, new folds), over the five folds with seed 0: CGAN 1.29 / 1.06 / 1.21 / 1.16 /
+  1.26 (mean 1.20), GAN 1.22 / 1.16 / 1.37 / 1.31 / 1.09 (mean 1.23) — better on average and
+  on three folds of five, not on every one.
 * **EMA sampler** (``ema``, default 0.995; Yazici et al. 2019): the weights used for sampling,
   validation and saving are an exponential moving average of the generator's weights over
   training steps, which damps the oscillation of adversarial training. With lr 4e-4 (was 2e-4)
