@@ -39,8 +39,8 @@ Measured, 5-fold grouped CV (791 alloys), MAE Tg/Tx/Tl, R² Trg/γ:
   Then the data preparation dropped 9 corrupt rows (8 in °C, one ΔTx = 350 K; 782 alloys,
   new folds): 9.8/11.3/21.2 K, 0.79/0.76. On the same folds as above, scored on the 782 clean
   alloys only, training without those rows moved 10.1/12.0/21.6 K, 0.80/0.76 to
-  9.6/11.3/21.4 K, 0.80/0.77: the °C rows had dragged their Cu–Zr neighbours down (Tg of
-  Ag4Cu48Zr48 predicted 538 K, reported 681 K).
+  9.6/11.3/21.4 K, 0.80/0.77: the °C rows had dragged their Cu–Zr neighbours down (one
+  Cu–Zr–Ag alloy's Tg predicted ~140 K low).
   Hyper-parameters barely matter around there (depth 4–6, lr 0.03–0.05, colsample 0.3–0.8,
   min_child_weight, λ: ±0.3 K).
 * XGBoost runs single-threaded (``n_jobs=1``): on the shared 2-core machine, 2 OpenMP threads
