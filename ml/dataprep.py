@@ -191,15 +191,17 @@ def prepare(df_or_rows: Any, *, require_temperatures: bool = True, merge: bool =
             continue
         groups[comp.key].append((i, comp, np.array([tg, tx, tl], dtype=float), label, weight or 1.0))
 
-    entries = [(key, m) for key, members in groups.items() for m in members if np.isfinite(m[2]).all()]
-    for (key, member), reason in zip(entries, _celsius_suspicions([m[1] for _, m in entries],
-                                                                   np.array([m[2] for _, m in entries]).reshape(-1, 3))):
+    # The °C check compares rows with each other, so it runs once all rows are read.
+    checked = [m for members in groups.values() for m in members if np.isfinite(m[2]).all()]
+    suspicions = _celsius_suspicions([m[1] for m in checked], np.array([m[2] for m in checked]).reshape(-1, 3))
+    in_celsius = {m[0] for m, reason in zip(checked, suspicions) if reason}
+    for m, reason in zip(checked, suspicions):
         if reason:
-            groups[key].remove(member)
-            dropped.append({"row": member[0], "composition": str(rows[member[0]].get("composition")), "reason": reason})
+            dropped.append({"row": m[0], "composition": str(rows[m[0]].get("composition")), "reason": reason})
             reasons["temperatures look like °C"] += 1
-    groups = {key: members for key, members in groups.items() if members}
-    dropped.sort(key=lambda d: d["row"])
+    if in_celsius:
+        groups = {key: kept for key, members in groups.items() if (kept := [m for m in members if m[0] not in in_celsius])}
+        dropped.sort(key=lambda d: d["row"])
 
     if not groups:
         raise DataError(
