@@ -1,6 +1,7 @@
 """ML benchmark on the shared literature set: prints ONE JSON object on stdout.
 
-    .venv/bin/python bench/ml_bench.py [--data CSV] [--folds 5] [--epochs 600] [--gan-folds 0,1,2,3,4] [--gan-seeds 0] [--targets 20] [--quick]
+    .venv/bin/python bench/ml_bench.py [--data CSV] [--folds 5] [--epochs 600] [--split-seeds 1,2,3]
+        [--gan-folds 0,1,2,3,4] [--gan-seeds 0] [--targets 20] [--quick]
 
 Data path: --data, else $GLASSLOOP_DATASET, else ../shared/data/bmg_literature_dev.csv
 relative to the repo. Splits are grouped by composition key (ml.dataprep.grouped_kfold).
@@ -8,6 +9,8 @@ relative to the repo. Splits are grouped by composition key (ml.dataprep.grouped
 * forward: pooled out-of-fold MAE/MAPE/R² (Tg, Tx, Tl) and R² (Trg, γ heads) over all folds,
   next to a 3-NN (inverse-distance, L1 on fractions) baseline on the same folds;
 * surrogate: grouped stratified CV (same number of folds), SMOTE inside the training folds;
+* other splits: forward and surrogate CV again on ``--split-seeds`` fold assignments (goals
+  checked on the mean too: one assignment moved Tl MAE by ±0.7 K and R² Trg by ±0.012);
 * leaky reference: the same forward model and surrogate on rows split at random (copies of a
   test alloy in training, as a paper's random split would have them) — for reading the
   papers' figures, never a result;
@@ -45,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 from ml.datasets import literature_dataset_path  # noqa: E402
 from ml.dataprep import grouped_kfold, grouped_split, prepare, read_csv  # noqa: E402
 from ml.design import TrainingReference, design, make_target  # noqa: E402
-from ml.forward import ForwardModel, KnnBlock, targets_from_y  # noqa: E402
+from ml.forward import ALLOY_ELEMENTS, ForwardModel, KnnBlock, targets_from_y  # noqa: E402
 from ml.gan import CGAN, GAN, fractions_matrix, set_torch_threads  # noqa: E402
 from ml.metrics import regression_metrics, wasserstein  # noqa: E402
 from ml.pipeline import fit_bundle  # noqa: E402
@@ -68,6 +71,17 @@ def r(x, nd=4):
     return x
 
 
+def forward_oof(data, folds, seed: int, params: dict) -> np.ndarray:
+    """Out-of-fold (Tg, Tx, Tl, Trg, γ) predictions of the forward model; rows outside every
+    test fold stay NaN."""
+    P = np.full((len(data), 5), np.nan)
+    for tr, te in folds:
+        fm = ForwardModel(seed=seed, **params).fit([data.compositions[i] for i in tr], data.y[tr])
+        pred = fm.predict([data.compositions[i] for i in te])
+        P[te] = np.column_stack([pred[k] for k in ("tg_k", "tx_k", "tl_k", "trg", "gamma")])
+    return P
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data")
@@ -76,6 +90,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--gan-seeds", default="0", help="seeds for the CGAN-vs-GAN comparison (comma-separated)")
     ap.add_argument("--gan-folds", default="0,1,2,3,4", help="folds for the CGAN-vs-GAN comparison (fold 0 always)")
+    ap.add_argument("--split-seeds", default="1,2,3",
+                    help="further fold assignments for the forward/surrogate CV (comma-separated; '' for none)")
     ap.add_argument("--targets", type=int, default=20,
                     help="held-out alloys used as inverse-design targets (fold 0), besides the AlloyGAN Zr target")
     ap.add_argument("--quick", action="store_true", help="fewer trees/epochs, no reference GAN, fold 0 only")
@@ -97,19 +113,13 @@ def main() -> int:
     T = targets_from_y(data.y)
 
     # ---- forward model + 3-NN baseline
-    idx_all, P, B = [], [], []
     t0 = time.perf_counter()
-    for tr, te in eval_folds:
-        fm = ForwardModel(seed=args.seed, **fparams).fit([data.compositions[i] for i in tr], data.y[tr])
-        pred = fm.predict([data.compositions[i] for i in te])
-        P.append(np.column_stack([pred[k] for k in ("tg_k", "tx_k", "tl_k", "trg", "gamma")]))
-        X = fractions_matrix(data.compositions, fm.vocabulary_)
-        knn = KnnBlock(3).fit(X[tr], T[tr]).transform(X[te])[:, :5]
-        B.append(knn)
-        idx_all.append(te)
+    te_all = np.concatenate([te for _, te in eval_folds])
+    P = forward_oof(data, eval_folds, args.seed, fparams)[te_all]
     fwd_s = time.perf_counter() - t0
-    te_all = np.concatenate(idx_all)
-    P, B = np.vstack(P), np.vstack(B)
+    # the forward model's own vocabulary: column order decides ties among equidistant neighbours
+    X = fractions_matrix(data.compositions, sorted({e for c in data.compositions for e in c} | set(ALLOY_ELEMENTS)))
+    B = np.vstack([KnnBlock(3).fit(X[tr], T[tr]).transform(X[te])[:, :5] for tr, te in eval_folds])
     names = ("Tg_K", "Tx_K", "Tl_K", "Trg", "gamma")
     forward = {n: regression_metrics(T[te_all, j], P[:, j]) for j, n in enumerate(names)}
     forward["Trg_from_ratio_r2"] = regression_metrics(T[te_all, 3], P[:, 0] / P[:, 2])["r2"]
@@ -135,18 +145,33 @@ def main() -> int:
                                                        f["originals_are_train_rows"] for f in cv["folds"])}
     out["goals_surrogate"] = {"f1_ge_0.92": m["f1"] >= 0.92}
 
+    # ---- how much of the above is the luck of one fold assignment: the same CV on other ones
+    split_seeds = [] if args.quick else [int(s) for s in args.split_seeds.split(",") if s.strip()]
+    if split_seeds:
+        per_split = [{"seed": args.seed, **{n: out["forward"][n]["mae" if n.endswith("_K") else "r2"] for n in names},
+                      "f1": m["f1"]}]
+        for s in split_seeds:
+            folds_s = grouped_kfold(data.keys, args.folds, s)
+            PS = forward_oof(data, folds_s, args.seed, fparams)
+            f1 = cross_validate(data.compositions, labels, data.keys, n_splits=args.folds, seed=s,
+                                trg=data.tg_k / data.tl_k)["metrics"]["f1"]
+            per_split.append({"seed": s, **{n: regression_metrics(T[:, j], PS[:, j])["mae" if n.endswith("_K") else "r2"]
+                                            for j, n in enumerate(names)}, "f1": f1})
+        mean = {k: float(np.mean([p[k] for p in per_split])) for k in (*names, "f1")}
+        out["other_splits"] = {"note": "MAE (K) for temperatures, R² for Trg/γ, surrogate F1; one row per fold assignment",
+                               "per_split": per_split, "mean": mean}
+        out["goals_on_mean_over_splits"] = {
+            "Tg_mae_le_10": mean["Tg_K"] <= 10, "Tx_mae_le_12": mean["Tx_K"] <= 12, "Tl_mae_le_20": mean["Tl_K"] <= 20,
+            "Trg_r2_ge_0.80": mean["Trg"] >= 0.80, "gamma_r2_ge_0.85": mean["gamma"] >= 0.85, "f1_ge_0.92": mean["f1"] >= 0.92}
+
     # ---- the same models on a leaky protocol: rows (repeats of one alloy included) split at
     # random, so copies of a test alloy sit in training. Not a result: it shows how much of the
     # papers' figures (F1 ≈ 0.90, R² 0.74 / 0.80) such splits can explain.
     if not args.quick:
         rows = prepare(read_csv(path), merge=False)
-        row_folds = np.array_split(np.random.default_rng(args.seed).permutation(len(rows)), args.folds)
-        RP = np.empty((len(rows), 5))
-        for te_rows in row_folds:
-            tr_rows = np.setdiff1d(np.arange(len(rows)), te_rows)
-            fm = ForwardModel(seed=args.seed).fit([rows.compositions[i] for i in tr_rows], rows.y[tr_rows])
-            pred = fm.predict([rows.compositions[i] for i in te_rows])
-            RP[te_rows] = np.column_stack([pred[k] for k in ("tg_k", "tx_k", "tl_k", "trg", "gamma")])
+        row_folds = [(np.setdiff1d(np.arange(len(rows)), te), te) for te in
+                     np.array_split(np.random.default_rng(args.seed).permutation(len(rows)), args.folds)]
+        RP = forward_oof(rows, row_folds, args.seed, {})
         RT = targets_from_y(rows.y)
         row_labels = labels_from_trg(rows.tg_k, rows.tl_k)
         row_cv = cross_validate(rows.compositions, row_labels, [str(i) for i in range(len(rows))],
