@@ -144,9 +144,19 @@ def fit_bundle(rows, out_dir, *, epochs, seed, progress=None):
     return {
         "pipeline_metrics": meta.get("metrics"),
         "training_data": {k: v for k, v in (meta.get("training_data") or {}).items() if k != "keys_formulas"},
-        "cleaning": {k: meta.get("cleaning_report", {}).get(k) for k in ("rows_in", "rows_refused", "rows_dropped", "alloys", "labelled_alloys")},
+        "cleaning": _cleaning_summary(meta.get("cleaning_report") or {}),
         "fit_seconds": meta.get("fit_seconds"),
     }
+
+
+def _cleaning_summary(report):
+    """What the run page shows of the data preparation: counts, counts per reason, and the
+    rows it refused or dropped (the report keeps up to 20 of each kind) with their reasons."""
+    summary = {k: report.get(k) for k in ("rows_in", "rows_refused", "rows_dropped", "alloys", "labelled_alloys")}
+    summary["reasons"] = dict(sorted((report.get("reasons") or {}).items(), key=lambda kv: -kv[1]))
+    summary["examples"] = [{"composition": r.get("composition", ""), "reason": r.get("reason", "")}
+                           for r in (report.get("refused") or []) + (report.get("dropped") or [])]
+    return summary
 
 
 @lru_cache(maxsize=4)
