@@ -296,14 +296,18 @@ def summarize_report(report: Mapping[str, Any]) -> str:
         f"{report['rows_dropped']} dropped, {report['alloys']} alloys "
         f"({report['duplicate_keys']} keys merged from {report['duplicate_rows']} rows)",
     ]
-    for reason, n in sorted(report.get("reasons", {}).items()):
+    for reason, n in sorted(report.get("reasons", {}).items(), key=lambda kv: (-kv[1], kv[0])):
         lines.append(f"  {n:5d} × {reason}")
     spread = report.get("max_spread_K", {})
     if spread:
         lines.append("  max spread among merged duplicates: "
                      + ", ".join(f"{k} {v:g} K" for k, v in spread.items()))
-    for item in report.get("refused", [])[:5]:
-        lines.append(f"  refused row {item['row']}: {item['composition']!r}: {item['reason']}")
+    for kind in ("refused", "dropped"):
+        items = report.get(kind, [])
+        for item in items[:5]:
+            lines.append(f"  {kind} row {item['row']}: {item['composition']!r}: {item['reason']}")
+        if len(items) > 5:
+            lines.append(f"  ... and {report[f'rows_{kind}'] - 5} more {kind} rows")
     return "\n".join(lines)
 
 

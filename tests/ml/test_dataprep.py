@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ml.dataprep import DataError, data_hash, grouped_kfold, grouped_split, prepare
+from ml.dataprep import DataError, data_hash, grouped_kfold, grouped_split, prepare, summarize_report
 from tests.ml.fixtures import synthetic_rows
 
 
@@ -56,6 +56,8 @@ def test_rows_about_273_k_below_close_alloys_dropped_as_celsius():
     assert p.report["reasons"] == {"temperatures look like °C": 1}
     reason = p.report["dropped"][0]["reason"]
     assert "°C" in reason and "median of 6 close alloys" in reason
+    summary = summarize_report(p.report)  # what `python -m ml fit` prints
+    assert "1 × temperatures look like °C" in summary and "dropped row 5: 'Zr50Cu39Al10Ni1'" in summary
 
 
 def test_celsius_check_needs_three_close_alloys():
