@@ -130,12 +130,14 @@ class TrainingReference:
         present = (self.fractions > 0).astype(float)
         self.cooccurrence = (present.T @ present) > 0
 
+    def _unseen_major_pairs(self, F: np.ndarray) -> np.ndarray:
+        """Per row, the number of major-element pairs never seen together: major @ ~cooc · major."""
+        major = (F >= MAJOR_FRACTION - 1e-9).astype(float)
+        return ((major @ (~self.cooccurrence).astype(float)) * major).sum(axis=1)
+
     def plausible(self, F: np.ndarray) -> np.ndarray:
         n_el = (F > 0).sum(axis=1)
-        major = (F >= MAJOR_FRACTION - 1e-9).astype(float)
-        # count major pairs (i, j) that never occur together: major @ ~cooc · major
-        bad_pairs = ((major @ (~self.cooccurrence).astype(float)) * major).sum(axis=1)
-        return (n_el >= MIN_ELEMENTS) & (n_el <= MAX_ELEMENTS) & (bad_pairs == 0)
+        return (n_el >= MIN_ELEMENTS) & (n_el <= MAX_ELEMENTS) & (self._unseen_major_pairs(F) == 0)
 
     def repair(self, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Chemistry guard (module docstring, step 2) on post-processed rows.
@@ -144,11 +146,8 @@ class TrainingReference:
         that already have ≤ 8 elements and only seen major pairs are returned untouched.
         """
         F = np.array(F, dtype=float, copy=True)
-        n_el = (F > 0).sum(axis=1)
-        major = (F >= MAJOR_FRACTION - 1e-9).astype(float)
         unseen = ~self.cooccurrence
-        bad_pairs = ((major @ unseen.astype(float)) * major).sum(axis=1)
-        todo = np.flatnonzero((n_el > MAX_ELEMENTS) | (bad_pairs > 0))
+        todo = np.flatnonzero(((F > 0).sum(axis=1) > MAX_ELEMENTS) | (self._unseen_major_pairs(F) > 0))
         changed = np.zeros(len(F), dtype=bool)
         for i in todo:
             row = F[i]
