@@ -35,6 +35,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from ml.composition import Composition, CompositionError, parse_composition
+from ml.descriptors import fractions_matrix, l1_distances
 
 REQUIRED_COLUMNS = ("composition", "Tg_K", "Tx_K", "Tl_K")
 TEMPERATURE_COLUMNS = ("Tg_K", "Tx_K", "Tl_K")
@@ -268,8 +269,6 @@ def prepare(df_or_rows: Any, *, require_temperatures: bool = True, merge: bool =
 def _celsius_suspicions(compositions: Sequence[Composition], y: np.ndarray) -> list[str | None]:
     """For each row, a reason when Tg, Tx and Tl all sit 273 ± 80 K below the median of its
     close alloys (see the module docstring), else None. Chunked: memory stays O(chunk · n)."""
-    from ml.descriptors import fractions_matrix, l1_distances
-
     out: list[str | None] = [None] * len(compositions)
     if len(compositions) <= CELSIUS_MIN_NEIGHBOURS:
         return out
