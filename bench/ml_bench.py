@@ -71,6 +71,23 @@ def r(x, nd=4):
     return x
 
 
+HEADLINE = ("Tg_K", "Tx_K", "Tl_K", "Trg", "gamma")  # columns of targets_from_y and forward_oof
+# The issue's goals on the headline figures: (goal name, figure, limit); MAE (K) must not
+# exceed the limit, R² and F1 must reach it.
+GOALS = (("Tg_mae_le_10", "Tg_K", 10), ("Tx_mae_le_12", "Tx_K", 12), ("Tl_mae_le_20", "Tl_K", 20),
+         ("Trg_r2_ge_0.80", "Trg", 0.80), ("gamma_r2_ge_0.85", "gamma", 0.85), ("f1_ge_0.92", "f1", 0.92))
+
+
+def headline(T: np.ndarray, P: np.ndarray, f1: float) -> dict:
+    """MAE for Tg/Tx/Tl, R² for Trg/γ (columns of T and P in that order), and the surrogate F1."""
+    return {**{n: regression_metrics(T[:, j], P[:, j])["mae" if n.endswith("_K") else "r2"] for j, n in enumerate(HEADLINE)},
+            "f1": f1}
+
+
+def goals_met(figures: dict) -> dict:
+    return {goal: figures[key] <= limit if key.endswith("_K") else figures[key] >= limit for goal, key, limit in GOALS}
+
+
 def forward_oof(data, folds, seed: int, params: dict) -> np.ndarray:
     """Out-of-fold (Tg, Tx, Tl, Trg, γ) predictions of the forward model; rows outside every
     test fold stay NaN."""
@@ -102,7 +119,8 @@ def main() -> int:
         print(json.dumps({"error": f"data set not found: {path}"}))
         return 2
     t_all = time.perf_counter()
-    data = prepare(read_csv(path))
+    table = read_csv(path)
+    data = prepare(table)
     out: dict = {"data": {"path": path, **{k: data.report[k] for k in
                  ("rows_in", "rows_refused", "rows_dropped", "alloys", "duplicate_keys", "max_spread_K")}},
                  "folds": args.folds, "quick": args.quick}
@@ -120,7 +138,7 @@ def main() -> int:
     # the forward model's own vocabulary: column order decides ties among equidistant neighbours
     X = fractions_matrix(data.compositions, sorted({e for c in data.compositions for e in c} | set(ALLOY_ELEMENTS)))
     B = np.vstack([KnnBlock(3).fit(X[tr], T[tr]).transform(X[te])[:, :5] for tr, te in eval_folds])
-    names = ("Tg_K", "Tx_K", "Tl_K", "Trg", "gamma")
+    names = HEADLINE
     forward = {n: regression_metrics(T[te_all, j], P[:, j]) for j, n in enumerate(names)}
     forward["Trg_from_ratio_r2"] = regression_metrics(T[te_all, 3], P[:, 0] / P[:, 2])["r2"]
     forward["gamma_from_ratio_r2"] = regression_metrics(T[te_all, 4], P[:, 1] / (P[:, 0] + P[:, 2]))["r2"]
@@ -129,9 +147,6 @@ def main() -> int:
                       for n, m in forward.items()}
     out["forward"]["cv_seconds"] = fwd_s
     out["baseline_3nn"] = {n: {k: v for k, v in m.items() if k in ("mae", "r2")} for n, m in baseline.items()}
-    out["goals_forward"] = {"Tg_mae_le_10": forward["Tg_K"]["mae"] <= 10, "Tx_mae_le_12": forward["Tx_K"]["mae"] <= 12,
-                            "Tl_mae_le_20": forward["Tl_K"]["mae"] <= 20, "Trg_r2_ge_0.80": forward["Trg"]["r2"] >= 0.80,
-                            "gamma_r2_ge_0.85": forward["gamma"]["r2"] >= 0.85}
 
     # ---- surrogate
     labels = labels_from_trg(data.tg_k, data.tl_k)
@@ -143,32 +158,30 @@ def main() -> int:
                         "positive_share": float(labels.mean()), "cv_seconds": time.perf_counter() - t0,
                         "smote_confined_to_train": all(f["validation_rows_in_resampled"] == 0 and
                                                        f["originals_are_train_rows"] for f in cv["folds"])}
-    out["goals_surrogate"] = {"f1_ge_0.92": m["f1"] >= 0.92}
+    first = headline(T[te_all], P, m["f1"])
+    met = goals_met(first)
+    out["goals_forward"] = {goal: ok for goal, ok in met.items() if goal != "f1_ge_0.92"}
+    out["goals_surrogate"] = {"f1_ge_0.92": met["f1_ge_0.92"]}
 
     # ---- how much of the above is the luck of one fold assignment: the same CV on other ones
     split_seeds = [] if args.quick else [int(s) for s in args.split_seeds.split(",") if s.strip()]
     if split_seeds:
-        per_split = [{"seed": args.seed, **{n: out["forward"][n]["mae" if n.endswith("_K") else "r2"] for n in names},
-                      "f1": m["f1"]}]
+        per_split = [{"seed": args.seed, **first}]
         for s in split_seeds:
-            folds_s = grouped_kfold(data.keys, args.folds, s)
-            PS = forward_oof(data, folds_s, args.seed, fparams)
+            PS = forward_oof(data, grouped_kfold(data.keys, args.folds, s), args.seed, fparams)
             f1 = cross_validate(data.compositions, labels, data.keys, n_splits=args.folds, seed=s,
                                 trg=data.tg_k / data.tl_k)["metrics"]["f1"]
-            per_split.append({"seed": s, **{n: regression_metrics(T[:, j], PS[:, j])["mae" if n.endswith("_K") else "r2"]
-                                            for j, n in enumerate(names)}, "f1": f1})
-        mean = {k: float(np.mean([p[k] for p in per_split])) for k in (*names, "f1")}
+            per_split.append({"seed": s, **headline(T, PS, f1)})
+        mean = {k: float(np.mean([p[k] for p in per_split])) for k in first}
         out["other_splits"] = {"note": "MAE (K) for temperatures, R² for Trg/γ, surrogate F1; one row per fold assignment",
                                "per_split": per_split, "mean": mean}
-        out["goals_on_mean_over_splits"] = {
-            "Tg_mae_le_10": mean["Tg_K"] <= 10, "Tx_mae_le_12": mean["Tx_K"] <= 12, "Tl_mae_le_20": mean["Tl_K"] <= 20,
-            "Trg_r2_ge_0.80": mean["Trg"] >= 0.80, "gamma_r2_ge_0.85": mean["gamma"] >= 0.85, "f1_ge_0.92": mean["f1"] >= 0.92}
+        out["goals_on_mean_over_splits"] = goals_met(mean)
 
     # ---- the same models on a leaky protocol: rows (repeats of one alloy included) split at
     # random, so copies of a test alloy sit in training. Not a result: it shows how much of the
     # papers' figures (F1 ≈ 0.90, R² 0.74 / 0.80) such splits can explain.
     if not args.quick:
-        rows = prepare(read_csv(path), merge=False)
+        rows = prepare(table, merge=False)
         row_folds = [(np.setdiff1d(np.arange(len(rows)), te), te) for te in
                      np.array_split(np.random.default_rng(args.seed).permutation(len(rows)), args.folds)]
         RP = forward_oof(rows, row_folds, args.seed, {})
@@ -277,7 +290,7 @@ def main() -> int:
     # ---- full fit, speed, memory
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        bundle = fit_bundle(read_csv(path), tmp, epochs=epochs, seed=args.seed,
+        bundle = fit_bundle(table, tmp, epochs=epochs, seed=args.seed,
                             forward_params=fparams or None)
         fit_s = time.perf_counter() - t0
         many = (data.compositions * (10000 // len(data) + 1))[:10000]
