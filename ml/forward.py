@@ -25,6 +25,16 @@ Model (chosen by 5-fold grouped CV on the literature set, see bench/ml_bench.py)
   error lets a few such rows pull the trees. Tx MAE 12.9 -> 12.2 K, the other heads unchanged
   (the same loss on every head made Tg and Tl worse: 10.7 / 22.2 K). Chosen on the outer
   benchmark folds among {none, all heads, ΔTx, Tx + ΔTx}: the same mild optimism as the blend.
+* **melting-point-relative member** (``relative_members``, default member 1 of 3): that
+  member's trees learn the temperature heads (Tg, Tx, Tl, ΔTx) as fractions of the
+  rule-of-mixtures melting point T̄m = Σ x_i Tm_i (Magpie melting points) and multiply back.
+  Glass transition and liquidus scale with the elements' melting points, so a dimensionless
+  target carries over between families with different T̄m, and its errors differ from the
+  raw-target members', so the ensemble mean gains. Alone it is not better (every member
+  relative, split seed 0: Tg/Tx/Tl 9.73/11.38/21.69 K against 9.84/11.14/20.85 K); one member
+  of three gained on each of four fold assignments (mean 9.78/11.27/20.84 K ->
+  9.51/11.06/20.72 K), two of three gained less (9.55/11.14/20.90 K). Trg and γ are ratios
+  already: unchanged.
 * ``n_members`` XGBoost members with different seeds (row/column subsampling; bootstrap
   resampling is optional — it cost ~0.2 K MAE here): prediction = blended member mean,
   uncertainty = sqrt(member variance + w(1 − w)(xgb − krr)²), the spread of the members plus the
@@ -41,6 +51,9 @@ Measured, 5-fold grouped CV (791 alloys), MAE Tg/Tx/Tl, R² Trg/γ:
   alloys only, training without those rows moved 10.1/12.0/21.6 K, 0.80/0.76 to
   9.6/11.3/21.4 K, 0.80/0.77: the °C rows had dragged their Cu–Zr neighbours down (one
   Cu–Zr–Ag alloy's Tg predicted ~140 K low).
+  + one melting-point-relative member of three (same data; figures from another machine,
+  whose floating point moved the previous model to 9.8/11.1/20.8 K on these folds):
+  9.4/10.9/20.7 K, 0.79/0.75 (mean over four fold assignments 9.5/11.1/20.7 K).
   Hyper-parameters barely matter around there (depth 4–6, lr 0.03–0.05, colsample 0.3–0.8,
   min_child_weight, λ: ±0.3 K).
 * XGBoost runs single-threaded (``n_jobs=1``): on the shared 2-core machine, 2 OpenMP threads
@@ -57,6 +70,7 @@ import xgboost as xgb
 
 from ml.composition import Composition
 from ml.descriptors import Featurizer, fractions_matrix, l1_distances
+from ml.elements import element_table
 
 HEADS = ("tg_k", "tx_k", "tl_k", "trg", "gamma")
 # Extra trained head for the composite estimates (see ForwardModel.composite): ΔTx = Tx − Tg.
@@ -309,13 +323,17 @@ class StackedFeatures:
 class ForwardModel:
     """XGBoost ensemble + kernel-ridge blend for Tg, Tx, Tl, Trg, γ (see module docstring)."""
 
-    STATE_FORMAT = 2  # 2: kernel-ridge block + blend weights (format 1 bundles must be refitted)
+    # 2: kernel-ridge block + blend weights (format 1 bundles must be refitted);
+    # 3: melting-point-relative members (format 2 bundles load with none)
+    STATE_FORMAT = 3
+    READS_FORMATS = (2, 3)
 
     def __init__(self, descriptor_set: str = "D1D2D3", n_members: int = 3, seed: int = 0, knn_k: int = 5,
                  n_estimators: int = 400, max_depth: int = 5, learning_rate: float = 0.05,
                  subsample: float = 0.8, colsample_bytree: float = 0.5, bootstrap: bool = False, n_jobs: int = 1,
                  krr: bool = True, blend_temperatures: float = 0.8, blend_ratios: float = 0.6,
-                 composite: bool = True, robust_heads: Sequence[str] = ("tx_k", "dtx_k"), huber_slope: float = 0.3):
+                 composite: bool = True, robust_heads: Sequence[str] = ("tx_k", "dtx_k"), huber_slope: float = 0.3,
+                 relative_members: Sequence[int] = (1,)):
         self.descriptor_set = descriptor_set
         self.n_members = n_members
         self.seed = seed
@@ -333,6 +351,7 @@ class ForwardModel:
         self.composite = composite
         self.robust_heads = tuple(robust_heads)
         self.huber_slope = float(huber_slope)
+        self.relative_members = tuple(int(m) for m in relative_members)
         for w in (blend_temperatures, blend_ratios):
             if not 0.0 <= float(w) <= 1.0:
                 raise ValueError("blend weights must lie in [0, 1]")
@@ -341,7 +360,8 @@ class ForwardModel:
         return {k: getattr(self, k) for k in ("descriptor_set", "n_members", "seed", "knn_k", "n_estimators",
                                                 "max_depth", "learning_rate", "subsample", "colsample_bytree",
                                                 "bootstrap", "n_jobs", "krr", "blend_temperatures",
-                                                "blend_ratios", "composite", "robust_heads", "huber_slope")}
+                                                "blend_ratios", "composite", "robust_heads", "huber_slope",
+                                                "relative_members")}
 
     def blend_weights(self) -> np.ndarray:
         """Weight of the XGBoost mean per head (1 − weight goes to the kernel-ridge prediction)."""
@@ -352,6 +372,14 @@ class ForwardModel:
     @property
     def trained_heads(self) -> tuple[str, ...]:
         return HEADS + (EXTRA_HEADS if self.composite else ())
+
+    def _temperature_columns(self) -> np.ndarray:
+        """Indices of the trained heads in K (the ones a relative member divides by T̄m)."""
+        return np.array([j for j, h in enumerate(self.trained_heads) if h.endswith("_k")])
+
+    def _mean_melting_k(self, X_frac: np.ndarray) -> np.ndarray:
+        """Rule-of-mixtures melting point Σ x_i Tm_i per row (K)."""
+        return np.asarray(X_frac, dtype=float) @ self.melting_k_
 
     def _params(self, member: int, head: str) -> dict:
         params = dict(n_estimators=self.n_estimators, max_depth=self.max_depth, learning_rate=self.learning_rate,
@@ -372,14 +400,19 @@ class ForwardModel:
         F = self.features_.train_features()
         if self.composite:
             T = np.column_stack([T, y[:, 1] - y[:, 0]])
-        self.t_mean_ = T.mean(axis=0)
-        self.t_std_ = T.std(axis=0) + 1e-12
-        Z = (T - self.t_mean_) / self.t_std_
+        self.melting_k_ = element_table(self.vocabulary_)["melting_t_k"]
+        T_rel = T.copy()
+        kelvin = self._temperature_columns()
+        T_rel[:, kelvin] /= self._mean_melting_k(self.features_.fractions(compositions))[:, None]
+        self.t_mean_, self.t_std_ = T.mean(axis=0), T.std(axis=0) + 1e-12
+        self.t_rel_mean_, self.t_rel_std_ = T_rel.mean(axis=0), T_rel.std(axis=0) + 1e-12
         rng = np.random.default_rng(self.seed)
         self.members_: list[list[xgb.Booster]] = []
         n = len(F)
         for m in range(self.n_members):
             idx = rng.integers(0, n, n) if (self.bootstrap and self.n_members > 1) else np.arange(n)
+            Z = (T_rel - self.t_rel_mean_) / self.t_rel_std_ if m in self.relative_members else \
+                (T - self.t_mean_) / self.t_std_
             heads = []
             for j, head in enumerate(self.trained_heads):
                 reg = xgb.XGBRegressor(**self._params(m, head))
@@ -400,7 +433,15 @@ class ForwardModel:
         for m, boosters in enumerate(self.members_):
             for j, booster in enumerate(boosters):
                 P[m, j] = booster.inplace_predict(F)
-        P = P * self.t_std_[None, :, None] + self.t_mean_[None, :, None]
+        kelvin = self._temperature_columns()
+        tm = None
+        for m in range(self.n_members):
+            if m in self.relative_members:
+                P[m] = P[m] * self.t_rel_std_[:, None] + self.t_rel_mean_[:, None]
+                tm = self._mean_melting_k(X_frac) if tm is None else tm
+                P[m, kelvin] *= tm[None, :]
+            else:
+                P[m] = P[m] * self.t_std_[:, None] + self.t_mean_[:, None]
         nh = len(HEADS)
         xgb_mean = P[:, :nh].mean(axis=0)
         nk = self.features_.n_krr
@@ -445,20 +486,26 @@ class ForwardModel:
         np.savez(os.path.join(directory, npz), **arrays)
         state = {"format": self.STATE_FORMAT, "config": self.get_config(), "features": self.features_.state(),
                  "t_mean": self.t_mean_.tolist(), "t_std": self.t_std_.tolist(),
+                 "t_rel_mean": self.t_rel_mean_.tolist(), "t_rel_std": self.t_rel_std_.tolist(),
+                 "melting_k": self.melting_k_.tolist(),
                  "n_train": self.n_train_, "model_files": files, "arrays_file": npz}
         return state
 
     @classmethod
     def load(cls, directory: str, state: dict, prefix: str = "forward") -> "ForwardModel":
-        if state.get("format") != cls.STATE_FORMAT:
+        if state.get("format") not in cls.READS_FORMATS:
             raise ValueError(f"forward model state format {state.get('format', 1)!r} is not supported "
-                             f"(this code reads {cls.STATE_FORMAT}); refit the model bundle")
-        obj = cls(**state["config"])
+                             f"(this code reads {', '.join(map(str, cls.READS_FORMATS))}); refit the model bundle")
+        # format 2 predates the relative members: every member learned raw temperatures
+        obj = cls(**{"relative_members": (), **state["config"]})
         with np.load(os.path.join(directory, state["arrays_file"])) as z:
             arrays = {k: z[k] for k in z.files}
         obj.features_ = StackedFeatures.from_state(state["features"], arrays, prefix)
         obj.t_mean_ = np.asarray(state["t_mean"])
         obj.t_std_ = np.asarray(state["t_std"])
+        obj.t_rel_mean_ = np.asarray(state.get("t_rel_mean", state["t_mean"]))
+        obj.t_rel_std_ = np.asarray(state.get("t_rel_std", state["t_std"]))
+        obj.melting_k_ = np.asarray(state.get("melting_k") or element_table(obj.vocabulary_)["melting_t_k"])
         obj.n_train_ = state["n_train"]
         files = iter(state["model_files"])
         obj.members_ = []

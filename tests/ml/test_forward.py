@@ -172,3 +172,44 @@ def test_tx_heads_use_a_robust_loss_and_resist_one_gross_error(data):
     shift_robust = abs(robust.predict(q)["tx_k"][0] - clean.predict(q)["tx_k"][0])
     shift_plain = abs(plain.predict(q)["tx_k"][0] - clean.predict(q)["tx_k"][0])
     assert shift_robust < 0.5 * shift_plain
+
+
+def _melting_scaled_rows(formulas):
+    """Made-up alloys whose temperatures are fixed fractions of the mean melting point."""
+    from ml.elements import element_table
+
+    rows = []
+    for f in formulas:
+        c = parse_composition(f)
+        tm = element_table(list(c))["melting_t_k"] @ np.array(list(c.values()))
+        rows.append({"composition": f, "Tg_K": 0.45 * tm, "Tx_K": 0.5 * tm, "Tl_K": 0.8 * tm})
+    return rows
+
+
+def test_relative_member_carries_temperatures_beyond_the_training_melting_points():
+    """Trees cannot extrapolate a raw target past the training range; a member that learns
+    T / T̄m (a constant here) can."""
+    train = [f"Cu{cu}Zr{zr}Al{100 - cu - zr}" for cu in range(30, 61, 3) for zr in range(25, 61 - cu + 25, 4)
+             if 100 - cu - zr >= 5]
+    data = prepare(_melting_scaled_rows(train))
+    query = prepare(_melting_scaled_rows(["Zr40Nb30Al10Cu20", "Zr35Nb40Cu25"]))
+    kw = dict(n_members=1, n_estimators=60, seed=0, krr=False, blend_temperatures=1.0, composite=False)
+    raw = ForwardModel(**kw, relative_members=()).fit(data.compositions, data.y)
+    rel = ForwardModel(**kw, relative_members=(0,)).fit(data.compositions, data.y)
+    assert query.y[:, 0].min() > data.y[:, 0].max()  # the queries melt higher than any training alloy
+    err_raw = np.abs(raw.predict(query.compositions)["tg_k"] - query.y[:, 0])
+    err_rel = np.abs(rel.predict(query.compositions)["tg_k"] - query.y[:, 0])
+    assert np.all(err_rel < 2.0) and np.all(err_raw > 20.0)
+
+
+def test_format_2_state_loads_with_raw_members_only(data, tmp_path):
+    comps, y = data.compositions[:50], data.y[:50]
+    model = ForwardModel(**SMALL, relative_members=()).fit(comps, y)
+    state = model.save(str(tmp_path))
+    old = {k: v for k, v in state.items() if k not in ("t_rel_mean", "t_rel_std", "melting_k")}
+    old["format"] = 2
+    old["config"] = {k: v for k, v in state["config"].items() if k != "relative_members"}
+    loaded = ForwardModel.load(str(tmp_path), old)
+    assert loaded.relative_members == ()
+    q = data.compositions[50:]
+    np.testing.assert_allclose(loaded.predict(q)["tl_k"], model.predict(q)["tl_k"], rtol=1e-6)
