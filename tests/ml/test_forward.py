@@ -213,3 +213,27 @@ def test_format_2_state_loads_with_raw_members_only(data, tmp_path):
     assert loaded.relative_members == ()
     q = data.compositions[50:]
     np.testing.assert_allclose(loaded.predict(q)["tl_k"], model.predict(q)["tl_k"], rtol=1e-6)
+
+
+def test_kernel_ridge_relative_columns_learn_the_ratio_to_the_mean_melting_point():
+    from ml.forward import KernelRidgeBlock
+
+    rng = np.random.default_rng(4)
+    melting_k = np.array([900.0, 1400.0, 2100.0, 2700.0])
+    X = rng.dirichlet(np.ones(4), size=40)
+    X[:, 3] = 0.0  # the highest-melting element never occurs in training
+    X /= X.sum(1, keepdims=True)
+    T = np.column_stack([0.5 * X @ melting_k, X[:, 0]])  # a temperature and a plain column
+    rel = KernelRidgeBlock(melting_k=melting_k, relative_columns=(0,)).fit(X, T)
+    raw = KernelRidgeBlock().fit(X, T)
+    Q = np.array([[0.1, 0.2, 0.2, 0.5]])
+    truth = 0.5 * Q @ melting_k
+    assert abs(rel.predict(Q)[0, 0] - truth[0]) < 1.0
+    assert abs(raw.predict(Q)[0, 0] - truth[0]) > 50.0
+    np.testing.assert_allclose(rel.predict(Q)[:, 1], raw.predict(Q)[:, 1])  # other columns as before
+    np.testing.assert_allclose(rel.train_predictions()[:, 0], T[:, 0], rtol=1e-3)  # LOO in kelvin
+    state = rel.state()
+    again = KernelRidgeBlock.from_state(state, rel.arrays("k"), "k")
+    np.testing.assert_allclose(again.predict(Q), rel.predict(Q))
+    with pytest.raises(ValueError, match="melting_k"):
+        KernelRidgeBlock(relative_columns=(0,))
