@@ -468,11 +468,10 @@ class ForwardModel:
             for j, booster in enumerate(boosters):
                 P[m, j] = booster.inplace_predict(F)
         kelvin = self._temperature_columns()
-        tm = None
+        tm = self._mean_melting_k(X_frac) if self.relative_members else None
         for m in range(self.n_members):
             if m in self.relative_members:
                 P[m] = P[m] * self.t_rel_std_[:, None] + self.t_rel_mean_[:, None]
-                tm = self._mean_melting_k(X_frac) if tm is None else tm
                 P[m, kelvin] *= tm[None, :]
             else:
                 P[m] = P[m] * self.t_std_[:, None] + self.t_mean_[:, None]
