@@ -30,7 +30,8 @@ What we change, and why (measured in bench/ml_bench.py against ``loss="bce"`` wi
   same way (each the mean of three sample draws). That was one fold. After the data cleaning
   (782 alloys, new folds), over the five folds with seed 0: CGAN 1.29 / 1.06 / 1.21 / 1.16 /
   1.26 (mean 1.20), GAN 1.22 / 1.16 / 1.37 / 1.31 / 1.09 (mean 1.23) — better on average and
-  on three folds of five, not on every one.
+  on three folds of five, not on every one. Fold 0 (the lowest floor) stays above 1.25× with
+  a longer budget (900 epochs: 1.27) or lr 6e-4 (1.26; mean over the folds 1.19): not kept.
 * **EMA sampler** (``ema``, default 0.995; Yazici et al. 2019): the weights used for sampling,
   validation and saving are an exponential moving average of the generator's weights over
   training steps, which damps the oscillation of adversarial training. With lr 4e-4 (was 2e-4)
