@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from ml.datasets import literature_dataset_path  # noqa: E402
 from ml.dataprep import grouped_kfold, grouped_split, prepare, read_csv  # noqa: E402
-from ml.design import TrainingReference, design, make_target  # noqa: E402
+from ml.inverse_design import TrainingReference, design, make_target  # noqa: E402
 from ml.forward import ALLOY_ELEMENTS, ForwardModel, KnnBlock, targets_from_y  # noqa: E402
 from ml.gan import CGAN, GAN, fractions_matrix, set_torch_threads  # noqa: E402
 from ml.metrics import classification_metrics, regression_metrics, wasserstein  # noqa: E402

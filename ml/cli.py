@@ -122,7 +122,7 @@ def cmd_predict(args) -> int:
 def cmd_generate(args) -> int:
     from tqdm import tqdm
 
-    from ml.design import TargetError, make_target, parse_target
+    from ml.inverse_design import TargetError, make_target, parse_target
 
     targets = []
     try:

@@ -26,7 +26,7 @@ import numpy as np
 from ml.artefacts import ArtefactError, read_metadata, write_metadata
 from ml.composition import Composition, CompositionError, parse_composition
 from ml.dataprep import PreparedData, data_hash, grouped_split, prepare
-from ml.design import Target, TrainingReference, design
+from ml.inverse_design import Target, TrainingReference, design
 from ml.forward import ForwardModel
 from ml.gan import CGAN, GAN, fractions_matrix, set_torch_threads
 from ml.surrogate import GFASurrogate, labels_from_trg

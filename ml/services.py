@@ -214,10 +214,10 @@ def training_compositions(bundle):
 def sample(bundle, conditions, seed):
     """Compositions from the bundle's CGAN, one draw per (Tg, Tx, Tl) condition row, duplicates
     removed (so possibly fewer than the rows); each passes the composition parser and is
-    chemically plausible: the chemistry guard (``ml.design.TrainingReference.repair``) drops
+    chemically plausible: the chemistry guard (``ml.inverse_design.TrainingReference.repair``) drops
     elements beyond 8 and major elements never seen with a larger major one; what it cannot
     repair (one element left) is discarded."""
-    from ml.design import generate_fractions
+    from ml.inverse_design import generate_fractions
     from ml.gan import to_compositions
 
     conditions = np.asarray(conditions, dtype=float)

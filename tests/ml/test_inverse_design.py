@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ml.design import TargetError, TrainingReference, make_target, parse_target, relative_errors
+from ml.inverse_design import TargetError, TrainingReference, make_target, parse_target, relative_errors
 
 VOCAB = ["Al", "B", "Cu", "Fe", "Ni", "Si", "Ti", "Zr", "Co", "Nb"]
 
@@ -95,7 +95,7 @@ class _StubGenerator:
 
 
 def test_generate_fractions_tops_up_to_distinct_guarded_rows(ref):
-    from ml.design import generate_fractions
+    from ml.inverse_design import generate_fractions
 
     rows = [frac(Zr=50 + i, Cu=40 - i, Al=10) for i in range(30)] + [frac(Zr=60, Fe=40)] * 10
     gen = _StubGenerator(rows)
