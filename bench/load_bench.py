@@ -127,7 +127,7 @@ def seed(n_alloys, values_per_alloy, n_records, log):
     from simple_history.utils import bulk_create_with_history
 
     from lab.models import Alloy, PropertyValue, Reference, Sample
-    from lab.roles import assign_role
+    from core.roles import assign_role
     from lab.services import refresh_alloy_summaries
 
     User = get_user_model()

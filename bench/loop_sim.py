@@ -8,7 +8,7 @@
   fitted on ALL the cleaned data; a candidate's measured Tg/Tx/Tl are its predictions.
 * The lab starts knowing part of the data: a seeded 60 % of the alloys, minus every alloy of
   the base element that already meets the target (the lab does not know an answer yet).
-* Each round: train the bundle (ml.pipeline through ml.services' adapter — the site's code),
+* Each round: train the bundle (ml.pipeline through training.services' adapter — the site's code),
   generate ``--batch`` candidates from ``--draws`` CGAN draws with design.generation.generate
   (the site's code: constraints, novelty, thresholds, UCB ranking), "cast" them (oracle),
   and add the results to the training data for the next round.
@@ -20,7 +20,7 @@
   with conditions in the target region, keeping only compositions that meet the element
   constraints and are not known — no scoring, no ranking, no loop.
 
-Runs without a database: Django is configured only so that ml.services can be imported.
+Runs without a database: Django is configured only so that training.services can be imported.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def main(argv=None):
 
     django.setup()
     from design import generation
-    from ml import services
+    from training import services
     from ml.dataprep import prepare, read_csv
     from ml.forward import ForwardModel
     from ml.metrics import nearest_distances

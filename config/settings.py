@@ -54,9 +54,11 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # Domain apps, lowest layer first (tests/test_layers.py enforces who may import whom).
+    "core",
     "lab",
+    "training",
     "mining",
-    "ml",
     "design",
 ]
 
@@ -80,12 +82,12 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
-            "builtins": ["lab.templatetags.lab_format"],
+            "builtins": ["core.templatetags.formatting"],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "lab.context_processors.roles",
+                "core.context_processors.roles",
             ],
         },
     },
@@ -163,7 +165,7 @@ if not DEBUG:
 # Design loop: retrain once this many new validated lab results exist since the active model's data.
 GLASSLOOP_RETRAIN_MIN_NEW_RESULTS = int(os.environ.get("GLASSLOOP_RETRAIN_MIN_NEW_RESULTS", "3"))
 
-# REST API (config/api.py). Token first, so an anonymous caller gets 401 with
+# REST API (core/api.py, core/api_urls.py). Token first, so an anonymous caller gets 401 with
 # "WWW-Authenticate: Token"; session auth lets the browsable docs work for logged-in people
 # (DRF enforces CSRF on session-authenticated writes).
 REST_FRAMEWORK = {
@@ -172,13 +174,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     # Reads need the viewer role (as on the web pages); writes are refused unless a view names
-    # the role that may make them (config.api.HasRole).
-    "DEFAULT_PERMISSION_CLASSES": ["config.api.ReadOnlyForViewers"],
-    "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
+    # the role that may make them (core.api.HasRole).
+    "DEFAULT_PERMISSION_CLASSES": ["core.api.ReadOnlyForViewers"],
+    "DEFAULT_PAGINATION_CLASS": "core.api.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "config.api.NullsLastOrderingFilter",
+        "core.api.NullsLastOrderingFilter",
     ],
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",
@@ -186,9 +188,12 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+
+# The apps whose ``api`` module adds endpoints to /api/ (core/api_urls.py).
+GLASSLOOP_API_MODULES = ("lab.api", "training.api")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "GlassLoop API",

@@ -13,8 +13,8 @@ urlpatterns = [
     path("lab/", include("lab.urls")),
     path("mining/", include("mining.urls")),
     path("design/", include("design.urls")),
-    path("ml/", include("ml.urls")),
-    path("api/", include("config.api")),
+    path("ml/", include("training.urls")),
+    path("api/", include("core.api_urls")),
     # Uploaded files are only ever served to logged-in users through views;
     # this plain route is for a person's first run (DEBUG) only.
 ]

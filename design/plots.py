@@ -13,15 +13,11 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from lab.plots import render_svg  # also sets the SVG rcParams (text as text, stable ids)
+from core.plots import empty_svg, render_svg
 
 FIGSIZE_IN = (7.0, 4.6)
 
 
-def _empty(message: str) -> str:
-    fig = Figure(figsize=(7.0, 1.2), dpi=100)
-    fig.text(0.5, 0.5, message, ha="center", va="center", color="#5b6475")
-    return render_svg(fig)
 
 
 def _matrix(fraction_dicts, vocabulary):
@@ -38,7 +34,7 @@ def pca_map_svg(known, candidates=(), validated=(), failed=(), *, title=""):
     from ml.metrics import PCAMap
 
     if len(known) < 3:
-        return _empty("Too few known alloys for a composition map.")
+        return empty_svg("Too few known alloys for a composition map.")
     vocab = sorted({el for group in (known, candidates, validated, failed) for f in group for el in f})
     K = _matrix(known, vocab)
     pca = PCAMap(2).fit(K)
@@ -80,7 +76,7 @@ def training_curves_svg(curves, *, title=""):
     """curves: [{epoch, d_loss, g_loss, val_w}]."""
     pts = [c for c in curves or [] if c.get("epoch") is not None]
     if not pts:
-        return _empty("No training curve recorded yet.")
+        return empty_svg("No training curve recorded yet.")
     fig = Figure(figsize=FIGSIZE_IN, dpi=100, layout="constrained")
     ax = fig.add_subplot()
     ax.grid(True, color="#dddddd", linewidth=0.6)
@@ -119,7 +115,7 @@ def parity_svg(rows, *, title=""):
             if pred is not None and meas is not None:
                 pts[name].append((meas, pred))
     if not any(pts.values()):
-        return _empty("No measured results yet.")
+        return empty_svg("No measured results yet.")
     fig = Figure(figsize=(5.2, 4.6), dpi=100, layout="constrained")
     ax = fig.add_subplot()
     ax.grid(True, color="#dddddd", linewidth=0.6)

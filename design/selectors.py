@@ -3,7 +3,7 @@
 from django.db.models import Count, Q
 
 from lab.models import Alloy
-from ml.models import ModelVersion
+from training.models import ModelVersion
 
 from .models import Candidate, DesignCampaign, GenerationRound
 

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from config.queue import send_task_or_note
+from core.jobs import send_task_or_note
 from lab.models import Alloy, Sample, XRDMeasurement
 from ml.composition import parse_composition
 
@@ -75,7 +75,7 @@ def create_round(campaign, *, user=None):
     Refuses while a round of this campaign is still queued or running, the campaign is
     closed, or no model is active.
     """
-    from ml import selectors as ml_selectors
+    from training import selectors as ml_selectors
 
     with transaction.atomic():
         campaign = DesignCampaign.objects.select_for_update().get(pk=campaign.pk)
@@ -130,7 +130,7 @@ def _claim_round(round_id):
 def known_alloys(bundle):
     """[(alloy pk or None, key, fractions, formula)]: every alloy in the lab's records, plus
     the model's training alloys that are not (a model bootstrapped from a CSV knows more)."""
-    from ml import services as ml_services
+    from training import services as ml_services
 
     known = [(pk, key, fr, formula) for pk, key, fr, formula in Alloy.objects.values_list("pk", "composition_key", "fractions", "formula")]
     keys = {k for _, k, _, _ in known}
@@ -146,7 +146,7 @@ def run_generation(round_id, *, seed=None):
 
     Idempotent: a round that is not queued is returned untouched. Errors mark it failed.
     """
-    from ml import services as ml_services
+    from training import services as ml_services
 
     gen_round = _claim_round(round_id)
     if gen_round is None:

@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 
 
 def _after_commit_retrain_check():
-    from ml.services import maybe_retrain_for_new_results
+    from training.services import maybe_retrain_for_new_results
 
     try:
         maybe_retrain_for_new_results()

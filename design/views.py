@@ -7,9 +7,9 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from config.queue import QUEUE_UNAVAILABLE
-from lab.roles import APPROVER, EXPERIMENTER, has_role, role_required
-from ml import selectors as ml_selectors
+from core.jobs import QUEUE_UNAVAILABLE
+from core.roles import APPROVER, EXPERIMENTER, has_role, role_required
+from training import selectors as ml_selectors
 
 from . import generation, selectors, services
 from .forms import CampaignForm, DecisionForm

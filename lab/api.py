@@ -21,7 +21,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from config.api import HasRole
+from core.api import HasRole
 from ml.composition import ELEMENTS, CompositionError
 
 from . import selectors, services
@@ -35,13 +35,13 @@ from .models import (
     TemperatureUnit,
     XRDMeasurement,
 )
-from .roles import EXPERIMENTER
+from core.roles import EXPERIMENTER
 
 _ELEMENT_BY_FOLD = {el.lower(): el for el in ELEMENTS}
 
 
 def register(router):
-    """Add the lab's viewsets to the API router (config/api.py)."""
+    """Add the lab's viewsets to the API router (core/api_urls.py)."""
     router.register("alloys", AlloyViewSet, basename="alloy")
     router.register("samples", SampleViewSet, basename="sample")
     router.register("xrd-measurements", XRDMeasurementViewSet, basename="xrd-measurement")

@@ -1,30 +1,18 @@
-"""SVG plots of XRD patterns and DSC curves (matplotlib, no Django, no pyplot).
+"""SVG plots of XRD patterns and DSC curves (rendering: core.plots).
 
-Figures are built with the object-oriented API and rendered by FigureCanvasSVG, so
-nothing touches pyplot's global state and the functions are safe in threaded web
-workers. SVG text stays text (``svg.fonttype = "none"``: no embedded glyph paths)
-and ids are reproducible (``svg.hashsalt``); these two rcParams are set once at
-import, on purpose, for every SVG this process renders. The returned string starts at
-``<svg`` (no XML declaration) so it can be served as image/svg+xml or inlined in
-HTML; marker groups carry ids (``main-peak``, ``fwhm-bar``, ``sharp-peaks``,
-``tg-marker``, ``tx-marker``, ``tl-marker``) for tests and CSS.
+Marker groups carry ids (``main-peak``, ``fwhm-bar``, ``sharp-peaks``, ``tg-marker``,
+``tx-marker``, ``tl-marker``) for tests and CSS.
 """
 
 from __future__ import annotations
 
-import io
 import math
-import re
 
-import matplotlib
 import numpy as np
-from matplotlib.backends.backend_svg import FigureCanvasSVG
-from matplotlib.figure import Figure
+
+from core.plots import new_figure, plain, render_svg
 
 from .patterns import KELVIN_OFFSET, DSCCurve, XRDAnalysis, q_to_two_theta, two_theta_to_q
-
-matplotlib.rcParams["svg.fonttype"] = "none"
-matplotlib.rcParams["svg.hashsalt"] = "glassloop"
 
 FIGSIZE_IN = (7.0, 4.2)
 MAX_PLOTTED_POINTS = 2400  # enough for a 600-px-wide plot; keeps the SVG small
@@ -52,34 +40,17 @@ def _decimate(x: np.ndarray, y: np.ndarray, max_points: int = MAX_PLOTTED_POINTS
     return x[keep], y[keep]
 
 
-def _plain(text: str) -> str:
-    """User text shown literally (no mathtext)."""
-    return (text or "").replace("$", r"\$")
 
 
-def render_svg(fig: Figure) -> str:
-    """The figure as an SVG string starting at ``<svg`` (see the module docstring)."""
-    FigureCanvasSVG(fig)
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
-    svg = buf.getvalue()
-    start = svg.find("<svg")
-    return svg[start:] if start >= 0 else svg
 
 
-def _new_figure() -> tuple[Figure, object]:
-    fig = Figure(figsize=FIGSIZE_IN, dpi=100, layout="constrained")
-    ax = fig.add_subplot()
-    ax.grid(True, color="#dddddd", linewidth=0.6)
-    ax.set_axisbelow(True)
-    return fig, ax
 
 
 def xrd_plot_svg(analysis: XRDAnalysis, *, title: str = "") -> str:
     """Intensity vs q with 2θ on the top axis; main peak, FWHM bar at half maximum and
     sharp Bragg peaks marked; the fitted background dashed."""
     a = analysis
-    fig, ax = _new_figure()
+    fig, ax = new_figure(FIGSIZE_IN)
     q, inten = np.asarray(a.q_inv_a), np.asarray(a.intensity)
     qd, yd = _decimate(q, inten)
     ax.plot(qd, yd, color=CURVE_COLOUR, linewidth=0.8, label="pattern", gid="pattern")
@@ -122,7 +93,7 @@ def xrd_plot_svg(analysis: XRDAnalysis, *, title: str = "") -> str:
     )
     top.set_xlabel(f"2θ (°), λ = {wl:g} Å", fontsize=9)
     verdict = "amorphous" if a.is_amorphous else "crystalline"
-    heading = f"{_plain(title)} — {verdict}" if title else f"XRD: {verdict}"
+    heading = f"{plain(title)} — {verdict}" if title else f"XRD: {verdict}"
     ax.set_title(heading, fontsize=10)
     ax.legend(fontsize=8, loc="upper right", frameon=False)
     return render_svg(fig)
@@ -130,7 +101,7 @@ def xrd_plot_svg(analysis: XRDAnalysis, *, title: str = "") -> str:
 
 def dsc_plot_svg(curve: DSCCurve, *, tg_k=None, tx_k=None, tl_k=None, title: str = "") -> str:
     """Heat flow vs temperature (K, with °C on the top axis); Tg, Tx, Tl as labelled vertical lines."""
-    fig, ax = _new_figure()
+    fig, ax = new_figure(FIGSIZE_IN)
     t, flow = _decimate(np.asarray(curve.temperature_k), np.asarray(curve.heat_flow))
     ax.plot(t, flow, color=CURVE_COLOUR, linewidth=0.9, gid="curve")
     colours = {"Tg": "#2e86c1", "Tx": MARK_COLOUR, "Tl": "#8e44ad"}
@@ -151,10 +122,5 @@ def dsc_plot_svg(curve: DSCCurve, *, tg_k=None, tx_k=None, tl_k=None, title: str
     ax.set_xlim(lo, hi)
     top = ax.secondary_xaxis("top", functions=(lambda k: k - KELVIN_OFFSET, lambda c: c + KELVIN_OFFSET))
     top.set_xlabel("temperature (°C)", fontsize=9)
-    ax.set_title(_plain(title) if title else "DSC", fontsize=10)
+    ax.set_title(plain(title) if title else "DSC", fontsize=10)
     return render_svg(fig)
-
-
-def svg_ids(svg: str) -> set[str]:
-    """The element ids in an SVG string (handy for tests and templates)."""
-    return set(re.findall(r'\bid="([^"]+)"', svg))

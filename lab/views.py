@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods
 from . import selectors, services
 from .forms import AlloySearchForm, DSCForm, LogExperimentForm, VerdictOverrideForm, XRDForm, add_service_errors
 from .models import CU_KALPHA_WAVELENGTH_A, TemperatureUnit
-from .roles import EXPERIMENTER, VIEWER, has_role, role_required
+from core.roles import EXPERIMENTER, VIEWER, has_role, role_required
 
 ALLOYS_PER_PAGE = 50
 SAMPLES_PER_PAGE = 50

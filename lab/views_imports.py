@@ -12,12 +12,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from config.queue import QUEUE_UNAVAILABLE, send_task_or_note
+from core.jobs import QUEUE_UNAVAILABLE, send_task_or_note
 
 from .importing import OUTCOME_REFUSED, ImportFileError, read_table
 from .models import Alloy, AlloyImport, PropertyValue
 from .resources import PropertyValueResource
-from .roles import EXPERIMENTER, role_required
+from core.roles import EXPERIMENTER, role_required
 
 logger = logging.getLogger(__name__)
 EXPORT_FORMATS = {

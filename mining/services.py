@@ -18,7 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from config.queue import send_task_or_note
+from core.jobs import send_task_or_note
 from lab.models import Alloy, PropertyValue, Reference, validate_transition_temperatures
 from lab.services import get_or_create_alloy, refresh_alloy_summaries
 

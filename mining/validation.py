@@ -77,7 +77,7 @@ def get_active_predictor():
     """
     import numpy as np
 
-    from ml import services as ml_services
+    from training import services as ml_services
     from ml.artefacts import ArtefactError
 
     try:

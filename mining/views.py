@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from config.queue import QUEUE_UNAVAILABLE
-from lab.roles import REVIEWER, VIEWER, has_role, role_required
+from core.jobs import QUEUE_UNAVAILABLE
+from core.roles import REVIEWER, VIEWER, has_role, role_required
 
 from . import selectors, services
 from .forms import BatchForm, QueueFilterForm, RecordEditForm, RejectForm, SourceForm

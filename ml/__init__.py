@@ -1,5 +1,7 @@
-"""GlassLoop's machine-learning core.
+"""GlassLoop's machine-learning core: pure science, no Django and no app imports.
 
-The pure modules here (composition, descriptors, models, metrics, the CLI) import
-no Django; the Django glue (apps.py, models.py, tasks.py, views.py) sits beside them.
+Composition parser, element table, descriptors, estimators (forward model, GFA surrogate,
+CGAN), metrics, inverse design, data preparation, the domain rules every app shares
+(``ml.rules``) and the CLI (``python -m ml``). The Django glue for model versions and training
+runs is the ``training`` app; the import contract (tests/test_layers.py) keeps it that way.
 """

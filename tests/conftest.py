@@ -2,7 +2,7 @@
 
 import pytest
 
-from lab.roles import ALL_ROLES, assign_role
+from core.roles import ALL_ROLES, assign_role
 
 
 @pytest.fixture

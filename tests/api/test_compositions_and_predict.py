@@ -84,7 +84,7 @@ def test_predict_checks_its_input_first(viewer_api):
 
 
 def test_predict_with_an_active_version_whose_files_are_missing_is_a_503(viewer_api, tmp_path, settings):
-    from ml.models import ModelVersion
+    from training.models import ModelVersion
     from django.utils import timezone
 
     settings.MODEL_ARTEFACT_ROOT = tmp_path

@@ -36,7 +36,7 @@ def test_no_server_errors_on_the_live_schema(live_server, experimenter, tmp_path
     services.record_dsc(sample, user=experimenter, tg_k=700, tx_k=770, tl_k=1150)
     token = Token.objects.create(user=experimenter).key
 
-    from ml.api import active_bundle
+    from training.api import active_bundle
 
     exclude = ["--exclude-path", "/api/predict"] if active_bundle() is None else []
     command = [

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.browser
 from design.models import Candidate
 from lab.models import DSCMeasurement, XRDMeasurement
 from lab.patterns import synthetic_xrd_pattern
-from ml.models import TrainingRun
+from training.models import TrainingRun
 
 from .conftest import main_text
 from .design_fixtures import campaign_with_candidates

@@ -85,8 +85,8 @@ def train_active_model():
     run_training. The first call of the session on given data really trains; later calls
     on the same data reuse the artefacts (a copy of the run and version rows pointing at them).
     """
-    from ml import services
-    from ml.models import ModelVersion, TrainingRun
+    from training import services
+    from training.models import ModelVersion, TrainingRun
 
     result = services.request_retrain(trigger=TrainingRun.Trigger.BOOTSTRAP, enqueue=False)
     run = result.run

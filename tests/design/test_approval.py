@@ -10,7 +10,7 @@ from design import services
 from design.models import Candidate, CandidateEvent, DesignCampaign, GenerationRound
 from lab.models import Sample
 from ml.composition import parse_composition
-from ml.models import ModelVersion
+from training.models import ModelVersion
 
 
 def make_candidate(campaign, formula="Zr55Cu25Al12Ni8", number=1):

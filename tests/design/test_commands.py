@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from design.models import Candidate
-from ml.models import ModelVersion, TrainingRun
+from training.models import ModelVersion, TrainingRun
 
 from .conftest import synthetic_rows
 

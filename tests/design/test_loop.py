@@ -11,9 +11,9 @@ from design.models import Candidate, CandidateEvent, GenerationRound
 from lab import services as lab_services
 from lab.patterns import synthetic_dsc_curve
 from lab.models import Alloy, PropertyValue, Sample
-from ml import selectors as ml_selectors
+from training import selectors as ml_selectors
 from ml.composition import parse_composition
-from ml.models import ModelVersion, TrainingRun
+from training.models import ModelVersion, TrainingRun
 
 from .conftest import synthetic_values, xrd_upload
 
@@ -128,7 +128,7 @@ def test_whole_loop(active_model, campaign_factory, approver, experimenter, clie
 
 
 def services_retrain_check():
-    from ml.services import maybe_retrain_for_new_results
+    from training.services import maybe_retrain_for_new_results
 
     return maybe_retrain_for_new_results()
 

@@ -22,8 +22,8 @@ from django.db import connection
 
 from design import services as design_services
 from design.models import GenerationRound
-from ml import services
-from ml.models import ModelVersion, TrainingRun
+from training import services
+from training.models import ModelVersion, TrainingRun
 from tests.celery_broker import redis_up
 
 from .conftest import add_literature, synthetic_rows

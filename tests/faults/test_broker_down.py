@@ -123,7 +123,7 @@ def test_broker_down_design_generation_is_kept_queued_with_the_reason(live_serve
     from django.utils import timezone
 
     from design.models import GenerationRound
-    from ml.models import ModelVersion
+    from training.models import ModelVersion
 
     redis_server = celery_on_private_redis
     approver = make_user("ada", "viewer", "approver")

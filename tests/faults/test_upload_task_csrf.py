@@ -177,9 +177,9 @@ def test_login_form_enforces_csrf(experimenter):
 
 
 def test_training_that_raises_marks_its_run_failed_with_the_error_shown(viewer_client, settings, tmp_path):
-    from ml import services as ml_services
-    from ml import tasks as ml_tasks
-    from ml.models import ModelVersion, TrainingRun
+    from training import services as ml_services
+    from training import tasks as ml_tasks
+    from training.models import ModelVersion, TrainingRun
 
     settings.MODEL_ARTEFACT_ROOT = tmp_path / "models"
     # Three alloys: the pipeline refuses to fit fewer than ten, so the task raises inside.

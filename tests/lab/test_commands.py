@@ -19,7 +19,7 @@ from django.core.management import CommandError, call_command
 
 from lab.management.commands.load_starter_set import starter_rows
 from lab.models import Alloy
-from lab.roles import ALL_ROLES, user_roles
+from core.roles import ALL_ROLES, user_roles
 
 REPO = Path(__file__).resolve().parents[2]
 TABLE = "composition,Tg_K,Tx_K,Tl_K\nCu50Hf50,670,720,1200\nHf50Cu50,672,718,\nCu50Hf50Q,1,2,3\n"

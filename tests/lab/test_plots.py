@@ -5,7 +5,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from lab.patterns import analyse_xrd_file, read_dsc_file, synthetic_dsc_curve, synthetic_xrd_pattern
-from lab.plots import dsc_plot_svg, svg_ids, xrd_plot_svg
+from core.plots import svg_ids
+from lab.plots import dsc_plot_svg, xrd_plot_svg
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 

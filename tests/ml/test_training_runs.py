@@ -8,9 +8,9 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from ml import services
+from training import services
 from ml.composition import parse_composition
-from ml.models import ModelVersion, TrainingRun
+from training.models import ModelVersion, TrainingRun
 from tests.design.conftest import add_literature, synthetic_rows
 
 pytestmark = pytest.mark.django_db

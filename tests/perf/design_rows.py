@@ -10,7 +10,7 @@ from ml.composition import parse_composition
 
 
 def _model_version():
-    from ml.models import ModelVersion
+    from training.models import ModelVersion
 
     version = ModelVersion.objects.filter(snapshot_hash="perf" + "0" * 60).first()
     return version or ModelVersion.objects.create(

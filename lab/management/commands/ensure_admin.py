@@ -7,7 +7,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from lab.roles import ALL_ROLES, assign_role
+from core.roles import ALL_ROLES, assign_role
 
 PASSWORD_FILE_NAME = "admin_password.txt"
 

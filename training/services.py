@@ -34,7 +34,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from config.queue import QUEUE_UNAVAILABLE, send_task_or_note
+from core.jobs import QUEUE_UNAVAILABLE, send_task_or_note
 
 from . import selectors
 from .models import ModelVersion, TrainingRun

@@ -6,8 +6,8 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from config.queue import QUEUE_UNAVAILABLE
-from lab.roles import APPROVER, has_role, role_required
+from core.jobs import QUEUE_UNAVAILABLE
+from core.roles import APPROVER, has_role, role_required
 
 from . import selectors, services
 from .models import ModelVersion, TrainingRun

@@ -8,8 +8,8 @@ Does nothing when a version is already active (use ``retrain`` then) unless --fo
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ml import selectors, services
-from ml.models import TrainingRun
+from training import selectors, services
+from training.models import TrainingRun
 
 from .retrain import follow, report
 

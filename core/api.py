@@ -1,18 +1,9 @@
-"""The REST API: one router for every app, the schema and docs, and the rules all endpoints share.
+"""The REST API's shared rules: permissions by role, pagination, ordering, the error format.
 
-URLs (under /api/, see config/urls.py):
-    auth/token/              POST username + password -> {"token": ...}; then send
-                             "Authorization: Token <key>"
-    schema/                  OpenAPI 3 (YAML; ?format=json for JSON)
-    docs/                    Swagger UI, its assets from drf-spectacular-sidecar (works offline;
-                             Redoc is left out: its page loads fonts from Google)
-    <each app's routes>      registered by the app's ``api`` module
+Named in settings.REST_FRAMEWORK (DRF imports these classes while ``rest_framework.views`` is
+being imported, so this module imports no DRF views, viewsets or routers; the URLs are in
+``core.api_urls``).
 
-Adding an app's endpoints takes one line: write ``<app>/api.py`` with ``register(router)``
-(router.register(...) for its viewsets) and, for plain views, a ``urlpatterns`` list; then
-add ``"<app>.api"`` to API_MODULES below. Example: ``"mining.api"``, ``"design.api"``.
-
-Shared rules (set as defaults in settings.REST_FRAMEWORK):
 - authentication: token, then session;
 - permission: reads need the viewer role (as on the web pages); a write is refused unless
   the view names the role that may make it: ``permission_classes = [HasRole(EXPERIMENTER)]``.
@@ -20,14 +11,7 @@ Shared rules (set as defaults in settings.REST_FRAMEWORK):
 - errors: ``{"error": "<one readable sentence>", "detail": <field -> [messages] | message>}``,
   validators' and the composition parser's messages kept word for word;
 - pagination ``?page=`` (50 a page, ``?page_size=`` up to 500); ordering ``?ordering=``.
-
-This module is named in settings.REST_FRAMEWORK, and DRF imports those classes while
-``rest_framework.views`` itself is being imported; so nothing at the top of this module
-may import DRF views, viewsets or routers. The URL patterns are built on first access
-(module ``__getattr__``), after DRF is fully loaded.
 """
-
-import importlib
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -40,16 +24,10 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.settings import api_settings
 
-from lab.roles import VIEWER, has_role
+from core.roles import VIEWER, has_role
 
 
 AUTH_HINT = "Log in, or send an API token: Authorization: Token <key> (POST /api/auth/token/ gives one)."
-
-# The apps whose ``api`` module adds endpoints: one line each (see the module docstring).
-API_MODULES = (
-    "lab.api",
-    "ml.api",
-)
 
 
 # ------------------------------------------------------------------ permissions
@@ -58,7 +36,7 @@ API_MODULES = (
 class RolePermission(BasePermission):
     """Reads (GET/HEAD/OPTIONS) need ``read_role``; writes need ``write_role`` (None: no writes).
 
-    Superusers hold every role (lab.roles). Anonymous callers are refused before anything
+    Superusers hold every role (core.roles). Anonymous callers are refused before anything
     else, so DRF answers 401 with ``WWW-Authenticate: Token``.
     """
 
@@ -226,55 +204,3 @@ def not_found(request, *args, **kwargs):
     if match is not None and match.func is not not_found:
         message += f" Did you mean {alternative}?"
     return JsonResponse(error_body(message), status=status.HTTP_404_NOT_FOUND)
-
-
-# ------------------------------------------------------------------ URLs (built lazily)
-
-
-def build_router():
-    """The router with every app's viewsets (each app's ``api.register(router)``)."""
-    from rest_framework.routers import DefaultRouter
-
-    router = DefaultRouter()
-    router.include_format_suffixes = False  # /api/alloys.json adds nothing to ?format= and Accept
-    for name in API_MODULES:
-        module = importlib.import_module(name)
-        if hasattr(module, "register"):
-            module.register(router)
-    return router
-
-
-def _build_urlpatterns(router):
-    from django.urls import include, path, re_path
-    from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-    from rest_framework.authtoken.views import obtain_auth_token
-
-    patterns = [
-        path("auth/token/", obtain_auth_token, name="api-token"),
-        path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-        path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    ]
-    for name in API_MODULES:
-        patterns += list(getattr(importlib.import_module(name), "urlpatterns", []))
-    patterns += [
-        path("", include(router.urls)),
-        re_path(r"^.*$", not_found, name="api-not-found"),
-    ]
-    return patterns
-
-
-_built = {}
-
-
-def __getattr__(name):
-    # include("config.api") reads ``urlpatterns``; tests read ``router``.
-    if name in ("router", "urlpatterns"):
-        if not _built:
-            try:
-                router = build_router()
-                patterns = _build_urlpatterns(router)
-            except AttributeError as exc:  # would read as "no such attribute" and hide the cause
-                raise RuntimeError(f"Building the API's URLs failed: {exc!r}") from exc
-            _built.update(router=router, urlpatterns=patterns)
-        return _built[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,9 +10,9 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from config.queue import QUEUE_UNAVAILABLE
-from ml import services
-from ml.models import ModelVersion, TrainingRun
+from core.jobs import QUEUE_UNAVAILABLE
+from training import services
+from training.models import ModelVersion, TrainingRun
 
 
 def follow(run, write, poll_s=2.0, timeout_s=None):

@@ -5,7 +5,7 @@
 
 Every composition goes through ``ml.composition.parse_composition``; a refused one gets the
 parser's message word for word. Both endpoints change nothing, so any viewer may call them.
-Predictions come only from the active model bundle (``ml.services.load_active_bundle``);
+Predictions come only from the active model bundle (``training.services.load_active_bundle``);
 until one exists the answer is 503 "no trained model is active yet".
 """
 
@@ -23,10 +23,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import HasRole, ServiceUnavailable
-from lab.roles import VIEWER
+from core.api import HasRole, ServiceUnavailable
+from core.roles import VIEWER
 
-from .composition import Composition, CompositionError, parse_composition
+from ml.composition import Composition, CompositionError, parse_composition
 
 MAX_COMPOSITIONS = 1000
 MAX_COMPOSITION_CHARS = 500

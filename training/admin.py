@@ -15,5 +15,5 @@ class TrainingRunAdmin(admin.ModelAdmin):
 class ModelVersionAdmin(SimpleHistoryAdmin):
     list_display = ("pk", "status", "data_size", "n_lab_results", "created_at", "activated_at", "retired_at")
     list_filter = ("status",)
-    # Activation goes through ml.services.activate_version (one active at a time, with a reason).
+    # Activation goes through training.services.activate_version (one active at a time, with a reason).
     readonly_fields = ("status", "artefact_dir", "snapshot_hash", "metrics", "training_run")
