@@ -22,12 +22,9 @@ written (``ImportFileError``); any unexpected error rolls the whole file back.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -38,16 +35,13 @@ from ml.composition import CompositionError, parse_composition
 
 from .models import Alloy, AlloyImport, PropertyValue, Reference, validate_transition_temperatures
 from .services import refresh_alloy_summaries
+from .tables import COLUMN_TITLES, EMPTY_MARKERS, ImportFileError, read_table, text_of
 
 logger = logging.getLogger(__name__)
 
 AGREEMENT_TOLERANCE_K = 10.0
-REQUIRED_COLUMNS = ("composition", "tg_k", "tx_k", "tl_k")
-# Column names as a person writes them, for messages.
-COLUMN_TITLES = {"composition": "composition", "tg_k": "Tg_K", "tx_k": "Tx_K", "tl_k": "Tl_K"}
 OPTIONAL_COLUMNS = ("source", "doi", "name", "authors", "year", "journal", "title", "heating_rate_k_min")
 TEMPERATURE_FIELDS = ("tg_k", "tx_k", "tl_k")
-_EMPTY_MARKERS = {"", "-", "—", "na", "n/a", "nan", "none", "null"}
 _DOI_PREFIX = re.compile(r"^\s*(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
 _QUERY_CHUNK = 500
 
@@ -55,10 +49,6 @@ OUTCOME_CREATED = "created"
 OUTCOME_MERGED = "merged"
 OUTCOME_CONFLICT = "conflict"
 OUTCOME_REFUSED = "refused"
-
-
-class ImportFileError(ValueError):
-    """The file as a whole cannot be imported (unreadable, wrong format, missing columns)."""
 
 
 class RowRefused(ValueError):
@@ -85,142 +75,10 @@ class ImportReport:
         return {"dry_run": self.dry_run, "counts": self.counts, "rows": self.rows}
 
 
-# --------------------------------------------------------------------------------------------
-# Reading
-# --------------------------------------------------------------------------------------------
-
-
-def normalise_header(name):
-    return re.sub(r"[\s\-]+", "_", str(name if name is not None else "").strip().lower())
-
-
 def normalise_doi(text):
     """'https://doi.org/10.1063/1.110520' -> '10.1063/1.110520' (lowercase); '' for none."""
     doi = _DOI_PREFIX.sub("", str(text or "")).strip().lower()
     return doi
-
-
-def read_table(source, *, filename=None):
-    """Rows of a CSV/XLSX file (path, bytes or file object) or of an iterable of dicts.
-
-    Returns a list of ``(line, row)`` with lower-case keys. Raises ImportFileError when the
-    file cannot be read or lacks a required column. Entirely empty rows are skipped.
-    """
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise ImportFileError(f"{path}: no such file.")
-        filename = filename or path.name
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ImportFileError(f"{path}: cannot be read ({exc.strerror or exc}).") from exc
-        return _read_bytes(data, filename)
-    if isinstance(source, (bytes, bytearray)):
-        return _read_bytes(bytes(source), filename or "")
-    if hasattr(source, "read"):
-        data = source.read()
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        return _read_bytes(data, filename or getattr(source, "name", "") or "")
-    # An iterable of mappings (e.g. the starter set or tests).
-    rows = []
-    for index, row in enumerate(source):
-        rows.append((index + 2, {normalise_header(k): v for k, v in row.items()}))
-    _check_columns(rows[0][1].keys() if rows else REQUIRED_COLUMNS, "the rows")
-    return [(line, row) for line, row in rows if not _blank(row)]
-
-
-def _read_bytes(data, filename):
-    name = str(filename).lower()
-    label = Path(str(filename)).name or "the file"
-    if not data.strip():
-        raise ImportFileError(f"{label} is empty.")
-    if name.endswith(".xls") and not data.startswith(b"PK"):
-        raise ImportFileError(f"{label} is an old .xls workbook; save it as .xlsx or .csv.")
-    if name.endswith((".xlsx", ".xlsm")) or data.startswith(b"PK\x03\x04"):
-        return _read_xlsx(data, label)
-    return _read_csv(data, label)
-
-
-def _read_csv(data, label):
-    if b"\x00" in data[:4096]:
-        raise ImportFileError(f"{label} is not a text (CSV) file nor an XLSX workbook.")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")  # Excel's CSV on Windows
-    sample = text[:4096]
-    try:
-        dialect = csv.Sniffer().sniff(sample.splitlines()[0] if sample else "", delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ImportFileError(f"{label} is empty.") from None
-    except csv.Error as exc:
-        raise ImportFileError(f"{label} is not a readable CSV file ({exc}).") from exc
-    columns = [normalise_header(h) for h in header]
-    _check_columns(columns, label)
-    rows = []
-    try:
-        for values in reader:
-            row = {col: (values[i] if i < len(values) else "") for i, col in enumerate(columns) if col}
-            if not _blank(row):
-                rows.append((reader.line_num, row))
-    except csv.Error as exc:
-        raise ImportFileError(f"{label}, line {reader.line_num}: not readable as CSV ({exc}).") from exc
-    return rows
-
-
-def _read_xlsx(data, label):
-    from openpyxl import load_workbook
-
-    try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many types for a damaged or foreign file
-        raise ImportFileError(f"{label} cannot be read as an XLSX workbook ({exc.__class__.__name__}: {exc}).") from exc
-    try:
-        sheet = workbook.worksheets[0]
-        values = sheet.iter_rows(values_only=True)
-        header = next(values, None)
-        if header is None:
-            raise ImportFileError(f"{label}: the first sheet is empty.")
-        columns = [normalise_header(h) for h in header]
-        _check_columns(columns, label)
-        rows = []
-        for line, cells in enumerate(values, start=2):
-            row = {col: (cells[i] if i < len(cells) else None) for i, col in enumerate(columns) if col}
-            if not _blank(row):
-                rows.append((line, row))
-        return rows
-    finally:
-        workbook.close()
-
-
-def _check_columns(columns, label):
-    present = set(columns)
-    missing = [c for c in REQUIRED_COLUMNS if c not in present]
-    if missing:
-        found = ", ".join(str(c) for c in columns if c) or "none"
-        raise ImportFileError(
-            f"{label} lacks the column(s) {', '.join(COLUMN_TITLES[c] for c in missing)}; "
-            f"the columns must include composition, Tg_K, Tx_K, Tl_K (found: {found})."
-        )
-
-
-def _blank(row):
-    return all(_text(v) == "" for v in row.values())
-
-
-def _text(value):
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
 
 
 def _number(row, column, title=None):
@@ -228,8 +86,8 @@ def _number(row, column, title=None):
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         number = float(value)
     else:
-        text = _text(value)
-        if text.lower() in _EMPTY_MARKERS:
+        text = text_of(value)
+        if text.lower() in EMPTY_MARKERS:
             return None
         try:
             number = float(text)
@@ -263,7 +121,7 @@ class _Row:
 
 def _prepare(line, raw):
     """Parse and check one row; raises RowRefused / CompositionError with the reason."""
-    row = _Row(line=line, composition_text=_text(raw.get("composition")))
+    row = _Row(line=line, composition_text=text_of(raw.get("composition")))
     row.comp = parse_composition(row.composition_text)
     row.temps = {f: _number(raw, f, COLUMN_TITLES[f]) for f in TEMPERATURE_FIELDS}
     try:
@@ -273,19 +131,19 @@ def _prepare(line, raw):
     row.heating_rate_k_min = _number(raw, "heating_rate_k_min", "heating_rate_K_min")
     if row.heating_rate_k_min is not None and not (0 < row.heating_rate_k_min <= 1000):
         raise RowRefused(f"Heating rate {row.heating_rate_k_min:g} K/min is outside 0–1000 K/min.")
-    doi_text = _text(raw.get("doi"))
+    doi_text = text_of(raw.get("doi"))
     row.doi = normalise_doi(doi_text)
     if row.doi and not re.match(r"^10\.\d{4,9}/\S+$", row.doi):
         raise RowRefused(f"DOI {doi_text!r} does not look like a DOI (10.NNNN/...).")
-    row.source = _text(raw.get("source"))
-    row.name = _text(raw.get("name"))
-    row.authors = _text(raw.get("authors"))
-    row.journal = _text(raw.get("journal"))
-    row.title = _text(raw.get("title"))
+    row.source = text_of(raw.get("source"))
+    row.name = text_of(raw.get("name"))
+    row.authors = text_of(raw.get("authors"))
+    row.journal = text_of(raw.get("journal"))
+    row.title = text_of(raw.get("title"))
     year = _number(raw, "year")
     if year is not None:
         if not (1900 <= year <= 2100 and float(year).is_integer()):
-            raise RowRefused(f"Year {_text(raw.get('year'))!r} is not a year.")
+            raise RowRefused(f"Year {text_of(raw.get('year'))!r} is not a year.")
         row.year = int(year)
     for attr, limit in (("doi", 255), ("source", 255), ("name", 120), ("authors", 500), ("journal", 255), ("title", 500)):
         if len(getattr(row, attr)) > limit:
@@ -388,7 +246,7 @@ def import_alloys(rows_or_path, *, user=None, dry_run=False, source_label="", fi
 def _import(table, report, *, user, source_label):
     prepared = []  # (_Row or None, report entry)
     for line, raw in table:
-        entry = {"line": line, "composition": _text(raw.get("composition")), "outcome": None, "reason": "", "alloy_id": None}
+        entry = {"line": line, "composition": text_of(raw.get("composition")), "outcome": None, "reason": "", "alloy_id": None}
         report.rows.append(entry)
         try:
             prepared.append((_prepare(line, raw), entry))

@@ -8,14 +8,8 @@ refused with the parser's reason, one transaction).
 from import_export import fields, resources
 from import_export.results import Error, Result, RowResult
 
-from .importing import (
-    OUTCOME_CREATED,
-    OUTCOME_REFUSED,
-    ImportFileError,
-    _check_columns,
-    import_alloys,
-    normalise_header,
-)
+from .importing import OUTCOME_CREATED, OUTCOME_REFUSED, import_alloys
+from .tables import ImportFileError, check_columns, normalise_header
 from .models import Alloy, PropertyValue
 
 
@@ -107,7 +101,7 @@ class LiteratureTableResource(resources.ModelResource):
         headers = [normalise_header(h) for h in (dataset.headers or [])]
         file_name = kwargs.get("file_name") or "admin import"
         try:
-            _check_columns(headers, file_name)
+            check_columns(headers, file_name)
             rows = [dict(zip(headers, values)) for values in dataset]
             report = import_alloys(rows, user=kwargs.get("user"), dry_run=dry_run, source_label=str(file_name))
         except ImportFileError as exc:

@@ -14,7 +14,8 @@ from django.views.decorators.http import require_GET
 
 from core.jobs import QUEUE_UNAVAILABLE, send_task_or_note
 
-from .importing import OUTCOME_REFUSED, ImportFileError, read_table
+from .importing import OUTCOME_REFUSED
+from .tables import ImportFileError, read_table
 from .models import Alloy, AlloyImport, PropertyValue
 from .resources import PropertyValueResource
 from core.roles import EXPERIMENTER, role_required

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from lab import services
 from lab.models import Alloy, DSCMeasurement, PropertyValue, Sample, XRDMeasurement
-from lab.patterns import synthetic_dsc_curve, synthetic_xrd_pattern
+from tests.lab.patterns_fixtures import synthetic_dsc_curve, synthetic_xrd_pattern
 
 pytestmark = pytest.mark.django_db
 

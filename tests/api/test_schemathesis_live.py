@@ -17,7 +17,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 
 from lab import services
-from lab.patterns import synthetic_xrd_pattern
+from tests.lab.patterns_fixtures import synthetic_xrd_pattern
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 

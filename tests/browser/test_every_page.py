@@ -14,7 +14,7 @@ from django.urls import Resolver404, resolve
 
 from lab import importing, services
 from lab.models import AlloyImport
-from lab.patterns import synthetic_dsc_curve, synthetic_xrd_pattern
+from tests.lab.patterns_fixtures import synthetic_dsc_curve, synthetic_xrd_pattern
 
 from .conftest import ARTIFACTS, images_loaded
 

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.browser
 
 from design.models import Candidate
 from lab.models import DSCMeasurement, XRDMeasurement
-from lab.patterns import synthetic_xrd_pattern
+from tests.lab.patterns_fixtures import synthetic_xrd_pattern
 from training.models import TrainingRun
 
 from .conftest import main_text

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from lab.models import Alloy, DSCMeasurement, PropertyValue, Sample, XRDMeasurement
-from lab.patterns import synthetic_dsc_curve, synthetic_xrd_pattern
+from tests.lab.patterns_fixtures import synthetic_dsc_curve, synthetic_xrd_pattern
 
 from .conftest import images_loaded, main_text
 

@@ -116,7 +116,7 @@ def active_model(literature, models_root):
 
 
 def xrd_upload(kind, seed=0):
-    from lab.patterns import synthetic_xrd_pattern
+    from tests.lab.patterns_fixtures import synthetic_xrd_pattern
 
     return SimpleUploadedFile(f"{kind}-{seed}.xy", synthetic_xrd_pattern(kind, seed=seed), content_type="text/plain")
 

@@ -9,7 +9,7 @@ from design import services
 from design.generation import meets_constraints
 from design.models import Candidate, CandidateEvent, GenerationRound
 from lab import services as lab_services
-from lab.patterns import synthetic_dsc_curve
+from tests.lab.patterns_fixtures import synthetic_dsc_curve
 from lab.models import Alloy, PropertyValue, Sample
 from training import selectors as ml_selectors
 from ml.composition import parse_composition

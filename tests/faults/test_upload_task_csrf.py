@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from lab import tasks
 from lab.models import Alloy, AlloyImport, DSCMeasurement, PropertyValue, Sample, XRDMeasurement
-from lab.patterns import synthetic_dsc_curve, synthetic_xrd_pattern
+from tests.lab.patterns_fixtures import synthetic_dsc_curve, synthetic_xrd_pattern
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from lab.forms import AlloySearchForm, DSCForm, LogExperimentForm, VerdictOverrideForm, XRDForm
 from lab.models import Alloy, Sample
-from lab.patterns import synthetic_dsc_curve, synthetic_xrd_pattern
+from tests.lab.patterns_fixtures import synthetic_dsc_curve, synthetic_xrd_pattern
 
 pytestmark = pytest.mark.django_db
 

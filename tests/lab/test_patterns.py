@@ -14,10 +14,9 @@ from lab.patterns import (
     q_to_two_theta,
     read_dsc_file,
     read_two_column,
-    synthetic_dsc_curve,
-    synthetic_xrd_pattern,
     two_theta_to_q,
 )
+from tests.lab.patterns_fixtures import synthetic_dsc_curve, synthetic_xrd_pattern
 
 
 def _lines(n=20, sep=" ", start=20.0):

@@ -4,7 +4,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from lab.patterns import analyse_xrd_file, read_dsc_file, synthetic_dsc_curve, synthetic_xrd_pattern
+from lab.patterns import analyse_xrd_file, read_dsc_file
+from tests.lab.patterns_fixtures import synthetic_dsc_curve, synthetic_xrd_pattern
 from core.plots import svg_ids
 from lab.plots import dsc_plot_svg, xrd_plot_svg
 

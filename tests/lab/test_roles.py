@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from lab import services
 from lab.models import Sample, XRDMeasurement
-from lab.patterns import synthetic_dsc_curve, synthetic_xrd_pattern
+from tests.lab.patterns_fixtures import synthetic_dsc_curve, synthetic_xrd_pattern
 
 pytestmark = pytest.mark.django_db
 

@@ -1,0 +1,148 @@
+"""Reading a literature table (CSV or XLSX, a path, bytes, a file or an iterable of dicts) into
+rows: ``[(line, {column: value})]`` with normalised column names. No database; the import
+service (``lab.importing``) decides what each row becomes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+REQUIRED_COLUMNS = ("composition", "tg_k", "tx_k", "tl_k")
+# Column names as a person writes them, for messages.
+COLUMN_TITLES = {"composition": "composition", "tg_k": "Tg_K", "tx_k": "Tx_K", "tl_k": "Tl_K"}
+EMPTY_MARKERS = {"", "-", "—", "na", "n/a", "nan", "none", "null"}
+
+
+class ImportFileError(ValueError):
+    """The file as a whole cannot be imported (unreadable, wrong format, missing columns)."""
+
+
+def normalise_header(name):
+    return re.sub(r"[\s\-]+", "_", str(name if name is not None else "").strip().lower())
+
+
+def read_table(source, *, filename=None):
+    """Rows of a CSV/XLSX file (path, bytes or file object) or of an iterable of dicts.
+
+    Returns a list of ``(line, row)`` with lower-case keys. Raises ImportFileError when the
+    file cannot be read or lacks a required column. Entirely empty rows are skipped.
+    """
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise ImportFileError(f"{path}: no such file.")
+        filename = filename or path.name
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ImportFileError(f"{path}: cannot be read ({exc.strerror or exc}).") from exc
+        return _read_bytes(data, filename)
+    if isinstance(source, (bytes, bytearray)):
+        return _read_bytes(bytes(source), filename or "")
+    if hasattr(source, "read"):
+        data = source.read()
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        return _read_bytes(data, filename or getattr(source, "name", "") or "")
+    # An iterable of mappings (e.g. the starter set or tests).
+    rows = []
+    for index, row in enumerate(source):
+        rows.append((index + 2, {normalise_header(k): v for k, v in row.items()}))
+    check_columns(rows[0][1].keys() if rows else REQUIRED_COLUMNS, "the rows")
+    return [(line, row) for line, row in rows if not _blank(row)]
+
+
+def _read_bytes(data, filename):
+    name = str(filename).lower()
+    label = Path(str(filename)).name or "the file"
+    if not data.strip():
+        raise ImportFileError(f"{label} is empty.")
+    if name.endswith(".xls") and not data.startswith(b"PK"):
+        raise ImportFileError(f"{label} is an old .xls workbook; save it as .xlsx or .csv.")
+    if name.endswith((".xlsx", ".xlsm")) or data.startswith(b"PK\x03\x04"):
+        return _read_xlsx(data, label)
+    return _read_csv(data, label)
+
+
+def _read_csv(data, label):
+    if b"\x00" in data[:4096]:
+        raise ImportFileError(f"{label} is not a text (CSV) file nor an XLSX workbook.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")  # Excel's CSV on Windows
+    sample = text[:4096]
+    try:
+        dialect = csv.Sniffer().sniff(sample.splitlines()[0] if sample else "", delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ImportFileError(f"{label} is empty.") from None
+    except csv.Error as exc:
+        raise ImportFileError(f"{label} is not a readable CSV file ({exc}).") from exc
+    columns = [normalise_header(h) for h in header]
+    check_columns(columns, label)
+    rows = []
+    try:
+        for values in reader:
+            row = {col: (values[i] if i < len(values) else "") for i, col in enumerate(columns) if col}
+            if not _blank(row):
+                rows.append((reader.line_num, row))
+    except csv.Error as exc:
+        raise ImportFileError(f"{label}, line {reader.line_num}: not readable as CSV ({exc}).") from exc
+    return rows
+
+
+def _read_xlsx(data, label):
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a damaged or foreign file
+        raise ImportFileError(f"{label} cannot be read as an XLSX workbook ({exc.__class__.__name__}: {exc}).") from exc
+    try:
+        sheet = workbook.worksheets[0]
+        values = sheet.iter_rows(values_only=True)
+        header = next(values, None)
+        if header is None:
+            raise ImportFileError(f"{label}: the first sheet is empty.")
+        columns = [normalise_header(h) for h in header]
+        check_columns(columns, label)
+        rows = []
+        for line, cells in enumerate(values, start=2):
+            row = {col: (cells[i] if i < len(cells) else None) for i, col in enumerate(columns) if col}
+            if not _blank(row):
+                rows.append((line, row))
+        return rows
+    finally:
+        workbook.close()
+
+
+def check_columns(columns, label):
+    present = set(columns)
+    missing = [c for c in REQUIRED_COLUMNS if c not in present]
+    if missing:
+        found = ", ".join(str(c) for c in columns if c) or "none"
+        raise ImportFileError(
+            f"{label} lacks the column(s) {', '.join(COLUMN_TITLES[c] for c in missing)}; "
+            f"the columns must include composition, Tg_K, Tx_K, Tl_K (found: {found})."
+        )
+
+
+def _blank(row):
+    return all(text_of(v) == "" for v in row.values())
+
+
+def text_of(value):
+    """A cell as stripped text (a whole float without its .0; None as '')."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
