@@ -33,7 +33,13 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from ml.composition import CompositionError, parse_composition
 
-from .models import Alloy, AlloyImport, PropertyValue, Reference, validate_transition_temperatures
+from .models import (
+    Alloy,
+    AlloyImport,
+    PropertyValue,
+    Reference,
+    validate_transition_temperatures,
+)
 from .services import refresh_alloy_summaries
 from .tables import COLUMN_TITLES, EMPTY_MARKERS, ImportFileError, read_table, text_of
 

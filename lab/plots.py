@@ -12,7 +12,13 @@ import numpy as np
 
 from core.plots import new_figure, plain, render_svg
 
-from .patterns import KELVIN_OFFSET, DSCCurve, XRDAnalysis, q_to_two_theta, two_theta_to_q
+from .patterns import (
+    KELVIN_OFFSET,
+    DSCCurve,
+    XRDAnalysis,
+    q_to_two_theta,
+    two_theta_to_q,
+)
 
 FIGSIZE_IN = (7.0, 4.2)
 MAX_PLOTTED_POINTS = 2400  # enough for a 600-px-wide plot; keeps the SVG small

@@ -9,8 +9,8 @@ from import_export import fields, resources
 from import_export.results import Error, Result, RowResult
 
 from .importing import OUTCOME_CREATED, OUTCOME_REFUSED, import_alloys
-from .tables import ImportFileError, check_columns, normalise_header
 from .models import Alloy, PropertyValue
+from .tables import ImportFileError, check_columns, normalise_header
 
 
 def _rounded(value, digits):

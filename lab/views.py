@@ -13,10 +13,18 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
-from . import selectors, services
-from .forms import AlloySearchForm, DSCForm, LogExperimentForm, VerdictOverrideForm, XRDForm, add_service_errors
-from .models import CU_KALPHA_WAVELENGTH_A, TemperatureUnit
 from core.roles import EXPERIMENTER, VIEWER, has_role, role_required
+
+from . import selectors, services
+from .forms import (
+    AlloySearchForm,
+    DSCForm,
+    LogExperimentForm,
+    VerdictOverrideForm,
+    XRDForm,
+    add_service_errors,
+)
+from .models import CU_KALPHA_WAVELENGTH_A, TemperatureUnit
 
 ALLOYS_PER_PAGE = 50
 SAMPLES_PER_PAGE = 50

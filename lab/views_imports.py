@@ -13,12 +13,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from core.jobs import QUEUE_UNAVAILABLE, send_task_or_note
+from core.roles import EXPERIMENTER, role_required
 
 from .importing import OUTCOME_REFUSED
-from .tables import ImportFileError, read_table
 from .models import Alloy, AlloyImport, PropertyValue
 from .resources import PropertyValueResource
-from core.roles import EXPERIMENTER, role_required
+from .tables import ImportFileError, read_table
 
 logger = logging.getLogger(__name__)
 EXPORT_FORMATS = {

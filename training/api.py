@@ -25,7 +25,6 @@ from rest_framework.views import APIView
 
 from core.api import HasRole, ServiceUnavailable
 from core.roles import VIEWER
-
 from ml.composition import Composition, CompositionError, parse_composition
 
 MAX_COMPOSITIONS = 1000

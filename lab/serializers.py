@@ -1,0 +1,227 @@
+"""The lab API's serializers: the shape of each request and response (``lab.api`` uses them)."""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from . import selectors
+from .models import (
+    CU_KALPHA_WAVELENGTH_A,
+    Alloy,
+    DSCMeasurement,
+    PropertyValue,
+    Reference,
+    Sample,
+    TemperatureUnit,
+    XRDMeasurement,
+)
+
+
+class ReferenceSerializer(serializers.ModelSerializer):
+    text = serializers.CharField(source="__str__", read_only=True)
+
+    class Meta:
+        model = Reference
+        fields = ["id", "doi", "authors", "year", "title", "journal", "label", "text"]
+
+
+class PropertyValueSerializer(serializers.ModelSerializer):
+    """Tg/Tx/Tl (K) of an alloy from one source, with where it came from."""
+
+    formula = serializers.CharField(source="alloy.formula", read_only=True)
+    provenance = serializers.CharField(read_only=True, help_text="The source in words: a DSC scan here or a reference")
+    sample = serializers.SerializerMethodField(help_text="The sample whose DSC scan gave an experimental value")
+    reference = ReferenceSerializer(read_only=True)
+    trg = serializers.FloatField(source="reduced_glass_transition", read_only=True, allow_null=True, help_text="Tg/Tl")
+    gamma = serializers.FloatField(read_only=True, allow_null=True, help_text="Tx/(Tg+Tl)")
+    dtx_k = serializers.FloatField(source="supercooled_liquid_region_k", read_only=True, allow_null=True, help_text="Tx−Tg (K)")
+
+    class Meta:
+        model = PropertyValue
+        fields = [
+            "id", "alloy", "formula", "origin", "tg_k", "tx_k", "tl_k", "trg", "gamma", "dtx_k",
+            "heating_rate_k_min", "conflict", "provenance", "dsc", "sample", "reference", "source_label",
+            "note", "created_at",
+        ]  # fmt: skip
+
+    @extend_schema_field(
+        {"type": "object", "nullable": True, "properties": {"id": {"type": "integer"}, "label": {"type": "string"}}}
+    )
+    def get_sample(self, value):
+        if value.dsc_id is None:
+            return None
+        return {"id": value.dsc.sample_id, "label": value.dsc.sample.label}
+
+
+class AlloySerializer(serializers.ModelSerializer):
+    """An alloy with the mean of its property values over all sources (K) and derived criteria."""
+
+    url = serializers.HyperlinkedIdentityField(view_name="alloy-detail")
+    elements = serializers.ListField(child=serializers.CharField(), read_only=True, help_text="By descending fraction")
+    atomic_percent = serializers.SerializerMethodField(help_text="Element → at.%, by descending fraction")
+    n_samples = serializers.IntegerField(read_only=True)
+    n_values = serializers.IntegerField(read_only=True, help_text="Property values (all sources)")
+    tg_mean_k = serializers.FloatField(read_only=True, allow_null=True)
+    tx_mean_k = serializers.FloatField(read_only=True, allow_null=True)
+    tl_mean_k = serializers.FloatField(read_only=True, allow_null=True)
+    trg = serializers.FloatField(read_only=True, allow_null=True, help_text="Tg/Tl of the means")
+    gamma = serializers.FloatField(read_only=True, allow_null=True, help_text="Tx/(Tg+Tl) of the means")
+    dtx_k = serializers.FloatField(read_only=True, allow_null=True, help_text="Tx−Tg of the means (K)")
+    has_conflict = serializers.BooleanField(read_only=True, help_text="Some sources disagree by more than 10 K")
+
+    class Meta:
+        model = Alloy
+        fields = [
+            "id", "url", "formula", "composition_key", "name", "base_element", "n_elements", "elements",
+            "atomic_percent", "n_samples", "n_values", "tg_mean_k", "tx_mean_k", "tl_mean_k", "trg", "gamma",
+            "dtx_k", "has_conflict", "created_at",
+        ]  # fmt: skip
+
+    @extend_schema_field({"type": "object", "additionalProperties": {"type": "number"}})
+    def get_atomic_percent(self, alloy):
+        return {el: round(pct, 2) for el, pct in selectors.composition_table(alloy)}
+
+
+class SampleBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Sample
+        fields = ["id", "label", "method", "diameter_mm", "cast_on"]
+
+
+class AlloyDetailSerializer(AlloySerializer):
+    property_values = PropertyValueSerializer(many=True, read_only=True)
+    samples = SampleBriefSerializer(many=True, read_only=True)
+
+    class Meta(AlloySerializer.Meta):
+        fields = AlloySerializer.Meta.fields + ["property_values", "samples"]
+
+
+class AlloyCreateSerializer(serializers.Serializer):
+    composition = serializers.CharField(
+        max_length=255, help_text="Atomic per cent or fractions, groups allowed: Zr42Ti14Cu12Ni10Be22, (Cu50Zr40Al10)95Si5"
+    )
+    name = serializers.CharField(max_length=120, required=False, allow_blank=True, default="", help_text="e.g. Vitreloy 1")
+
+
+class SampleSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="sample-detail")
+    formula = serializers.CharField(source="alloy.formula", read_only=True)
+    operator = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    xrd_measurements = serializers.SerializerMethodField(help_text="XRD ids, newest first")
+    dsc_measurements = serializers.SerializerMethodField(help_text="DSC ids, newest first")
+    latest_verdict = serializers.SerializerMethodField(help_text="Verdict of the newest XRD (amorphous/crystalline)")
+
+    class Meta:
+        model = Sample
+        fields = [
+            "id", "url", "label", "alloy", "formula", "method", "diameter_mm", "cast_on", "operator", "notes",
+            "xrd_measurements", "dsc_measurements", "latest_verdict", "created_at",
+        ]  # fmt: skip
+
+    @extend_schema_field({"type": "array", "items": {"type": "integer"}})
+    def get_xrd_measurements(self, sample):
+        return [x.pk for x in sample.xrds]
+
+    @extend_schema_field({"type": "array", "items": {"type": "integer"}})
+    def get_dsc_measurements(self, sample):
+        return [d.pk for d in sample.dscs]
+
+    @extend_schema_field({"type": "string", "nullable": True, "enum": [*XRDMeasurement.Verdict.values, None]})
+    def get_latest_verdict(self, sample):
+        return sample.xrds[0].verdict if sample.xrds else None
+
+
+class SampleCreateSerializer(serializers.Serializer):
+    """A new sample of an alloy given by its composition (created if new) or its id."""
+
+    composition = serializers.CharField(max_length=255, required=False, help_text="Give this or alloy")
+    alloy = serializers.PrimaryKeyRelatedField(queryset=Alloy.objects.all(), required=False, help_text="Give this or composition")
+    alloy_name = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+    label = serializers.CharField(max_length=64, help_text="Unique; as written on the sample")
+    method = serializers.ChoiceField(choices=Sample.Method.choices, default=Sample.Method.ARC_SUCTION)
+    diameter_mm = serializers.FloatField(required=False, allow_null=True, help_text="0–100 mm")
+    cast_on = serializers.DateField(required=False, allow_null=True)
+    notes = serializers.CharField(required=False, allow_blank=True, default="")
+
+    def validate(self, attrs):
+        if not attrs.get("composition") and not attrs.get("alloy"):
+            raise serializers.ValidationError({"composition": "Give the composition or the id of an existing alloy."})
+        if attrs.get("composition") and attrs.get("alloy"):
+            raise serializers.ValidationError({"alloy": "Give the composition or the alloy, not both."})
+        return attrs
+
+
+class XRDMeasurementSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="xrd-measurement-detail")
+    sample_label = serializers.CharField(source="sample.label", read_only=True)
+    alloy = serializers.IntegerField(source="sample.alloy_id", read_only=True)
+    formula = serializers.CharField(source="sample.alloy.formula", read_only=True)
+    verdict = serializers.ChoiceField(choices=XRDMeasurement.Verdict.choices, read_only=True, help_text="The override if any, else the computed verdict")
+    is_amorphous = serializers.BooleanField(read_only=True)
+    operator = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    pattern_url = serializers.HyperlinkedIdentityField(view_name="xrd-measurement-pattern", help_text="The pattern file as uploaded")
+
+    class Meta:
+        model = XRDMeasurement
+        fields = [
+            "id", "url", "sample", "sample_label", "alloy", "formula", "wavelength_a", "peak_q_inv_a",
+            "peak_two_theta_deg", "fwhm_inv_a", "computed_verdict", "verdict_reason", "override_verdict",
+            "override_reason", "verdict", "is_amorphous", "analysis", "measured_on", "operator", "pattern_url",
+            "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class XRDUploadSerializer(serializers.Serializer):
+    sample = serializers.PrimaryKeyRelatedField(queryset=Sample.objects.all())
+    # Oversized and unreadable files are refused by the service, with the web form's message.
+    xrd_file = serializers.FileField(help_text="Two columns: 2θ (°), intensity. .xy, .csv or .txt")
+    wavelength_a = serializers.FloatField(default=CU_KALPHA_WAVELENGTH_A, help_text="Å; Cu Kα is 1.5406")
+    measured_on = serializers.DateField(required=False, allow_null=True)
+
+
+class VerdictOverrideSerializer(serializers.Serializer):
+    verdict = serializers.ChoiceField(
+        choices=[("", "Computed (clear the override)"), *XRDMeasurement.Verdict.choices],
+        allow_blank=True,
+        help_text='"" clears the override',
+    )
+    reason = serializers.CharField(allow_blank=True, help_text="Required: why the verdict is overridden")
+
+
+class DSCMeasurementSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="dsc-measurement-detail")
+    sample_label = serializers.CharField(source="sample.label", read_only=True)
+    alloy = serializers.IntegerField(source="sample.alloy_id", read_only=True)
+    formula = serializers.CharField(source="sample.alloy.formula", read_only=True)
+    trg = serializers.FloatField(source="reduced_glass_transition", read_only=True, allow_null=True, help_text="Tg/Tl")
+    gamma = serializers.FloatField(read_only=True, allow_null=True, help_text="Tx/(Tg+Tl)")
+    dtx_k = serializers.FloatField(source="supercooled_liquid_region_k", read_only=True, allow_null=True, help_text="Tx−Tg (K)")
+    has_curve = serializers.SerializerMethodField()
+    property_value = serializers.PrimaryKeyRelatedField(read_only=True, help_text="The experimental property value it gave")
+    operator = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = DSCMeasurement
+        fields = [
+            "id", "url", "sample", "sample_label", "alloy", "formula", "tg_k", "tx_k", "tl_k", "trg", "gamma",
+            "dtx_k", "heating_rate_k_min", "curve_temperature_unit", "has_curve", "property_value", "measured_on",
+            "operator", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_has_curve(self, dsc) -> bool:
+        return bool(dsc.curve)
+
+
+class DSCCreateSerializer(serializers.Serializer):
+    sample = serializers.PrimaryKeyRelatedField(queryset=Sample.objects.all())
+    # Tg and Tx are checked by the service (Tg < Tx < Tl, 200–2500 K), with the web form's messages.
+    tg_k = serializers.FloatField(required=False, allow_null=True, help_text="K; required")
+    tx_k = serializers.FloatField(required=False, allow_null=True, help_text="K; required")
+    tl_k = serializers.FloatField(required=False, allow_null=True, help_text="K")
+    heating_rate_k_min = serializers.FloatField(default=20.0)
+    curve_file = serializers.FileField(required=False, allow_null=True, help_text="Two columns: temperature, heat flow")
+    curve_unit = serializers.ChoiceField(choices=TemperatureUnit.choices, default=TemperatureUnit.KELVIN, help_text="Unit of the curve's temperature column")
+    measured_on = serializers.DateField(required=False, allow_null=True)
+
+
