@@ -71,6 +71,8 @@ from typing import Sequence
 
 import numpy as np
 import xgboost as xgb
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from ml.composition import Composition
 from ml.descriptors import Featurizer, fractions_matrix, l1_distances
@@ -88,6 +90,21 @@ ALLOY_ELEMENTS = tuple(
 )
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _check_range(name: str, value, low: float, high: float | None = None, integer: bool = False) -> None:
+    """ValueError naming the parameter unless ``low <= value (<= high)`` (and an integer if asked)."""
+    ok = _is_int(value) if integer else isinstance(value, (int, float, np.integer, np.floating)) and \
+        not isinstance(value, bool)
+    ok = ok and np.isfinite(value) and value >= low and (high is None or value <= high)
+    if not ok:
+        kind = "an integer" if integer else "a number"
+        bound = f">= {low:g}" if high is None else f"in [{low:g}, {high:g}]"
+        raise ValueError(f"{name} must be {kind} {bound}; got {value!r}")
+
+
 def targets_from_y(y: np.ndarray) -> np.ndarray:
     """(n, 3) Tg, Tx, Tl -> (n, 5) Tg, Tx, Tl, Trg, γ."""
     y = np.asarray(y, dtype=float)
@@ -95,7 +112,7 @@ def targets_from_y(y: np.ndarray) -> np.ndarray:
     return np.column_stack([tg, tx, tl, tg / tl, tx / (tg + tl)])
 
 
-class KnnBlock:
+class KnnBlock(BaseEstimator):
     """k nearest training alloys (L1 on fractions) -> weighted targets, nearest targets, distances."""
 
     def __init__(self, k: int = 3, eps: float = 1e-3):
@@ -103,8 +120,14 @@ class KnnBlock:
         self.eps = eps
 
     def fit(self, X_frac: np.ndarray, T: np.ndarray) -> "KnnBlock":
-        self.X_ = np.asarray(X_frac, dtype=float)
-        self.T_ = np.asarray(T, dtype=float)
+        _check_range("KnnBlock k", self.k, 1, integer=True)
+        _check_range("KnnBlock eps", self.eps, 0.0)
+        X = np.asarray(X_frac, dtype=float)
+        T = np.asarray(T, dtype=float)
+        if len(X) != len(T):
+            raise ValueError(f"KnnBlock: {len(X)} fraction rows but {len(T)} target rows")
+        self.X_ = X
+        self.T_ = T
         return self
 
     def _neighbours(self, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -158,7 +181,7 @@ class KnnBlock:
         return np.column_stack([pred, self.T_[I[:, 0]], D[:, :1], D.mean(axis=1, keepdims=True)])
 
 
-class KernelRidgeBlock:
+class KernelRidgeBlock(BaseEstimator):
     """Kernel ridge regression on atomic fractions with a Laplacian kernel exp(−|a − b|₁ / ℓ).
 
     One model per target column (targets standardised; NaN targets are replaced by the column
@@ -180,18 +203,36 @@ class KernelRidgeBlock:
 
     def __init__(self, ells: Sequence[float] = (0.25, 0.5, 1.0), lams: Sequence[float] = (0.01, 0.03, 0.1),
                  melting_k: Sequence[float] | None = None, relative_columns: Sequence[int] = ()):
-        self.ells = tuple(float(e) for e in ells)
-        self.lams = tuple(float(v) for v in lams)
-        self.melting_k = None if melting_k is None else np.asarray(melting_k, dtype=float)
-        self.relative_columns = tuple(int(j) for j in relative_columns)
-        if self.relative_columns and self.melting_k is None:
-            raise ValueError("relative_columns need melting_k")
+        self.ells = ells
+        self.lams = lams
+        self.melting_k = melting_k
+        self.relative_columns = relative_columns
+
+    def _check_params(self, X: np.ndarray, n_targets: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Validate the parameters (at fit); returns the ℓ and λ grids as floats."""
+        ells = tuple(float(e) for e in self.ells)
+        lams = tuple(float(v) for v in self.lams)
+        if not ells or not all(np.isfinite(e) and e > 0 for e in ells):
+            raise ValueError(f"KernelRidgeBlock ells must be positive length scales; got {self.ells!r}")
+        if not lams or not all(np.isfinite(v) and v >= 0 for v in lams):
+            raise ValueError(f"KernelRidgeBlock lams must be non-negative ridge penalties; got {self.lams!r}")
+        relative = tuple(int(j) for j in self.relative_columns)
+        if relative and self.melting_k is None:
+            raise ValueError("KernelRidgeBlock relative_columns need melting_k")
+        if any(not 0 <= j < n_targets for j in relative):
+            raise ValueError(f"KernelRidgeBlock relative_columns {relative} out of range for {n_targets} target(s)")
+        melting_k = None if self.melting_k is None else np.asarray(self.melting_k, dtype=float)
+        if melting_k is not None and melting_k.shape != (X.shape[1],):
+            raise ValueError(f"KernelRidgeBlock melting_k has {melting_k.size} values for {X.shape[1]} fraction columns")
+        self.melting_k_ = melting_k
+        self.relative_columns_ = relative
+        return ells, lams
 
     def _scale(self, X: np.ndarray, n_targets: int) -> np.ndarray:
         """(n, n_targets): T̄m in the relative columns, 1 elsewhere (T = scale × learned target)."""
         scale = np.ones((X.shape[0], n_targets))
-        if self.relative_columns:
-            scale[:, list(self.relative_columns)] = (np.asarray(X, dtype=float) @ self.melting_k)[:, None]
+        if self.relative_columns_:
+            scale[:, list(self.relative_columns_)] = (np.asarray(X, dtype=float) @ self.melting_k_)[:, None]
         return scale
 
     def fit(self, X_frac: np.ndarray, T: np.ndarray) -> "KernelRidgeBlock":
@@ -199,6 +240,9 @@ class KernelRidgeBlock:
         T = np.asarray(T, dtype=float)
         if T.ndim == 1:
             T = T[:, None]
+        if len(X) != len(T):
+            raise ValueError(f"KernelRidgeBlock: {len(X)} fraction rows but {len(T)} target rows")
+        ells, lams = self._check_params(X, T.shape[1])
         scale = self._scale(X, T.shape[1])
         T = T / scale
         mu = np.nanmean(T, axis=0) if np.isfinite(T).any() else np.zeros(T.shape[1])
@@ -214,10 +258,10 @@ class KernelRidgeBlock:
         self.lam_ = np.zeros(t)
         self.alpha_ = np.zeros((n, t))
         loo = np.zeros((n, t))
-        for ell in self.ells:
+        for ell in ells:
             w, V = np.linalg.eigh(np.exp(-D / ell))
             VtY = V.T @ Y
-            for lam in self.lams:
+            for lam in lams:
                 inv = 1.0 / np.maximum(w + lam, 1e-12)
                 A = V @ (inv[:, None] * VtY)  # (K + λI)⁻¹ Y
                 g = (V * V) @ inv  # diag((K + λI)⁻¹)
@@ -233,11 +277,12 @@ class KernelRidgeBlock:
         self.mu_ = mu
         self.sd_ = sd
         self.loo_error_ = best_err
-        self._train = (loo * sd + mu) * scale
+        self.train_predictions_ = (loo * sd + mu) * scale
         return self
 
     def train_predictions(self) -> np.ndarray:
-        return self._train
+        """Leave-one-out predictions on the training rows (None for a block loaded from a state)."""
+        return self.train_predictions_
 
     def predict(self, Q: np.ndarray, distances: np.ndarray | None = None) -> np.ndarray:
         D = l1_distances(Q, self.X_, np.float32) if distances is None else distances
@@ -249,9 +294,10 @@ class KernelRidgeBlock:
         return (out * self.sd_ + self.mu_) * self._scale(Q, out.shape[1])
 
     def state(self) -> dict:
-        return {"ells": list(self.ells), "lams": list(self.lams), "ell": self.ell_.tolist(),
-                "melting_k": None if self.melting_k is None else self.melting_k.tolist(),
-                "relative_columns": list(self.relative_columns),
+        return {"ells": [float(e) for e in self.ells], "lams": [float(v) for v in self.lams],
+                "ell": self.ell_.tolist(),
+                "melting_k": None if self.melting_k_ is None else self.melting_k_.tolist(),
+                "relative_columns": list(self.relative_columns_),
                 "lam": self.lam_.tolist(), "mu": self.mu_.tolist(), "sd": self.sd_.tolist()}
 
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
@@ -259,7 +305,11 @@ class KernelRidgeBlock:
 
     @classmethod
     def from_state(cls, state: dict, arrays: dict, prefix: str) -> "KernelRidgeBlock":
-        obj = cls(state["ells"], state["lams"], state.get("melting_k"), state.get("relative_columns", ()))
+        melting_k = state.get("melting_k")
+        obj = cls(tuple(state["ells"]), tuple(state["lams"]), None if melting_k is None else tuple(melting_k),
+                  tuple(state.get("relative_columns", ())))
+        obj.melting_k_ = None if melting_k is None else np.asarray(melting_k, dtype=float)
+        obj.relative_columns_ = tuple(int(j) for j in obj.relative_columns)
         obj.ell_ = np.asarray(state["ell"], dtype=float)
         obj.lam_ = np.asarray(state["lam"], dtype=float)
         obj.mu_ = np.asarray(state["mu"], dtype=float)
@@ -267,11 +317,11 @@ class KernelRidgeBlock:
         obj.X_ = np.asarray(arrays[f"{prefix}_krr_X"], dtype=float)
         obj.alpha_ = np.asarray(arrays[f"{prefix}_krr_alpha"], dtype=float)
         obj.loo_error_ = None
-        obj._train = None
+        obj.train_predictions_ = None
         return obj
 
 
-class StackedFeatures:
+class StackedFeatures(BaseEstimator):
     """Featurizer descriptors + :class:`KnnBlock` + :class:`KernelRidgeBlock` over a target
     matrix (shared with the surrogate). Training rows get leave-one-out k-NN and kernel-ridge
     columns; the last ``T.shape[1]`` columns are the kernel-ridge predictions when ``krr``
@@ -284,9 +334,13 @@ class StackedFeatures:
         self.knn_k = knn_k
         self.vocabulary = vocabulary
         self.krr = krr
-        self.krr_relative_columns = tuple(krr_relative_columns)
+        self.krr_relative_columns = krr_relative_columns
 
     def fit(self, compositions: Sequence[Composition], T: np.ndarray) -> "StackedFeatures":
+        _check_range("knn_k", self.knn_k, 0, integer=True)
+        if len(compositions) != len(T):
+            raise ValueError(f"StackedFeatures: {len(compositions)} compositions but {len(T)} target rows")
+        relative = tuple(self.krr_relative_columns)
         vocab = self.vocabulary
         if vocab is None:
             vocab = sorted({el for c in compositions for el in c} | set(ALLOY_ELEMENTS))
@@ -296,9 +350,9 @@ class StackedFeatures:
         self.knn_ = KnnBlock(self.knn_k).fit(X, T) if self.knn_k else None
         self.krr_ = None
         if self.krr:
-            melting_k = element_table(self.vocabulary_)["melting_t_k"] if self.krr_relative_columns else None
-            self.krr_ = KernelRidgeBlock(melting_k=melting_k, relative_columns=self.krr_relative_columns).fit(X, T)
-        self._train_features = self._features(X, leave_one_out=True)
+            melting_k = element_table(self.vocabulary_)["melting_t_k"] if relative else None
+            self.krr_ = KernelRidgeBlock(melting_k=melting_k, relative_columns=relative).fit(X, T)
+        self.train_features_ = self._features(X, leave_one_out=True)
         return self
 
     def _features(self, X_frac: np.ndarray, leave_one_out: bool = False) -> np.ndarray:
@@ -317,7 +371,8 @@ class StackedFeatures:
         return 0 if self.krr_ is None else self.krr_.alpha_.shape[1]
 
     def train_features(self) -> np.ndarray:
-        return self._train_features
+        """Training rows' features (k-NN and kernel-ridge columns leave-one-out); fitted blocks only."""
+        return self.train_features_
 
     def fractions(self, compositions: Sequence[Composition]) -> np.ndarray:
         return fractions_matrix(compositions, self.vocabulary_)
@@ -340,7 +395,8 @@ class StackedFeatures:
 
     @classmethod
     def from_state(cls, state: dict, arrays: dict, prefix: str) -> "StackedFeatures":
-        obj = cls(state["descriptor_set"], state["knn_k"], krr=state.get("krr") is not None)
+        obj = cls(state["descriptor_set"], state["knn_k"], krr=state.get("krr") is not None,
+                  krr_relative_columns=tuple((state.get("krr") or {}).get("relative_columns", ())))
         obj.featurizer_ = Featurizer.from_dict(state["featurizer"])
         obj.vocabulary_ = list(obj.featurizer_.vocabulary_)
         obj.knn_ = None
@@ -352,8 +408,15 @@ class StackedFeatures:
         return obj
 
 
-class ForwardModel:
-    """XGBoost ensemble + kernel-ridge blend for Tg, Tx, Tl, Trg, γ (see module docstring)."""
+class ForwardModel(BaseEstimator):
+    """XGBoost ensemble + kernel-ridge blend for Tg, Tx, Tl, Trg, γ (see module docstring).
+
+    A scikit-learn estimator: ``__init__`` only stores the parameters (``get_params`` /
+    ``set_params`` / :func:`sklearn.base.clone` work); they are checked by :meth:`fit`.
+    Not a ``RegressorMixin``: :meth:`predict` returns a dict of arrays (means and spreads),
+    not one array. Fitted attributes: ``features_``, ``members_``, ``t_mean_``, ``t_std_``,
+    ``t_rel_mean_``, ``t_rel_std_``, ``melting_k_``, ``n_train_`` (and ``vocabulary_``).
+    """
 
     # 2: kernel-ridge block + blend weights (format 1 bundles must be refitted);
     # 3: melting-point-relative members (format 2 bundles load with none)
@@ -381,20 +444,40 @@ class ForwardModel:
         self.blend_temperatures = blend_temperatures
         self.blend_ratios = blend_ratios
         self.composite = composite
-        self.robust_heads = tuple(robust_heads)
-        self.huber_slope = float(huber_slope)
-        self.relative_members = tuple(int(m) for m in relative_members)
-        self.relative_krr = bool(relative_krr)
-        for w in (blend_temperatures, blend_ratios):
-            if not 0.0 <= float(w) <= 1.0:
-                raise ValueError("blend weights must lie in [0, 1]")
+        self.robust_heads = robust_heads
+        self.huber_slope = huber_slope
+        self.relative_members = relative_members
+        self.relative_krr = relative_krr
+
+    # parameters saved as JSON lists that __init__'s defaults give as tuples
+    _TUPLE_PARAMS = ("robust_heads", "relative_members")
 
     def get_config(self) -> dict:
-        return {k: getattr(self, k) for k in ("descriptor_set", "n_members", "seed", "knn_k", "n_estimators",
-                                                "max_depth", "learning_rate", "subsample", "colsample_bytree",
-                                                "bootstrap", "n_jobs", "krr", "blend_temperatures",
-                                                "blend_ratios", "composite", "robust_heads", "huber_slope",
-                                                "relative_members", "relative_krr")}
+        """The constructor parameters (saved in the state; same as ``get_params(deep=False)``)."""
+        return self.get_params(deep=False)
+
+    def _check_params(self) -> None:
+        """Validate the parameters; called first thing in :meth:`fit` (``__init__`` does not)."""
+        for name in ("blend_temperatures", "blend_ratios"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                    or not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f"blend weights must lie in [0, 1]; got {name}={value!r}")
+        _check_range("n_members", self.n_members, 1, integer=True)
+        _check_range("knn_k", self.knn_k, 0, integer=True)
+        _check_range("n_estimators", self.n_estimators, 1, integer=True)
+        _check_range("huber_slope", self.huber_slope, 0.0)
+        if self.huber_slope == 0:
+            raise ValueError("huber_slope must be > 0")
+        if isinstance(self.robust_heads, str):  # parameter errors are ValueErrors, as in scikit-learn
+            raise ValueError(  # noqa: TRY004
+                f"robust_heads must be a sequence of head names, not the string {self.robust_heads!r}")
+        unknown = sorted(set(self.robust_heads) - set(HEADS + EXTRA_HEADS))
+        if unknown:
+            raise ValueError(f"unknown robust head(s) {', '.join(map(repr, unknown))}; "
+                             f"choose among {', '.join(HEADS + EXTRA_HEADS)}")
+        if any(not _is_int(m) or m < 0 for m in self.relative_members):
+            raise ValueError(f"relative_members must be non-negative member indices; got {self.relative_members!r}")
 
     def blend_weights(self) -> np.ndarray:
         """Weight of the XGBoost mean per head (1 − weight goes to the kernel-ridge prediction)."""
@@ -419,15 +502,18 @@ class ForwardModel:
                       subsample=self.subsample, colsample_bytree=self.colsample_bytree, tree_method="hist",
                       n_jobs=self.n_jobs, random_state=self.seed * 1000 + member)
         if head in self.robust_heads:
-            params.update(objective="reg:pseudohubererror", huber_slope=self.huber_slope)
+            params.update(objective="reg:pseudohubererror", huber_slope=float(self.huber_slope))
         return params
 
     def fit(self, compositions: Sequence[Composition], y: np.ndarray) -> "ForwardModel":
+        self._check_params()
         y = np.asarray(y, dtype=float)
         if len(compositions) != len(y):
             raise ValueError("compositions and y differ in length")
         if len(compositions) < 5:
             raise ValueError("need at least 5 alloys to fit the forward model")
+        if y.ndim != 2 or y.shape[1] != 3:
+            raise ValueError(f"y must have three columns (Tg, Tx, Tl in K); got shape {y.shape}")
         T = targets_from_y(y)
         self.features_ = StackedFeatures(self.descriptor_set, self.knn_k, krr=self.krr,
                                          krr_relative_columns=(0, 1, 2) if self.relative_krr else ()).fit(compositions, T)
@@ -461,6 +547,7 @@ class ForwardModel:
         return self.features_.vocabulary_
 
     def predict_fractions(self, X_frac: np.ndarray) -> dict[str, np.ndarray]:
+        check_is_fitted(self, "members_")
         F = self.features_.transform_fractions(X_frac)
         heads = self.trained_heads
         P = np.empty((self.n_members, len(heads), F.shape[0]))
@@ -504,6 +591,7 @@ class ForwardModel:
 
     def predict(self, compositions: Sequence[Composition]) -> dict[str, np.ndarray]:
         """dict of arrays: tg_k, tg_std, tx_k, tx_std, tl_k, tl_std, trg, trg_std, gamma, gamma_std, dtx_k."""
+        check_is_fitted(self, "members_")
         return self.predict_fractions(self.features_.fractions(compositions))
 
     # -- persistence ---------------------------------------------------------------------
@@ -530,7 +618,15 @@ class ForwardModel:
             raise ValueError(f"forward model state format {state.get('format', 1)!r} is not supported "
                              f"(this code reads {', '.join(map(str, cls.READS_FORMATS))}); refit the model bundle")
         # format 2 predates the relative members: every member learned raw temperatures
-        obj = cls(**{"relative_members": (), "relative_krr": False, **state["config"]})
+        config = {"relative_members": (), "relative_krr": False, **state["config"]}
+        unknown = sorted(set(config) - set(cls._get_param_names()))
+        if unknown:
+            raise ValueError(f"forward model state (format {state['format']}) has unknown parameter(s) "
+                             f"{', '.join(unknown)}; refit the model bundle")
+        for name in cls._TUPLE_PARAMS:  # JSON gives lists; keep the parameters as constructed
+            if isinstance(config.get(name), list):
+                config[name] = tuple(config[name])
+        obj = cls(**config)
         with np.load(os.path.join(directory, state["arrays_file"])) as z:
             arrays = {k: z[k] for k in z.files}
         obj.features_ = StackedFeatures.from_state(state["features"], arrays, prefix)

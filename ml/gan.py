@@ -71,6 +71,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 from torch import nn
 
 from ml.composition import Composition
@@ -255,15 +256,24 @@ class TrainingHistory:
     records: list = field(default_factory=list)  # (epoch, d_loss, g_loss, val_w or None)
 
 
-class GAN:
+class GAN(BaseEstimator):
     """Unconditional GAN over compositions (``CGAN`` adds conditions).
 
     ``fit(compositions, conditions=None, callback=None, validation=None)``;
     ``sample(n, conditions=None, seed=...) -> list[Composition]`` (post-processed, parsed);
     ``sample_fractions`` gives the post-processed (n, k) matrix without parsing.
+
+    A scikit-learn estimator: ``__init__`` only stores the parameters (``get_params`` /
+    ``set_params`` / :func:`sklearn.base.clone` work; ``vocabulary`` is one of them), and
+    :meth:`fit` checks them. Fitted attributes: ``vocabulary_`` (the given vocabulary, or the
+    sorted elements of the training compositions), ``generator_`` (the sampler),
+    ``cond_mean_`` / ``cond_std_`` (None for the unconditional GAN), ``history_``.
     """
 
     conditional = False
+    # 1 (no "format" key): "config" without "vocabulary"; 2: "config" is get_params() + "class"
+    STATE_FORMAT = 2
+    READS_FORMATS = (1, 2)
 
     def __init__(
         self,
@@ -287,12 +297,6 @@ class GAN:
         seed: int = 0,
         vocabulary: Sequence[str] | None = None,
     ):
-        if descriptor_set not in DESCRIPTOR_SETS:
-            raise ValueError(f"unknown descriptor set {descriptor_set!r}; choose one of {', '.join(DESCRIPTOR_SETS)}")
-        if condition not in CONDITIONS:
-            raise ValueError(f"unknown condition {condition!r}; choose one of {', '.join(CONDITIONS)}")
-        if loss not in ("wgan-gp", "bce"):
-            raise ValueError("loss must be 'wgan-gp' or 'bce'")
         self.descriptor_set = descriptor_set
         self.condition = condition
         self.noise_dim = noise_dim
@@ -308,26 +312,46 @@ class GAN:
         self.val_every = val_every
         self.patience = patience
         self.sample_sharpen = sample_sharpen
-        if not 0.0 <= ema < 1.0:
-            raise ValueError("ema must lie in [0, 1)")
-        self.ema = float(ema)
-        self.val_samples = max(1, int(val_samples))
+        self.ema = ema
+        self.val_samples = val_samples
         self.seed = seed
-        self.vocabulary_ = list(vocabulary) if vocabulary is not None else None
-        self.history_ = TrainingHistory()
-        self.generator_: Generator | None = None
+        self.vocabulary = vocabulary
 
     # -- config / state ---------------------------------------------------------------
     def get_config(self) -> dict:
-        return {
-            "class": type(self).__name__, "descriptor_set": self.descriptor_set, "condition": self.condition,
-            "noise_dim": self.noise_dim, "hidden": self.hidden, "epochs": self.epochs,
-            "batch_size": self.batch_size, "lr": self.lr, "loss": self.loss, "n_critic": self.n_critic,
-            "gp_weight": self.gp_weight, "tau": self.tau, "condition_jitter": self.condition_jitter,
-            "val_every": self.val_every, "patience": self.patience, "seed": self.seed,
-            "sample_sharpen": self.sample_sharpen,
-            "ema": self.ema, "val_samples": self.val_samples,
-        }
+        """The constructor parameters, ``vocabulary`` included (same as ``get_params(deep=False)``)."""
+        return self.get_params(deep=False)
+
+    def _check_params(self) -> None:
+        """Validate the parameters; called first thing in :meth:`fit` (``__init__`` does not)."""
+        if self.descriptor_set not in DESCRIPTOR_SETS:
+            raise ValueError(f"unknown descriptor set {self.descriptor_set!r}; "
+                             f"choose one of {', '.join(DESCRIPTOR_SETS)}")
+        if self.condition not in CONDITIONS:
+            raise ValueError(f"unknown condition {self.condition!r}; choose one of {', '.join(CONDITIONS)}")
+        if self.loss not in ("wgan-gp", "bce"):
+            raise ValueError(f"loss must be 'wgan-gp' or 'bce'; got {self.loss!r}")
+        if not _is_number(self.ema) or not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"ema must lie in [0, 1); got {self.ema!r}")
+        for name in ("noise_dim", "hidden", "batch_size", "n_critic", "val_every", "patience", "val_samples"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        if not _is_int(self.epochs) or self.epochs < 0:
+            raise ValueError(f"epochs must be a non-negative integer; got {self.epochs!r}")
+        for name in ("lr", "tau"):
+            value = getattr(self, name)
+            if not _is_number(value) or not value > 0:
+                raise ValueError(f"{name} must be a positive number; got {value!r}")
+        for name in ("gp_weight", "condition_jitter", "sample_sharpen"):
+            value = getattr(self, name)
+            if not _is_number(value) or value < 0:
+                raise ValueError(f"{name} must be a non-negative number; got {value!r}")
+        if self.vocabulary is not None:
+            vocab = list(self.vocabulary)
+            if isinstance(self.vocabulary, str) or not vocab or len(set(vocab)) != len(vocab):
+                raise ValueError(f"vocabulary must be a non-empty sequence of distinct element symbols; "
+                                 f"got {self.vocabulary!r}")
 
     @property
     def cond_dim(self) -> int:
@@ -341,8 +365,10 @@ class GAN:
 
     def state(self) -> dict:
         """Everything needed to rebuild the sampler (weights as a torch state_dict)."""
+        self._check_fitted()
         return {
-            "config": self.get_config(),
+            "format": self.STATE_FORMAT,
+            "config": {"class": type(self).__name__, **self.get_config()},
             "vocabulary": list(self.vocabulary_),
             "cond_mean": None if self.cond_mean_ is None else self.cond_mean_.tolist(),
             "cond_std": None if self.cond_std_ is None else self.cond_std_.tolist(),
@@ -352,13 +378,26 @@ class GAN:
         }
 
     def save(self, path_pt: str) -> None:
+        self._check_fitted()
         torch.save(self.generator_.state_dict(), path_pt)
 
     @classmethod
     def from_state(cls, state: dict, weights_path: str) -> "GAN":
+        fmt = state.get("format", 1)
+        if fmt not in cls.READS_FORMATS:
+            raise ValueError(f"GAN state format {fmt!r} is not supported "
+                             f"(this code reads {', '.join(map(str, cls.READS_FORMATS))}); refit the model bundle")
         cfg = dict(state["config"])
         klass = CGAN if cfg.pop("class", cls.__name__) == "CGAN" else GAN
-        obj = klass(vocabulary=state["vocabulary"], **cfg)
+        if fmt == 1:
+            # format 1's config lacked the vocabulary (it was passed to __init__ from the state)
+            cfg["vocabulary"] = list(state["vocabulary"])
+        unknown = sorted(set(cfg) - set(klass._get_param_names()))
+        if unknown:
+            raise ValueError(f"GAN state (format {fmt}) has unknown parameter(s) {', '.join(unknown)}; "
+                             "refit the model bundle")
+        obj = klass(**cfg)
+        obj.vocabulary_ = list(state["vocabulary"])
         obj.cond_mean_ = None if state["cond_mean"] is None else np.asarray(state["cond_mean"])
         obj.cond_std_ = None if state["cond_std"] is None else np.asarray(state["cond_std"])
         obj._build()
@@ -391,17 +430,24 @@ class GAN:
         """
         from ml.metrics import wasserstein
 
+        self._check_params()
+        if isinstance(compositions, np.ndarray):
+            if self.vocabulary is None:
+                raise ValueError("a fraction matrix needs vocabulary=")
+            vocabulary = list(self.vocabulary)
+            X = np.asarray(compositions, dtype=float)
+            if X.ndim != 2 or X.shape[1] != len(vocabulary):
+                raise ValueError(f"the fraction matrix has shape {X.shape}; "
+                                 f"expected (n, {len(vocabulary)}) over the vocabulary")
+        else:
+            vocabulary = list(self.vocabulary) if self.vocabulary is not None else \
+                sorted({e for c in compositions for e in c})
+            X = fractions_matrix(compositions, vocabulary)
+        self.vocabulary_ = vocabulary
+        ema = float(self.ema)
         set_torch_threads(1)
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
-        if isinstance(compositions, np.ndarray):
-            if self.vocabulary_ is None:
-                raise ValueError("a fraction matrix needs vocabulary=")
-            X = np.asarray(compositions, dtype=float)
-        else:
-            if self.vocabulary_ is None:
-                self.vocabulary_ = sorted({e for c in compositions for e in c})
-            X = fractions_matrix(compositions, self.vocabulary_)
         n = X.shape[0]
         if n < 2:
             raise ValueError("need at least two compositions to train a GAN")
@@ -423,7 +469,7 @@ class GAN:
         G = self.generator_
         # Sampler = exponential moving average of the generator weights (Yazici et al. 2019)
         # when ema > 0; it is what validation, early stopping and sampling use.
-        G_s = copy.deepcopy(G) if self.ema > 0 else G
+        G_s = copy.deepcopy(G) if ema > 0 else G
         if G_s is not G:
             for p in G_s.parameters():
                 p.requires_grad_(False)
@@ -510,7 +556,7 @@ class GAN:
                 if G_s is not G:
                     with torch.no_grad():
                         for pe, pg in zip(G_s.parameters(), G.parameters()):
-                            pe.mul_(self.ema).add_(pg.detach(), alpha=1.0 - self.ema)
+                            pe.mul_(ema).add_(pg.detach(), alpha=1.0 - ema)
                 d_losses.append(float(d_loss.detach()))
                 g_losses.append(float(g_loss.detach()))
 
@@ -542,8 +588,8 @@ class GAN:
 
     # -- sampling ---------------------------------------------------------------------
     def _check_fitted(self):
-        if self.generator_ is None:
-            raise RuntimeError("GAN is not fitted")
+        if getattr(self, "generator_", None) is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit() or GAN.from_state() first")
 
     def raw_fractions(self, n: int, conditions: np.ndarray | None = None, seed: int = 0,
                       normalized: bool = False, sharpen: float | None = None) -> np.ndarray:
@@ -588,7 +634,7 @@ class GAN:
         variance of the generator side of the estimate, so early stopping chases less noise)."""
         if _metric is None:
             from ml.metrics import wasserstein as _metric
-        n = n or self.val_samples * len(X_val)
+        n = n or int(self.val_samples) * len(X_val)
         cond = None
         if self.conditional:
             reps = int(math.ceil(n / len(C_val)))
@@ -605,6 +651,14 @@ class CGAN(GAN):
     """Conditional GAN: conditions on (Tg, Tx, Tl) or (Trg, γ)."""
 
     conditional = True
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _finite_or_none(v):

@@ -22,6 +22,7 @@ import time
 from typing import Any, Callable, Sequence
 
 import numpy as np
+from sklearn.base import clone
 
 from ml.artefacts import ArtefactError, read_metadata, write_metadata
 from ml.composition import Composition, CompositionError, parse_composition
@@ -60,8 +61,12 @@ def fit_bundle(df, out_dir: str, epochs: int = 600, seed: int = 0, descriptors: 
     from ml.metrics import classification_metrics, regression_metrics
 
     fp = dict(forward_params or {})
+    # unfitted templates: the validation fits and the final refits are clones of them (the
+    # validation forward model with one member); a bad parameter is refused by the first fit
+    forward_template = ForwardModel(seed=seed, **fp)
+    surrogate_template = GFASurrogate(seed=seed)
     say("validate-forward", {})
-    fv = ForwardModel(seed=seed, **{**fp, "n_members": 1}).fit(train.compositions, train.y)
+    fv = clone(forward_template).set_params(n_members=1).fit(train.compositions, train.y)
     pv = fv.predict(val.compositions)
     metrics: dict[str, Any] = {"validation_split": {"n_train": len(tr), "n_validation": len(va), "seed": seed}}
     for j, (name, key) in enumerate((("Tg_K", "tg_k"), ("Tx_K", "tx_k"), ("Tl_K", "tl_k"))):
@@ -70,7 +75,7 @@ def fit_bundle(df, out_dir: str, epochs: int = 600, seed: int = 0, descriptors: 
     metrics["gamma"] = regression_metrics(val.tx_k / (val.tg_k + val.tl_k), pv["gamma"])
     say("validate-surrogate", {})
     if len(np.unique(labels[tr])) == 2:
-        sv = GFASurrogate(seed=seed).fit(train.compositions, labels[tr], trg=train.tg_k / train.tl_k)
+        sv = clone(surrogate_template).fit(train.compositions, labels[tr], trg=train.tg_k / train.tl_k)
         metrics["surrogate"] = classification_metrics(labels[va], sv.predict(val.compositions))
     else:
         metrics["surrogate"] = None
@@ -87,9 +92,9 @@ def fit_bundle(df, out_dir: str, epochs: int = 600, seed: int = 0, descriptors: 
                        "stopped_early": cgan.history_.stopped_early}
 
     say("forward", {})
-    forward = ForwardModel(seed=seed, **fp).fit(data.compositions, data.y)
+    forward = clone(forward_template).fit(data.compositions, data.y)
     say("surrogate", {})
-    surrogate = GFASurrogate(seed=seed).fit(data.compositions, labels, trg=data.tg_k / data.tl_k)
+    surrogate = clone(surrogate_template).fit(data.compositions, labels, trg=data.tg_k / data.tl_k)
 
     os.makedirs(out_dir, exist_ok=True)
     fstate = forward.save(out_dir)

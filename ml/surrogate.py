@@ -30,9 +30,11 @@ import numpy as np
 import xgboost as xgb
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
 
 from ml.composition import Composition
-from ml.forward import StackedFeatures
+from ml.forward import StackedFeatures, _check_range
 
 TRG_THRESHOLD = 0.60
 
@@ -41,7 +43,16 @@ def labels_from_trg(tg_k, tl_k, threshold: float = TRG_THRESHOLD) -> np.ndarray:
     return (np.asarray(tg_k, dtype=float) / np.asarray(tl_k, dtype=float) >= threshold).astype(int)
 
 
-class GFASurrogate:
+class GFASurrogate(ClassifierMixin, BaseEstimator):
+    """P(glass-forming) classifier (see module docstring).
+
+    A scikit-learn classifier: ``__init__`` only stores the parameters (``get_params`` /
+    ``set_params`` / :func:`sklearn.base.clone` work; ``score`` is the accuracy of
+    :meth:`predict`); they are checked by :meth:`fit`. Fitted attributes: ``features_``,
+    ``classifier_``, ``pipeline_`` (None when fitted with weights or loaded), ``used_smote_``,
+    ``n_train_``, ``classes_``.
+    """
+
     def __init__(self, seed: int = 0, descriptor_set: str = "D1D2D3", knn_k: int = 5, n_estimators: int = 300,
                  max_depth: int = 4, learning_rate: float = 0.05, smote_k: int = 5, threshold: float = 0.5,
                  n_jobs: int = 1, krr: bool = True):
@@ -57,8 +68,15 @@ class GFASurrogate:
         self.krr = krr
 
     def get_config(self) -> dict:
-        return {k: getattr(self, k) for k in ("seed", "descriptor_set", "knn_k", "n_estimators", "max_depth",
-                                                "learning_rate", "smote_k", "threshold", "n_jobs", "krr")}
+        """The constructor parameters (saved in the state; same as ``get_params(deep=False)``)."""
+        return self.get_params(deep=False)
+
+    def _check_params(self) -> None:
+        """Validate the parameters; called first thing in :meth:`fit` (``__init__`` does not)."""
+        _check_range("knn_k", self.knn_k, 0, integer=True)
+        _check_range("n_estimators", self.n_estimators, 1, integer=True)
+        _check_range("smote_k", self.smote_k, 1, integer=True)
+        _check_range("threshold", self.threshold, 0.0, 1.0)
 
     def _classifier(self, **extra) -> xgb.XGBClassifier:
         return xgb.XGBClassifier(n_estimators=self.n_estimators, max_depth=self.max_depth,
@@ -75,9 +93,12 @@ class GFASurrogate:
     def fit(self, compositions: Sequence[Composition], labels: np.ndarray, sample_weight: np.ndarray | None = None,
             trg: np.ndarray | None = None) -> "GFASurrogate":
         """``labels``: 1 glass-forming / 0 not. ``trg`` (optional, NaN allowed) feeds the k-NN block."""
+        self._check_params()
         y = np.asarray(labels, dtype=int)
         if len(y) != len(compositions):
             raise ValueError("compositions and labels differ in length")
+        if not set(np.unique(y)) <= {0, 1}:
+            raise ValueError(f"labels must be 0 (not glass-forming) or 1; got {sorted(set(np.unique(y)) - {0, 1})}")
         if len(np.unique(y)) < 2:
             raise ValueError("the surrogate needs both classes (glass-forming and not) in the labels")
         T = y[:, None].astype(float)
@@ -87,6 +108,7 @@ class GFASurrogate:
         self.features_ = StackedFeatures(self.descriptor_set, self.knn_k, krr=self.krr).fit(compositions, T)
         F = self.features_.train_features()
         self.n_train_ = len(y)
+        self.classes_ = np.array([0, 1])
         if sample_weight is None:
             self.pipeline_ = self.make_pipeline(y)
             self.pipeline_.fit(F, y)
@@ -103,10 +125,12 @@ class GFASurrogate:
         return self
 
     def predict_proba_fractions(self, X_frac: np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "classifier_")
         F = self.features_.transform_fractions(X_frac)
         return self.classifier_.get_booster().inplace_predict(F)
 
     def predict_proba_glass(self, compositions: Sequence[Composition]) -> np.ndarray:
+        check_is_fitted(self, "classifier_")
         return self.predict_proba_fractions(self.features_.fractions(compositions))
 
     def predict(self, compositions: Sequence[Composition]) -> np.ndarray:
@@ -123,7 +147,11 @@ class GFASurrogate:
 
     @classmethod
     def load(cls, directory: str, state: dict, prefix: str = "surrogate") -> "GFASurrogate":
-        obj = cls(**state["config"])
+        config = dict(state["config"])
+        unknown = sorted(set(config) - set(cls._get_param_names()))
+        if unknown:
+            raise ValueError(f"surrogate state has unknown parameter(s) {', '.join(unknown)}; refit the model bundle")
+        obj = cls(**config)
         with np.load(os.path.join(directory, state["arrays_file"])) as z:
             arrays = {k: z[k] for k in z.files}
         obj.features_ = StackedFeatures.from_state(state["features"], arrays, prefix)
@@ -134,6 +162,7 @@ class GFASurrogate:
         obj.pipeline_ = None
         obj.n_train_ = state["n_train"]
         obj.used_smote_ = state["used_smote"]
+        obj.classes_ = np.array([0, 1])
         return obj
 
 

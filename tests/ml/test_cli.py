@@ -142,3 +142,34 @@ def test_tampered_or_incomplete_bundle_is_refused(model_dir, tmp_path):
         load_bundle(str(copy))
     with pytest.raises(ArtefactError, match="not found"):
         load_bundle(str(tmp_path / "missing"))
+
+
+@pytest.mark.slow
+def test_bundle_with_older_component_states_loads_and_unknown_formats_are_refused(model_dir, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(model_dir / "model", copy)
+    meta_path = copy / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    new = load_bundle(str(copy))
+    texts = new.reference.formulas[:5]
+    expected, _ = new.predict_texts(texts)
+    samples = new.cgan.sample_fractions(5, [[660.0, 720.0, 1110.0]], seed=3)
+    # the CGAN state as the code before the scikit-learn conventions wrote it (format 1)
+    cg = meta["components"]["cgan"]
+    assert cg["format"] == 2 and cg["config"]["vocabulary"] == meta["vocabulary"]
+    old = dict(meta, components=dict(meta["components"], cgan={
+        **{k: v for k, v in cg.items() if k != "format"},
+        "config": {k: v for k, v in cg["config"].items() if k != "vocabulary"}}))
+    meta_path.write_text(json.dumps(old))
+    b = load_bundle(str(copy))
+    got, _ = b.predict_texts(texts)
+    for k in expected:
+        assert list(got[k]) == list(expected[k]), k
+    assert (b.cgan.sample_fractions(5, [[660.0, 720.0, 1110.0]], seed=3) == samples).all()
+    for component, fmt, message in (("cgan", 99, "GAN state format 99 is not supported"),
+                                    ("forward", 1, "forward model state format 1 is not supported")):
+        bad = json.loads(json.dumps(meta))
+        bad["components"][component]["format"] = fmt
+        meta_path.write_text(json.dumps(bad))
+        with pytest.raises(ArtefactError, match=message):
+            load_bundle(str(copy))

@@ -112,8 +112,9 @@ def test_blend_weights_mix_xgboost_and_kernel_ridge(data):
     assert not np.allclose(a["tg_k"], b["tg_k"])
     # the spread includes the disagreement between the two blended models
     assert np.all(c["tg_std"] >= 0.5 * np.abs(a["tg_k"] - b["tg_k"]) - 1e-9)
+    bad = ForwardModel(blend_ratios=1.5)  # parameters are checked by fit, not __init__
     with pytest.raises(ValueError, match="blend"):
-        ForwardModel(blend_ratios=1.5)
+        bad.fit(comps, y)
 
 
 def test_old_forward_state_is_refused_with_a_reason(model, tmp_path):
@@ -235,5 +236,26 @@ def test_kernel_ridge_relative_columns_learn_the_ratio_to_the_mean_melting_point
     state = rel.state()
     again = KernelRidgeBlock.from_state(state, rel.arrays("k"), "k")
     np.testing.assert_allclose(again.predict(Q), rel.predict(Q))
+    bad = KernelRidgeBlock(relative_columns=(0,))  # checked by fit, not __init__
     with pytest.raises(ValueError, match="melting_k"):
-        KernelRidgeBlock(relative_columns=(0,))
+        bad.fit(X, T)
+
+
+def test_loaded_model_has_the_saved_params_and_clones(model, data, tmp_path):
+    import json
+
+    from sklearn.base import clone
+
+    state = json.loads(json.dumps(model.save(str(tmp_path))))  # as stored in metadata.json: lists
+    assert state["format"] == ForwardModel.STATE_FORMAT == 3
+    assert state["config"] == json.loads(json.dumps(model.get_params(deep=False)))
+    loaded = ForwardModel.load(str(tmp_path), state)
+    assert loaded.get_params() == model.get_params()  # tuples again, not JSON lists
+    assert loaded.robust_heads == ("tx_k", "dtx_k") and loaded.relative_members == (1,)
+    refit = clone(loaded).fit(data.compositions[:50], data.y[:50])
+    np.testing.assert_array_equal(refit.predict(data.compositions[50:])["tg_k"],
+                                  model.predict(data.compositions[50:])["tg_k"])
+    with pytest.raises(ValueError, match="format 9 is not supported"):
+        ForwardModel.load(str(tmp_path), {**state, "format": 9})
+    with pytest.raises(ValueError, match="unknown parameter.*wobble"):
+        ForwardModel.load(str(tmp_path), {**state, "config": {**state["config"], "wobble": 1}})

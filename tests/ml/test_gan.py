@@ -94,7 +94,7 @@ def test_unconditional_gan_and_condition_errors(data):
     with pytest.raises(ValueError, match="conditions"):
         CGAN(vocabulary=vocab, epochs=1).fit(X[tr])
     with pytest.raises(ValueError, match="descriptor set"):
-        CGAN(descriptor_set="D9")
+        CGAN(vocabulary=vocab, descriptor_set="D9").fit(X[tr], p.y[tr])  # checked by fit, not __init__
 
 
 def test_postprocess_drops_tiny_amounts_and_rounds_exactly():
@@ -124,10 +124,40 @@ def test_ema_sampler_and_validation_sample_count(data):
     assert all(not q.requires_grad for q in ema.generator_.parameters())
     assert ema.state()["config"]["ema"] == 0.9
     with pytest.raises(ValueError, match="ema"):
-        CGAN(ema=1.0)
+        CGAN(vocabulary=vocab, ema=1.0).fit(X[tr], p.y[tr])
     g = CGAN(vocabulary=vocab, epochs=1, seed=0, val_samples=3, **TINY).fit(X[tr], p.y[tr])
     n_va = len(va)
     assert g.validation_wasserstein(X[va], p.y[va], seed=1) == pytest.approx(
         g.validation_wasserstein(X[va], p.y[va], seed=1, n=3 * n_va))
     assert g.validation_wasserstein(X[va], p.y[va], seed=1) != pytest.approx(
         g.validation_wasserstein(X[va], p.y[va], seed=1, n=n_va))
+
+
+def test_state_config_is_get_params_with_the_vocabulary_and_format_1_still_loads(cgan, data, tmp_path):
+    p, vocab = data[0], data[1]
+    path = str(tmp_path / "g.pt")
+    cgan.save(path)
+    state = cgan.state()
+    assert state["format"] == GAN.STATE_FORMAT == 2
+    assert state["config"] == {"class": "CGAN", **cgan.get_params(deep=False)}
+    assert state["config"]["vocabulary"] == vocab
+    expected = cgan.sample_fractions(6, p.y[:1], seed=2)
+    # format 1 (before the estimators followed scikit-learn): no "format", config without vocabulary
+    old = {**state, "config": {k: v for k, v in state["config"].items() if k != "vocabulary"}}
+    old.pop("format")
+    again = GAN.from_state(old, path)
+    assert isinstance(again, CGAN) and again.vocabulary == vocab == again.vocabulary_
+    np.testing.assert_array_equal(again.sample_fractions(6, p.y[:1], seed=2), expected)
+    assert again.get_params() == cgan.get_params()
+    with pytest.raises(ValueError, match="GAN state format 7 is not supported"):
+        GAN.from_state({**state, "format": 7}, path)
+    with pytest.raises(ValueError, match="unknown parameter.*wobble"):
+        GAN.from_state({**state, "config": {**state["config"], "wobble": 1}}, path)
+
+
+def test_unfitted_gan_cannot_be_saved_or_sampled():
+    g = CGAN()
+    with pytest.raises(RuntimeError, match="not fitted"):
+        g.state()
+    with pytest.raises(RuntimeError, match="not fitted"):
+        g.sample(2, np.array([[650.0, 720.0, 1100.0]]))

@@ -78,3 +78,16 @@ def test_kernel_ridge_block_is_leave_one_out_and_survives_save_load(data, tmp_pa
     loaded = GFASurrogate.load(str(tmp_path), state)
     np.testing.assert_allclose(loaded.predict_proba_glass(p.compositions), m.predict_proba_glass(p.compositions),
                                rtol=1e-6)
+
+
+def test_saved_config_is_get_params_and_unknown_parameters_are_refused(data, tmp_path):
+    p, lab = data
+    m = GFASurrogate(seed=0, krr=False, **SMALL).fit(p.compositions, lab)
+    state = m.save(str(tmp_path))
+    assert state["config"] == m.get_params(deep=False)
+    loaded = GFASurrogate.load(str(tmp_path), state)
+    assert loaded.get_params() == m.get_params()
+    np.testing.assert_array_equal(loaded.predict(p.compositions), m.predict(p.compositions))
+    assert loaded.score(p.compositions, lab) == m.score(p.compositions, lab)  # accuracy (ClassifierMixin)
+    with pytest.raises(ValueError, match="unknown parameter.*wobble"):
+        GFASurrogate.load(str(tmp_path), {**state, "config": {**state["config"], "wobble": 1}})
