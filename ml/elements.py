@@ -51,6 +51,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ml.composition import ELEMENTS
+
 __all__ = [
     "UnknownElementError",
     "PROPERTY_NAMES",
@@ -62,14 +64,9 @@ __all__ = [
     "data_source_versions",
 ]
 
-# Periodic table symbols in Z order (Z = index + 1); kept here so that we need neither
-# pymatgen nor matminer's Python modules just to map symbol -> line number.
-_SYMBOLS = (
-    "H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge "
-    "As Se Br Kr Rb Sr Y Zr Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm "
-    "Eu Gd Tb Dy Ho Er Tm Yb Lu Hf Ta W Re Os Ir Pt Au Hg Tl Pb Bi Po At Rn Fr Ra Ac Th Pa U "
-    "Np Pu Am Cm Bk Cf Es Fm Md No Lr Rf Db Sg Bh Hs Mt Ds Rg Cn Nh Fl Mc Lv Ts Og"
-).split()
+# Periodic table symbols in Z order (Z = index + 1): the one table, ml.composition.ELEMENTS
+# (so we need neither pymatgen nor matminer's Python modules to map symbol -> line number).
+_SYMBOLS = ELEMENTS
 _Z = {s: i + 1 for i, s in enumerate(_SYMBOLS)}
 
 # property name -> Magpie table file
