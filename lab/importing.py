@@ -12,7 +12,11 @@ conflict  the alloy exists and a value of it differs by more than 10 K from the 
           value already holds the row): the row is kept as a separate value, and both it and
           the values it contradicts are flagged ``conflict``;
 refused   the composition does not parse (the parser's message), a temperature is not a
-          number, or Tg < Tx < Tl / 200–2500 K does not hold (the model's rule).
+          number, Tg < Tx < Tl / 200–2500 K / ΔTx ≤ 250 K does not hold (the model's rule,
+          ml.rules), or the DOI is not one (core.doi).
+
+"Within 10 K", "differs by more than 10 K" and "no temperature in common" are
+``ml.rules.compare_temperatures`` (the rule the lab's conflict flag and the mining review use).
 
 A row without any temperature records just the alloy (with a value that carries only its
 source, when it names one). So importing the same file twice creates nothing the second time. Refused rows are reported
@@ -23,7 +27,6 @@ written (``ImportFileError``); any unexpected error rolls the whole file back.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
@@ -31,6 +34,8 @@ from django.db import transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from core.doi import InvalidDOI, validate_doi
+from ml import rules
 from ml.composition import CompositionError, parse_composition
 
 from .models import (
@@ -45,10 +50,9 @@ from .tables import COLUMN_TITLES, EMPTY_MARKERS, ImportFileError, read_table, t
 
 logger = logging.getLogger(__name__)
 
-AGREEMENT_TOLERANCE_K = 10.0
+AGREEMENT_TOLERANCE_K = rules.AGREEMENT_TOLERANCE_K
 OPTIONAL_COLUMNS = ("source", "doi", "name", "authors", "year", "journal", "title", "heating_rate_k_min")
-TEMPERATURE_FIELDS = ("tg_k", "tx_k", "tl_k")
-_DOI_PREFIX = re.compile(r"^\s*(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
+TEMPERATURE_FIELDS = rules.TEMPERATURE_FIELDS
 _QUERY_CHUNK = 500
 
 OUTCOME_CREATED = "created"
@@ -79,12 +83,6 @@ class ImportReport:
 
     def as_dict(self):
         return {"dry_run": self.dry_run, "counts": self.counts, "rows": self.rows}
-
-
-def normalise_doi(text):
-    """'https://doi.org/10.1063/1.110520' -> '10.1063/1.110520' (lowercase); '' for none."""
-    doi = _DOI_PREFIX.sub("", str(text or "")).strip().lower()
-    return doi
 
 
 def _number(row, column, title=None):
@@ -137,10 +135,10 @@ def _prepare(line, raw):
     row.heating_rate_k_min = _number(raw, "heating_rate_k_min", "heating_rate_K_min")
     if row.heating_rate_k_min is not None and not (0 < row.heating_rate_k_min <= 1000):
         raise RowRefused(f"Heating rate {row.heating_rate_k_min:g} K/min is outside 0–1000 K/min.")
-    doi_text = text_of(raw.get("doi"))
-    row.doi = normalise_doi(doi_text)
-    if row.doi and not re.match(r"^10\.\d{4,9}/\S+$", row.doi):
-        raise RowRefused(f"DOI {doi_text!r} does not look like a DOI (10.NNNN/...).")
+    try:
+        row.doi = validate_doi(text_of(raw.get("doi")))
+    except InvalidDOI as exc:
+        raise RowRefused(str(exc)) from None
     row.source = text_of(raw.get("source"))
     row.name = text_of(raw.get("name"))
     row.authors = text_of(raw.get("authors"))
@@ -158,22 +156,13 @@ def _prepare(line, raw):
 
 
 def _compare(value, temps):
-    """'agree' / 'differ' / 'disjoint' between a PropertyValue and a row's temperatures."""
-    diffs = [
-        abs(getattr(value, f) - t) for f, t in temps.items() if t is not None and getattr(value, f) is not None
-    ]
-    if not diffs:
-        return "disjoint"
-    return "agree" if max(diffs) <= AGREEMENT_TOLERANCE_K else "differ"
+    """'agree' / 'differ' / 'disjoint' between a PropertyValue and a row's temperatures (ml.rules)."""
+    return rules.compare_temperatures(value, temps)
 
 
 def _holds(value, temps):
-    """True when ``value`` already has every temperature of the row, within the tolerance."""
-    return all(
-        getattr(value, f) is not None and abs(getattr(value, f) - t) <= AGREEMENT_TOLERANCE_K
-        for f, t in temps.items()
-        if t is not None
-    )
+    """True when ``value`` already has every temperature of the row, within the tolerance (ml.rules)."""
+    return rules.holds_temperatures(value, temps)
 
 
 def _describe(temps):

@@ -6,31 +6,28 @@ Invariants live here (``clean``); the actions that change state live in
 """
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-# Plausible temperatures for a metallic glass's transitions (K).
-MIN_TEMPERATURE_K = 200.0
-MAX_TEMPERATURE_K = 2500.0
+from core.doi import validate_doi
+from ml import rules
+
+# Plausible temperatures for a metallic glass's transitions (K): the rule is ml.rules.
+MIN_TEMPERATURE_K = rules.T_MIN_K
+MAX_TEMPERATURE_K = rules.T_MAX_K
 CU_KALPHA_WAVELENGTH_A = 1.5406
 
 
 def validate_transition_temperatures(tg_k, tx_k, tl_k):
-    """Raise ValidationError unless 200 K < T < 2500 K and Tg < Tx < Tl (for those given)."""
+    """Raise ValidationError unless the given temperatures keep ml.rules' limits: 200 K ≤ T ≤
+    2500 K, Tg < Tx < Tl, ΔTx = Tx − Tg ≤ 250 K. A temperature out of range is an error of its
+    field; the order and ΔTx are errors of the whole (NON_FIELD_ERRORS)."""
     errors = {}
-    for name, value in (("tg_k", tg_k), ("tx_k", tx_k), ("tl_k", tl_k)):
-        if value is not None and not (MIN_TEMPERATURE_K < value < MAX_TEMPERATURE_K):
-            errors[name] = (
-                f"{value:g} K is outside the plausible range "
-                f"{MIN_TEMPERATURE_K:g}–{MAX_TEMPERATURE_K:g} K (was it entered in °C?)."
-            )
+    for problem in rules.temperature_problems(tg_k, tx_k, tl_k):
+        errors.setdefault(problem.field or NON_FIELD_ERRORS, []).append(problem.message)
     if errors:
         raise ValidationError(errors)
-    given = [(n, v) for n, v in (("Tg", tg_k), ("Tx", tx_k), ("Tl", tl_k)) if v is not None]
-    for (name_a, a), (name_b, b) in zip(given, given[1:]):
-        if not a < b:
-            raise ValidationError(f"{name_a} ({a:g} K) must be below {name_b} ({b:g} K): Tg < Tx < Tl.")
 
 
 class TemperatureUnit(models.TextChoices):
@@ -39,10 +36,8 @@ class TemperatureUnit(models.TextChoices):
 
 
 def to_kelvin(value, unit):
-    """A temperature in ``unit`` (TemperatureUnit) as kelvin; None stays None."""
-    if value is None:
-        return None
-    return value + 273.15 if unit == TemperatureUnit.CELSIUS else value
+    """A temperature in ``unit`` (TemperatureUnit) as kelvin; None stays None (ml.rules.to_kelvin)."""
+    return rules.to_kelvin(value, unit)
 
 
 class TransitionTemperatures(models.Model):
@@ -147,6 +142,13 @@ class Reference(models.Model):
             parts = [self.authors or "?", f"({self.year})" if self.year else "", self.journal]
             return " ".join(p for p in parts if p)
         return self.label or self.doi or f"Reference {self.pk}"
+
+    def clean(self):
+        super().clean()
+        try:  # the identity of a DOI is its normalised form (core.doi), as the importers store it
+            self.doi = validate_doi(self.doi) or None
+        except ValidationError as exc:
+            raise ValidationError({"doi": exc.messages}) from exc
 
 
 class Sample(models.Model):

@@ -13,6 +13,7 @@ from django.db.models import Avg, Count, Exists, F, FloatField, IntegerField, Ou
 from django.db.models.functions import Coalesce
 from django.utils.text import get_valid_filename
 
+from ml import rules
 from ml.composition import Composition, CompositionError, parse_composition
 
 from .models import (
@@ -118,8 +119,8 @@ def get_or_create_alloy(composition, *, user=None, name=""):
 # that, the files it wrote are deleted again.
 # --------------------------------------------------------------------------------------
 
-# Two values of one alloy further apart than this are flagged as a conflict.
-CONFLICT_TOLERANCE_K = 10.0
+# Two values of one alloy further apart than this are flagged as a conflict (ml.rules).
+CONFLICT_TOLERANCE_K = rules.AGREEMENT_TOLERANCE_K
 MIN_WAVELENGTH_A = 0.05
 MAX_WAVELENGTH_A = 5.0
 MAX_HEATING_RATE_K_MIN = 1000.0
@@ -200,7 +201,8 @@ def prepare_xrd(uploaded_file, *, wavelength_a=CU_KALPHA_WAVELENGTH_A, field="xr
 
 
 def prepare_dsc(*, tg_k, tx_k, tl_k=None, heating_rate_k_min=20.0, curve_file=None, curve_unit=TemperatureUnit.KELVIN):
-    """Check DSC values (Tg < Tx < Tl, 200–2500 K) and read an optional curve; nothing is stored."""
+    """Check DSC values (ml.rules: Tg < Tx < Tl, 200–2500 K, ΔTx ≤ 250 K) and read an optional
+    curve; nothing is stored."""
     from .patterns import PatternError, read_dsc_file
 
     if tg_k is None or tx_k is None:
@@ -299,12 +301,9 @@ def _create_xrd(sample, prepared, *, user, written, measured_on=None):
 
 
 def values_conflict(a, b, *, tolerance_k=CONFLICT_TOLERANCE_K):
-    """True if two property values share a quantity (Tg, Tx or Tl) that differs by more than the tolerance."""
-    for name in ("tg_k", "tx_k", "tl_k"):
-        x, y = getattr(a, name), getattr(b, name)
-        if x is not None and y is not None and abs(x - y) > tolerance_k:
-            return True
-    return False
+    """True if two property values share a quantity (Tg, Tx or Tl) that differs by more than the
+    tolerance (ml.rules.compare_temperatures gives "differ")."""
+    return rules.compare_temperatures(a, b, tolerance_k) == rules.DIFFER
 
 
 def _flag_conflicts(value, *, user):

@@ -2,23 +2,28 @@
 a reviewer can read. A clean record has no flag. No database access here except through
 the ``others`` values the caller passes in, so a whole batch is checked with one query.
 
-Flags and their rules
+Flags and their rules (the domain rules themselves are ``ml.rules``', shared with the lab
+and the ML data preparation, so what is clean here is accepted on approval and vice versa)
 ---------------------
 unparseable  the composition parser refused it (its message), or a value is not a number.
 order        the given temperatures are not strictly Tg < Tx < Tl.
-range        a value outside 200–2500 K, or ΔTx = Tx − Tg above 250 K (the widest
-             supercooled liquid regions reported for BMGs are ~130 K; 250 K leaves margin).
-             ΔTx < 0 is an ``order`` problem, not repeated here.
-units        °C suspected. Rule: the alloy's base element belongs to a family whose glasses
-             all have Tg well above a floor (FAMILY_MIN_TG_K, e.g. Zr 520 K, Fe 600 K), the
-             record's Tg (or Tx when Tg is missing) is below that floor, and adding 273.15 K
-             brings it above the floor; or Tl < 550 K (no BMG liquidus is that low) and
-             Tl + 273.15 is plausible. Low-temperature families (Mg, Ca, La, Ce, Au, Ag, ...)
-             have no floor: their K values really are that low. Values the source gave in °C
-             were converted on extraction and are not suspected again.
+range        a value outside 200–2500 K (limits included), or ΔTx = Tx − Tg above 250 K (the
+             widest supercooled liquid regions reported for BMGs are ~130 K; 250 K leaves
+             margin). ΔTx < 0 is an ``order`` problem, not repeated here.
+units        °C suspected (``ml.rules.celsius_suspicions``). Rule: the alloy's base element
+             belongs to a family whose glasses all have Tg well above a floor
+             (FAMILY_MIN_TG_K, e.g. Zr 520 K, Fe 600 K), the record's Tg (or Tx when Tg is
+             missing) is below that floor, and adding 273.15 K brings it above the floor; or
+             Tl < 550 K (no BMG liquidus is that low) and Tl + 273.15 is plausible.
+             Low-temperature families (Mg, Ca, La, Ce, Au, Ag, ...) have no floor: their K
+             values really are that low. Values the source gave in °C were converted on
+             extraction and are not suspected again.
 duplicate    same composition key as an existing alloy's property value or another pending
-             record, and all temperatures both give agree within 10 K.
-conflict     same key, and some temperature differs by more than 10 K.
+             record, and every temperature both give agrees within 10 K
+             (``ml.rules.compare_temperatures`` = "agree").
+conflict     same key, and some temperature both give differs by more than 10 K ("differ").
+             Values that share no temperature ("disjoint", e.g. one gives only Tg, the other
+             only Tl) are neither: there is nothing to compare.
 outlier      a forward model (``predictor``) predicts mean ± std for the composition and the
              value is more than 3 std away (std floored at 10 K so an over-confident model
              does not flag everything).
@@ -31,9 +36,12 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
+from ml import rules
 from ml.composition import CompositionError, parse_composition
-# The limits that block approval here are the ones that drop rows in the ML data preparation.
-from ml.dataprep import C_TO_K, DTX_MAX_K as MAX_DTX_K, T_MAX_K as MAX_K, T_MIN_K as MIN_K
+# The limits that block approval here are the ones that refuse a lab value and drop rows in
+# the ML data preparation: one rule, ml.rules.
+from ml.rules import AGREEMENT_TOLERANCE_K as AGREE_WITHIN_K
+from ml.rules import FAMILY_MIN_TG_K, MIN_TL_K  # noqa: F401  (documented above; re-exported)
 
 UNPARSEABLE = "unparseable"
 ORDER = "order"
@@ -47,19 +55,8 @@ ALL_FLAGS = (UNPARSEABLE, ORDER, RANGE, UNITS, DUPLICATE, CONFLICT, OUTLIER, SNI
 # Flags that forbid approval until the reviewer edits the record.
 BLOCKING_FLAGS = (UNPARSEABLE, ORDER, RANGE)
 
-AGREE_WITHIN_K = 10.0
 OUTLIER_SIGMA = 3.0
 OUTLIER_MIN_STD_K = 10.0
-MIN_TL_K = 550.0
-
-# Lowest plausible Tg (K) for glasses based on each element, with margin below the lowest
-# reported values. Families not listed (Mg, Ca, Sr, La, Ce, Pr, Nd, Sm, Yb, Au, Ag, Zn, Li)
-# genuinely have Tg near or below 400 K, so no °C rule applies to them.
-FAMILY_MIN_TG_K = {
-    "Fe": 600, "Co": 600, "Ni": 550, "Zr": 520, "Hf": 600, "Ti": 520, "Cu": 550,
-    "Pd": 500, "Pt": 450, "Y": 550, "Gd": 500, "Tb": 520, "Dy": 520, "Ho": 520, "Er": 520,
-    "Tm": 520, "Lu": 520, "Sc": 550, "Nb": 700, "Ta": 700, "Mo": 700, "W": 700, "Be": 520,
-}
 
 TEMPERATURES = (("tg_k", "Tg"), ("tx_k", "Tx"), ("tl_k", "Tl"))
 
@@ -149,71 +146,48 @@ def check_values_are_numbers(record):
 
 
 def check_order(tg_k, tx_k, tl_k):
-    given = [(label, v) for (_, label), v in zip(TEMPERATURES, (tg_k, tx_k, tl_k)) if v is not None]
-    problems = [
-        f"{a_name} ({_fmt(a)} K) is not below {b_name} ({_fmt(b)} K)"
-        for (a_name, a), (b_name, b) in zip(given, given[1:])
-        if not a < b
-    ]
-    return [flag(ORDER, "; ".join(problems) + ": expected Tg < Tx < Tl.")] if problems else []
+    problems = [p.message for p in rules.temperature_problems(tg_k, tx_k, tl_k) if p.kind == rules.ORDER]
+    return [flag(ORDER, " ".join(problems))] if problems else []
 
 
 def check_range(tg_k, tx_k, tl_k):
-    problems = [
-        f"{label} = {_fmt(v)} K is outside {MIN_K:g}–{MAX_K:g} K"
-        for (_, label), v in zip(TEMPERATURES, (tg_k, tx_k, tl_k))
-        if v is not None and not (MIN_K <= v <= MAX_K)
-    ]
-    if tg_k is not None and tx_k is not None and tx_k - tg_k > MAX_DTX_K:
-        problems.append(f"ΔTx = Tx − Tg = {_fmt(tx_k - tg_k)} K is implausibly wide (> {MAX_DTX_K:g} K)")
-    return [flag(RANGE, "; ".join(problems) + ".")] if problems else []
+    problems = [p.message for p in rules.temperature_problems(tg_k, tx_k, tl_k) if p.kind in (rules.RANGE, rules.DTX)]
+    return [flag(RANGE, " ".join(problems))] if problems else []
 
 
 def _given_in_celsius(record, name):
     info = (record.original_values or {}).get(name[:2])
-    return isinstance(info, dict) and str(info.get("unit", "")).upper() in {"C", "°C"}
+    return isinstance(info, dict) and rules.temperature_unit(info.get("unit")) == rules.CELSIUS
 
 
 def check_units(record, base_element):
-    reasons = []
-    floor = FAMILY_MIN_TG_K.get(base_element)
-    if floor is not None:
-        for name, label in (("tg_k", "Tg"), ("tx_k", "Tx")):
-            value = getattr(record, name)
-            if value is None:
-                continue
-            if value < floor <= value + C_TO_K and not _given_in_celsius(record, name):
-                reasons.append(
-                    f"{label} = {_fmt(value)} K is below any {base_element}-based glass (≥ {floor} K) "
-                    f"but {_fmt(round(value + C_TO_K, 2))} K if it was °C"
-                )
-            break  # judge on Tg, or on Tx only when Tg is missing
-    tl = record.tl_k
-    if tl is not None and tl < MIN_TL_K <= tl + C_TO_K and not _given_in_celsius(record, "tl_k"):
-        reasons.append(f"Tl = {_fmt(tl)} K is below any BMG liquidus (≥ {MIN_TL_K:g} K); °C?")
+    given_in_celsius = {name for name, _ in TEMPERATURES if _given_in_celsius(record, name)}
+    reasons = rules.celsius_suspicions(
+        base_element, record.tg_k, record.tx_k, record.tl_k, given_in_celsius=given_in_celsius
+    )
     return [flag(UNITS, "; ".join(reasons) + ".")] if reasons else []
 
 
-def _compare(record, other):
-    """(agrees, details) over the temperatures both give."""
-    diffs = []
-    for name, label in TEMPERATURES:
-        a, b = getattr(record, name), getattr(other, name)
-        if a is not None and b is not None:
-            diffs.append((label, a, b, abs(a - b)))
-    agrees = all(d <= AGREE_WITHIN_K for *_, d in diffs)
-    details = ", ".join(f"{label} {_fmt(a)} vs {_fmt(b)} K" for label, a, b, _ in diffs) or "no common value"
-    return agrees, details
+def _details(record, other):
+    """The temperatures both give, for the reviewer: "Tg 435 vs 404 K, Tx 440 vs 440 K"."""
+    return ", ".join(
+        f"{rules.TEMPERATURE_LABELS[name]} {_fmt(a)} vs {_fmt(b)} K" for name, a, b in rules.shared_temperatures(record, other)
+    )
 
 
 def check_duplicates(record, same_key):
-    """same_key: ReferenceValues with the record's key (the record itself excluded)."""
+    """same_key: ReferenceValues with the record's key (the record itself excluded).
+
+    A value sharing no temperature with the record is neither a duplicate nor a conflict.
+    """
     if not same_key:
         return []
     dup, conf = [], []
     for other in same_key:
-        agrees, details = _compare(record, other)
-        (dup if agrees else conf).append(f"{other.label} ({details})")
+        outcome = rules.compare_temperatures(record, other)
+        if outcome == rules.DISJOINT:
+            continue
+        (dup if outcome == rules.AGREE else conf).append(f"{other.label} ({_details(record, other)})")
     out = []
     if conf:
         out.append(flag(CONFLICT, f"Same alloy, differs by more than {AGREE_WITHIN_K:g} K from: " + "; ".join(conf[:5]) + "."))

@@ -7,8 +7,9 @@ optional ``label``/``weight`` pair is carried for lab XRD verdicts) into one row
   counted and reported with the parser's reason, never guessed;
 * rows with a missing/non-numeric temperature, outside 200–2500 K, violating Tg < Tx < Tl,
   or with a supercooled-liquid region ΔTx = Tx − Tg wider than 250 K (the widest reported for
-  metallic glasses are ~130 K; the same limit blocks approval of a mined record, see
-  ``mining.validation``) are dropped and reported;
+  metallic glasses are ~130 K) are dropped and reported. The limits and the messages are
+  ``ml.rules``' (``temperature_problems``): the same rule refuses a lab value and blocks the
+  approval of a mined record;
 * rows that look reported in °C are dropped and reported: Tg, Tx and Tl are *all*
   273 ± 80 K below the median of at least 3 close alloys of the table (L1 distance on atomic
   fractions < 0.15, i.e. at most 7.5 at.% moved). Neighbours rather than a per-family floor
@@ -36,13 +37,12 @@ import numpy as np
 
 from ml.composition import Composition, CompositionError, parse_composition
 from ml.descriptors import fractions_matrix, l1_distances
+from ml.rules import C_TO_K, DTX, ORDER, RANGE, temperature_problems
 
 REQUIRED_COLUMNS = ("composition", "Tg_K", "Tx_K", "Tl_K")
 TEMPERATURE_COLUMNS = ("Tg_K", "Tx_K", "Tl_K")
-T_MIN_K = 200.0
-T_MAX_K = 2500.0
-DTX_MAX_K = 250.0
-C_TO_K = 273.15
+# Report category of each kind of temperature problem (ml.rules), counted in report["reasons"].
+PROBLEM_CATEGORIES = {RANGE: "temperature out of range", ORDER: "Tg < Tx < Tl violated", DTX: "ΔTx implausibly wide"}
 # °C check (see the module docstring): neighbourhood, evidence needed, tolerance on the step.
 CELSIUS_RADIUS_L1 = 0.15
 CELSIUS_MIN_NEIGHBOURS = 3
@@ -168,27 +168,10 @@ def prepare(df_or_rows: Any, *, require_temperatures: bool = True, merge: bool =
             reasons["missing temperature"] += 1
             continue
         tg, tx, tl = temps
-        out_of_range = [c for c, t in zip(TEMPERATURE_COLUMNS, temps) if not (T_MIN_K <= t <= T_MAX_K)]
-        if out_of_range:
-            dropped.append(
-                {"row": i, "composition": text,
-                 "reason": f"{', '.join(out_of_range)} outside {T_MIN_K:.0f}–{T_MAX_K:.0f} K"}
-            )
-            reasons["temperature out of range"] += 1
-            continue
-        if not (tg < tx < tl):
-            dropped.append(
-                {"row": i, "composition": text,
-                 "reason": f"violates Tg < Tx < Tl (Tg={tg:g}, Tx={tx:g}, Tl={tl:g})"}
-            )
-            reasons["Tg < Tx < Tl violated"] += 1
-            continue
-        if tx - tg > DTX_MAX_K:
-            dropped.append(
-                {"row": i, "composition": text,
-                 "reason": f"ΔTx = Tx − Tg = {tx - tg:g} K is implausibly wide (> {DTX_MAX_K:g} K; Tg={tg:g}, Tx={tx:g})"}
-            )
-            reasons["ΔTx implausibly wide"] += 1
+        problems = temperature_problems(tg, tx, tl)
+        if problems:  # counted under the first (range before order before ΔTx)
+            dropped.append({"row": i, "composition": text, "reason": " ".join(p.message for p in problems)})
+            reasons[PROBLEM_CATEGORIES[problems[0].kind]] += 1
             continue
         groups[comp.key].append((i, comp, np.array([tg, tx, tl], dtype=float), label, weight or 1.0))
 

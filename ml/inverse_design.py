@@ -42,6 +42,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ml.gan import GAN, postprocess_fractions, to_compositions
+from ml.rules import T_MAX_K, T_MIN_K
 
 MAJOR_FRACTION = 0.05
 NOVELTY_L1 = 0.05
@@ -110,8 +111,8 @@ def make_target(values: Mapping[str, Any], id: str = "") -> Target:
                 raise TargetError(f"{p} is not a number: {v!r}")
             clean[p] = x
     mids = [clean[p] if not isinstance(clean[p], tuple) else sum(clean[p]) / 2 for p in PROPERTIES]
-    if not all(200 <= m <= 2500 for m in mids):
-        raise TargetError("target temperatures must lie within 200–2500 K")
+    if not all(T_MIN_K <= m <= T_MAX_K for m in mids):
+        raise TargetError(f"target temperatures must lie within {T_MIN_K:g}–{T_MAX_K:g} K")
     if not (mids[0] < mids[1] < mids[2]):
         raise TargetError(f"target violates Tg < Tx < Tl: {clean}")
     return Target(clean, id)

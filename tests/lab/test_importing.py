@@ -4,7 +4,8 @@ import pytest
 from django.db import connection
 from openpyxl import Workbook
 
-from lab.importing import ImportFileError, import_alloys, normalise_doi
+from core.doi import normalise_doi
+from lab.importing import ImportFileError, import_alloys
 from lab.models import Alloy, PropertyValue, Reference
 from lab.services import get_or_create_alloy
 from ml.datasets import literature_dataset_path
@@ -92,7 +93,7 @@ def test_bad_numbers_and_dois_are_refused(tmp_path):
     assert report.counts["refused"] == 3
     assert "not a number" in reasons[0]
     assert "outside the plausible range" in reasons[1]
-    assert "does not look like a DOI" in reasons[2]
+    assert "'not-a-doi' is not a DOI" in reasons[2]
 
 
 def test_dry_run_commits_nothing(tmp_path):

@@ -69,6 +69,27 @@ def test_duplicate_and_conflict_between_records():
     assert "Tg 435 vs 404 K" in flags(c)["conflict"]
 
 
+def test_a_record_sharing_no_temperature_is_neither_duplicate_nor_conflict():
+    # Regression: all() over no shared temperature was True, so a record with only Tg was
+    # flagged "duplicate (no common value)" against a value with only Tl.
+    only_tg, only_tl = rec("Zr57Cu28Al10Ni5", 683, pk=1), rec("Cu28Zr57Al10Ni5", tl=1118, pk=2)
+    validation.validate_records([only_tg, only_tl])
+    assert only_tg.flags == [] and only_tl.flags == []
+    # One shared temperature is enough to compare: Tg 683 vs 700 K is a conflict.
+    tg_tl, tg_far = rec("Zr57Cu28Al10Ni5", 683, tl=1118, pk=3), rec("Zr57Cu28Al10Ni5", 700, pk=4)
+    validation.validate_records([tg_tl, tg_far])
+    assert set(flags(tg_far)) == {"conflict"} and "Tg 700 vs 683 K" in flags(tg_far)["conflict"]
+
+
+@pytest.mark.django_db
+def test_an_alloy_value_sharing_no_temperature_is_not_a_duplicate():
+    alloy, _ = get_or_create_alloy("Zr57Cu28Al10Ni5")
+    PropertyValue.objects.create(alloy=alloy, origin="literature", tl_k=1118)
+    r = rec("Cu28Zr57Al10Ni5", 683, 763, pk=10)
+    validation.validate_records([r], others=lambda keys: selectors.comparison_values(keys))
+    assert r.flags == []
+
+
 def test_identical_rows_are_duplicates_of_each_other():
     a, b = rec("Pd41Ni41P18", 585, 662, 915), rec("Pd41Ni41P18", 585, 662, 915)
     validation.validate_records([a, b])
