@@ -62,6 +62,8 @@ from scipy.ndimage import median_filter
 from scipy.signal import find_peaks, peak_widths, savgol_filter
 from scipy.sparse.linalg import spsolve
 
+from ml.rules import C_TO_K, temperature_unit
+
 CU_KALPHA_A = 1.5406
 MO_KALPHA_A = 0.7107
 MAX_PATTERN_BYTES = 20 * 1024 * 1024
@@ -80,7 +82,7 @@ ANALYSIS_VERSION = 1
 # DSC temperatures a file may plausibly contain (K).
 DSC_MIN_K = 100.0
 DSC_MAX_K = 2600.0
-KELVIN_OFFSET = 273.15
+KELVIN_OFFSET = C_TO_K  # ml.rules
 
 
 class PatternError(ValueError):
@@ -614,12 +616,11 @@ class DSCCurve:
 
 
 def normalise_temperature_unit(unit: str) -> str:
-    u = (unit or "").strip().replace("°", "").replace("deg", "").upper()
-    if u in ("K", "KELVIN"):
-        return "K"
-    if u in ("C", "CELSIUS"):
-        return "C"
-    raise PatternError(f"Unknown temperature unit {unit!r}; use K or C.")
+    """"K" or "C" for a unit as written (ml.rules.temperature_unit); PatternError for any other."""
+    which = temperature_unit(unit)
+    if which is None:
+        raise PatternError(f"Unknown temperature unit {unit!r}; use K or C.")
+    return which
 
 
 def read_dsc_file(data: bytes, *, name: str = "", temperature_unit: str = "K") -> DSCCurve:

@@ -9,7 +9,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-C_TO_K = 273.15
+from ml.rules import CELSIUS, KELVIN, temperature_unit, to_kelvin
 
 
 @dataclass
@@ -22,11 +22,11 @@ class RawRecord:
     snippet: str = ""
 
     def kelvin(self, prop):
-        """The value in K (°C converted), or None."""
+        """The value in K (°C converted by ml.rules.to_kelvin), or None."""
         if prop not in self.values:
             return None
         value, unit = self.values[prop]
-        return round(value + C_TO_K, 2) if unit == "C" else float(value)
+        return to_kelvin(value, unit or KELVIN)
 
 
 def normalise_for_search(text):
@@ -136,9 +136,11 @@ HEADER_UNIT_RE = re.compile(r"^\s*[(\[]\s*(K|°\s?C|º\s?C|℃|oC|mm|K/min)\s*[)
 
 
 def _unit(text):
+    """"K" or "C" for a unit the patterns matched (ml.rules.temperature_unit); they match only
+    K or a way of writing °C."""
     if not text:
         return None
-    return "K" if text.strip().upper() == "K" else "C"
+    return temperature_unit(text) or CELSIUS
 
 
 def _composition_spans(sentence):

@@ -18,6 +18,8 @@ from typing import Literal
 import openai
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ml.rules import temperature_unit
+
 from .extractors import RawRecord, chunk_text
 from .prompts import PROMPT_VERSION, build_messages, build_repair_messages
 
@@ -46,8 +48,8 @@ class LLMRecord(BaseModel):
     @field_validator("unit", mode="before")
     @classmethod
     def _unit(cls, value):
-        text = str(value or "K").strip().upper().replace("°", "").replace("º", "")
-        return {"K": "K", "KELVIN": "K", "C": "C", "CELSIUS": "C", "DEGC": "C"}.get(text, text)
+        # "K" or "C" however the model wrote it (ml.rules); anything else fails the Literal.
+        return temperature_unit(value or "K") or str(value).strip()
 
     @field_validator("composition", "snippet", mode="before")
     @classmethod
