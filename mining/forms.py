@@ -2,7 +2,9 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from .models import ExtractedRecord, ExtractionBatch, LiteratureSource, normalise_doi
+from core.doi import validate_doi
+
+from .models import ExtractedRecord, ExtractionBatch, LiteratureSource
 
 
 class SourceForm(forms.Form):
@@ -16,7 +18,7 @@ class SourceForm(forms.Form):
     url = forms.URLField(label="URL", required=False, max_length=500, assume_scheme="https")
 
     def clean_doi(self):
-        return normalise_doi(self.cleaned_data["doi"])
+        return validate_doi(self.cleaned_data["doi"])
 
     def clean_file(self):
         upload = self.cleaned_data.get("file")

@@ -8,30 +8,11 @@ that says so). It stays ``pending`` until a reviewer approves it, which creates 
 """
 
 import hashlib
-import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from simple_history.models import HistoricalRecords
-
-DOI_RE = re.compile(r"^10\.\d{4,9}/\S+$")
-
-
-def normalise_doi(raw):
-    """'https://doi.org/10.1016/J.ACTAMAT.2005.01.001 ' -> '10.1016/j.actamat.2005.01.001'.
-
-    DOIs are case-insensitive (DOI handbook 2.4), so lower case is their identity here.
-    Returns '' for blank input; raises ValidationError for text that is not a DOI.
-    """
-    text = (raw or "").strip()
-    if not text:
-        return ""
-    text = re.sub(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", "", text, flags=re.IGNORECASE).strip()
-    text = text.lower()
-    if not DOI_RE.match(text):
-        raise ValidationError(f"{raw.strip()!r} is not a DOI (expected 10.<registrant>/<suffix>).")
-    return text
 
 
 class LiteratureSource(models.Model):

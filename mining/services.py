@@ -19,13 +19,14 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from core.jobs import send_task_or_note
+from core.doi import validate_doi
 from lab.models import Alloy, PropertyValue, Reference, validate_transition_temperatures
 from lab.services import get_or_create_alloy, refresh_alloy_summaries
 
 from . import selectors, validation
 from .extractors import extract_rules, snippet_occurs
 from .llm import ExtractionError, LLMConfig, LLMExtractor, Usage
-from .models import ExtractedRecord, ExtractionBatch, LiteratureSource, normalise_doi, record_fingerprint
+from .models import ExtractedRecord, ExtractionBatch, LiteratureSource, record_fingerprint
 from .prompts import PROMPT_VERSION
 
 logger = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def create_source(*, doi="", upload=None, filename="", data=None, text="", title
 
     Refuses, naming the existing source, a DOI or a file already stored.
     """
-    doi = normalise_doi(doi) or None
+    doi = validate_doi(doi) or None  # core.doi: raises InvalidDOI (a ValidationError)
     if upload is not None:
         filename = filename or upload.name
         data = b"".join(upload.chunks())
@@ -126,7 +127,7 @@ def create_source(*, doi="", upload=None, filename="", data=None, text="", title
 
 def get_or_create_source_for_doi(doi, *, user=None):
     """The source with this DOI, created (metadata only) if new. Returns (source, created)."""
-    doi = normalise_doi(doi)
+    doi = validate_doi(doi)
     source = LiteratureSource.objects.filter(doi=doi).first()
     if source:
         return source, False
@@ -431,7 +432,7 @@ def import_extracted(path_or_file, *, batch_name, user=None):
             doi = get("doi")
             if doi:
                 try:
-                    key = normalise_doi(doi)
+                    key = validate_doi(doi)
                     if key not in sources:
                         sources[key] = get_or_create_source_for_doi(key, user=user)[0]
                     source = sources[key]

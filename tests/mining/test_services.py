@@ -8,9 +8,10 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
+from core.doi import validate_doi
 from lab.models import Alloy, PropertyValue
 from mining import services
-from mining.models import ExtractedRecord, ExtractionBatch, LiteratureSource, normalise_doi
+from mining.models import ExtractedRecord, ExtractionBatch, LiteratureSource
 
 TEXT = ("Introduction. The Zr57Cu28Al10Ni5 alloy shows Tg = 683 K and Tx = 763 K. Its liquidus temperature is 1118 K.\n\n"
         "The Pd41Ni41P18 glass has a Tx of 389 °C and Tg of 312 °C.\n")
@@ -32,12 +33,12 @@ def tiny_pdf(text):
     return buf.getvalue()
 
 
-def test_normalise_doi():
-    assert normalise_doi(" https://doi.org/10.1016/J.ACTAMAT.2005.01.001 ") == "10.1016/j.actamat.2005.01.001"
-    assert normalise_doi("doi:10.1038/nature02123") == "10.1038/nature02123"
-    assert normalise_doi("") == ""
-    with pytest.raises(ValidationError):
-        normalise_doi("not a doi")
+def test_validate_doi():
+    assert validate_doi(" https://doi.org/10.1016/J.ACTAMAT.2005.01.001 ") == "10.1016/j.actamat.2005.01.001"
+    assert validate_doi("doi:10.1038/nature02123") == "10.1038/nature02123"
+    assert validate_doi("") == ""
+    with pytest.raises(ValidationError, match="'not a doi' is not a DOI"):
+        validate_doi("not a doi")
 
 
 @pytest.mark.django_db

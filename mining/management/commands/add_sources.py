@@ -6,15 +6,13 @@ any column may be blank, but each row needs a DOI or a file).
 
 import csv
 import json
-import re
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from core.doi import find_doi
 from mining import services
-
-DOI_IN_TEXT = re.compile(r"\b10\.\d{4,9}/[^\s\"<>]+")
 
 
 class Command(BaseCommand):
@@ -46,8 +44,7 @@ class Command(BaseCommand):
                 data = file_path.read_bytes() if file_path else None
                 doi = row.get("doi", "")
                 if not doi and data is not None and file_path.suffix.lower() != ".pdf":
-                    found = DOI_IN_TEXT.search(data[:20000].decode("utf-8", errors="ignore"))
-                    doi = found.group().rstrip(".,;)") if found else ""
+                    doi = find_doi(data[:20000].decode("utf-8", errors="ignore"))
                 year = int(row["year"]) if row.get("year") else None
                 source = services.create_source(
                     doi=doi, data=data, filename=file_path.name if file_path else "", title=row.get("title", ""),
