@@ -3,30 +3,32 @@
 Everything that differs between a person's first run and production comes from the
 environment, with defaults that need no server: SQLite under var/, the SQLAlchemy
 broker (also a SQLite file under var/) and a SECRET_KEY generated into var/.
+
+Every setting the code reads is declared here with its default, so code reads
+``settings.X`` (never ``getattr(settings, X, default)``) and a value from the environment
+is parsed strictly (config/env.py): a bad boolean or number stops the process at start with
+the variable's name. README.md "Configuration (environment)" lists the variables.
 """
 
-import os
 import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_float, env_int, env_json_object, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("GLASSLOOP_VAR_DIR", BASE_DIR / "var"))
+# Where the SQLite files, the broker file, uploads, trained models and the generated key go.
+VAR_DIR = Path(env_str("GLASSLOOP_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
-
-
-def _env_bool(name, default=False):
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
 def _secret_key():
     """SECRET_KEY from the environment, else one generated once into var/."""
-    if os.environ.get("SECRET_KEY"):
-        return os.environ["SECRET_KEY"]
+    key = env_str("SECRET_KEY", "")
+    if key:
+        return key
     key_file = VAR_DIR / "secret_key"
     if not key_file.exists():
         key_file.write_text(secrets.token_urlsafe(50))
@@ -35,9 +37,10 @@ def _secret_key():
 
 
 SECRET_KEY = _secret_key()
-DEBUG = _env_bool("DEBUG", False)
-ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h.strip()]
-CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+DEBUG = env_bool("DEBUG", False)
+# Comma-separated host names / origins (https://host) the site answers for.
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -97,10 +100,11 @@ WSGI_APPLICATION = "config.wsgi.application"
 
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'glassloop.sqlite3'}"),
-        # Keep a worker's connection for a minute instead of one per request (a PostgreSQL
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'glassloop.sqlite3'}"),
+        # DB_CONN_MAX_AGE (seconds, default 60, 0: one connection per request): keep a
+        # worker's connection for a minute instead of one per request (a PostgreSQL
         # connection costs a few ms); the health check drops one the server has closed.
-        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60, min=0),
         conn_health_checks=True,
     )
 }
@@ -120,16 +124,17 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns when it is missing before collectstatic
 MEDIA_URL = "media/"
-MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 # Trained models live beside the uploads so one volume keeps both.
-MODEL_ARTEFACT_ROOT = Path(os.environ.get("MODEL_ARTEFACT_ROOT", VAR_DIR / "models"))
+MODEL_ARTEFACT_ROOT = Path(env_str("MODEL_ARTEFACT_ROOT", str(VAR_DIR / "models")))
 
-# Uploaded measurement files: refuse anything larger before it reaches the parser.
-GLASSLOOP_MAX_UPLOAD_BYTES = int(os.environ.get("GLASSLOOP_MAX_UPLOAD_BYTES", str(20 * 1024 * 1024)))
+# Uploaded measurement and source files (bytes, default 20 MiB): refuse anything larger
+# before it reaches the parser.
+GLASSLOOP_MAX_UPLOAD_BYTES = env_int("GLASSLOOP_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, min=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
@@ -139,22 +144,93 @@ LOGOUT_REDIRECT_URL = "login"
 
 # Celery. The default broker needs no server: kombu's SQLAlchemy transport on a
 # SQLite file. CI and production set CELERY_BROKER_URL=redis://...
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", f"sqla+sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}")
-CELERY_TASK_IGNORE_RESULT = True  # progress lives in our own models, not in a result backend
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", f"sqla+sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}")
+# Progress and outcome live in our own models (core/jobs.py), not in a result backend:
+# CELERY_RESULT_BACKEND stays unset.
+CELERY_TASK_IGNORE_RESULT = True
+# Acknowledge a message after its task has run, not when a worker takes it, and give it
+# back to the broker when the worker process dies (OOM, kill -9): a lost worker loses no job.
+# Tasks must therefore tolerate being delivered twice.
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# One message at a time per worker process, so a long training does not hold others back.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_ALWAYS_EAGER = _env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Run tasks inline in the caller (tests, debugging); off by default.
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Broker connect and socket timeout (seconds, default 3), so a web request that queues a job
+# fails fast with "queue unavailable" when the broker hangs instead of hanging with it.
+GLASSLOOP_BROKER_TIMEOUT_SECONDS = env_float("GLASSLOOP_BROKER_TIMEOUT_SECONDS", 3.0, above=0)
+CELERY_BROKER_CONNECTION_TIMEOUT = GLASSLOOP_BROKER_TIMEOUT_SECONDS
+# Publishing retries once, at once, then gives up (the caller records the job as not queued).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://")):
+    # Only for redis: kombu's SQLAlchemy transport passes unknown transport options on to
+    # sqlalchemy.create_engine(), which refuses them.
+    CELERY_BROKER_TRANSPORT_OPTIONS |= {
+        "socket_connect_timeout": GLASSLOOP_BROKER_TIMEOUT_SECONDS,
+        "socket_timeout": GLASSLOOP_BROKER_TIMEOUT_SECONDS,
+    }
+    # visibility_timeout is left at kombu's default (3600 s): with late acks, a message a
+    # worker took but has not acknowledged within it is delivered again to another worker.
+    # A task running longer than that (a long training) would then run twice; raise it here
+    # if trainings ever take longer than an hour.
 
-# LLM extraction (mining): read from the environment only, never stored.
-GLASSLOOP_LLM_MODEL = os.environ.get("GLASSLOOP_LLM_MODEL", "")
+# Job lifecycle (core/jobs.py, core.sweep_jobs). How often a running job stamps its heartbeat
+# (seconds, default 5).
+GLASSLOOP_JOB_HEARTBEAT_SECONDS = env_float("GLASSLOOP_JOB_HEARTBEAT_SECONDS", 5.0, above=0)
+# A running job whose heartbeat is older than this (seconds, default 120) is failed by the
+# sweep: its worker died.
+GLASSLOOP_JOB_STALE_SECONDS = env_float("GLASSLOOP_JOB_STALE_SECONDS", 120.0, above=0)
+# A queued job not started this long (seconds, default 300) after its message was sent is sent
+# again by the sweep: the broker lost the message.
+GLASSLOOP_JOB_REQUEUE_SECONDS = env_float("GLASSLOOP_JOB_REQUEUE_SECONDS", 300.0, above=0)
+# The beat period of the sweep (seconds, default 60).
+GLASSLOOP_SWEEP_SECONDS = env_float("GLASSLOOP_SWEEP_SECONDS", 60.0, above=0)
+# The beat period of the scheduled retrain (hours, default 24).
+GLASSLOOP_RETRAIN_SCHEDULE_HOURS = env_float("GLASSLOOP_RETRAIN_SCHEDULE_HOURS", 24.0, above=0)
+if GLASSLOOP_JOB_STALE_SECONDS <= GLASSLOOP_JOB_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        f"GLASSLOOP_JOB_STALE_SECONDS={GLASSLOOP_JOB_STALE_SECONDS:g} must be greater than "
+        f"GLASSLOOP_JOB_HEARTBEAT_SECONDS={GLASSLOOP_JOB_HEARTBEAT_SECONDS:g}, or every running job looks dead."
+    )
+# Run by `celery -A config beat` (docker/entrypoint.sh beat); schedules in seconds.
+CELERY_BEAT_SCHEDULE = {
+    "sweep-jobs": {"task": "core.sweep_jobs", "schedule": GLASSLOOP_SWEEP_SECONDS},
+    "scheduled-retrain": {"task": "ml.scheduled_retrain", "schedule": GLASSLOOP_RETRAIN_SCHEDULE_HOURS * 3600},
+}
 
+# LLM extraction (mining/llm.py). Without a model the offline `rules` extractor is used.
+# The model name at the OpenAI-compatible endpoint (default: none).
+GLASSLOOP_LLM_MODEL = env_str("GLASSLOOP_LLM_MODEL", "")
+# The endpoint (default: none, i.e. api.openai.com) and its key (default: none; a local
+# server may need none). The key is a secret: only mining/llm.py passes it to the client, it
+# is never logged, stored or put in a message, and Django's error pages mask settings whose
+# names contain KEY.
+OPENAI_BASE_URL = env_str("OPENAI_BASE_URL", "")
+OPENAI_API_KEY = env_str("OPENAI_API_KEY", "")
+# Per-request timeout (seconds, default 120), attempts per request (default 4) and the first
+# backoff (seconds, default 2, doubled each retry up to 60).
+GLASSLOOP_LLM_TIMEOUT_S = env_float("GLASSLOOP_LLM_TIMEOUT_S", 120.0, above=0)
+GLASSLOOP_LLM_MAX_ATTEMPTS = env_int("GLASSLOOP_LLM_MAX_ATTEMPTS", 4, min=1)
+GLASSLOOP_LLM_BACKOFF_S = env_float("GLASSLOOP_LLM_BACKOFF_S", 2.0, min=0)
+# A source's text is sent in chunks of at most this many characters (default 12000), each
+# overlapping the previous one by this many (default 800).
+GLASSLOOP_LLM_CHUNK_CHARS = env_int("GLASSLOOP_LLM_CHUNK_CHARS", 12000, min=1)
+GLASSLOOP_LLM_OVERLAP_CHARS = env_int("GLASSLOOP_LLM_OVERLAP_CHARS", 800, min=0)
+if GLASSLOOP_LLM_OVERLAP_CHARS >= GLASSLOOP_LLM_CHUNK_CHARS:
+    raise ImproperlyConfigured(
+        f"GLASSLOOP_LLM_OVERLAP_CHARS={GLASSLOOP_LLM_OVERLAP_CHARS} must be smaller than "
+        f"GLASSLOOP_LLM_CHUNK_CHARS={GLASSLOOP_LLM_CHUNK_CHARS}."
+    )
+
+# Log level of the root logger (default INFO).
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
 
@@ -162,8 +238,34 @@ if not DEBUG:
     SESSION_COOKIE_HTTPONLY = True
     X_FRAME_OPTIONS = "DENY"
 
-# Design loop: retrain once this many new validated lab results exist since the active model's data.
-GLASSLOOP_RETRAIN_MIN_NEW_RESULTS = int(os.environ.get("GLASSLOOP_RETRAIN_MIN_NEW_RESULTS", "3"))
+# Design loop and training (design/services.py, training/services.py).
+# Retrain once this many new validated lab results (default 3) exist since the active model's data.
+GLASSLOOP_RETRAIN_MIN_NEW_RESULTS = env_int("GLASSLOOP_RETRAIN_MIN_NEW_RESULTS", 3, min=1)
+# Training epochs of the conditional GAN (default 600).
+GLASSLOOP_TRAINING_EPOCHS = env_int("GLASSLOOP_TRAINING_EPOCHS", 600, min=1)
+# A running training run whose worker has not reported for this long (seconds, default 300)
+# is considered dead.
+GLASSLOOP_TRAINING_STALE_SECONDS = env_float("GLASSLOOP_TRAINING_STALE_SECONDS", 300.0, above=0)
+# Whether a training run stamps its heartbeat from a background thread (default on; tests
+# turn it off).
+GLASSLOOP_TRAINING_HEARTBEAT_THREAD = env_bool("GLASSLOOP_TRAINING_HEARTBEAT_THREAD", True)
+# The descriptor set the GAN is trained on (default D1; one of ml.descriptors.ALL_DESCRIPTOR_SETS,
+# tests/test_settings.py checks the list).
+GLASSLOOP_GAN_DESCRIPTORS = env_str(
+    "GLASSLOOP_GAN_DESCRIPTORS", "D1", choices=("D1", "D2", "D3", "CD1", "CD2", "D1D2D3")
+)
+# Overrides of the GAN's and the forward model's hyperparameters, as JSON objects
+# (default: none, the ML core's own; small sites and tests train smaller models),
+# e.g. GLASSLOOP_GAN_PARAMS='{"hidden": 64}'.
+GLASSLOOP_GAN_PARAMS = env_json_object("GLASSLOOP_GAN_PARAMS", None)
+GLASSLOOP_FORWARD_PARAMS = env_json_object("GLASSLOOP_FORWARD_PARAMS", None)
+# A new model version is promoted when its forward MAE is at most this fraction (default 0.05)
+# worse than the active version's, and its surrogate F1 at most this much (default 0.02) lower.
+GLASSLOOP_PROMOTION_MAE_TOLERANCE = env_float("GLASSLOOP_PROMOTION_MAE_TOLERANCE", 0.05)
+GLASSLOOP_PROMOTION_F1_TOLERANCE = env_float("GLASSLOOP_PROMOTION_F1_TOLERANCE", 0.02)
+# A running generation round older than this (seconds, default 600) no longer blocks its
+# campaign: it is marked failed when the next round is started.
+GLASSLOOP_GENERATION_STALE_SECONDS = env_float("GLASSLOOP_GENERATION_STALE_SECONDS", 600.0, above=0)
 
 # REST API (core/api.py, core/api_urls.py). Token first, so an anonymous caller gets 401 with
 # "WWW-Authenticate: Token"; session auth lets the browsable docs work for logged-in people

@@ -127,7 +127,7 @@ MAX_HEATING_RATE_K_MIN = 1000.0
 
 
 def max_upload_bytes():
-    return int(getattr(settings, "GLASSLOOP_MAX_UPLOAD_BYTES", 20 * 1024 * 1024))
+    return int(settings.GLASSLOOP_MAX_UPLOAD_BYTES)
 
 
 def read_upload(uploaded_file, *, field):

@@ -3,19 +3,20 @@
 The client's own retries are off (``max_retries=0``): we retry here, with exponential
 backoff, on 429, 5xx, timeouts and connection errors, so the policy is ours and testable.
 An invalid reply gets one repair request; if that fails too the source's extraction fails
-with a clear message. The API key is read from the environment, passed to the client and
-never logged, stored or put in an error message.
+with a clear message. The configuration comes from Django settings (config/settings.py reads
+it from the environment, strictly); the API key is passed to the client and never logged,
+stored or put in an error message.
 """
 
 import json
 import logging
-import os
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Literal
 
 import openai
+from django.conf import settings as django_settings
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ml.rules import temperature_unit
@@ -110,27 +111,32 @@ class LLMConfig:
     overlap_chars: int = 800
 
     @classmethod
-    def from_env(cls, model=None):
-        """The configuration from the environment, or None when no model is configured."""
-        env = os.environ
-        model = model or env.get("GLASSLOOP_LLM_MODEL", "").strip()
+    def from_settings(cls, model=None, *, settings=None):
+        """The configuration from Django settings (``settings``: any object with the same
+        attributes), or None when no model is given or configured."""
+        settings = django_settings if settings is None else settings
+        model = (model or settings.GLASSLOOP_LLM_MODEL or "").strip()
         if not model:
             return None
         return cls(
             model=model,
-            base_url=env.get("OPENAI_BASE_URL") or None,
+            base_url=settings.OPENAI_BASE_URL or None,
             # A local OpenAI-compatible server may need no key; the client insists on one.
-            api_key=env.get("OPENAI_API_KEY") or "no-key",
-            timeout_s=float(env.get("GLASSLOOP_LLM_TIMEOUT_S", "120")),
-            max_attempts=int(env.get("GLASSLOOP_LLM_MAX_ATTEMPTS", "4")),
-            backoff_base_s=float(env.get("GLASSLOOP_LLM_BACKOFF_S", "2")),
-            chunk_chars=int(env.get("GLASSLOOP_LLM_CHUNK_CHARS", "12000")),
-            overlap_chars=int(env.get("GLASSLOOP_LLM_OVERLAP_CHARS", "800")),
+            api_key=settings.OPENAI_API_KEY or "no-key",
+            timeout_s=float(settings.GLASSLOOP_LLM_TIMEOUT_S),
+            max_attempts=int(settings.GLASSLOOP_LLM_MAX_ATTEMPTS),
+            backoff_base_s=float(settings.GLASSLOOP_LLM_BACKOFF_S),
+            chunk_chars=int(settings.GLASSLOOP_LLM_CHUNK_CHARS),
+            overlap_chars=int(settings.GLASSLOOP_LLM_OVERLAP_CHARS),
         )
+
+    # The name mining/services.py calls; the values are the settings, read from the environment
+    # at start by config/settings.py.
+    from_env = from_settings
 
 
 def llm_configured():
-    return LLMConfig.from_env() is not None
+    return LLMConfig.from_settings() is not None
 
 
 @dataclass

@@ -69,7 +69,7 @@ def _handler(fake):
 
 
 @pytest.fixture
-def fake_llm(monkeypatch):
+def fake_llm(settings):
     fake = FakeLLM()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
     server.daemon_threads = True
@@ -77,12 +77,12 @@ def fake_llm(monkeypatch):
     thread.start()
     port = server.server_address[1]
     fake.base_url = f"http://127.0.0.1:{port}/v1"
-    monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-key-123")
-    monkeypatch.setenv("GLASSLOOP_LLM_MODEL", "fake-model")
-    monkeypatch.setenv("GLASSLOOP_LLM_BACKOFF_S", "0.01")
-    monkeypatch.setenv("GLASSLOOP_LLM_TIMEOUT_S", "1")
-    monkeypatch.setenv("GLASSLOOP_LLM_MAX_ATTEMPTS", "3")
+    settings.OPENAI_BASE_URL = fake.base_url
+    settings.OPENAI_API_KEY = "sk-test-secret-key-123"
+    settings.GLASSLOOP_LLM_MODEL = "fake-model"
+    settings.GLASSLOOP_LLM_BACKOFF_S = 0.01
+    settings.GLASSLOOP_LLM_TIMEOUT_S = 1.0
+    settings.GLASSLOOP_LLM_MAX_ATTEMPTS = 3
     yield fake
     server.shutdown()
     server.server_close()
@@ -95,10 +95,10 @@ def media_root(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
-def no_llm_env(monkeypatch):
-    """Tests start with no LLM configured (the fake_llm fixture sets it)."""
+def no_llm_env(settings):
+    """Tests start with no LLM configured, whatever the environment says (the fake_llm fixture sets it)."""
     for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "GLASSLOOP_LLM_MODEL"):
-        monkeypatch.delenv(name, raising=False)
+        setattr(settings, name, "")
 
 
 def records_json(*records):

@@ -135,9 +135,9 @@ def test_celsius_from_the_llm_is_converted(fake_llm):
 
 
 @pytest.mark.django_db
-def test_long_text_is_chunked_with_overlap(fake_llm, monkeypatch):
-    monkeypatch.setenv("GLASSLOOP_LLM_CHUNK_CHARS", "2000")
-    monkeypatch.setenv("GLASSLOOP_LLM_OVERLAP_CHARS", "200")
+def test_long_text_is_chunked_with_overlap(fake_llm, settings):
+    settings.GLASSLOOP_LLM_CHUNK_CHARS = 2000
+    settings.GLASSLOOP_LLM_OVERLAP_CHARS = 200
     text = "\n\n".join(f"Paragraph {i} " + "word " * 60 for i in range(40))
     extractor = LLMExtractor(LLMConfig.from_env(), sleep=lambda s: None)
     extractor.extract(text, Usage())
@@ -157,7 +157,7 @@ def test_parse_reply_accepts_fences_and_rejects_bad_schema():
         parse_reply("")
 
 
-def test_no_model_means_no_llm(monkeypatch):
+def test_no_model_means_no_llm():
     assert LLMConfig.from_env() is None
     with pytest.raises(ExtractionError):
         raise ExtractionError("x")
