@@ -5,19 +5,28 @@ import re
 from django import forms
 from django.core.exceptions import ValidationError
 
-from ml.composition import ELEMENTS
+from ml.rules import ElementListError, parse_element_list
 
 from .models import TARGET_PROPERTIES, DesignCampaign
 
-_RANGE_ITEM = re.compile(r"^\s*([A-Z][a-z]?)\s*[:=]?\s*([0-9.]+)\s*(?:-|–|\.\.|to)\s*([0-9.]+)\s*%?\s*$")
+_RANGE_ITEM = re.compile(r"^\s*([A-Za-z]{1,2})\s*[:=]?\s*([0-9.]+)\s*(?:-|–|\.\.|to)\s*([0-9.]+)\s*%?\s*$")
 
 
-def _elements(text, field):
-    items = [t for t in re.split(r"[\s,;]+", text or "") if t]
-    unknown = [t for t in items if t not in ELEMENTS]
-    if unknown:
-        raise ValidationError(f"Unknown element symbol(s): {', '.join(unknown)} (symbols are case-sensitive: Zr, not ZR).")
-    return sorted(set(items))
+def _elements(text):
+    """Element symbols, case-insensitive, in the order given (ml.rules.parse_element_list, as
+    the lab's searches and the API read them)."""
+    try:
+        return list(parse_element_list(text))
+    except ElementListError as exc:
+        raise ValidationError(str(exc)) from exc
+
+
+def _element(text):
+    """One element symbol, or '' for none."""
+    symbols = _elements(text)
+    if len(symbols) > 1:
+        raise ValidationError("Give one element.")
+    return symbols[0] if symbols else ""
 
 
 class CampaignForm(forms.ModelForm):
@@ -69,16 +78,13 @@ class CampaignForm(forms.ModelForm):
                                   "fill_with_near_misses")]
 
     def clean_base_element(self):
-        el = (self.cleaned_data.get("base_element") or "").strip()
-        if el and el not in ELEMENTS:
-            raise ValidationError(f"Unknown element symbol {el!r}.")
-        return el
+        return _element(self.cleaned_data.get("base_element"))
 
     def clean_allowed_text(self):
-        return _elements(self.cleaned_data.get("allowed_text"), "allowed")
+        return _elements(self.cleaned_data.get("allowed_text"))
 
     def clean_forbidden_text(self):
-        return _elements(self.cleaned_data.get("forbidden_text"), "forbidden")
+        return _elements(self.cleaned_data.get("forbidden_text"))
 
     def clean_ranges_text(self):
         out = {}
@@ -86,9 +92,7 @@ class CampaignForm(forms.ModelForm):
             m = _RANGE_ITEM.match(item)
             if not m:
                 raise ValidationError(f"Cannot read {item.strip()!r}: write e.g. “Zr 45-70”.")
-            el, lo, hi = m.group(1), float(m.group(2)), float(m.group(3))
-            if el not in ELEMENTS:
-                raise ValidationError(f"Unknown element symbol {el!r}.")
+            el, lo, hi = _element(m.group(1)), float(m.group(2)), float(m.group(3))
             out[el] = [lo, hi]
         return out
 

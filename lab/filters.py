@@ -5,12 +5,10 @@ from django import forms
 from django.db.models import Q
 from django_filters import rest_framework as filters
 
-from ml.composition import ELEMENTS
+from ml.rules import ElementListError, parse_element_list
 
 from . import selectors
 from .models import Alloy, DSCMeasurement, PropertyValue, Sample, XRDMeasurement
-
-_ELEMENT_BY_FOLD = {el.lower(): el for el in ELEMENTS}
 
 
 class FloatFilter(filters.NumberFilter):
@@ -18,21 +16,15 @@ class FloatFilter(filters.NumberFilter):
 
 
 class ElementsField(forms.CharField):
-    """Comma-separated element symbols (case-insensitive) → a tuple of symbols."""
+    """Element symbols, case-insensitive, comma- or space-separated → a tuple of symbols
+    (ml.rules.parse_element_list, as the web pages' searches and the design forms read them)."""
 
     def clean(self, value):
         value = super().clean(value)
-        if not value:
-            return ()
-        symbols = []
-        for token in value.replace(" ", "").split(","):
-            if not token:
-                continue
-            symbol = _ELEMENT_BY_FOLD.get(token.lower())
-            if symbol is None:
-                raise forms.ValidationError(f"{token!r} is not an element symbol.")
-            symbols.append(symbol)
-        return tuple(dict.fromkeys(symbols))
+        try:
+            return parse_element_list(value)
+        except ElementListError as exc:
+            raise forms.ValidationError(str(exc)) from exc
 
 
 class ElementsFilter(filters.CharFilter):

@@ -9,7 +9,8 @@ message the service would raise.
 from django import forms
 from django.core.exceptions import ValidationError
 
-from ml.composition import Composition, CompositionError, parse_composition
+from ml.composition import CompositionError, parse_composition
+from ml.rules import ElementListError, parse_element_list
 
 from . import services
 from .models import CU_KALPHA_WAVELENGTH_A, Sample, TemperatureUnit, XRDMeasurement, to_kelvin
@@ -212,14 +213,11 @@ class AlloySearchForm(forms.Form):
 
     @staticmethod
     def _symbols(text):
-        tokens = [t for t in text.replace(",", " ").replace("-", " ").split() if t]
-        symbols = tuple(dict.fromkeys(t[:1].upper() + t[1:].lower() for t in tokens))
-        if symbols:
-            try:  # the composition module knows the periodic table
-                Composition.from_fractions({s: 1.0 for s in symbols})
-            except (CompositionError, ValueError) as exc:
-                raise ValidationError(str(exc)) from exc
-        return symbols
+        """Element symbols, case-insensitive (ml.rules.parse_element_list, as the API reads them)."""
+        try:
+            return parse_element_list(text)
+        except ElementListError as exc:
+            raise ValidationError(str(exc)) from exc
 
     def clean_elements(self):
         return self._symbols(self.cleaned_data.get("elements") or "")

@@ -3,6 +3,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from core.doi import validate_doi
+from ml.rules import ElementListError, parse_element_list
 
 from .models import ExtractedRecord, ExtractionBatch, LiteratureSource
 
@@ -84,3 +85,13 @@ class QueueFilterForm(forms.Form):
 
         super().__init__(*args, **kwargs)
         self.fields["flag"].choices = [("", "any"), ("none", "clean (no flag)")] + [(f, f) for f in ALL_FLAGS]
+
+    def clean_element(self):
+        """One element symbol, case-insensitive (ml.rules.parse_element_list), or ''."""
+        try:
+            symbols = parse_element_list(self.cleaned_data.get("element"))
+        except ElementListError as exc:
+            raise ValidationError(str(exc)) from exc
+        if len(symbols) > 1:
+            raise ValidationError("Give one element.")
+        return symbols[0] if symbols else ""

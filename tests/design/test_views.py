@@ -29,7 +29,7 @@ def test_create_campaign_through_the_form(experimenter_client, experimenter):
     "change, message",
     [
         ({"tg_k_min": "", "trg_min": ""}, "State at least one target"),
-        ({"forbidden_text": "Zr Xx"}, "Unknown element symbol(s): Xx"),
+        ({"forbidden_text": "Zr Xx"}, "&#x27;Xx&#x27; is not an element symbol."),  # ml.rules.parse_element_list
         ({"ranges_text": "Zr from 45"}, "write e.g. “Zr 45-70”"),
         ({"tg_k_min": "800", "tg_k_max": "700"}, "must be below the maximum"),
         ({"forbidden_text": "Zr"}, "The base element is forbidden"),
