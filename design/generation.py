@@ -46,6 +46,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from ml.composition import Composition
+from ml.descriptors import fractions_matrix  # the one fractions matrix (bench/loop_sim.py uses generation.fractions_matrix)
 
 PROPERTIES = ("tg_k", "tx_k", "tl_k", "trg", "gamma", "delta_tx_k")
 BATCH_MIN_SEPARATION = 0.04  # L1 on fractions (2 at.% moved) between two picks of one batch
@@ -222,15 +223,6 @@ def meets_constraints(c: Composition, max_elements, base_element, allowed, forbi
         if not (lo - 1e-9 <= c.get(el, 0.0) <= hi + 1e-9):
             return False
     return True
-
-
-def fractions_matrix(compositions: Sequence[Mapping[str, float]], vocabulary: Sequence[str]) -> np.ndarray:
-    index = {el: j for j, el in enumerate(vocabulary)}
-    X = np.zeros((len(compositions), len(vocabulary)))
-    for i, c in enumerate(compositions):
-        for el, f in c.items():
-            X[i, index[el]] = f
-    return X
 
 
 def acquisition(pred: Mapping[str, np.ndarray], targets, scales, distance: np.ndarray, kappa: float, novelty_weight: float):

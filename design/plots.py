@@ -14,19 +14,9 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from core.plots import empty_svg, render_svg
+from ml.descriptors import fractions_matrix
 
 FIGSIZE_IN = (7.0, 4.6)
-
-
-
-
-def _matrix(fraction_dicts, vocabulary):
-    index = {el: j for j, el in enumerate(vocabulary)}
-    X = np.zeros((len(fraction_dicts), len(vocabulary)))
-    for i, f in enumerate(fraction_dicts):
-        for el, v in f.items():
-            X[i, index[el]] = v
-    return X
 
 
 def pca_map_svg(known, candidates=(), validated=(), failed=(), *, title=""):
@@ -36,11 +26,11 @@ def pca_map_svg(known, candidates=(), validated=(), failed=(), *, title=""):
     if len(known) < 3:
         return empty_svg("Too few known alloys for a composition map.")
     vocab = sorted({el for group in (known, candidates, validated, failed) for f in group for el in f})
-    K = _matrix(known, vocab)
+    K = fractions_matrix(known, vocab)
     pca = PCAMap(2).fit(K)
     fig = Figure(figsize=FIGSIZE_IN, dpi=100, layout="constrained")
     ax = fig.add_subplot()
-    groups = [_matrix(g, vocab) for g in (candidates, validated, failed) if len(g)]
+    groups = [fractions_matrix(g, vocab) for g in (candidates, validated, failed) if len(g)]
     Z_all = np.vstack([pca.transform(K)] + [pca.transform(G) for G in groups])
     lo, hi = Z_all.min(axis=0), Z_all.max(axis=0)
     pad = 0.08 * np.where(hi - lo > 0, hi - lo, 1.0)
@@ -58,7 +48,7 @@ def pca_map_svg(known, candidates=(), validated=(), failed=(), *, title=""):
     ]
     for gid, group, style in styles:
         if len(group):
-            Z = pca.transform(_matrix(group, vocab))
+            Z = pca.transform(fractions_matrix(group, vocab))
             coll = ax.scatter(Z[:, 0], Z[:, 1], label=f"{gid} ({len(group)})", **style)
             coll.set_gid(gid)
     ev = pca.explained_variance_ratio_
