@@ -243,12 +243,6 @@ if not DEBUG:
 GLASSLOOP_RETRAIN_MIN_NEW_RESULTS = env_int("GLASSLOOP_RETRAIN_MIN_NEW_RESULTS", 3, min=1)
 # Training epochs of the conditional GAN (default 600).
 GLASSLOOP_TRAINING_EPOCHS = env_int("GLASSLOOP_TRAINING_EPOCHS", 600, min=1)
-# A running training run whose worker has not reported for this long (seconds, default 300)
-# is considered dead.
-GLASSLOOP_TRAINING_STALE_SECONDS = env_float("GLASSLOOP_TRAINING_STALE_SECONDS", 300.0, above=0)
-# Whether a training run stamps its heartbeat from a background thread (default on; tests
-# turn it off).
-GLASSLOOP_TRAINING_HEARTBEAT_THREAD = env_bool("GLASSLOOP_TRAINING_HEARTBEAT_THREAD", True)
 # The descriptor set the GAN is trained on (default D1; one of ml.descriptors.ALL_DESCRIPTOR_SETS,
 # tests/test_settings.py checks the list).
 GLASSLOOP_GAN_DESCRIPTORS = env_str(
@@ -263,9 +257,6 @@ GLASSLOOP_FORWARD_PARAMS = env_json_object("GLASSLOOP_FORWARD_PARAMS", None)
 # worse than the active version's, and its surrogate F1 at most this much (default 0.02) lower.
 GLASSLOOP_PROMOTION_MAE_TOLERANCE = env_float("GLASSLOOP_PROMOTION_MAE_TOLERANCE", 0.05)
 GLASSLOOP_PROMOTION_F1_TOLERANCE = env_float("GLASSLOOP_PROMOTION_F1_TOLERANCE", 0.02)
-# A running generation round older than this (seconds, default 600) no longer blocks its
-# campaign: it is marked failed when the next round is started.
-GLASSLOOP_GENERATION_STALE_SECONDS = env_float("GLASSLOOP_GENERATION_STALE_SECONDS", 600.0, above=0)
 
 # REST API (core/api.py, core/api_urls.py). Token first, so an anonymous caller gets 401 with
 # "WWW-Authenticate: Token"; session auth lets the browsable docs work for logged-in people

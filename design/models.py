@@ -11,6 +11,8 @@ from django.db import models
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
+from core.jobs import Job
+
 from ml.composition import CompositionError, parse_composition
 
 # Target properties a campaign may constrain: name -> (label, unit).
@@ -124,27 +126,17 @@ class DesignCampaign(models.Model):
         return out
 
 
-class GenerationRound(models.Model):
-    """One generation of candidates for a campaign (a Celery task with progress)."""
+class GenerationRound(Job):
+    """One generation of candidates for a campaign (a job: core.jobs)."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+    job_task_name = "design.generate_candidates"
 
     campaign = models.ForeignKey(DesignCampaign, on_delete=models.CASCADE, related_name="rounds")
     number = models.PositiveIntegerField(help_text="Loop iteration within the campaign, from 1")
     model_version = models.ForeignKey("ml.ModelVersion", null=True, on_delete=models.PROTECT, related_name="generation_rounds")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    progress = models.FloatField(default=0.0)
-    message = models.CharField(max_length=255, blank=True)
     counts = models.JSONField(default=dict, blank=True, help_text="Draws kept or dropped at each filter")
-    error = models.TextField(blank=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["campaign", "number"]
@@ -153,9 +145,12 @@ class GenerationRound(models.Model):
     def __str__(self):
         return f"{self.campaign} · round {self.number}"
 
-    @property
-    def is_finished(self):
-        return self.status in (self.Status.DONE, self.Status.FAILED)
+    def job_label(self):
+        return f"round {self.number} of {self.campaign}"
+
+    def reset_for_retry(self):
+        super().reset_for_retry()
+        self.counts = {}
 
 
 class Candidate(models.Model):

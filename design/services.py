@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from core.jobs import send_task_or_note
+from core import jobs
 from lab.models import Alloy, Sample, XRDMeasurement
 from ml.composition import parse_composition
 
@@ -81,12 +80,7 @@ def create_round(campaign, *, user=None):
         campaign = DesignCampaign.objects.select_for_update().get(pk=campaign.pk)
         if campaign.status != DesignCampaign.Status.OPEN:
             raise ValidationError("The campaign is closed.")
-        # A round whose worker died long ago does not block the campaign for ever.
-        stale_s = float(getattr(settings, "GLASSLOOP_GENERATION_STALE_SECONDS", 600))
-        campaign.rounds.filter(
-            status=GenerationRound.Status.RUNNING, started_at__lt=timezone.now() - timezone.timedelta(seconds=stale_s)
-        ).update(status=GenerationRound.Status.FAILED, finished_at=timezone.now(),
-                 error=f"The worker stopped before finishing (running for more than {stale_s:.0f} s).")
+        jobs.fail_stale(GenerationRound)  # a round whose worker died does not block the campaign
         live = campaign.rounds.filter(status__in=(GenerationRound.Status.QUEUED, GenerationRound.Status.RUNNING)).first()
         if live is not None:
             raise ValidationError(f"Round {live.number} is still {live.get_status_display().lower()}; wait for it to finish.")
@@ -100,31 +94,13 @@ def start_generation(campaign, *, user=None):
     """Create the next round and send it to the worker once committed (see create_round)."""
     with transaction.atomic():
         gen_round = create_round(campaign, user=user)
-        transaction.on_commit(lambda: enqueue_generation(gen_round.pk))
+        enqueue_generation(gen_round)
     gen_round.refresh_from_db()
     return gen_round
 
 
-def enqueue_generation(round_id):
-    from .tasks import generate_candidates
-
-    send_task_or_note(
-        generate_candidates, [round_id], record_queryset=GenerationRound.objects.filter(pk=round_id),
-        what=f"generation round {round_id}", then="The round stays queued; start the broker and worker, then queue it again.",
-    )
-
-
-def _claim_round(round_id):
-    with transaction.atomic():
-        r = GenerationRound.objects.select_for_update().filter(pk=round_id).first()
-        if r is None or r.status != GenerationRound.Status.QUEUED:
-            return None
-        r.status = GenerationRound.Status.RUNNING
-        r.started_at = timezone.now()
-        r.error = ""
-        r.message = "starting"
-        r.save()
-        return r
+def enqueue_generation(gen_round):
+    return jobs.enqueue(gen_round, then="The round stays queued; it is sent again once the broker is up, or press Retry.")
 
 
 def known_alloys(bundle):
@@ -141,47 +117,38 @@ def known_alloys(bundle):
     return known
 
 
-def run_generation(round_id, *, seed=None):
-    """Generate, score, filter and store the round's batch (see design/generation.py).
+def run_generation(round_id, *, seed=None, task_id=None):
+    """Generate, score, filter and store the round's batch (see design/generation.py), as a
+    job (core.jobs): only a queued round runs; errors mark it failed with the reason."""
+    return jobs.run_job(GenerationRound, round_id, lambda r, ctx: _generate(r, ctx, seed), task_id=task_id)
 
-    Idempotent: a round that is not queued is returned untouched. Errors mark it failed.
-    """
+
+def _generate(gen_round, ctx, seed):
     from training import services as ml_services
 
-    gen_round = _claim_round(round_id)
-    if gen_round is None:
-        return GenerationRound.objects.filter(pk=round_id).first()
-
     def progress(fraction, message):
-        GenerationRound.objects.filter(pk=gen_round.pk).update(progress=fraction, message=message[:255])
+        ctx.report(fraction, message)
+        ctx.check_cancel()
 
-    try:
-        version, bundle = ml_services.active_version_and_bundle()
-        campaign = gen_round.campaign
-        spec = spec_for(campaign)
-        known = known_alloys(bundle)
-        train = ml_services.version_training_data(version)
-        earlier = set(campaign.candidates.values_list("composition_key", flat=True))
-        result = generation.generate(
-            spec,
-            sample=lambda conditions, s: ml_services.sample(bundle, conditions, s),
-            predict=lambda comps: ml_services.predict(bundle, comps),
-            train_y=train.y,
-            train_compositions=train.compositions,
-            known=[f for _, _, f, _ in known],
-            known_keys={k for _, k, _, _ in known},
-            earlier_keys=earlier,
-            seed=gen_round.pk if seed is None else seed,
-            progress=progress,
-        )
-        _store_batch(gen_round, version, result, known)
-    except Exception as exc:
-        logger.exception("Generation round %s failed", round_id)
-        GenerationRound.objects.filter(pk=round_id).update(
-            status=GenerationRound.Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now()
-        )
-    gen_round.refresh_from_db()
-    return gen_round
+    version, bundle = ml_services.active_version_and_bundle()
+    campaign = gen_round.campaign
+    spec = spec_for(campaign)
+    known = known_alloys(bundle)
+    train = ml_services.version_training_data(version)
+    earlier = set(campaign.candidates.values_list("composition_key", flat=True))
+    result = generation.generate(
+        spec,
+        sample=lambda conditions, s: ml_services.sample(bundle, conditions, s),
+        predict=lambda comps: ml_services.predict(bundle, comps),
+        train_y=train.y,
+        train_compositions=train.compositions,
+        known=[f for _, _, f, _ in known],
+        known_keys={k for _, k, _, _ in known},
+        earlier_keys=earlier,
+        seed=gen_round.pk if seed is None else seed,
+        progress=progress,
+    )
+    return _store_batch(gen_round, version, result, known)
 
 
 @transaction.atomic
@@ -225,26 +192,26 @@ def _store_batch(gen_round, version, result, known):
         candidate.full_clean(exclude=["alloy", "sample"])
         candidate.save()
         CandidateEvent.objects.create(candidate=candidate, to_status=Candidate.Status.PROPOSED, note=f"round {gen_round.number}")
-    gen_round.model_version = version
-    gen_round.status = GenerationRound.Status.DONE
-    gen_round.progress = 1.0
-    gen_round.counts = result.counts | {"timings_s": result.timings_s}
+    counts = result.counts | {"timings_s": result.timings_s}
     met = result.counts.get("meet_all", 0)
     near = result.counts.get("near_misses", 0)
     if near:
-        gen_round.message = (
+        message = (
             f"{len(result.picks)} candidates from {result.counts['draws']:,} draws: only {met} met every target, "
             f"{near} near miss{'es' if near != 1 else ''} fill the batch (marked)."
         )
     elif len(result.picks) < campaign.batch_size:
-        gen_round.message = (
+        message = (
             f"{len(result.picks)} of {campaign.batch_size} candidates: only {met} of {result.counts['draws']:,} draws met "
             "every target and threshold. Widen the targets or lower the thresholds for more."
         )
     else:
-        gen_round.message = f"{len(result.picks)} candidates from {result.counts['draws']:,} draws ({met} met every target)."
-    gen_round.finished_at = timezone.now()
-    gen_round.save()
+        message = f"{len(result.picks)} candidates from {result.counts['draws']:,} draws ({met} met every target)."
+    # The round ends in the same transaction as its candidates; if the sweep failed it
+    # meanwhile (this attempt was given up), the candidates are rolled back with it.
+    if not jobs.finish(gen_round, jobs.JobStatus.DONE, model_version=version, counts=counts, message=message[:255]):
+        raise jobs.JobError("This attempt was given up (the round was failed or retried meanwhile); its candidates were not kept.")
+    return {}
 
 
 # ------------------------------------------------------------------------------ approval

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from core.jobs import QUEUE_UNAVAILABLE
+from core.views import job_action_view, job_status_payload
 from core.roles import APPROVER, EXPERIMENTER, has_role, role_required
 from training import selectors as ml_selectors
 
@@ -93,18 +94,7 @@ def campaign_generate(request, pk):
     return redirect(campaign)
 
 
-@require_POST
-@login_required
-def round_requeue(request, pk):
-    gen_round = get_object_or_404(GenerationRound, pk=pk)
-    if gen_round.status == GenerationRound.Status.QUEUED:
-        services.enqueue_generation(gen_round.pk)
-        gen_round.refresh_from_db()
-        if gen_round.error.startswith(QUEUE_UNAVAILABLE):
-            messages.error(request, f"{QUEUE_UNAVAILABLE} still.")
-        else:
-            messages.success(request, "Queued again.")
-    return redirect(gen_round.campaign)
+round_action = job_action_view("design.GenerationRound", roles=(EXPERIMENTER, APPROVER), detail_url=lambda r: r.campaign.get_absolute_url())
 
 
 @require_POST
@@ -126,8 +116,7 @@ def campaign_status(request, pk):
     if r is not None:
         data["round"] = {
             "id": r.pk, "number": r.number, "status": r.status, "status_display": r.get_status_display(),
-            "progress": r.progress, "message": r.message, "error": r.error, "finished": r.is_finished,
-            "counts": r.counts,
+            **job_status_payload(r), "number": r.number, "counts": r.counts,
         }
     return JsonResponse(data)
 

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from core.jobs import JobCancelled, JobError, enqueue, run_job
 from core.doi import InvalidDOI, validate_doi
 from ml import rules
 from ml.composition import CompositionError, parse_composition
@@ -54,6 +54,7 @@ AGREEMENT_TOLERANCE_K = rules.AGREEMENT_TOLERANCE_K
 OPTIONAL_COLUMNS = ("source", "doi", "name", "authors", "year", "journal", "title", "heating_rate_k_min")
 TEMPERATURE_FIELDS = rules.TEMPERATURE_FIELDS
 _QUERY_CHUNK = 500
+_PROGRESS_EVERY = 200  # rows between progress reports (and cancel checks)
 
 OUTCOME_CREATED = "created"
 OUTCOME_MERGED = "merged"
@@ -216,17 +217,18 @@ class _ReferenceBook:
         return None
 
 
-def import_alloys(rows_or_path, *, user=None, dry_run=False, source_label="", filename=None):
+def import_alloys(rows_or_path, *, user=None, dry_run=False, source_label="", filename=None, progress=None):
     """Import a table of alloys with Tg/Tx/Tl (see the module docstring). Returns an ImportReport.
 
     ``rows_or_path``: a path, bytes, a file object or an iterable of dicts. ``source_label`` is
-    recorded on values whose row names no source. Raises ImportFileError for an unreadable
-    file; any other exception means nothing was committed.
+    recorded on values whose row names no source. ``progress(fraction, message)`` is called
+    every few hundred rows (it may raise to stop: the import is then rolled back). Raises
+    ImportFileError for an unreadable file; any other exception means nothing was committed.
     """
     table = read_table(rows_or_path, filename=filename)
     report = ImportReport(dry_run=dry_run)
     with transaction.atomic():
-        _import(table, report, user=user, source_label=source_label[:255])
+        _import(table, report, user=user, source_label=source_label[:255], progress=progress or (lambda f, m: None))
         if dry_run:
             transaction.set_rollback(True)
     if dry_run:  # ids of rolled-back alloys mean nothing
@@ -238,9 +240,12 @@ def import_alloys(rows_or_path, *, user=None, dry_run=False, source_label="", fi
     return report
 
 
-def _import(table, report, *, user, source_label):
+def _import(table, report, *, user, source_label, progress):
     prepared = []  # (_Row or None, report entry)
-    for line, raw in table:
+    n = len(table)
+    for i, (line, raw) in enumerate(table):
+        if i % _PROGRESS_EVERY == 0:
+            progress(0.5 * i / n, f"reading row {i + 1:,} of {n:,}")
         entry = {"line": line, "composition": text_of(raw.get("composition")), "outcome": None, "reason": "", "alloy_id": None}
         report.rows.append(entry)
         try:
@@ -263,7 +268,9 @@ def _import(table, report, *, user, source_label):
     new_alloys, new_values, changed_values, renamed_alloys = [], [], {}, {}
     alloy_of_entry = []
 
-    for row, entry in prepared:
+    for i, (row, entry) in enumerate(prepared):
+        if i % _PROGRESS_EVERY == 0:
+            progress(0.5 + 0.45 * i / len(prepared), f"matching row {i + 1:,} of {len(prepared):,} with the alloys on record")
         comp = row.comp
         alloy = alloys.get(comp.key)
         entry["formula"] = comp.formula
@@ -382,38 +389,36 @@ def _new_value(alloy, row, references, user, source_label, existing):
 # --------------------------------------------------------------------------------------------
 
 
-def run_alloy_import(import_id):
-    """Run a queued AlloyImport; a finished one is not run again. Returns the AlloyImport."""
-    with transaction.atomic():
-        job = AlloyImport.objects.select_for_update().filter(pk=import_id).first()
-        if job is None:  # deleted while queued
-            logger.warning("Import %s no longer exists; nothing to run.", import_id)
-            return None
-        if job.status == AlloyImport.Status.DONE:
-            return job
-        job.status = AlloyImport.Status.RUNNING
-        job.error = ""
-        job.save(update_fields=["status", "error"])
+def run_alloy_import(import_id, *, task_id=None):
+    """Run a queued AlloyImport as a job (core.jobs: claim, heartbeat, cancel). Returns it."""
+    return run_job(AlloyImport, import_id, _run_import, task_id=task_id)
+
+
+def _run_import(job, ctx):
+    def progress(fraction, message):
+        ctx.report(fraction, message)
+        ctx.check_cancel()  # raising here rolls the import back
+
     try:
         with job.upload.open("rb") as handle:
             data = handle.read()
         report = import_alloys(
-            data, user=job.created_by, dry_run=job.dry_run, source_label=job.original_name, filename=job.original_name
+            data, user=job.created_by, dry_run=job.dry_run, source_label=job.original_name, filename=job.original_name,
+            progress=progress,
         )
     except ImportFileError as exc:
-        _finish(job, AlloyImport.Status.FAILED, error=str(exc))
+        raise JobError(str(exc)) from exc
+    except (JobCancelled, JobError):
+        raise
     except Exception as exc:  # recorded for the person; the import itself was rolled back
-        logger.exception("Import %s failed", import_id)
-        _finish(job, AlloyImport.Status.FAILED, error=f"Unexpected error, nothing was imported: {exc.__class__.__name__}: {exc}")
-    else:
-        job.counts = report.counts
-        job.report = report.rows
-        _finish(job, AlloyImport.Status.DONE)
-    return job
+        logger.exception("Import %s failed", job.pk)
+        raise JobError(f"Unexpected error, nothing was imported: {exc.__class__.__name__}: {exc}") from exc
+    counts = report.counts
+    return {"counts": counts, "report": report.rows,
+            "message": f"{counts['rows']:,} rows: {counts['created']:,} created, {counts['merged']:,} merged, "
+                       f"{counts['conflicts']:,} conflicts, {counts['refused']:,} refused"}
 
 
-def _finish(job, status, error=""):
-    job.status = status
-    job.error = error
-    job.finished_at = timezone.now()
-    job.save(update_fields=["status", "error", "finished_at", "counts", "report"])
+def enqueue_import(job):
+    """Send the import to the worker once the transaction commits (see core.jobs.enqueue)."""
+    return enqueue(job, then="The upload is kept; start the worker and broker; it is sent again automatically, or press Retry.")

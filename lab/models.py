@@ -13,6 +13,8 @@ from simple_history.models import HistoricalRecords
 from core.doi import validate_doi
 from ml import rules
 
+from core.jobs import Job
+
 # Plausible temperatures for a metallic glass's transitions (K): the rule is ml.rules.
 MIN_TEMPERATURE_K = rules.T_MIN_K
 MAX_TEMPERATURE_K = rules.T_MAX_K
@@ -300,28 +302,28 @@ class PropertyValue(TransitionTemperatures):
         return self.source_label or "literature (source not given)"
 
 
-class AlloyImport(models.Model):
-    """An import of a literature table started from the web; runs as a Celery task."""
+class AlloyImport(Job):
+    """An import of a literature table started from the web; runs as a Celery job (core.jobs)."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+    job_task_name = "lab.run_alloy_import"
 
     upload = models.FileField(upload_to="imports/%Y/%m/")
     original_name = models.CharField(max_length=255)
     dry_run = models.BooleanField(default=False)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     counts = models.JSONField(default=dict, blank=True)
     report = models.JSONField(default=list, blank=True, help_text="One entry per row: outcome and reason")
-    error = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self):
         return f"Import of {self.original_name} ({self.get_status_display()})"
+
+    def job_label(self):
+        return f"import {self.pk} ({self.original_name})"
+
+    def reset_for_retry(self):
+        super().reset_for_retry()
+        self.counts, self.report = {}, []

@@ -18,4 +18,5 @@ urlpatterns = [
     path("imports/", views_imports.import_list, name="import_list"),
     path("imports/<int:pk>/", views_imports.import_detail, name="import_detail"),
     path("imports/<int:pk>/status.json", views_imports.import_status, name="import_status"),
+    path("imports/<int:pk>/<str:action>/", views_imports.import_action, name="import_action"),
 ]

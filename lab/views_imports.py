@@ -12,10 +12,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from core.jobs import QUEUE_UNAVAILABLE, send_task_or_note
+from core.jobs import QUEUE_UNAVAILABLE
+from core.views import job_action_view, job_status_payload
 from core.roles import EXPERIMENTER, role_required
 
-from .importing import OUTCOME_REFUSED
+from .importing import OUTCOME_REFUSED, enqueue_import
 from .models import Alloy, AlloyImport, PropertyValue
 from .resources import PropertyValueResource
 from .tables import ImportFileError, read_table
@@ -52,21 +53,6 @@ class ImportUploadForm(forms.Form):
         return upload
 
 
-def enqueue_import(import_id):
-    """Send the import to the worker; if the broker is down, say so on the import."""
-    from .tasks import run_alloy_import
-
-    send_task_or_note(
-        run_alloy_import, [import_id], record_queryset=AlloyImport.objects.filter(pk=import_id), what=f"import {import_id}",
-        then="The upload is kept; start the worker and broker, then queue it again.",
-    )
-
-
-def _queue(job):
-    with transaction.atomic():
-        transaction.on_commit(lambda: enqueue_import(job.pk))
-
-
 @role_required(EXPERIMENTER)
 def import_list(request):
     if request.method == "POST":
@@ -77,9 +63,9 @@ def import_list(request):
                 job = AlloyImport.objects.create(
                     upload=upload, original_name=upload.name[:255], dry_run=form.cleaned_data["dry_run"], created_by=request.user
                 )
-                transaction.on_commit(lambda: enqueue_import(job.pk))
+                enqueue_import(job)
             job.refresh_from_db()
-            if job.error.startswith(QUEUE_UNAVAILABLE):
+            if job.queue_unavailable:
                 messages.error(request, f"{QUEUE_UNAVAILABLE}: the import of {job.original_name} is saved as queued but cannot run yet.")
             else:
                 messages.success(request, f"Import of {job.original_name} queued.")
@@ -93,15 +79,6 @@ def import_list(request):
 @role_required(EXPERIMENTER)
 def import_detail(request, pk):
     job = get_object_or_404(AlloyImport, pk=pk)
-    if request.method == "POST" and request.POST.get("action") == "queue":
-        if job.status == AlloyImport.Status.QUEUED:
-            _queue(job)
-            job.refresh_from_db()
-            if job.error.startswith(QUEUE_UNAVAILABLE):
-                messages.error(request, f"{QUEUE_UNAVAILABLE} still.")
-            else:
-                messages.success(request, "Queued again.")
-        return redirect("lab:import_detail", pk=job.pk)
     rows = sorted(job.report or [], key=lambda r: (r.get("outcome") != OUTCOME_REFUSED, r.get("line", 0)))
     return render(
         request,
@@ -110,26 +87,19 @@ def import_detail(request, pk):
             "job": job,
             "rows": rows,
             "counts": job.counts or {},
-            "queue_unavailable": job.status == AlloyImport.Status.QUEUED and job.error.startswith(QUEUE_UNAVAILABLE),
-            "finished": job.status in (AlloyImport.Status.DONE, AlloyImport.Status.FAILED),
+            "finished": job.is_finished,
         },
     )
+
+
+import_action = job_action_view("lab.AlloyImport", roles=(EXPERIMENTER,), detail_url="lab:import_detail")
 
 
 @require_GET
 @role_required(EXPERIMENTER)
 def import_status(request, pk):
     job = get_object_or_404(AlloyImport, pk=pk)
-    return JsonResponse(
-        {
-            "id": job.pk,
-            "status": job.status,
-            "status_display": job.get_status_display(),
-            "counts": job.counts or {},
-            "error": job.error,
-            "finished": job.status in (AlloyImport.Status.DONE, AlloyImport.Status.FAILED),
-        }
-    )
+    return JsonResponse({**job_status_payload(job), "counts": job.counts or {}})
 
 
 @require_GET

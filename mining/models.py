@@ -14,6 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from core.jobs import Job
+
 
 class LiteratureSource(models.Model):
     """A paper: metadata plus its text (uploaded as plain text, or extracted from a PDF)."""
@@ -47,15 +49,10 @@ class LiteratureSource(models.Model):
         return reverse("mining:source_detail", args=[self.pk])
 
 
-class ExtractionBatch(models.Model):
-    """One run of an extractor over a set of sources (or one imported table)."""
+class ExtractionBatch(Job):
+    """One run of an extractor over a set of sources (or one imported table); a job (core.jobs)."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+    job_task_name = "mining.run_batch"
 
     RULES = "rules"
     IMPORT = "import"
@@ -65,19 +62,15 @@ class ExtractionBatch(models.Model):
     sources = models.ManyToManyField(LiteratureSource, blank=True, related_name="batches")
     extractor = models.CharField(max_length=120, help_text="llm:<model>, rules or import")
     prompt_version = models.CharField(max_length=40, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    cancel_requested = models.BooleanField(default=False)
     sources_total = models.PositiveIntegerField(default=0)
     sources_done = models.PositiveIntegerField(default=0)
     records_found = models.PositiveIntegerField(default=0)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     source_errors = models.JSONField(default=dict, blank=True, help_text="Source id → error message")
-    error = models.TextField(blank=True, help_text="Batch-level error (e.g. queue unavailable)")
+    only_source_ids = models.JSONField(null=True, blank=True, help_text="Run only these sources (a partial re-run); null: all")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     history = HistoricalRecords()
 
     class Meta:
@@ -86,6 +79,14 @@ class ExtractionBatch(models.Model):
 
     def __str__(self):
         return self.name
+
+    def job_label(self):
+        return f"extraction batch {self.name}"
+
+    def reset_for_retry(self):
+        super().reset_for_retry()
+        if self.only_source_ids is None:  # a full re-run counts every source again
+            self.sources_done, self.source_errors = 0, {}
 
     def get_absolute_url(self):
         from django.urls import reverse
@@ -99,10 +100,6 @@ class ExtractionBatch(models.Model):
     @property
     def llm_model(self):
         return self.extractor[len(self.LLM_PREFIX):] if self.is_llm else ""
-
-    @property
-    def is_finished(self):
-        return self.status in {self.Status.DONE, self.Status.FAILED, self.Status.CANCELLED}
 
     @property
     def total_tokens(self):

@@ -18,7 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from core.jobs import send_task_or_note
+from core import jobs
 from core.doi import validate_doi
 from lab.models import Alloy, PropertyValue, Reference, validate_transition_temperatures
 from lab.services import get_or_create_alloy, refresh_alloy_summaries
@@ -186,35 +186,22 @@ def create_batch(*, name, sources, extractor=None, user=None, enqueue=True):
     batch.save()
     batch.sources.set(sources)
     if enqueue:
-        enqueue_batch(batch.pk)
+        enqueue_batch(batch)
     return batch
 
 
-def enqueue_batch(batch_id, source_ids=None):
-    """Send the batch to the worker after the current transaction commits. If the broker
-    cannot be reached the batch stays queued and its error says so."""
-    from .tasks import run_batch_task
-
-    def send():
-        send_task_or_note(
-            run_batch_task, [batch_id, source_ids], record_queryset=ExtractionBatch.objects.filter(pk=batch_id),
-            what=f"extraction batch {batch_id}", then="The batch stays queued; re-run it when the worker's broker is up.",
-        )
-
-    transaction.on_commit(send)
+def enqueue_batch(batch):
+    """Send the batch to the worker after the current transaction commits (core.jobs.enqueue):
+    if the broker cannot be reached the batch stays queued and its error says so."""
+    return jobs.enqueue(batch, then="The batch stays queued; it is sent again once the broker is up, or press Re-run.")
 
 
-@transaction.atomic
 def cancel_batch(batch_id, *, user=None):
     """Cancel a queued batch now, or ask a running one to stop before its next source."""
-    batch = ExtractionBatch.objects.select_for_update().get(pk=batch_id)
+    batch = ExtractionBatch.objects.get(pk=batch_id)
     if batch.is_finished:
         raise MiningError(f"Batch {batch.name} is already {batch.get_status_display().lower()}.")
-    batch._history_user = user
-    if batch.status == Status.QUEUED:
-        batch.status, batch.finished_at = Status.CANCELLED, timezone.now()
-    batch.cancel_requested = True
-    batch.save()
+    batch, _ = jobs.cancel(batch)
     return batch
 
 
@@ -225,54 +212,45 @@ def rerun_batch(batch_id, *, source_ids=None, user=None):
     batch = ExtractionBatch.objects.select_for_update().get(pk=batch_id)
     if batch.extractor == ExtractionBatch.IMPORT:
         raise MiningError("An imported batch is re-run by importing its file again (import_extracted).")
-    if batch.status == Status.RUNNING:
+    if batch.status == Status.RUNNING and not batch.heartbeat_is_stale():
         raise MiningError(f"Batch {batch.name} is running; cancel it first.")
-    batch.status, batch.cancel_requested, batch.error = Status.QUEUED, False, ""
-    batch.started_at = batch.finished_at = None
-    if source_ids is None:
-        batch.sources_done, batch.source_errors = 0, {}
+    batch.only_source_ids = sorted(set(source_ids)) if source_ids else None
+    batch.reset_for_retry()
+    batch.status, batch.error = Status.QUEUED, ""
     batch._history_user = user
     batch.save()
-    enqueue_batch(batch.pk, source_ids)
+    enqueue_batch(batch)
     return batch
 
 
-def _cancel_requested(batch_id):
-    return ExtractionBatch.objects.filter(pk=batch_id, cancel_requested=True).exists()
-
-
-def _finish(batch_id, status, **fields):
-    ExtractionBatch.objects.filter(pk=batch_id).update(status=status, finished_at=timezone.now(), **fields)
-
-
-def run_batch(batch_id, source_ids=None, *, extractor=None):
-    """Run the batch's extractor source by source (what the Celery task calls).
+def run_batch(batch_id, *, extractor=None, task_id=None):
+    """Run the batch's extractor source by source (what the Celery task calls; core.jobs).
 
     Each source is its own transaction; an exception in one is recorded in
-    ``source_errors`` and the run goes on. Cancellation is checked between sources.
+    ``source_errors`` and the run goes on. Cancellation is checked between sources, so a
+    cancelled batch keeps the sources it finished.
     """
-    batch = ExtractionBatch.objects.get(pk=batch_id)
-    if batch.status == Status.CANCELLED or batch.cancel_requested:
-        _finish(batch_id, Status.CANCELLED)
-        return batch_id
-    if batch.is_finished and source_ids is None:
-        return batch_id  # a duplicate delivery of an already finished run
-    ExtractionBatch.objects.filter(pk=batch_id).update(status=Status.RUNNING, started_at=timezone.now(), error="")
+    return jobs.run_job(ExtractionBatch, batch_id, lambda batch, ctx: _run_batch(batch, ctx, extractor), task_id=task_id)
+
+
+def _run_batch(batch, ctx, extractor):
     try:
         extractor = extractor or make_extractor(batch)
     except Exception as exc:
-        _finish(batch_id, Status.FAILED, error=f"Could not start the extractor: {exc}")
-        return batch_id
+        raise jobs.JobError(f"Could not start the extractor: {exc}") from exc
     sources = batch.sources.order_by("id")
-    if source_ids:
-        sources = sources.filter(id__in=source_ids)
+    if batch.only_source_ids:
+        sources = sources.filter(id__in=batch.only_source_ids)
+    sources = list(sources)
     errors = dict(batch.source_errors or {})
     attempted = failed = 0
-    for source in sources:
-        if _cancel_requested(batch_id):
-            _finish(batch_id, Status.CANCELLED)
-            validate_batch(batch_id)
-            return batch_id
+    for i, source in enumerate(sources):
+        try:
+            ctx.check_cancel(every_s=0)
+        except jobs.JobCancelled:
+            validate_batch(batch.pk)
+            raise
+        ctx.report(i / max(1, len(sources)), f"source {i + 1} of {len(sources)}: {str(source)[:120]}")
         usage = Usage()
         attempted += 1
         try:
@@ -281,19 +259,21 @@ def run_batch(batch_id, source_ids=None, *, extractor=None):
         except Exception as exc:
             failed += 1
             message = str(exc) if isinstance(exc, (ExtractionError, MiningError)) else f"{type(exc).__name__}: {exc}"
-            logger.exception("Extraction of source %s in batch %s failed", source.pk, batch_id)
+            logger.exception("Extraction of source %s in batch %s failed", source.pk, batch.pk)
             errors[str(source.pk)] = message[:2000]
-        ExtractionBatch.objects.filter(pk=batch_id).update(
+        ExtractionBatch.objects.filter(pk=batch.pk).update(
             sources_done=F("sources_done") + 1,
             prompt_tokens=F("prompt_tokens") + usage.prompt_tokens,
             completion_tokens=F("completion_tokens") + usage.completion_tokens,
             source_errors=errors,
-            records_found=ExtractedRecord.objects.filter(batch_id=batch_id).count(),
+            records_found=ExtractedRecord.objects.filter(batch_id=batch.pk).count(),
         )
-    validate_batch(batch_id)
-    _finish(batch_id, Status.FAILED if attempted and failed == attempted else Status.DONE,
-            records_found=ExtractedRecord.objects.filter(batch_id=batch_id).count())
-    return batch_id
+    validate_batch(batch.pk)
+    records = ExtractedRecord.objects.filter(batch_id=batch.pk).count()
+    if attempted and failed == attempted:
+        return {"status": Status.FAILED, "records_found": records,
+                "error": "Every source failed; see the errors per source."}
+    return {"records_found": records, "message": f"{attempted} sources read, {records} records"}
 
 
 def _record_from_raw(batch, source, raw, *, source_text=None):

@@ -1,10 +1,11 @@
 """Celery tasks for mining: they only call services."""
 
-from celery import shared_task
+from core.jobs import job_task
 
 from . import services
 
 
-@shared_task(name="mining.run_batch", acks_late=True)
-def run_batch_task(batch_id, source_ids=None):
-    return services.run_batch(batch_id, source_ids)
+@job_task("mining.run_batch")
+def run_batch_task(batch_id, *, task_id=None):
+    """Run an extraction batch (idempotent: only a queued batch runs)."""
+    return services.run_batch(batch_id, task_id=task_id).status

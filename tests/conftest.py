@@ -72,4 +72,7 @@ def media_root(settings, tmp_path):
     """Uploads go to a per-test folder (never var/media); test users hash quickly."""
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # No job heartbeat thread in tests: its own connection cannot write into a test's open
+    # transaction (SQLite locks). Real-worker tests run workers with their own settings.
+    settings.GLASSLOOP_JOB_HEARTBEAT_SECONDS = 0
     return settings.MEDIA_ROOT

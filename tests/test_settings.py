@@ -48,10 +48,7 @@ DEFAULTS = {
     "CELERY_TASK_ALWAYS_EAGER": False,
     "GLASSLOOP_MAX_UPLOAD_BYTES": 20 * 1024 * 1024,
     "GLASSLOOP_RETRAIN_MIN_NEW_RESULTS": 3,
-    "GLASSLOOP_TRAINING_STALE_SECONDS": 300.0,
-    "GLASSLOOP_TRAINING_HEARTBEAT_THREAD": True,
     "GLASSLOOP_TRAINING_EPOCHS": 600,
-    "GLASSLOOP_GENERATION_STALE_SECONDS": 600.0,
     "GLASSLOOP_GAN_DESCRIPTORS": "D1",
     "GLASSLOOP_GAN_PARAMS": None,
     "GLASSLOOP_FORWARD_PARAMS": None,
@@ -96,7 +93,7 @@ def dump(tmp_path, names=tuple(DEFAULTS), **env):
 @pytest.mark.parametrize(("name", "value"), [
     ("DEBUG", "ture"),
     ("GLASSLOOP_RETRAIN_MIN_NEW_RESULTS", "three"),
-    ("GLASSLOOP_TRAINING_HEARTBEAT_THREAD", "maybe"),
+    ("CELERY_TASK_ALWAYS_EAGER", "maybe"),
     ("CELERY_TASK_ALWAYS_EAGER", "2"),
     ("DB_CONN_MAX_AGE", "60s"),
     ("GLASSLOOP_MAX_UPLOAD_BYTES", "20MB"),
@@ -142,13 +139,13 @@ def test_defaults_without_any_environment(tmp_path):
 def test_good_values_parse(tmp_path):
     out = dump(
         tmp_path,
-        DEBUG="Yes", CELERY_TASK_ALWAYS_EAGER="on", GLASSLOOP_TRAINING_HEARTBEAT_THREAD="OFF",
+        DEBUG="Yes", CELERY_TASK_ALWAYS_EAGER="on", GLASSLOOP_LLM_MAX_ATTEMPTS="2",
         GLASSLOOP_RETRAIN_MIN_NEW_RESULTS=" 7 ", GLASSLOOP_JOB_STALE_SECONDS="90.5",
         GLASSLOOP_MAX_UPLOAD_BYTES="1_000_000", GLASSLOOP_GAN_PARAMS='{"hidden": 64}',
         ALLOWED_HOSTS="a.example, b.example,,", LOG_LEVEL="WARNING", GLASSLOOP_LLM_MODEL="m1",
     )
     s = out["settings"]
-    assert (s["DEBUG"], s["CELERY_TASK_ALWAYS_EAGER"], s["GLASSLOOP_TRAINING_HEARTBEAT_THREAD"]) == (True, True, False)
+    assert (s["DEBUG"], s["CELERY_TASK_ALWAYS_EAGER"], s["GLASSLOOP_LLM_MAX_ATTEMPTS"]) == (True, True, 2)
     assert s["GLASSLOOP_RETRAIN_MIN_NEW_RESULTS"] == 7 and s["GLASSLOOP_JOB_STALE_SECONDS"] == 90.5
     assert s["GLASSLOOP_MAX_UPLOAD_BYTES"] == 1_000_000 and s["GLASSLOOP_GAN_PARAMS"] == {"hidden": 64}
     assert s["ALLOWED_HOSTS"] == ["a.example", "b.example"] and s["LOG_LEVEL"] == "WARNING"

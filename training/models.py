@@ -14,9 +14,13 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+from core.jobs import Job
 
-class TrainingRun(models.Model):
-    """One training of forward model + surrogate + CGAN on one data snapshot."""
+
+class TrainingRun(Job):
+    """One training of forward model + surrogate + CGAN on one data snapshot (a job: core.jobs)."""
+
+    job_task_name = "ml.train_model_version"
 
     class Trigger(models.TextChoices):
         MANUAL = "manual", "Manual"
@@ -24,14 +28,7 @@ class TrainingRun(models.Model):
         SCHEDULE = "schedule", "Schedule"
         BOOTSTRAP = "bootstrap", "Bootstrap (first model)"
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-
     trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     snapshot_hash = models.CharField(max_length=64, help_text="sha256 of the training rows")
     snapshot_path = models.CharField(max_length=500, help_text="CSV of the training rows, relative to MODEL_ARTEFACT_ROOT")
     data_size = models.PositiveIntegerField(default=0, help_text="Rows in the snapshot")
@@ -46,27 +43,27 @@ class TrainingRun(models.Model):
     total_epochs = models.PositiveIntegerField(default=0)
     curves = models.JSONField(default=list, blank=True, help_text="[{epoch, d_loss, g_loss, val_w}] per epoch")
     log = models.TextField(blank=True)
-    error = models.TextField(blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life of the worker")
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            # Concurrent triggers on one snapshot coalesce: a second non-failed run cannot exist.
+            # Concurrent triggers on one snapshot coalesce: a second live or done run cannot exist.
             models.UniqueConstraint(
-                fields=["snapshot_hash"], condition=~Q(status="failed"), name="one_live_training_run_per_snapshot"
+                fields=["snapshot_hash"], condition=~Q(status__in=["failed", "cancelled"]),
+                name="one_live_training_run_per_snapshot",
             ),
         ]
 
     def __str__(self):
         return f"Training run {self.pk} ({self.get_status_display()})"
 
-    @property
-    def is_finished(self):
-        return self.status in (self.Status.DONE, self.Status.FAILED)
+    def job_label(self):
+        return f"training run {self.pk}"
+
+    def reset_for_retry(self):
+        super().reset_for_retry()
+        self.phase, self.epoch, self.curves = "", 0, []
 
     @property
     def duration_s(self):

@@ -34,7 +34,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.jobs import QUEUE_UNAVAILABLE, send_task_or_note
+from core import jobs
+from core.jobs import QUEUE_UNAVAILABLE
 
 from . import selectors
 from .models import ModelVersion, TrainingRun
@@ -42,20 +43,10 @@ from .models import ModelVersion, TrainingRun
 logger = logging.getLogger(__name__)
 
 VALIDATION_SHARE = 0.15
-DEFAULT_EPOCHS = 600
-
-
-def _setting(name, default):
-    return getattr(settings, name, default)
 
 
 def retrain_min_new_results():
-    return int(_setting("GLASSLOOP_RETRAIN_MIN_NEW_RESULTS", 3))
-
-
-def stale_after_s():
-    """A running run whose worker has not reported for this long is considered dead."""
-    return float(_setting("GLASSLOOP_TRAINING_STALE_SECONDS", 300))
+    return settings.GLASSLOOP_RETRAIN_MIN_NEW_RESULTS
 
 
 def artefact_root() -> Path:
@@ -137,8 +128,8 @@ def fit_bundle(rows, out_dir, *, epochs, seed, progress=None):
     # Optional overrides (tests and small sites train smaller models).
     bundle = pipeline.fit_bundle(
         _rows_for_pipeline(rows), str(out_dir), epochs=epochs, seed=seed,
-        descriptors=_setting("GLASSLOOP_GAN_DESCRIPTORS", "D1"), progress=say,
-        gan_params=_setting("GLASSLOOP_GAN_PARAMS", None), forward_params=_setting("GLASSLOOP_FORWARD_PARAMS", None),
+        descriptors=settings.GLASSLOOP_GAN_DESCRIPTORS, progress=say,
+        gan_params=settings.GLASSLOOP_GAN_PARAMS, forward_params=settings.GLASSLOOP_FORWARD_PARAMS,
     )
     meta = bundle.metadata
     return {
@@ -325,33 +316,6 @@ class TriggerResult:
     message: str
 
 
-def fail_stale_runs(now=None):
-    """Mark running runs whose worker stopped reporting as failed (the worker was killed).
-
-    The previous active version is untouched, so the site keeps designing with it.
-    """
-    now = now or timezone.now()
-    cutoff = now - timezone.timedelta(seconds=stale_after_s())
-    stale = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, heartbeat_at__lt=cutoff)
-    failed = []
-    for run in stale:
-        with transaction.atomic():
-            run = TrainingRun.objects.select_for_update().get(pk=run.pk)
-            if run.status != TrainingRun.Status.RUNNING or run.heartbeat_at >= cutoff:
-                continue
-            run.status = TrainingRun.Status.FAILED
-            run.finished_at = now
-            run.error = (
-                f"The worker stopped reporting (last sign of life {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC, "
-                f"more than {stale_after_s():.0f} s ago): it was probably killed. The previous model stays active."
-            )
-            run.log += f"\n[{now:%H:%M:%S}] marked failed: no heartbeat"
-            run.save(update_fields=["status", "finished_at", "error", "log"])
-            failed.append(run)
-            logger.warning("Training run %s marked failed: stale heartbeat", run.pk)
-    return failed
-
-
 def request_retrain(*, trigger=TrainingRun.Trigger.MANUAL, user=None, epochs=None, seed=0, csv_path=None,
                     enqueue=True) -> TriggerResult:
     """Start (or join) the training run for the current data snapshot.
@@ -361,12 +325,12 @@ def request_retrain(*, trigger=TrainingRun.Trigger.MANUAL, user=None, epochs=Non
     was lost (broker down) is queued again. ``enqueue=False``: the caller runs it in-process
     (``run_training``), e.g. ``manage.py retrain --inline``.
     """
-    fail_stale_runs()
+    jobs.fail_stale(TrainingRun)
     snap = take_snapshot(csv_path)
     if not snap.rows:
         return TriggerResult(None, False, "There is no training data yet: import literature values or log experiments first.")
     write_rows_csv(snap.rows, snapshot_path(snap.hash))
-    epochs = int(epochs or _setting("GLASSLOOP_TRAINING_EPOCHS", DEFAULT_EPOCHS))
+    epochs = int(epochs or settings.GLASSLOOP_TRAINING_EPOCHS)
     try:
         with transaction.atomic():
             run = TrainingRun.objects.create(
@@ -382,11 +346,13 @@ def request_retrain(*, trigger=TrainingRun.Trigger.MANUAL, user=None, epochs=Non
                 log=f"[{snap.taken_at:%H:%M:%S}] {trigger} trigger: {len(snap.rows)} rows, snapshot {snap.hash[:12]}\n",
             )
             if enqueue:
-                transaction.on_commit(lambda: enqueue_training(run.pk))
+                enqueue_training(run)
     except IntegrityError:
-        run = TrainingRun.objects.exclude(status=TrainingRun.Status.FAILED).get(snapshot_hash=snap.hash)
+        run = TrainingRun.objects.exclude(status__in=(TrainingRun.Status.FAILED, TrainingRun.Status.CANCELLED)).get(
+            snapshot_hash=snap.hash
+        )
         if run.status == TrainingRun.Status.QUEUED and enqueue:
-            enqueue_training(run.pk)
+            enqueue_training(run)  # its message may have been lost: send it again
             run.refresh_from_db()
         return TriggerResult(run, False, _joined_message(run))
     run.refresh_from_db()
@@ -403,14 +369,10 @@ def _joined_message(run):
     return f"A training run on exactly this data is already {run.get_status_display().lower()} (run {run.pk})."
 
 
-def enqueue_training(run_id):
-    """Send the run to the worker; if the broker is down, say so on the run (it stays queued)."""
-    from .tasks import train_model_version
-
-    send_task_or_note(
-        train_model_version, [run_id], record_queryset=TrainingRun.objects.filter(pk=run_id), what=f"training run {run_id}",
-        then="The run is saved as queued; start the broker and worker, then ask again.",
-    )
+def enqueue_training(run):
+    """Send the run to the worker once committed (core.jobs.enqueue); if the broker is down the
+    run stays queued and its error says so."""
+    return jobs.enqueue(run, then="The run is saved as queued; it is sent again once the broker is up, or press Retry.")
 
 
 def maybe_retrain_for_new_results():
@@ -421,7 +383,7 @@ def maybe_retrain_for_new_results():
     while no model exists (bootstrap first) or while a run is already queued or running.
     Returns the TriggerResult or None.
     """
-    fail_stale_runs()
+    jobs.fail_stale(TrainingRun)
     since = selectors.latest_trained_snapshot_at()
     if since is None or selectors.live_runs().exists():
         return None
@@ -436,16 +398,13 @@ def maybe_retrain_for_new_results():
 # =====================================================================================
 
 
-class RunAbandoned(RuntimeError):
-    """The run was marked failed while it trained; its result must not be stored."""
-
-
 class _Progress:
     """Writes live progress of a run to its row: at most every ``every_s`` seconds (and
     always on phase changes), which also serves as the worker's heartbeat."""
 
-    def __init__(self, run, every_s=1.0):
+    def __init__(self, run, ctx=None, every_s=1.0):
         self.run = run
+        self.ctx = ctx
         self.every_s = every_s
         self.last = 0.0
         self.curves = list(run.curves or [])
@@ -462,6 +421,9 @@ class _Progress:
                 self.curves.append({"epoch": int(epoch), "d_loss": _f(d_loss), "g_loss": _f(g_loss), "val_w": _f(val_w)})
         if new_phase:
             run.log += f"[{timezone.now():%H:%M:%S}] {phase}\n"
+        if self.ctx is not None:
+            self.ctx.report(run.epoch / run.total_epochs if run.total_epochs else None, phase)
+            self.ctx.check_cancel()
         now = time.monotonic()
         if new_phase or now - self.last >= self.every_s:
             self.flush()
@@ -477,42 +439,6 @@ class _Progress:
         )
 
 
-class _Heartbeat:
-    """A background thread that stamps the run's heartbeat while the worker is alive, also
-    during long phases without progress callbacks (fitting the forward model). A killed worker
-    takes the thread with it, so the heartbeat goes stale and the next trigger notices."""
-
-    def __init__(self, run_id):
-        import threading
-
-        self.run_id = run_id
-        self.every_s = max(0.5, min(30.0, stale_after_s() / 4))
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-run-{run_id}", daemon=True)
-
-    def _beat(self):
-        from django.db import connections
-
-        try:
-            while not self.stop_event.wait(self.every_s):
-                TrainingRun.objects.filter(pk=self.run_id, status=TrainingRun.Status.RUNNING).update(heartbeat_at=timezone.now())
-        except Exception:  # the main thread's progress writes still beat
-            logger.exception("Heartbeat of training run %s stopped", self.run_id)
-        finally:
-            connections.close_all()  # this thread's own connections
-
-    def __enter__(self):
-        if _setting("GLASSLOOP_TRAINING_HEARTBEAT_THREAD", True):
-            self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_event.set()
-        if self.thread.is_alive():
-            self.thread.join(timeout=10)
-        return False
-
-
 def _f(x):
     if x is None:
         return None
@@ -520,62 +446,43 @@ def _f(x):
     return x if np.isfinite(x) else None
 
 
-def _claim(run_id):
-    """Move a queued run to running; None if it is not queued (done, failed, or taken)."""
-    with transaction.atomic():
-        run = TrainingRun.objects.select_for_update().filter(pk=run_id).first()
-        if run is None or run.status != TrainingRun.Status.QUEUED:
-            return None
-        now = timezone.now()
-        run.status = TrainingRun.Status.RUNNING
-        run.started_at = now
-        run.heartbeat_at = now
-        run.error = ""
-        run.phase = "preparing data"
-        run.total_epochs = run.epochs
-        run.log += f"[{now:%H:%M:%S}] started\n"
-        run.save()
-        return run
-
-
-def run_training(run_id):
+def run_training(run_id, *, task_id=None):
     """Train the bundle of a queued run, store the version, apply the promotion rule.
 
-    Idempotent: a run that is not queued (already running elsewhere, done or failed) is left
-    alone and returned as it is. Any error marks the run failed with the reason; the active
-    version is untouched.
+    A job (core.jobs): only a queued run is trained; any error marks it failed with the reason
+    and the active version is untouched.
     """
-    run = _claim(run_id)
-    if run is None:
-        return TrainingRun.objects.filter(pk=run_id).first()
+    return jobs.run_job(TrainingRun, run_id, _train, task_id=task_id)
+
+
+def _train(run, ctx):
+    now = timezone.now()
+    run.phase, run.total_epochs = "preparing data", run.epochs
+    run.log += f"[{now:%H:%M:%S}] started (attempt {run.attempts})\n"
+    TrainingRun.objects.filter(pk=run.pk).update(phase=run.phase, total_epochs=run.total_epochs, log=run.log)
     out_dir = artefact_root() / f"run-{run.pk}-{run.snapshot_hash[:12]}"
-    progress = _Progress(run)
+    progress = _Progress(run, ctx)
     try:
         rows = read_rows_csv(artefact_root() / run.snapshot_path)
         train_rows, validation_rows = split_rows(rows)
         progress("training", 0, run.epochs)
         if out_dir.exists():
             shutil.rmtree(out_dir)
-        with _Heartbeat(run.pk):
-            fit_meta = fit_bundle(train_rows, out_dir, epochs=run.epochs, seed=run.seed, progress=progress)
-            progress("validating")
-            finish_training(run, out_dir, fit_meta, validation_rows, progress)
-    except RunAbandoned as exc:
-        logger.warning("Training run %s: %s", run.pk, exc)
+        fit_meta = fit_bundle(train_rows, out_dir, epochs=run.epochs, seed=run.seed, progress=progress)
+        progress("validating")
+        finish_training(run, out_dir, fit_meta, validation_rows, progress)
+    except BaseException as exc:
         shutil.rmtree(out_dir, ignore_errors=True)
-    except Exception as exc:  # the run records why; the worker lives on
-        logger.exception("Training run %s failed", run.pk)
-        shutil.rmtree(out_dir, ignore_errors=True)
+        if not isinstance(exc, (jobs.JobCancelled, jobs.JobError)):
+            logger.exception("Training run %s failed", run.pk)
+            exc = jobs.JobError(f"{type(exc).__name__}: {exc}")
         now = timezone.now()
-        TrainingRun.objects.filter(pk=run.pk).update(
-            status=TrainingRun.Status.FAILED,
-            finished_at=now,
-            error=f"{type(exc).__name__}: {exc}",
-            log=progress.run.log + f"[{now:%H:%M:%S}] failed\n" + traceback.format_exc(limit=8),
-            curves=progress.curves,
+        ended = "cancelled" if isinstance(exc, jobs.JobCancelled) else "failed"
+        TrainingRun.objects.filter(pk=run.pk, attempts=run.attempts).update(
+            log=progress.run.log + f"[{now:%H:%M:%S}] {ended}\n" + traceback.format_exc(limit=8), curves=progress.curves
         )
-    run.refresh_from_db()
-    return run
+        raise exc from None
+    return {"status": TrainingRun.Status.DONE}
 
 
 def validation_metrics(bundles, validation_rows):
@@ -623,8 +530,8 @@ def promotion_decision(new, old, *, mae_tolerance=None, f1_tolerance=None):
 
     ``new``/``old``: dicts from ``validation_metrics`` (old None: no active version).
     """
-    mae_tol = float(_setting("GLASSLOOP_PROMOTION_MAE_TOLERANCE", 0.05) if mae_tolerance is None else mae_tolerance)
-    f1_tol = float(_setting("GLASSLOOP_PROMOTION_F1_TOLERANCE", 0.02) if f1_tolerance is None else f1_tolerance)
+    mae_tol = float(settings.GLASSLOOP_PROMOTION_MAE_TOLERANCE if mae_tolerance is None else mae_tolerance)
+    f1_tol = float(settings.GLASSLOOP_PROMOTION_F1_TOLERANCE if f1_tolerance is None else f1_tolerance)
     if old is None:
         return True, "First model: nothing to compare with."
     if not new or not old:
@@ -656,9 +563,9 @@ def finish_training(run, out_dir, fit_meta, validation_rows, progress):
     new_bundle = load_bundle(out_dir)
     with transaction.atomic():
         current = TrainingRun.objects.select_for_update().get(pk=run.pk)
-        if current.status != TrainingRun.Status.RUNNING:
+        if current.status != TrainingRun.Status.RUNNING or current.attempts != run.attempts:
             # Marked failed meanwhile (its heartbeat looked stale): a newer run owns this data now.
-            raise RunAbandoned(f"was marked {current.status} while training; its result is discarded")
+            raise jobs.JobError(f"was marked {current.status} while training; its result is discarded")
         active = ModelVersion.objects.select_for_update().filter(status=ModelVersion.Status.ACTIVE).first()
         old_metrics = None
         if active is not None:
@@ -695,6 +602,7 @@ def finish_training(run, out_dir, fit_meta, validation_rows, progress):
             version.save()
         run.status = TrainingRun.Status.DONE
         run.finished_at = now
+        run.progress = 1.0
         run.phase = "done"
         run.curves = progress.curves
         run.heartbeat_at = now

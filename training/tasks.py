@@ -1,14 +1,16 @@
-"""Celery tasks of the ML glue: each only calls a service."""
+"""Celery tasks of the training app: each only calls a service."""
 
 from celery import shared_task
+
+from core.jobs import job_task
 
 from . import services
 
 
-@shared_task(name="ml.train_model_version")
-def train_model_version(run_id):
-    """Train the bundle of a queued run (idempotent: a run that is not queued is left alone)."""
-    run = services.run_training(run_id)
+@job_task("ml.train_model_version")
+def train_model_version(run_id, *, task_id=None):
+    """Train the bundle of a queued run (idempotent: only a queued run is trained)."""
+    run = services.run_training(run_id, task_id=task_id)
     return None if run is None else run.status
 
 

@@ -1,5 +1,6 @@
 """Model pages: versions with their metrics, training runs with live progress and curves."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse
@@ -28,8 +29,8 @@ def model_list(request):
             "can_train": has_role(request.user, APPROVER),
             "min_new_results": services.retrain_min_new_results(),
             "new_results": selectors.count_new_lab_results(selectors.latest_trained_snapshot_at()),
-            "mae_tolerance": services._setting("GLASSLOOP_PROMOTION_MAE_TOLERANCE", 0.05),
-            "f1_tolerance": services._setting("GLASSLOOP_PROMOTION_F1_TOLERANCE", 0.02),
+            "mae_tolerance": settings.GLASSLOOP_PROMOTION_MAE_TOLERANCE,
+            "f1_tolerance": settings.GLASSLOOP_PROMOTION_F1_TOLERANCE,
         },
     )
 

@@ -71,10 +71,7 @@ def fast_models(settings, models_root):
     settings.GLASSLOOP_FORWARD_PARAMS = {"n_estimators": 40, "n_members": 2}
     settings.GLASSLOOP_GAN_PARAMS = {"val_every": 5, "hidden": 64}
     settings.GLASSLOOP_RETRAIN_MIN_NEW_RESULTS = 3
-    settings.GLASSLOOP_TRAINING_STALE_SECONDS = 300
-    # In-memory SQLite cannot take writes from a second thread; the heartbeat thread runs in
-    # the real-worker tests (a worker process has its own settings).
-    settings.GLASSLOOP_TRAINING_HEARTBEAT_THREAD = False
+    settings.GLASSLOOP_JOB_STALE_SECONDS = 300
 
 
 _TRAINED = {}  # snapshot hash -> (artefact dir, metrics, curves), so each session trains a data set once

@@ -90,17 +90,20 @@ def test_retrain_button_needs_approver(viewer_client):
 def test_a_round_whose_worker_died_does_not_block_the_campaign(campaign_factory, settings):
     from django.utils import timezone
 
+    from core import jobs
     from design import services
 
     campaign = campaign_factory()
     make_candidate(campaign)  # round 1 (done) with an active version
-    dead = GenerationRound.objects.create(campaign=campaign, number=2, status="running",
-                                          started_at=timezone.now() - timezone.timedelta(seconds=601))
+    settings.GLASSLOOP_JOB_STALE_SECONDS = 120
+    long_ago = timezone.now() - timezone.timedelta(seconds=121)
+    dead = GenerationRound.objects.create(campaign=campaign, number=2, status="running", started_at=long_ago,
+                                          heartbeat_at=long_ago)
     with pytest.raises(Exception, match="still"):
-        GenerationRound.objects.filter(pk=dead.pk).update(started_at=timezone.now())
+        GenerationRound.objects.filter(pk=dead.pk).update(heartbeat_at=timezone.now())
         services.create_round(campaign)
-    GenerationRound.objects.filter(pk=dead.pk).update(started_at=timezone.now() - timezone.timedelta(seconds=601))
+    GenerationRound.objects.filter(pk=dead.pk).update(heartbeat_at=long_ago)
     fresh = services.create_round(campaign)
     dead.refresh_from_db()
-    assert dead.status == "failed" and "worker stopped" in dead.error
+    assert dead.status == "failed" and dead.error.startswith(jobs.WORKER_LOST)
     assert fresh.number == 3 and fresh.status == "queued"

@@ -8,6 +8,7 @@ on 127.0.0.1 driven over real HTTP with ``requests``.
 import re
 
 import pytest
+from django.db import transaction
 import requests
 
 from lab.models import AlloyImport
@@ -163,7 +164,7 @@ def test_a_restarted_broker_takes_the_next_job(make_user, celery_on_private_redi
     (the client reconnects), not reported as "queue unavailable" although the broker is back."""
     from django.core.files.base import ContentFile
 
-    from lab.views_imports import enqueue_import
+    from lab.importing import enqueue_import
 
     redis_server = celery_on_private_redis
     user = make_user("erin", "viewer", "experimenter")
@@ -172,7 +173,8 @@ def test_a_restarted_broker_takes_the_next_job(make_user, celery_on_private_redi
         job = AlloyImport(original_name=name, created_by=user)
         job.upload.save(name, ContentFile(TABLE), save=False)
         job.save()
-        enqueue_import(job.pk)
+        with transaction.atomic():
+            enqueue_import(job)
         job.refresh_from_db()
         return job
 

@@ -71,7 +71,7 @@ def test_queue_unavailable_keeps_the_import(experimenter_client, media, broker, 
     assert job.error.startswith("The task queue is unavailable")
     assert job.upload.read() == TABLE
     page = experimenter_client.get(response["Location"]).content.decode()
-    assert "The task queue is unavailable" in page and "Queue again" in page
+    assert "The task queue is unavailable" in page and "Retry" in page
     status = experimenter_client.get(reverse("lab:import_status", args=[job.pk])).json()
     assert status["status"] == "queued" and not status["finished"]
 

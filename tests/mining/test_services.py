@@ -100,7 +100,8 @@ def test_rules_batch_run_and_rerun_never_duplicates():
     services.approve_record(zr.pk, None)
     services.rerun_batch(batch.pk)
     services.run_batch(batch.pk)
-    services.run_batch(batch.pk, [source.pk])  # a single source re-run as well
+    services.rerun_batch(batch.pk, source_ids=[source.pk])  # a single source re-run as well
+    services.run_batch(batch.pk)
     assert batch.records.count() == 2
     assert batch.records.get(composition_raw="Zr57Cu28Al10Ni5").pk == zr.pk  # reviewed record kept
     assert ExtractedRecord.history.filter(id=zr.pk).count() >= 2

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from core import jobs
 from training import services
 from ml.composition import parse_composition
 from training.models import ModelVersion, TrainingRun
@@ -22,8 +23,7 @@ def _fast(settings, tmp_path):
     settings.GLASSLOOP_TRAINING_EPOCHS = 10
     settings.GLASSLOOP_FORWARD_PARAMS = {"n_estimators": 40, "n_members": 2}
     settings.GLASSLOOP_GAN_PARAMS = {"val_every": 5, "hidden": 64}
-    settings.GLASSLOOP_TRAINING_STALE_SECONDS = 300
-    settings.GLASSLOOP_TRAINING_HEARTBEAT_THREAD = False
+    settings.GLASSLOOP_JOB_STALE_SECONDS = 300
 
 
 def version(**kw):
@@ -73,12 +73,12 @@ def test_stale_running_run_is_failed_and_the_next_trigger_starts_cleanly(setting
     add_literature(synthetic_rows(30))
     active = version(status=ModelVersion.Status.ACTIVE)
     run = services.request_retrain(enqueue=False).run
-    claimed = services._claim(run.pk)
+    claimed = jobs.claim(TrainingRun, run.pk)
     assert claimed.status == TrainingRun.Status.RUNNING
     TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timezone.timedelta(seconds=301))
     result = services.request_retrain(enqueue=False)
     run.refresh_from_db()
-    assert run.status == TrainingRun.Status.FAILED and "stopped reporting" in run.error
+    assert run.status == TrainingRun.Status.FAILED and run.error.startswith(jobs.WORKER_LOST)
     assert result.created and result.run.pk != run.pk and result.run.status == TrainingRun.Status.QUEUED
     assert result.run.snapshot_hash == run.snapshot_hash
     active.refresh_from_db()
@@ -90,7 +90,7 @@ def test_stale_running_run_is_failed_and_the_next_trigger_starts_cleanly(setting
 def test_fresh_running_run_is_joined_not_failed():
     add_literature(synthetic_rows(30))
     run = services.request_retrain(enqueue=False).run
-    services._claim(run.pk)
+    jobs.claim(TrainingRun, run.pk)
     again = services.request_retrain(enqueue=False)
     assert not again.created and again.run.pk == run.pk and "already running" in again.message
 
