@@ -215,7 +215,7 @@ class DSCMeasurementSerializer(serializers.ModelSerializer):
 
 class DSCCreateSerializer(serializers.Serializer):
     sample = serializers.PrimaryKeyRelatedField(queryset=Sample.objects.all())
-    # Tg and Tx are checked by the service (Tg < Tx < Tl, 200–2500 K), with the web form's messages.
+    # Tg and Tx are checked by the service (ml.rules: Tg < Tx < Tl, 200–2500 K, ΔTx ≤ 250 K), with the web form's messages.
     tg_k = serializers.FloatField(required=False, allow_null=True, help_text="K; required")
     tx_k = serializers.FloatField(required=False, allow_null=True, help_text="K; required")
     tl_k = serializers.FloatField(required=False, allow_null=True, help_text="K")
