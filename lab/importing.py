@@ -33,8 +33,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from core.jobs import JobCancelled, JobError, enqueue, run_job
 from core.doi import InvalidDOI, validate_doi
+from core.jobs import JobCancelled, JobError, enqueue, run_job
 from ml import rules
 from ml.composition import CompositionError, parse_composition
 

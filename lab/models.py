@@ -11,9 +11,8 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from core.doi import validate_doi
-from ml import rules
-
 from core.jobs import Job
+from ml import rules
 
 # Plausible temperatures for a metallic glass's transitions (K): the rule is ml.rules.
 MIN_TEMPERATURE_K = rules.T_MIN_K
