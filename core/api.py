@@ -26,7 +26,6 @@ from rest_framework.settings import api_settings
 
 from core.roles import VIEWER, has_role
 
-
 AUTH_HINT = "Log in, or send an API token: Authorization: Token <key> (POST /api/auth/token/ gives one)."
 
 

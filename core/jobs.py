@@ -141,6 +141,24 @@ def _task(model):
     return current_app.tasks[model.job_task_name]
 
 
+def status_payload(job):
+    """What a page polls for (and what the API returns): status, progress, message, error."""
+    return {
+        "id": job.pk,
+        "status": job.status,
+        "status_display": job.get_status_display(),
+        "progress": round(job.progress, 4),
+        "message": job.message,
+        "error": job.error,
+        "attempts": job.attempts,
+        "cancel_requested": job.cancel_requested,
+        "finished": job.is_finished,
+        "can_cancel": job.can_cancel,
+        "can_retry": job.can_retry,
+        "heartbeat_at": job.heartbeat_at.isoformat() if job.heartbeat_at else None,
+    }
+
+
 # ------------------------------------------------------------------------------ queueing
 
 

@@ -13,24 +13,6 @@ from . import jobs
 from .roles import has_role
 
 
-def job_status_payload(job):
-    """What a page polls for (and what the API returns): status, progress, message, error."""
-    return {
-        "id": job.pk,
-        "status": job.status,
-        "status_display": job.get_status_display(),
-        "progress": round(job.progress, 4),
-        "message": job.message,
-        "error": job.error,
-        "attempts": job.attempts,
-        "cancel_requested": job.cancel_requested,
-        "finished": job.is_finished,
-        "can_cancel": job.can_cancel,
-        "can_retry": job.can_retry,
-        "heartbeat_at": job.heartbeat_at.isoformat() if job.heartbeat_at else None,
-    }
-
-
 def job_action_view(model_label, *, roles, detail_url):
     """A POST view ``<pk>/<cancel|retry>/`` for one job model, for people holding one of
     ``roles``; it redirects to the job's page (``detail_url``: a URL name taking the pk, or a

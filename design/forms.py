@@ -67,6 +67,14 @@ class CampaignForm(forms.ModelForm):
             return
         super().add_error(field, error)
 
+    def campaign_fields(self):
+        """The cleaned campaign as keyword arguments of ``services.create_campaign``."""
+        instance = self.instance
+        fields = {name: getattr(instance, name) for name in self.Meta.fields}
+        fields.update(targets=instance.targets, allowed_elements=instance.allowed_elements,
+                      forbidden_elements=instance.forbidden_elements, element_ranges=instance.element_ranges)
+        return fields
+
     def target_fields(self):
         return [(self[f"{n}_min"], self[f"{n}_max"]) for n in TARGET_PROPERTIES]
 

@@ -5,7 +5,7 @@ from django.db.models import Count, Q
 from lab.models import Alloy
 from training.models import ModelVersion
 
-from .models import Candidate, DesignCampaign, GenerationRound
+from .models import Candidate, DesignCampaign
 
 # ?sort= values of the candidates table -> ordering
 CANDIDATE_SORTS = {
@@ -72,6 +72,3 @@ def map_points(campaign):
             candidates.append(fractions)
     return known, candidates, validated, failed
 
-
-def live_round(campaign):
-    return campaign.rounds.filter(status__in=(GenerationRound.Status.QUEUED, GenerationRound.Status.RUNNING)).first()

@@ -7,14 +7,15 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from core import jobs
 from core.jobs import QUEUE_UNAVAILABLE
-from core.views import job_action_view, job_status_payload
 from core.roles import APPROVER, EXPERIMENTER, has_role, role_required
+from core.views import job_action_view
 from training import selectors as ml_selectors
 
 from . import generation, selectors, services
 from .forms import CampaignForm, DecisionForm
-from .models import Candidate, DesignCampaign, GenerationRound
+from .models import Candidate, DesignCampaign
 
 
 def _errors(exc):
@@ -37,12 +38,13 @@ def campaign_create(request):
         return redirect("design:campaign_list")
     form = CampaignForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        campaign = form.save(commit=False)
-        campaign.owner = request.user
-        campaign._history_user = request.user
-        campaign.save()
-        messages.success(request, f"Campaign “{campaign.name}” created. Generate its first round of candidates.")
-        return redirect(campaign)
+        try:
+            campaign = services.create_campaign(owner=request.user, **form.campaign_fields())
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Campaign “{campaign.name}” created. Generate its first round of candidates.")
+            return redirect(campaign)
     return render(request, "design/campaign_form.html", {"form": form})
 
 
@@ -114,10 +116,7 @@ def campaign_status(request, pk):
     r = selectors.latest_round(campaign)
     data = {"campaign": campaign.pk, "n_candidates": campaign.candidates.count(), "round": None}
     if r is not None:
-        data["round"] = {
-            "id": r.pk, "number": r.number, "status": r.status, "status_display": r.get_status_display(),
-            **job_status_payload(r), "number": r.number, "counts": r.counts,
-        }
+        data["round"] = {**jobs.status_payload(r), "number": r.number, "counts": r.counts}
     return JsonResponse(data)
 
 

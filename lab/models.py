@@ -184,14 +184,6 @@ class Sample(models.Model):
         if self.diameter_mm is not None and not (0 < self.diameter_mm <= 100):
             raise ValidationError({"diameter_mm": "A rod diameter must be between 0 and 100 mm."})
 
-    @property
-    def latest_xrd(self):
-        return self.xrd_measurements.order_by("-created_at").first()
-
-    @property
-    def latest_dsc(self):
-        return self.dsc_measurements.order_by("-created_at").first()
-
 
 class XRDMeasurement(models.Model):
     """An XRD pattern of a sample with its main peak, FWHM and amorphous verdict."""

@@ -84,11 +84,6 @@ def alloy_list(filters: AlloyFilters | None = None):
     return qs.order_by(*ALLOY_ORDERINGS.get(f.order, ALLOY_ORDERINGS["formula"]))
 
 
-def base_elements():
-    """The base elements present, for the search form's choice list."""
-    return list(Alloy.objects.order_by("base_element").values_list("base_element", flat=True).distinct())
-
-
 # ------------------------------------------------------------------ samples
 
 

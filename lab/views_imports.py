@@ -12,9 +12,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from core import jobs
 from core.jobs import QUEUE_UNAVAILABLE
-from core.views import job_action_view, job_status_payload
 from core.roles import EXPERIMENTER, role_required
+from core.views import job_action_view
 
 from .importing import OUTCOME_REFUSED, enqueue_import
 from .models import Alloy, AlloyImport, PropertyValue
@@ -99,7 +100,7 @@ import_action = job_action_view("lab.AlloyImport", roles=(EXPERIMENTER,), detail
 @role_required(EXPERIMENTER)
 def import_status(request, pk):
     job = get_object_or_404(AlloyImport, pk=pk)
-    return JsonResponse({**job_status_payload(job), "counts": job.counts or {}})
+    return JsonResponse({**jobs.status_payload(job), "counts": job.counts or {}})
 
 
 @require_GET

@@ -130,15 +130,6 @@ class LLMConfig:
             overlap_chars=int(settings.GLASSLOOP_LLM_OVERLAP_CHARS),
         )
 
-    # The name mining/services.py calls; the values are the settings, read from the environment
-    # at start by config/settings.py.
-    from_env = from_settings
-
-
-def llm_configured():
-    return LLMConfig.from_settings() is not None
-
-
 @dataclass
 class Usage:
     prompt_tokens: int = 0

@@ -184,10 +184,6 @@ class ExtractedRecord(models.Model):
     def composition_for_parsing(self):
         return self.composition_edited or self.composition_raw
 
-    @property
-    def is_clean(self):
-        return not self.flags
-
     def set_flags(self, flags):
         self.flags = list(flags)
         names = sorted({f["flag"] for f in self.flags})

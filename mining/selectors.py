@@ -4,6 +4,7 @@ from collections import Counter
 
 from django.db.models import Count
 
+from core import jobs
 from lab.models import PropertyValue
 
 from .models import ExtractedRecord, ExtractionBatch, LiteratureSource
@@ -70,18 +71,14 @@ def batch_counts(batch):
 def batch_status(batch):
     """What the batch page polls."""
     return {
-        "id": batch.pk,
+        **jobs.status_payload(batch),
         "name": batch.name,
-        "status": batch.status,
-        "finished": batch.is_finished,
-        "cancel_requested": batch.cancel_requested,
         "sources_done": batch.sources_done,
         "sources_total": batch.sources_total,
         "records_found": batch.records_found,
         "prompt_tokens": batch.prompt_tokens,
         "completion_tokens": batch.completion_tokens,
         "source_errors": batch.source_errors,
-        "error": batch.error,
         "counts": batch_counts(batch),
     }
 

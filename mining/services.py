@@ -147,7 +147,7 @@ class RulesExtractor:
 
 def default_extractor():
     """'llm:<model>' when an LLM is configured in the environment, else 'rules'."""
-    config = LLMConfig.from_env()
+    config = LLMConfig.from_settings()
     return f"{ExtractionBatch.LLM_PREFIX}{config.model}" if config else ExtractionBatch.RULES
 
 
@@ -155,7 +155,7 @@ def make_extractor(batch):
     if batch.extractor == ExtractionBatch.RULES:
         return RulesExtractor()
     if batch.is_llm:
-        config = LLMConfig.from_env(model=batch.llm_model)
+        config = LLMConfig.from_settings(model=batch.llm_model)
         if config.base_url is None and config.api_key == "no-key":
             raise ExtractionError("No LLM endpoint is configured (set OPENAI_BASE_URL and/or OPENAI_API_KEY).")
         return LLMExtractor(config)

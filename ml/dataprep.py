@@ -359,7 +359,3 @@ def read_csv(path: str):
     df.columns = [str(c).strip() for c in df.columns]
     return df
 
-
-def iter_chunks(n: int, size: int) -> Iterable[slice]:
-    for start in range(0, n, size):
-        yield slice(start, min(n, start + size))

@@ -62,11 +62,6 @@ def snapshot_hash(rows):
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def count_lab_results():
-    """Lab samples with an XRD verdict."""
-    return Sample.objects.filter(xrd_measurements__isnull=False).distinct().count()
-
-
 def count_new_lab_results(since):
     """Lab samples with an XRD or DSC measurement made after ``since`` (None: all of them)."""
     samples = Sample.objects.all()

@@ -9,5 +9,6 @@ urlpatterns = [
     path("runs/<int:pk>/", views.run_detail, name="run_detail"),
     path("runs/<int:pk>/status.json", views.run_status, name="run_status"),
     path("runs/<int:pk>/curves.svg", views.run_curves, name="run_curves"),
+    path("runs/<int:pk>/<str:action>/", views.run_action, name="run_action"),
     path("versions/<int:pk>/activate/", views.version_activate, name="version_activate"),
 ]

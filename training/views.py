@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from core.jobs import QUEUE_UNAVAILABLE
 from core.roles import APPROVER, has_role, role_required
+from core.views import job_action_view
 
 from . import selectors, services
 from .models import ModelVersion, TrainingRun
@@ -49,6 +50,9 @@ def retrain(request):
     return redirect("ml:run_detail", pk=result.run.pk)
 
 
+run_action = job_action_view("ml.TrainingRun", roles=(APPROVER,), detail_url="ml:run_detail")
+
+
 @login_required
 def run_detail(request, pk):
     run = get_object_or_404(TrainingRun.objects.select_related("requested_by"), pk=pk)
@@ -82,7 +86,7 @@ def run_status(request, pk):
 @require_GET
 @login_required
 def run_curves(request, pk):
-    from design.plots import training_curves_svg
+    from .plots import training_curves_svg
 
     run = get_object_or_404(TrainingRun, pk=pk)
     return HttpResponse(training_curves_svg(run.curves, title=f"Training run {run.pk}"), content_type="image/svg+xml")

@@ -69,7 +69,7 @@ def test_429_then_success_is_retried(fake_llm):
 def test_backoff_is_exponential(fake_llm):
     fake_llm.script = [{"status": 429}, {"status": 429}, {"content": records_json()}]
     delays = []
-    extractor = LLMExtractor(LLMConfig.from_env(), sleep=delays.append)
+    extractor = LLMExtractor(LLMConfig.from_settings(), sleep=delays.append)
     assert extractor.extract("Some text.", Usage()) == []
     assert delays == [0.01, 0.02]
 
@@ -139,7 +139,7 @@ def test_long_text_is_chunked_with_overlap(fake_llm, settings):
     settings.GLASSLOOP_LLM_CHUNK_CHARS = 2000
     settings.GLASSLOOP_LLM_OVERLAP_CHARS = 200
     text = "\n\n".join(f"Paragraph {i} " + "word " * 60 for i in range(40))
-    extractor = LLMExtractor(LLMConfig.from_env(), sleep=lambda s: None)
+    extractor = LLMExtractor(LLMConfig.from_settings(), sleep=lambda s: None)
     extractor.extract(text, Usage())
     assert len(fake_llm.requests) > 5
     chunks = [r["messages"][-1]["content"].split(BEGIN + "\n")[1].rsplit("\n" + END, 1)[0] for r in fake_llm.requests]
@@ -158,6 +158,6 @@ def test_parse_reply_accepts_fences_and_rejects_bad_schema():
 
 
 def test_no_model_means_no_llm():
-    assert LLMConfig.from_env() is None
+    assert LLMConfig.from_settings() is None
     with pytest.raises(ExtractionError):
         raise ExtractionError("x")
