@@ -31,9 +31,11 @@ class Command(BaseCommand):
         manage_py = settings.BASE_DIR / "manage.py"
         commands = {
             "web server": [sys.executable, str(manage_py), "runserver", "--noreload", f"{host}:{port}"],
-            # solo pool: one process, safe with the SQLite-backed default broker.
+            # solo pool: one process, safe with the SQLite-backed default broker. --beat runs the
+            # schedule (job sweep, scheduled retrain: settings.CELERY_BEAT_SCHEDULE) in it too.
             "Celery worker": [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO",
-                              "--concurrency=1", "--pool=solo"],
+                              "--concurrency=1", "--pool=solo", "--beat",
+                              f"--schedule={settings.VAR_DIR / 'celerybeat-schedule'}"],
         }
         children = {}
         stopping = {"signal": None}
