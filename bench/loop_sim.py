@@ -65,7 +65,7 @@ def main(argv=None):
 
     django.setup()
     from design import generation
-    from training import services
+    from training import bundles
     from ml.dataprep import prepare, read_csv
     from ml.forward import ForwardModel
     from ml.metrics import nearest_distances
@@ -103,16 +103,16 @@ def main(argv=None):
     for r in range(1, args.rounds + 1):
         t0 = time.perf_counter()
         bundle_dir = work / f"round{r}"
-        services.fit_bundle(rows, bundle_dir, epochs=args.epochs, seed=args.seed)
-        bundle = services.load_bundle(bundle_dir)
+        bundles.fit_bundle(rows, bundle_dir, epochs=args.epochs, seed=args.seed)
+        bundle = bundles.load_bundle(bundle_dir)
         retrain_s = time.perf_counter() - t0
         first_bundle = first_bundle or bundle
         train = prepare([{k: v for k, v in row.items() if k in ("composition", "Tg_K", "Tx_K", "Tl_K")} for row in rows])
         t1 = time.perf_counter()
         result = generation.generate(
             spec,
-            sample=lambda cond, s: services.sample(bundle, cond, s),
-            predict=lambda comps: services.predict(bundle, comps),
+            sample=lambda cond, s: bundles.sample(bundle, cond, s),
+            predict=lambda comps: bundles.predict(bundle, comps),
             train_y=train.y,
             train_compositions=train.compositions,
             known=[dict(c) for c in train.compositions],
@@ -145,7 +145,7 @@ def main(argv=None):
     first_train = prepare([{k: v for k, v in row.items() if k in ("composition", "Tg_K", "Tx_K", "Tl_K")}
                            for row in rows if row["origin"] == "literature"])
     cond, _ = generation.draw_conditions(generation.condition_rows(first_train.y, first_train.compositions, spec), spec.targets, 20 * budget, np.random.default_rng(args.seed + 99))
-    pool = services.sample(first_bundle, cond, args.seed + 99)
+    pool = bundles.sample(first_bundle, cond, args.seed + 99)
     ok = generation.constraint_mask(pool, spec)
     known_keys = set(first_train.keys)
     pool = [c for c, k in zip(pool, ok) if k and c.key not in known_keys]

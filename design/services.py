@@ -106,11 +106,11 @@ def enqueue_generation(gen_round):
 def known_alloys(bundle):
     """[(alloy pk or None, key, fractions, formula)]: every alloy in the lab's records, plus
     the model's training alloys that are not (a model bootstrapped from a CSV knows more)."""
-    from training import services as ml_services
+    from training import bundles as ml_bundles
 
     known = [(pk, key, fr, formula) for pk, key, fr, formula in Alloy.objects.values_list("pk", "composition_key", "fractions", "formula")]
     keys = {k for _, k, _, _ in known}
-    for comp in ml_services.training_compositions(bundle):
+    for comp in ml_bundles.training_compositions(bundle):
         if comp.key not in keys:
             keys.add(comp.key)
             known.append((None, comp.key, dict(comp), comp.formula))
@@ -124,22 +124,23 @@ def run_generation(round_id, *, seed=None, task_id=None):
 
 
 def _generate(gen_round, ctx, seed):
-    from training import services as ml_services
+    from training import snapshots as ml_snapshots
+    from training import bundles as ml_bundles
 
     def progress(fraction, message):
         ctx.report(fraction, message)
         ctx.check_cancel()
 
-    version, bundle = ml_services.active_version_and_bundle()
+    version, bundle = ml_bundles.active_version_and_bundle()
     campaign = gen_round.campaign
     spec = spec_for(campaign)
     known = known_alloys(bundle)
-    train = ml_services.version_training_data(version)
+    train = ml_snapshots.version_training_data(version)
     earlier = set(campaign.candidates.values_list("composition_key", flat=True))
     result = generation.generate(
         spec,
-        sample=lambda conditions, s: ml_services.sample(bundle, conditions, s),
-        predict=lambda comps: ml_services.predict(bundle, comps),
+        sample=lambda conditions, s: ml_bundles.sample(bundle, conditions, s),
+        predict=lambda comps: ml_bundles.predict(bundle, comps),
         train_y=train.y,
         train_compositions=train.compositions,
         known=[f for _, _, f, _ in known],

@@ -74,11 +74,12 @@ def get_active_predictor():
     """
     import numpy as np
 
-    from training import services as ml_services
+
+    from training import bundles as ml_bundles
     from ml.artefacts import ArtefactError
 
     try:
-        bundle = ml_services.load_active_bundle()
+        bundle = ml_bundles.load_active_bundle()
     except ArtefactError:
         logger.warning("the active model's artefacts cannot be read; outlier checks are off", exc_info=True)
         return None
@@ -86,13 +87,13 @@ def get_active_predictor():
         return None
     # Only judge compositions made of elements the model has seen in training alloys: far
     # outside its data (a new alloy family) its prediction is no reason to doubt a paper.
-    vocabulary = ml_services.bundle_vocabulary(bundle) & {el for comp in ml_services.training_compositions(bundle) for el in comp}
+    vocabulary = ml_bundles.bundle_vocabulary(bundle) & {el for comp in ml_bundles.training_compositions(bundle) for el in comp}
 
     def predictor(compositions):
         known = [i for i, comp in enumerate(compositions) if set(comp) <= vocabulary]
         out = {name: (np.full(len(compositions), np.nan), np.full(len(compositions), np.nan)) for name, _ in TEMPERATURES}
         if known:
-            predicted = ml_services.predict(bundle, [compositions[i] for i in known])
+            predicted = ml_bundles.predict(bundle, [compositions[i] for i in known])
             for name, _ in TEMPERATURES:
                 out[name][0][known] = predicted[name]
                 out[name][1][known] = predicted.get(f"{name}_std", np.zeros(len(known)))

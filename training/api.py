@@ -5,7 +5,7 @@
 
 Every composition goes through ``ml.composition.parse_composition``; a refused one gets the
 parser's message word for word. Both endpoints change nothing, so any viewer may call them.
-Predictions come only from the active model bundle (``training.services.load_active_bundle``);
+Predictions come only from the active model bundle (``training.bundles.load_active_bundle``);
 until one exists the answer is 503 "no trained model is active yet".
 """
 
@@ -144,10 +144,10 @@ def active_bundle():
     """
     from ml.artefacts import ArtefactError
 
-    from . import services
+    from . import bundles
 
     try:
-        return services.load_active_bundle()
+        return bundles.load_active_bundle()
     except FileNotFoundError as exc:
         raise ServiceUnavailable(f"The active model's files are missing ({exc.filename}); retrain or restore them.") from exc
     except ArtefactError as exc:

@@ -172,7 +172,7 @@ def test_run_marked_failed_while_training_is_not_stored(settings, monkeypatch):
     """A worker that was only slow (its run marked failed as stale meanwhile) discards its result."""
     add_literature(synthetic_rows(30))
     run = services.request_retrain(enqueue=False).run
-    original = services.fit_bundle
+    original = services.fit_bundle  # the name run_training calls
 
     def fit_then_look_stale(*args, **kwargs):
         meta = original(*args, **kwargs)
