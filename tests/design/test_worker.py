@@ -24,7 +24,9 @@ from design import services as design_services
 from design.models import GenerationRound
 from training import services
 from training.models import ModelVersion, TrainingRun
+from core import jobs
 from tests.celery_broker import redis_up
+from tests.faults.workers import wait_for
 
 from .conftest import add_literature, synthetic_rows
 
@@ -57,16 +59,6 @@ def worker(broker_app):
 
     with start_worker(broker_app, perform_ping_check=False, pool="solo", loglevel="WARNING", shutdown_timeout=60):
         yield broker_app
-
-
-def wait_for(predicate, timeout_s, what):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_retrain_and_generation_through_a_real_worker(worker, campaign_factory):
@@ -117,13 +109,13 @@ def test_killed_worker_leaves_previous_version_active_and_next_trigger_starts_cl
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=30)
 
-    settings.GLASSLOOP_TRAINING_STALE_SECONDS = 2
+    settings.GLASSLOOP_JOB_STALE_SECONDS = 2
     time.sleep(2.5)
     doomed.refresh_from_db()
     assert doomed.status == TrainingRun.Status.RUNNING  # nobody has noticed yet
     result = services.request_retrain(enqueue=False)
     doomed.refresh_from_db()
-    assert doomed.status == TrainingRun.Status.FAILED and "stopped reporting" in doomed.error
+    assert doomed.status == TrainingRun.Status.FAILED and doomed.error.startswith(jobs.WORKER_LOST)
     v1.refresh_from_db()
     assert v1.status == ModelVersion.Status.ACTIVE
     assert not ModelVersion.objects.filter(training_run=doomed).exists()
