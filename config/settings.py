@@ -286,7 +286,7 @@ REST_FRAMEWORK = {
 }
 
 # The apps whose ``api`` module adds endpoints to /api/ (core/api_urls.py).
-GLASSLOOP_API_MODULES = ("lab.api", "training.api")
+GLASSLOOP_API_MODULES = ("lab.api", "training.api", "core.api_jobs")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "GlassLoop API",

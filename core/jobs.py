@@ -47,6 +47,8 @@ from django.conf import settings
 from django.db import connections, models, transaction
 from django.utils import timezone
 
+from .roles import VIEWER
+
 logger = logging.getLogger(__name__)
 
 QUEUE_UNAVAILABLE = "The task queue is unavailable"
@@ -70,6 +72,10 @@ class Job(models.Model):
 
     Status = JobStatus
     job_task_name = ""  # e.g. "lab.run_alloy_import"; the task takes the job's pk
+    job_api_name = ""  # its kind in the API: /api/jobs/<job_api_name>/<pk>/
+    # Who may see it and who may cancel or retry it, on its page and in the API alike.
+    job_read_roles = (VIEWER,)
+    job_control_roles = ()
 
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
     progress = models.FloatField(default=0.0, help_text="0–1, written while it runs")

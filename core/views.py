@@ -13,17 +13,18 @@ from . import jobs
 from .roles import has_role
 
 
-def job_action_view(model_label, *, roles, detail_url):
-    """A POST view ``<pk>/<cancel|retry>/`` for one job model, for people holding one of
-    ``roles``; it redirects to the job's page (``detail_url``: a URL name taking the pk, or a
-    function of the job giving a URL)."""
+def job_action_view(model_label, *, detail_url):
+    """A POST view ``<pk>/<cancel|retry>/`` for one job model, for people holding one of its
+    ``job_control_roles`` (as in the API); it redirects to the job's page (``detail_url``: a
+    URL name taking the pk, or a function of the job giving a URL)."""
 
     @require_POST
     @login_required
     def view(request, pk, action):
+        model = apps.get_model(model_label)
+        roles = model.job_control_roles
         if not any(has_role(request.user, role) for role in roles):
             raise PermissionDenied(f"This needs the {' or '.join(roles)} role.")
-        model = apps.get_model(model_label)
         job = get_object_or_404(model, pk=pk)
         if action == "cancel":
             job, text = jobs.cancel(job)

@@ -12,6 +12,7 @@ from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
 from core.jobs import Job
+from core.roles import APPROVER, EXPERIMENTER
 
 from ml.composition import CompositionError, parse_composition
 
@@ -130,6 +131,8 @@ class GenerationRound(Job):
     """One generation of candidates for a campaign (a job: core.jobs)."""
 
     job_task_name = "design.generate_candidates"
+    job_api_name = "generation-rounds"
+    job_control_roles = (EXPERIMENTER, APPROVER)
 
     campaign = models.ForeignKey(DesignCampaign, on_delete=models.CASCADE, related_name="rounds")
     number = models.PositiveIntegerField(help_text="Loop iteration within the campaign, from 1")

@@ -96,7 +96,7 @@ def campaign_generate(request, pk):
     return redirect(campaign)
 
 
-round_action = job_action_view("design.GenerationRound", roles=(EXPERIMENTER, APPROVER), detail_url=lambda r: r.campaign.get_absolute_url())
+round_action = job_action_view("design.GenerationRound", detail_url=lambda r: r.campaign.get_absolute_url())
 
 
 @require_POST

@@ -12,6 +12,7 @@ from simple_history.models import HistoricalRecords
 
 from core.doi import validate_doi
 from core.jobs import Job
+from core.roles import EXPERIMENTER
 from ml import rules
 
 # Plausible temperatures for a metallic glass's transitions (K): the rule is ml.rules.
@@ -297,6 +298,8 @@ class AlloyImport(Job):
     """An import of a literature table started from the web; runs as a Celery job (core.jobs)."""
 
     job_task_name = "lab.run_alloy_import"
+    job_api_name = "imports"
+    job_read_roles = job_control_roles = (EXPERIMENTER,)
 
     upload = models.FileField(upload_to="imports/%Y/%m/")
     original_name = models.CharField(max_length=255)

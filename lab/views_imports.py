@@ -93,7 +93,7 @@ def import_detail(request, pk):
     )
 
 
-import_action = job_action_view("lab.AlloyImport", roles=(EXPERIMENTER,), detail_url="lab:import_detail")
+import_action = job_action_view("lab.AlloyImport", detail_url="lab:import_detail")
 
 
 @require_GET

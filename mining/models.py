@@ -15,6 +15,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from core.jobs import Job
+from core.roles import REVIEWER
 
 
 class LiteratureSource(models.Model):
@@ -53,6 +54,8 @@ class ExtractionBatch(Job):
     """One run of an extractor over a set of sources (or one imported table); a job (core.jobs)."""
 
     job_task_name = "mining.run_batch"
+    job_api_name = "extraction-batches"
+    job_control_roles = (REVIEWER,)
 
     RULES = "rules"
     IMPORT = "import"

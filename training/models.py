@@ -15,12 +15,15 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from core.jobs import Job
+from core.roles import APPROVER
 
 
 class TrainingRun(Job):
     """One training of forward model + surrogate + CGAN on one data snapshot (a job: core.jobs)."""
 
     job_task_name = "ml.train_model_version"
+    job_api_name = "training-runs"
+    job_control_roles = (APPROVER,)
 
     class Trigger(models.TextChoices):
         MANUAL = "manual", "Manual"

@@ -50,7 +50,7 @@ def retrain(request):
     return redirect("ml:run_detail", pk=result.run.pk)
 
 
-run_action = job_action_view("ml.TrainingRun", roles=(APPROVER,), detail_url="ml:run_detail")
+run_action = job_action_view("ml.TrainingRun", detail_url="ml:run_detail")
 
 
 @login_required

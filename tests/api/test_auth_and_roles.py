@@ -125,7 +125,7 @@ def concrete_url(regex):
     url = regex.replace("^", "").replace("$", "").replace("\\.", ".").replace("/?", "/")
     url = re.sub(r"\(\?P<format>[^)]*\)", "json", url)
     url = re.sub(r"\(\?P<\w+>[^)]*\)", "1", url)
-    url = re.sub(r"<(?:int:)?\w+>", "1", url)
+    url = re.sub(r"<(?:\w+:)?\w+>", "1", url)
     return url
 
 
