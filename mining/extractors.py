@@ -18,8 +18,13 @@ class RawRecord:
     # property ("tg", "tx", "tl") -> (value as written, unit "K" or "C")
     values: dict = field(default_factory=dict)
     dmax_mm: float | None = None
+    gfa_class: str = ""  # ml.rules.GFA_CLASSES, or "" when the text does not say
     heating_rate_k_min: float | None = None
     snippet: str = ""
+    # property -> how the extractor derived it (e.g. "Tx = Tg + ΔTx = 680 K + 85 K"); its value
+    # is still in ``values``, and grounding checks the parts, not the sum.
+    derived: dict = field(default_factory=dict)
+    more_snippets: list = field(default_factory=list)  # further passages merged into this record
 
     def kelvin(self, prop):
         """The value in K (°C converted by ml.rules.to_kelvin), or None."""

@@ -16,6 +16,7 @@ from simple_history.models import HistoricalRecords
 
 from core.jobs import Job
 from core.roles import REVIEWER
+from ml.rules import GFA_CLASS_LABELS, GFA_CLASSES
 
 
 class LiteratureSource(models.Model):
@@ -148,8 +149,17 @@ class ExtractedRecord(models.Model):
     tl_k = models.FloatField("Tl (K)", null=True, blank=True)
     original_values = models.JSONField(default=dict, blank=True, help_text='e.g. {"tx": {"value": 410, "unit": "C"}}')
     dmax_mm = models.FloatField("Dmax (mm)", null=True, blank=True)
+    gfa_class = models.CharField(
+        "glass-forming ability", max_length=16, blank=True, choices=[(c, GFA_CLASS_LABELS[c]) for c in GFA_CLASSES],
+        help_text="As the source states it: bulk glass, ribbon only, or crystalline",
+    )
     heating_rate_k_min = models.FloatField("heating rate (K/min)", null=True, blank=True)
+    # Values the extractor worked out rather than read, e.g. {"tx": "Tx = Tg + ΔTx = 680 K + 85 K"}.
+    derived = models.JSONField(default=dict, blank=True, help_text='Property -> how it was derived from the text')
     snippet = models.TextField(blank=True, help_text="Exact supporting text from the source")
+    more_snippets = models.JSONField(
+        default=list, blank=True, help_text="Further passages (other chunks of a long paper) stating the same record"
+    )
     snippet_in_source = models.BooleanField(null=True, help_text="Whether the snippet was found in the source text")
     # Validation: [{"flag": "order", "reason": "..."}]; flag_index mirrors it for filtering.
     flags = models.JSONField(default=list, blank=True)

@@ -283,6 +283,7 @@ def _record_from_raw(batch, source, raw, *, source_text=None):
         composition_raw=raw.composition.strip()[:255],
         tg_k=raw.kelvin("tg"), tx_k=raw.kelvin("tx"), tl_k=raw.kelvin("tl"),
         original_values=values, dmax_mm=raw.dmax_mm, heating_rate_k_min=raw.heating_rate_k_min,
+        gfa_class=raw.gfa_class, derived=dict(raw.derived), more_snippets=list(raw.more_snippets),
         snippet=raw.snippet,
         snippet_in_source=None if source_text is None else snippet_occurs(raw.snippet, source_text),
     )

@@ -51,7 +51,8 @@ DUPLICATE = "duplicate"
 CONFLICT = "conflict"
 OUTLIER = "outlier"
 SNIPPET = "snippet"
-ALL_FLAGS = (UNPARSEABLE, ORDER, RANGE, UNITS, DUPLICATE, CONFLICT, OUTLIER, SNIPPET)
+UNGROUNDED = "ungrounded"  # a stored value is not found in the record's snippet (K or °C)
+ALL_FLAGS = (UNPARSEABLE, ORDER, RANGE, UNITS, DUPLICATE, CONFLICT, OUTLIER, SNIPPET, UNGROUNDED)
 # Flags that forbid approval until the reviewer edits the record.
 BLOCKING_FLAGS = (UNPARSEABLE, ORDER, RANGE)
 

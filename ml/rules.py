@@ -303,3 +303,16 @@ def parse_element_list(text) -> tuple[str, ...]:
     if bad:
         raise ElementListError(dict.fromkeys(bad))
     return tuple(dict.fromkeys(_ELEMENT_BY_FOLD[t.lower()] for t in tokens))
+
+
+# ------------------------------------------------------------------------------ glass-forming ability
+
+# The GFA classes of a composition, from the labels of the literature (Forrest & Greer 2022):
+# a bulk glass (castable as a rod of at least 1 mm), a glass only as a melt-spun ribbon, or
+# no glass at all. Mined records, lab records and the surrogate use these names.
+GFA_BMG = "bmg"
+GFA_RIBBON = "ribbon"
+GFA_CRYSTAL = "crystal"
+GFA_CLASSES = (GFA_BMG, GFA_RIBBON, GFA_CRYSTAL)
+GFA_CLASS_LABELS = {GFA_BMG: "bulk glass (BMG)", GFA_RIBBON: "glass as ribbon only", GFA_CRYSTAL: "crystalline"}
+
