@@ -499,8 +499,15 @@ def _property_value(record, alloy, reviewer):
         source_label=f"batch {record.batch.name} record {record.pk}"[:255],
         tg_k=record.tg_k, tx_k=record.tx_k, tl_k=record.tl_k, heating_rate_k_min=record.heating_rate_k_min,
         conflict=validation.CONFLICT in record.flag_names, created_by=reviewer,
-        note=(f"“{record.snippet}”" if record.snippet else "")[:2000],
+        note=_provenance_note(record),
     )
+
+
+def _provenance_note(record):
+    """The property value's note: the snippet, then how any value was derived (not read)."""
+    parts = [f"“{record.snippet}”"] if record.snippet else []
+    parts += [f"{prop.capitalize()} derived: {how}" for prop, how in sorted((record.derived or {}).items()) if how]
+    return " ".join(parts)[:2000]
 
 
 def _locked(record_id):
@@ -564,14 +571,17 @@ def reject_record(record_id, reviewer, reason):
 
 @transaction.atomic
 def bulk_approve_clean(batch_id, reviewer):
-    """Approve every pending record of the batch that is clean after re-validating now.
+    """Approve every pending record of the batch that is complete and clean after
+    re-validating now: the composition parsed, Tg, Tx and Tl all given, no flag at all
+    (``validation.bulk_blockers``; ungrounded, duplicate and conflict included) and nothing
+    that refuses a single approval. The others are left for a person.
 
     Returns {"approved": n, "alloys_created": n, "skipped": n}.
     """
     records = list(ExtractedRecord.objects.select_for_update().filter(batch_id=batch_id, status=RecordStatus.PENDING).order_by("id"))
     _validate(records)
     bulk_update_with_history(records, ExtractedRecord, VALIDATED_FIELDS, batch_size=500, default_user=reviewer)
-    clean = [r for r in records if not r.flags and not _approvable_errors(r)]
+    clean = [r for r in records if not validation.bulk_blockers(r) and not _approvable_errors(r)]
     if not clean:
         return {"approved": 0, "alloys_created": 0, "skipped": len(records)}
     batch = ExtractionBatch.objects.get(pk=batch_id)
@@ -591,8 +601,7 @@ def bulk_approve_clean(batch_id, reviewer):
             value = PropertyValue(
                 alloy=alloy, origin=PropertyValue.Origin.LITERATURE, reference_id=source_refs.get(rec.source_id),
                 source_label=f"batch {batch.name} record {rec.pk}"[:255], tg_k=rec.tg_k, tx_k=rec.tx_k, tl_k=rec.tl_k,
-                heating_rate_k_min=rec.heating_rate_k_min, created_by=reviewer,
-                note=(f"“{rec.snippet}”" if rec.snippet else "")[:2000],
+                heating_rate_k_min=rec.heating_rate_k_min, created_by=reviewer, note=_provenance_note(rec),
             )
         values.append(value)
         rec.alloy = alloy

@@ -29,15 +29,21 @@ outlier      a forward model (``predictor``) predicts mean ± std for the compos
              does not flag everything).
 snippet      the supporting snippet was not found in the source text (LLM records): we keep
              the record, flagged, rather than drop it, so the reviewer decides.
+ungrounded   a stored Tg/Tx/Tl/Dmax is not stated by any number of the record's snippet or
+             more_snippets (as written, in K or in °C, ±0.6 of the written unit; composition
+             subscripts and years are not read as values), or the record has values and no
+             snippet. A derived value (``derived``) is grounded by its formula's parts.
+             Any flag keeps a record out of "approve clean" (``bulk_blockers``).
 """
 
 import logging
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 
 from ml import rules
-from ml.composition import CompositionError, parse_composition
+from ml.composition import ELEMENTS, CompositionError, parse_composition
 # The limits that block approval here are the ones that refuse a lab value and drop rows in
 # the ML data preparation: one rule, ml.rules.
 from ml.rules import AGREEMENT_TOLERANCE_K as AGREE_WITHIN_K
@@ -258,6 +264,7 @@ def validate_records(records, *, others=(), predictor=None):
                 flags.append(outliers[id(r)])
         if r.snippet_in_source is False:
             flags.append(flag(SNIPPET, "The supporting snippet does not occur in the source text."))
+        flags += check_grounding(r)
         r.set_flags(flags)
     return records
 
@@ -272,3 +279,140 @@ def _without_self(values, record):
             continue
         out.append(v)
     return out
+
+
+# ---------------------------------------------------------------- grounding
+#
+# A stored value is *grounded* when a number in the record's snippet (or one of its
+# ``more_snippets``) states it. The value is looked for as written (``original_values``, when
+# it still matches the stored value), in K and in °C (T − 273.15), each within
+# GROUNDING_TOLERANCE of the number written (papers round to the unit they write: 409.85 °C
+# is printed "410"). Numbers that are not measurements are not read: digits glued to a letter
+# (the subscripts of Zr57Cu28Al10Ni5, "Ni5"), numbers between element symbols in a spaced
+# composition ("Zr 57 Cu 28"), parts of DOIs and decimals after "/" or ".", and four-digit
+# integers 1900–2035 with no temperature unit after them (years: a table liquidus of exactly
+# 1900–2035 K written without a unit is therefore ungrounded, and the reviewer checks it).
+# A value the extractor derived (``derived[prop]``, e.g. "Tx = Tg + ΔTx = 680 K + 85 K") is
+# not in the text by construction: the numbers after the formula's last "=" (its parts) must
+# be grounded instead.
+
+GROUNDING_TOLERANCE = 0.6
+GROUNDED_VALUES = (("tg", "tg_k", "Tg"), ("tx", "tx_k", "Tx"), ("tl", "tl_k", "Tl"), ("dmax", "dmax_mm", "Dmax"))
+_ELEMENT_SYMBOL = "|".join(sorted(ELEMENTS, key=len, reverse=True))
+_NUMBER = re.compile(r"(?<![A-Za-z\d./])(\d+(?:\.\d+)?)(?![\d])")
+_UNIT_AFTER = re.compile(r"\s?(?:K\b|°\s?C|º\s?C|℃|oC\b|kelvin|deg)", re.IGNORECASE)
+_ELEMENT_BEFORE = re.compile(rf"(?:^|[\s(\[])(?:{_ELEMENT_SYMBOL})\s$")
+_ELEMENT_AFTER = re.compile(rf"^\s(?:{_ELEMENT_SYMBOL})\s?\d")  # the composition goes on: "57 Cu 28"
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(°\s?C|º\s?C|℃|K|mm)?")
+
+
+def snippet_numbers(text):
+    """The numbers a text states as measurements (floats), without composition subscripts,
+    DOI parts and years (see above)."""
+    out = []
+    for m in _NUMBER.finditer(text or ""):
+        before, after = text[max(0, m.start() - 4):m.start()], text[m.end():m.end() + 10]
+        if _ELEMENT_BEFORE.search(before) and _ELEMENT_AFTER.match(after):
+            continue  # "Zr 57 Cu 28 ..." (a composition with spaces, as PDFs print subscripts)
+        number = m.group(1)
+        if "." not in number and 1900 <= int(number) <= 2035 and not _UNIT_AFTER.match(after):
+            continue  # a year
+        out.append(float(number))
+    return out
+
+
+def _near(numbers, target):
+    return target is not None and any(abs(n - target) <= GROUNDING_TOLERANCE for n in numbers)
+
+
+def _temperature_found(numbers, value_k, written=None):
+    """value_k (K) is stated: as written, in K, or in °C."""
+    candidates = [value_k, value_k - rules.C_TO_K]
+    if written is not None:
+        candidates.insert(0, written)
+    return any(_near(numbers, c) for c in candidates)
+
+
+def _written(record, prop, stored):
+    """The value as the source wrote it, when it is still the stored one (not edited since)."""
+    info = (record.original_values or {}).get(prop)
+    if not isinstance(info, dict) or info.get("error") or not isinstance(info.get("value"), (int, float)):
+        return None
+    if prop == "dmax":
+        return float(info["value"])
+    try:
+        in_k = rules.to_kelvin(info["value"], info.get("unit") or rules.KELVIN)
+    except ValueError:
+        return None
+    return float(info["value"]) if abs(in_k - stored) <= GROUNDING_TOLERANCE else None
+
+
+def formula_parts(formula):
+    """The (number, unit) parts after a derivation's last '=': 'Tx = Tg + ΔTx = 680 K + 85 K'
+    -> [(680.0, 'K'), (85.0, 'K')]."""
+    tail = (formula or "").rsplit("=", 1)[-1]
+    return [(float(m.group(1)), rules.temperature_unit(m.group(2)) or (m.group(2) or "")) for m in _PART.finditer(tail)]
+
+
+def grounding_problems(record):
+    """Why the record's values are not grounded in its snippets ([] when they all are)."""
+    present = [(prop, name, label, getattr(record, name)) for prop, name, label in GROUNDED_VALUES if getattr(record, name) is not None]
+    if not present:
+        return []
+    texts = [record.snippet or ""] + [s for s in (record.more_snippets or []) if isinstance(s, str)]
+    if not any(t.strip() for t in texts):
+        return ["There is no snippet to find the values in."]
+    numbers = [n for t in texts for n in snippet_numbers(t)]
+    derived = record.derived or {}
+    problems = []
+    for prop, name, label, value in present:
+        unit = "mm" if prop == "dmax" else "K"
+        if derived.get(prop):
+            parts = formula_parts(derived[prop])
+            missing = [
+                f"{_fmt(v)} {u}".strip() for v, u in parts
+                if not (_temperature_found(numbers, v + rules.C_TO_K if u == rules.CELSIUS else v, v) if u in (rules.KELVIN, rules.CELSIUS) else _near(numbers, v))
+            ]
+            if not parts:
+                problems.append(f"{label} = {_fmt(value)} {unit} is derived ({derived[prop]}) but the derivation names no numbers.")
+            elif missing:
+                problems.append(f"{label} = {_fmt(value)} {unit} is derived ({derived[prop]}); {', '.join(missing)} not found in the snippet.")
+            continue
+        if prop == "dmax":
+            found = _near(numbers, value) or _near(numbers, _written(record, prop, value))
+            shown = f"{_fmt(value)} mm"
+        else:
+            found = _temperature_found(numbers, value, _written(record, prop, value))
+            shown = f"{_fmt(value)} K ({value - rules.C_TO_K:.0f} °C)"
+        if not found:
+            problems.append(f"{label} = {shown} is not found in the snippet.")
+    return problems
+
+
+def check_grounding(record):
+    problems = grounding_problems(record)
+    return [flag(UNGROUNDED, " ".join(problems))] if problems else []
+
+
+# ---------------------------------------------------------------- bulk approval
+#
+# "Approve clean" approves only records a reviewer would sign without reading them: the
+# composition parsed, Tg, Tx and Tl all given (a record with only Tg is incomplete: it is
+# approved one by one, by a person), and no flag at all (duplicate, conflict, outlier, units,
+# snippet and ungrounded included: each asks a person to look).
+
+COMPLETE_VALUES = (("tg_k", "Tg"), ("tx_k", "Tx"), ("tl_k", "Tl"))
+
+
+def bulk_blockers(record):
+    """Why the record is not approved by "approve clean" ([] when it is), one short reason each."""
+    reasons = []
+    if not record.composition_key:
+        reasons.append("composition not parsed")
+    missing = [label for name, label in COMPLETE_VALUES if getattr(record, name) is None]
+    if missing:
+        reasons.append("no " + ", ".join(missing) + " (incomplete)")
+    names = sorted({f["flag"] for f in record.flags or []})
+    if names:
+        reasons.append("flagged: " + ", ".join(names))
+    return reasons

@@ -267,3 +267,39 @@ def test_llm_batch_without_an_endpoint_fails_clearly():
     services.run_batch(batch.pk)
     batch.refresh_from_db()
     assert batch.status == "failed" and "No LLM endpoint" in batch.error
+
+
+@pytest.mark.django_db
+def test_bulk_approve_skips_incomplete_ungrounded_and_duplicate_records(tmp_path, reviewer):
+    path = tmp_path / "rows.csv"
+    path.write_text(
+        "composition,Tg_K,Tx_K,Tl_K,snippet\n"
+        "Zr57Cu28Al10Ni5,683,763,1118,Zr57Cu28Al10Ni5: Tg 683 K Tx 763 K Tl 1118 K\n"  # complete, grounded
+        "Cu46Zr46Al8,715,780,,Cu46Zr46Al8: Tg 715 K Tx 780 K\n"  # no Tl: incomplete
+        "Cu50Hf50,675,720,1250,Cu50Hf50 was cast as rods\n"  # none of its numbers in the snippet
+        "Pd40Ni40P20,575,671,,Pd40Ni40P20 Tg 575 Tx 671\n"
+        "Ni40Pd40P20,576,672,,Ni40Pd40P20 Tg 576 Tx 672\n"  # duplicates of each other (and incomplete)
+    )
+    summary = services.import_extracted(path, batch_name="bulk2")
+    assert summary["flags"] == {"ungrounded": 1, "duplicate": 2}
+    result = services.bulk_approve_clean(summary["batch_id"], reviewer)
+    assert result == {"approved": 1, "alloys_created": 1, "skipped": 4}
+    assert list(PropertyValue.objects.values_list("alloy__formula", flat=True)) == ["Zr57Cu28Al10Ni5"]
+    # The incomplete but clean one is still approvable by a person.
+    one = ExtractedRecord.objects.get(composition_raw="Cu46Zr46Al8")
+    assert one.flags == [] and services.approve_record(one.pk, reviewer).status == "approved"
+
+
+@pytest.mark.django_db
+def test_a_derived_value_keeps_its_formula_in_the_provenance(reviewer):
+    source = services.create_source(text="Zr57Cu28Al10Ni5 has Tg = 680 K and ΔTx = 85 K; Tl = 1118 K.")
+    batch = services.create_batch(name="der", sources=[source], extractor="rules", enqueue=False)
+    rec = ExtractedRecord.objects.create(
+        batch=batch, source=source, fingerprint="x", composition_raw="Zr57Cu28Al10Ni5", tg_k=680, tx_k=765, tl_k=1118,
+        derived={"tx": "Tx = Tg + ΔTx = 680 K + 85 K"}, snippet=source.text,
+    )
+    services.validate_batch(batch.pk)
+    rec.refresh_from_db()
+    assert rec.flags == []  # 765 is not in the text, but its parts are
+    services.approve_record(rec.pk, reviewer)
+    assert "Tx derived: Tx = Tg + ΔTx = 680 K + 85 K" in PropertyValue.objects.get().note

@@ -9,6 +9,10 @@ from mining.models import ExtractedRecord
 
 
 def rec(composition, tg=None, tx=None, tl=None, pk=None, **kw):
+    """An unsaved record; its snippet states its values unless one is given (grounding)."""
+    if "snippet" not in kw:
+        stated = [f"{label} = {v:g} K" for label, v in (("Tg", tg), ("Tx", tx), ("Tl", tl)) if v is not None]
+        kw["snippet"] = f"{composition}: " + ", ".join(stated) + "."
     r = ExtractedRecord(composition_raw=composition, tg_k=tg, tx_k=tx, tl_k=tl, **kw)
     r.pk = pk
     return r
