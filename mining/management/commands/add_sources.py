@@ -2,17 +2,30 @@
 
 CSV columns: doi,title,authors,year,journal,url,file (file relative to the CSV's folder;
 any column may be blank, but each row needs a DOI or a file).
+
+Only ``.pdf`` and ``.txt`` files are read unless ``--ext`` says otherwise (a folder's
+README.md or notes are not papers); a file larger than ``GLASSLOOP_MAX_UPLOAD_BYTES`` (the
+web form's limit) is skipped without being read. The command exits non-zero, after its
+summary, when nothing was added.
 """
 
 import csv
 import json
 from pathlib import Path
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from core.doi import find_doi
 from mining import services
+
+DEFAULT_EXTENSIONS = (".pdf", ".txt")
+
+
+def _extensions(text):
+    exts = {("." + e.strip().lower().lstrip(".")) for e in (text or "").split(",") if e.strip()}
+    return tuple(sorted(exts)) or DEFAULT_EXTENSIONS
 
 
 class Command(BaseCommand):
@@ -21,11 +34,21 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("path", help="a folder or a .csv file")
         parser.add_argument("--json", action="store_true")
+        parser.add_argument("--ext", default=",".join(DEFAULT_EXTENSIONS),
+                            help="file types to read, comma-separated (default: .pdf,.txt; e.g. --ext pdf,txt,md)")
 
-    def handle(self, path, json=False, **options):
+    def handle(self, path, json=False, ext=None, **options):
+        extensions = _extensions(ext)
+        limit = int(settings.GLASSLOOP_MAX_UPLOAD_BYTES)
         root = Path(path)
+        report = {"created": [], "skipped": [], "ignored": []}
         if root.is_dir():
-            rows = [{"file": str(p)} for p in sorted(root.iterdir()) if p.suffix.lower() in {".pdf", ".txt", ".md"}]
+            rows = []
+            for p in sorted(root.iterdir()):
+                if p.is_file() and p.suffix.lower() in extensions and not p.name.startswith("."):
+                    rows.append({"file": str(p)})
+                elif p.is_file():
+                    report["ignored"].append(p.name)
             base = root
         elif root.is_file():
             with root.open(encoding="utf-8-sig", newline="") as fh:
@@ -33,7 +56,6 @@ class Command(BaseCommand):
             base = root.parent
         else:
             raise CommandError(f"{path} is neither a folder nor a CSV file.")
-        report = {"created": [], "skipped": []}
         for n, row in enumerate(rows, start=1):
             row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
             file_path = Path(row["file"]) if row.get("file") else None
@@ -41,6 +63,15 @@ class Command(BaseCommand):
                 file_path = base / file_path
             label = row.get("file") or row.get("doi") or f"row {n}"
             try:
+                if file_path is not None and file_path.suffix.lower() not in extensions:
+                    raise services.MiningError(
+                        f"Not a {'/'.join(extensions)} file (read other types with --ext)."
+                    )
+                if file_path is not None and file_path.stat().st_size > limit:
+                    raise services.MiningError(
+                        f"The file is {file_path.stat().st_size / 2**20:.1f} MiB; the limit is {limit / 2**20:g} MiB "
+                        "(GLASSLOOP_MAX_UPLOAD_BYTES, as for the web form)."
+                    )
                 data = file_path.read_bytes() if file_path else None
                 doi = row.get("doi", "")
                 if not doi and data is not None and file_path.suffix.lower() != ".pdf":
@@ -55,12 +86,18 @@ class Command(BaseCommand):
                 report["skipped"].append({"item": label, "reason": reason})
                 continue
             report["created"].append({"item": label, "source_id": source.pk, "doi": source.doi})
+        summary = (f"{len(report['created'])} sources added, {len(report['skipped'])} skipped, "
+                   f"{len(report['ignored'])} other files ignored.")
         if json:
-            self.stdout.write(_json.dumps(report, indent=2))
-            return
-        self.stdout.write(f"{len(report['created'])} sources added, {len(report['skipped'])} skipped.")
-        for s in report["skipped"]:
-            self.stdout.write(f"  skipped {s['item']}: {s['reason']}")
+            self.stdout.write(_json.dumps({**report, "summary": summary}, indent=2))
+        else:
+            self.stdout.write(summary)
+            for s in report["skipped"]:
+                self.stdout.write(f"  skipped {s['item']}: {s['reason']}")
+            if report["ignored"]:
+                self.stdout.write(f"  ignored (not {'/'.join(extensions)}): {', '.join(report['ignored'][:20])}")
+        if not report["created"]:
+            raise CommandError(f"No source was added from {path}. {summary}")
 
 
 _json = json
