@@ -263,6 +263,14 @@ def _owned(job):
     return type(job).objects.filter(pk=job.pk, status=JobStatus.RUNNING, attempts=job.attempts)
 
 
+def assert_owned(job):
+    """Inside the work's own transaction, just before it commits: raise JobError if this
+    attempt was given up meanwhile (failed by the sweep, or retried), so its writes roll back
+    instead of landing under a job that says it failed. Locks the job row until the commit."""
+    if not _owned(job).select_for_update().exists():
+        raise JobError("This attempt was given up while it ran (its heartbeat looked stale); nothing it did was kept.")
+
+
 def finish(job, status=JobStatus.DONE, **fields):
     """Record the end of this attempt; False if the job was meanwhile failed or retried."""
     now = timezone.now()

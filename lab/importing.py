@@ -34,7 +34,7 @@ from django.db import transaction
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from core.doi import InvalidDOI, validate_doi
-from core.jobs import JobCancelled, JobError, enqueue, run_job
+from core.jobs import JobCancelled, JobError, assert_owned, enqueue, run_job
 from ml import rules
 from ml.composition import CompositionError, parse_composition
 
@@ -217,18 +217,22 @@ class _ReferenceBook:
         return None
 
 
-def import_alloys(rows_or_path, *, user=None, dry_run=False, source_label="", filename=None, progress=None):
+def import_alloys(rows_or_path, *, user=None, dry_run=False, source_label="", filename=None, progress=None,
+                  before_commit=None):
     """Import a table of alloys with Tg/Tx/Tl (see the module docstring). Returns an ImportReport.
 
     ``rows_or_path``: a path, bytes, a file object or an iterable of dicts. ``source_label`` is
     recorded on values whose row names no source. ``progress(fraction, message)`` is called
-    every few hundred rows (it may raise to stop: the import is then rolled back). Raises
+    every few hundred rows (it may raise to stop: the import is then rolled back), and
+    ``before_commit()`` last, inside the transaction (it may raise too). Raises
     ImportFileError for an unreadable file; any other exception means nothing was committed.
     """
     table = read_table(rows_or_path, filename=filename)
     report = ImportReport(dry_run=dry_run)
     with transaction.atomic():
         _import(table, report, user=user, source_label=source_label[:255], progress=progress or (lambda f, m: None))
+        if before_commit is not None:
+            before_commit()
         if dry_run:
             transaction.set_rollback(True)
     if dry_run:  # ids of rolled-back alloys mean nothing
@@ -404,7 +408,7 @@ def _run_import(job, ctx):
             data = handle.read()
         report = import_alloys(
             data, user=job.created_by, dry_run=job.dry_run, source_label=job.original_name, filename=job.original_name,
-            progress=progress,
+            progress=progress, before_commit=lambda: assert_owned(job),
         )
     except ImportFileError as exc:
         raise JobError(str(exc)) from exc
