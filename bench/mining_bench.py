@@ -4,12 +4,22 @@ composition the parser refuses is not flagged 'unparseable' or a Tg >= Tx row is
 flagged 'order' (nothing may be silently accepted).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/glassloop_h7 .venv/bin/python bench/mining_bench.py [--data PATH]
+
+With ``--extraction dev|held_out`` it instead scores the rules extractor on the hand-written
+corpus tests/mining/corpus/<split>.json (no database): precision, recall and F1 over records
+(a record is right when its composition key matches a true record and it carries exactly that
+record's temperatures, each within 0.6 K), the wrong records the validation would leave
+unflagged, planted-instruction and no-data excerpts that yielded anything, and records whose
+values do not occur in their snippet. Exits non-zero when a goal is missed (F1 >= 0.85, 0 wrong
+and unflagged, no value from a planted instruction, no record from a paper without data).
+The held-out split is for the final check only: do not tune the extractor on it.
 """
 
 import argparse
 import csv
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -21,10 +31,105 @@ from ml.datasets import literature_dataset_path  # noqa: E402
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 
+CORPUS = ROOT / "tests" / "mining" / "corpus"
+MATCH_WITHIN_K = 0.6
+PROPS = ("tg", "tx", "tl")
+
+
+def _key(composition):
+    from ml.composition import CompositionError, parse_composition
+
+    try:
+        return parse_composition(composition).key
+    except CompositionError:
+        return "raw:" + composition.strip()
+
+
+def _grounded(raw):
+    """Every stored value occurs in the snippet as written (a derived one: its parts)."""
+    from mining.extractors import normalise_for_search
+
+    snippet = normalise_for_search(raw.snippet)
+    numbers = set(re.findall(r"\d+(?:\.\d+)?", snippet))
+    for prop, (value, _unit) in raw.values.items():
+        if prop in raw.derived:
+            parts = re.findall(r"\d+(?:\.\d+)?", raw.derived[prop].split("=")[-1])
+            if not parts or not all(p in numbers for p in parts):
+                return False
+        elif f"{value:g}" not in numbers and str(value) not in numbers:
+            return False
+    return True
+
+
+def _flags(raws, text):
+    """The validation flags each record would get (no database: no duplicates, no model)."""
+    import django
+
+    django.setup()
+    from mining import services, validation
+
+    records = [services._record_from_raw(None, None, raw, source_text=text) for raw in raws]
+    validation.validate_records(records, others=(), predictor=None)
+    return [r.flag_names for r in records]
+
+
+def score_extraction(split):
+    from mining.extractors import extract_rules
+
+    entries = json.loads((CORPUS / f"{split}.json").read_text(encoding="utf-8"))
+    tp = fp = fn = 0
+    wrong, wrong_unflagged, planted_values, nodata_records, ungrounded = [], [], [], [], []
+    t0 = time.perf_counter()
+    for entry in entries:
+        text = "\n".join(entry["lines"])
+        truth = [(_key(r["composition"]), {p: float(r[p]) for p in PROPS if p in r}) for r in entry["records"]]
+        raws = extract_rules(text)
+        flags = _flags(raws, text)
+        unmatched = list(truth)
+        for raw, names in zip(raws, flags):
+            got = {p: raw.kelvin(p) for p in raw.values}
+            hit = next((t for t in unmatched if t[0] == _key(raw.composition) and set(t[1]) == set(got)
+                        and all(abs(t[1][p] - got[p]) <= MATCH_WITHIN_K for p in got)), None)
+            if not _grounded(raw):
+                ungrounded.append(f"{entry['id']}: {raw.composition} {raw.values}")
+            if hit is not None:
+                unmatched.remove(hit)
+                tp += 1
+                continue
+            fp += 1
+            desc = f"{entry['id']}: {raw.composition} {got} flags={names}"
+            wrong.append(desc)
+            if not names:
+                wrong_unflagged.append(desc)
+            if "planted" in entry["kind"] or "instruction" in entry["kind"]:
+                planted_values.append(desc)
+        fn += len(unmatched)
+        if not entry["records"] and raws:
+            nodata_records.append(entry["id"])
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    out = {
+        "split": split, "excerpts": len(entries), "true_records": tp + fn, "extracted_records": tp + fp,
+        "precision": round(precision, 3), "recall": round(recall, 3), "f1": round(f1, 3),
+        "wrong": len(wrong), "wrong_unflagged": len(wrong_unflagged),
+        "planted_instruction_values": len(planted_values), "no_data_papers_with_records": len(nodata_records),
+        "ungrounded_records": len(ungrounded), "seconds": round(time.perf_counter() - t0, 3),
+        "wrong_records": wrong[:20], "missed": fn, "ungrounded_examples": ungrounded[:10],
+    }
+    out["goals_met"] = f1 >= 0.85 and not wrong_unflagged and not planted_values and not nodata_records
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", "--dataset", dest="dataset", help="the literature CSV (default: $GLASSLOOP_DATASET, else ../shared/data/…)")
+    parser.add_argument("--extraction", choices=("dev", "held_out"), help="score the rules extractor on the corpus instead")
     args = parser.parse_args()
+    if args.extraction:
+        out = score_extraction(args.extraction)
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+        return 0 if out["goals_met"] else 1
     args.dataset = str(literature_dataset_path(args.dataset))
     if not Path(args.dataset).exists():
         print(json.dumps({"error": f"data set not found: {args.dataset}"}))

@@ -87,33 +87,27 @@ def chunk_text(text, max_chars=12000, overlap_chars=800):
 
 
 # ---------------------------------------------------------------- rules extractor
+#
+# Sentence and table readers share one vocabulary (mining/rules_vocabulary.py) and one alias
+# table (mining/alloy_aliases.py). A value is only read after a property's name with its unit
+# written; differences, ratios and sentences that are instructions never give values; Tx is
+# derived as Tg + ΔTx (with ``derived`` saying so) when only those are given.
 
-NUM = r"\d+(?:\.\d+)?"
-UNIT = r"(?:K|°\s?C|º\s?C|℃|oC|degC)(?![A-Za-z0-9/])"
-# Property names; a leading Δ (ΔTx) or letter excludes, a following digit/letter excludes
-# (so thallium 'Tl20' in a composition is not Tl).
-TG = r"(?:(?<![ΔδΔ∆\w])T\s?_?\{?g\}?(?![\w])|glass[\s-]+transition(?:\s+temperatures?)?)"
-TX = r"(?:(?<![ΔδΔ∆\w])T\s?_?\{?x1?\}?(?![\w])|(?:onset\s+(?:temperature\s+)?(?:of\s+)?)?crystalli[sz]ation(?:\s+(?:onset\s+)?temperatures?)?)"
-TL = r"(?:(?<![ΔδΔ∆\w])T\s?_?\{?l\}?(?![\w])|liquidus(?:\s+temperatures?)?)"
-NAMES = {"tg": TG, "tx": TX, "tl": TL}
-ANY_NAME = rf"(?:{TG}|{TX}|{TL})"
-SEP = r"\s*(?:,\s*and|,|/|and)\s*"
-# After a number: not a rate (20 K/min), a length, a fraction or a time.
-NOT_TEMPERATURE = r"(?!\.?\d)(?!\s*(?:K|°\s?C|℃)\s*(?:/|·|\s+min|\s+s\b))(?!\s*(?:mm|nm|µm|μm|%|at\.|wt|h\b|min\b|s\b))"
+from . import alloy_aliases  # noqa: E402
+from .rules_vocabulary import (  # noqa: E402
+    AFTER_DIFFERENCE_RE, DIFFERENCE_RE, NAME_RE, NOT_TEMPERATURE, NUM, OPERATOR_AFTER_RE,
+    OPERATOR_BEFORE_RE, PROP_NAME_RE, UNIT, VALUE_RE, is_instruction,
+)
 
+PROPS = ("tg", "tx", "tl")
+NUM_UNIT_RE = re.compile(rf"(?P<num>{NUM})(?:\s*(?P<unit>{UNIT}))?", re.IGNORECASE)
+SEP = r"\s*(?:,\s*and|,|and)\s*"
+LIST_NAME = "(?:" + "|".join(PROP_NAME_RE[p].pattern for p in PROPS) + ")"
 LIST_RE = re.compile(
-    rf"(?P<names>{ANY_NAME}(?:{SEP}{ANY_NAME})+)(?P<fill>[^\d;]{{0,30}}?)"
+    rf"(?P<names>{LIST_NAME}(?:{SEP}{LIST_NAME})+)(?P<fill>[^\d;]{{0,30}}?)"
     rf"(?P<nums>{NUM}(?:\s*{UNIT})?(?:{SEP}{NUM}(?:\s*{UNIT})?)+)",
     re.IGNORECASE,
 )
-SINGLE_RE = {
-    prop: re.compile(
-        rf"(?P<name>{pattern})(?:\s*\([^)]{{0,15}}\))?(?P<fill>[^\d;]{{0,40}}?)(?P<num>{NUM}){NOT_TEMPERATURE}(?:\s*(?P<unit>{UNIT}))?",
-        re.IGNORECASE,
-    )
-    for prop, pattern in NAMES.items()
-}
-NUM_UNIT_RE = re.compile(rf"(?P<num>{NUM})(?:\s*(?P<unit>{UNIT}))?", re.IGNORECASE)
 HEATING_RE = re.compile(rf"(?P<num>{NUM})\s*(?:K|°\s?C|℃)\s*(?:/\s*|·\s*|\s+)(?P<per>min|s)(?:-1|−1|⁻¹)?\b", re.IGNORECASE)
 DMAX_RE = re.compile(
     rf"(?:D\s?_?\{{?(?:max|c)\}}?(?![\w])|critical\s+(?:casting\s+)?(?:diameter|size|thickness)|maximum\s+(?:casting\s+)?(?:diameter|size))"
@@ -123,21 +117,8 @@ DMAX_RE = re.compile(
 ELEMENT_AMOUNT_RE = re.compile(r"[A-Z][a-z]?\d+(?:\.\d+)?")
 TOKEN_RE = re.compile(r"\S+")
 COMPOSITION_CHARS_RE = re.compile(r"[\[\]()A-Za-z0-9.,]+")
-PLACEHOLDERS = {"-", "–", "—", "n/a", "na", "n.a.", "/", "…", "?"}
-
-HEADER_COLUMN_RE = re.compile(
-    r"(?P<dtx>[Δ∆δ]\s?T\s?_?\{?x\}?(?![\w])|dTx\b|delta\s*Tx\b)"
-    r"|(?P<trg>(?<![\w])T\s?_?\{?rg\}?(?![\w]))"
-    r"|(?P<tg>(?<![\w])T\s?_?\{?g\}?(?![\w]))"
-    r"|(?P<tx>(?<![\w])T\s?_?\{?x1?\}?(?![\w]))"
-    r"|(?P<tl>(?<![\w])T\s?_?\{?l\}?(?![\w]))"
-    r"|(?P<tm>(?<![\w])T\s?_?\{?m\}?(?![\w]))"
-    r"|(?P<tp>(?<![\w])T\s?_?\{?p\d?\}?(?![\w]))"
-    r"|(?P<gamma>γ|\bgamma\b)"
-    r"|(?P<dmax>(?<![\w])D\s?_?\{?(?:max|c)\}?(?![\w]))"
-    r"|(?P<other>\bHv\b|\bRc\b|\bE\b|\bσ\w*)"
-)
-HEADER_UNIT_RE = re.compile(r"^\s*[(\[]\s*(K|°\s?C|º\s?C|℃|oC|mm|K/min)\s*[)\]]")
+PLACEHOLDERS = {"-", "–", "—", "n/a", "na", "n.a.", "/", "…", "?", "nd", "n.d.", "--", "―"}
+MAX_FILL = 45  # characters between a name and its number
 
 
 def _unit(text):
@@ -149,8 +130,9 @@ def _unit(text):
 
 
 def _composition_spans(sentence):
-    """(start, end, text) of the tokens in the sentence that look like compositions."""
-    spans = []
+    """(start, end, composition) of the tokens in the sentence that look like compositions,
+    and of named alloys (their composition from the alias table)."""
+    spans = list(alloy_aliases.alias_spans(sentence))
     for m in TOKEN_RE.finditer(sentence):
         tok, start = m.group(), m.start()
         while tok and tok[-1] in ",;:.":
@@ -165,8 +147,9 @@ def _composition_spans(sentence):
         if not tok or not COMPOSITION_CHARS_RE.fullmatch(tok):
             continue
         if len(ELEMENT_AMOUNT_RE.findall(tok)) >= 2 or (any(c in tok for c in "([") and len(ELEMENT_AMOUNT_RE.findall(tok)) >= 1):
-            spans.append((start, start + len(tok), tok))
-    return spans
+            if not any(s <= start < e for s, e, _ in spans):
+                spans.append((start, start + len(tok), tok))
+    return sorted(spans)
 
 
 def _mask(text, spans, char="§"):
@@ -178,35 +161,53 @@ def _mask(text, spans, char="§"):
     return "".join(chars)
 
 
-def _sentence_values(masked):
-    """[(prop, value, unit or None, number position)] found in one (composition-masked) sentence."""
+def _list_values(masked):
+    """'Tg, Tx and Tl ... are 715, 780 and 1154 K': [(prop, value, unit, pos)], taken spans."""
     found, taken = [], []
     for m in LIST_RE.finditer(masked):
         names = []
-        for nm in re.finditer(ANY_NAME, m.group("names"), re.IGNORECASE):
-            for prop, pattern in NAMES.items():
-                if re.fullmatch(pattern, nm.group(), re.IGNORECASE):
-                    names.append(prop)
-                    break
+        for nm in re.finditer(LIST_NAME, m.group("names"), re.IGNORECASE):
+            names += [p for p in PROPS if PROP_NAME_RE[p].fullmatch(nm.group())][:1]
         nums = list(NUM_UNIT_RE.finditer(m.group("nums")))
-        if len(names) != len(nums) or len(set(names)) != len(names):
+        if len(names) != len(nums) or len(set(names)) != len(names) or DIFFERENCE_RE.search(m.group("fill")):
             continue
         last_unit = next((_unit(n.group("unit")) for n in reversed(nums) if n.group("unit")), None)
+        if last_unit is None:
+            continue
         for prop, n in zip(names, nums):
-            found.append((prop, float(n.group("num")), _unit(n.group("unit")) or last_unit, m.start("nums") + n.start()))
+            found.append((prop, float(n.group("num")), n.group("num"), _unit(n.group("unit")) or last_unit, m.start("nums") + n.start()))
         taken.append((m.start(), m.end()))
-    for prop, regex in SINGLE_RE.items():
-        for m in regex.finditer(masked):
-            if any(s <= m.start() < e for s, e in taken):
-                continue
-            if re.search(ANY_NAME, m.group("fill"), re.IGNORECASE):
-                continue  # the number belongs to a later property name
-            found.append((prop, float(m.group("num")), _unit(m.group("unit")), m.start("num")))
-    # A number is one property's value ("glass transition temperature (Tg) of 683 K" names it twice).
+    return found, taken
+
+
+def _sentence_values(masked):
+    """[(prop, value, number as written, unit, number position)] in one composition-masked
+    sentence; prop is "tg", "tx", "tl" or "dtx". Each name takes the first number with a unit
+    after it, before the next name; not when the name is part of an expression (Tx − Tg,
+    Tg/Tl) or the words between them or after the number make it a difference."""
+    found, taken = _list_values(masked)
+    names = [m for m in NAME_RE.finditer(masked) if not any(s <= m.start() < e for s, e in taken)]
+    for i, m in enumerate(names):
+        kind = m.lastgroup
+        if kind == "block":
+            continue
+        end = names[i + 1].start() if i + 1 < len(names) else len(masked)
+        if OPERATOR_BEFORE_RE.search(masked[max(0, m.start() - 3):m.start()]) or OPERATOR_AFTER_RE.match(masked[m.end():]):
+            continue
+        window = masked[m.end():end]
+        v = VALUE_RE.search(window)
+        if not v:
+            continue
+        fill = window[:v.start()]
+        if len(fill) > MAX_FILL or re.search(r"[\d;]", fill) or DIFFERENCE_RE.search(fill):
+            continue
+        if AFTER_DIFFERENCE_RE.match(window[v.end():]):
+            continue
+        found.append((kind, float(v.group("num")), v.group("num"), _unit(v.group("unit")), m.end() + v.start()))
     seen, unique = set(), []
-    for item in sorted(found, key=lambda f: f[3]):
-        if item[3] not in seen:
-            seen.add(item[3])
+    for item in sorted(found, key=lambda f: f[4]):
+        if item[4] not in seen:
+            seen.add(item[4])
             unique.append(item)
     return unique
 
@@ -224,37 +225,94 @@ def _dmax(text):
     return float(m.group("num")) if m else None
 
 
-def _header_columns(line):
-    cols = []
-    for m in HEADER_COLUMN_RE.finditer(line):
-        kind = m.lastgroup
-        unit_m = HEADER_UNIT_RE.match(line[m.end():])
-        cols.append((kind, _unit(unit_m.group(1)) if unit_m and unit_m.group(1) not in ("mm", "K/min") else None))
-    return cols
+def _derive_tx(record, dtx):
+    """Tx = Tg + ΔTx when the source gives Tg and ΔTx but not Tx (ΔTx in K or °C is the same)."""
+    if dtx is None or "tx" in record.values or "tg" not in record.values:
+        return
+    (tg, unit), (dvalue, dwritten) = record.values["tg"], dtx
+    tg_written = f"{tg:g}"
+    u = "K" if unit == KELVIN else "°C"
+    record.values["tx"] = (round(tg + dvalue, 6), unit)
+    record.derived["tx"] = f"Tx = Tg + ΔTx = {tg_written} {u} + {dwritten} {'K' if unit == KELVIN else '°C'}"
 
 
-def _is_header(line):
-    cols = _header_columns(line)
-    kinds = {k for k, _ in cols}
-    if len(cols) < 2 or not kinds & {"tg", "tx", "tl"}:
-        return False
-    if _composition_spans(line):
-        return False
-    # A header is mostly labels: few long words.
-    words = [w for w in re.findall(r"[A-Za-z]{4,}", line) if w.lower() not in {"alloy", "alloys", "composition", "compositions", "sample", "gamma", "table"}]
-    return len(words) <= 4
+# ---- tables
+
+HEADER_CELL_RE = re.compile(
+    r"^(?P<label>.*?)\s*(?:[(\[]\s*(?P<unit>[^)\]]*)\s*[)\]]|/\s*(?P<unit2>K|°\s?C|℃|mm|K\s*/\s*min|K\s*min-1))?\s*$"
+)
+CELL_KINDS = (
+    ("dtx", r"[Δ∆δ]\s?T\s?_?\{?x\}?|dTx|delta\s*Tx|ΔT"),
+    ("tg", r"T\s?_?\{?g\}?"),
+    ("tx", r"T\s?_?\{?(?:x1?|onset)\}?"),
+    ("tl", r"T\s?_?\{?(?:l|liq)\}?"),
+    ("dmax", r"D\s?_?\{?(?:max|c)\}?|dmax|critical\s+diameter"),
+    ("rate", r"(?:heating\s+)?rate|β|q|φ"),
+)
+
+
+def _classify_cell(cell):
+    """(kind, unit) for a header cell: a kind of CELL_KINDS or "other"/"label"."""
+    m = HEADER_CELL_RE.match(cell.strip())
+    label = (m.group("label") if m else cell).strip()
+    unit_text = (m.group("unit") or m.group("unit2")) if m else None
+    unit = temperature_unit(unit_text) if unit_text else None
+    for kind, pattern in CELL_KINDS:
+        if re.fullmatch(pattern, label, re.IGNORECASE):
+            return kind, unit
+    if label.lower() in {"alloy", "alloys", "composition", "compositions", "sample", "samples", "glass", "system", "no.", "id"}:
+        return "label", None
+    return "other", unit
+
+
+def _split_header(line):
+    line = line.strip()
+    if "|" in line:
+        return [c.strip() for c in line.strip("|").split("|")]
+    wide = [c for c in re.split(r"\s{2,}|\t", line) if c]
+    if len(wide) >= 3:
+        return wide
+    cells = []
+    for tok in line.split():
+        if cells and re.fullmatch(r"[(\[][^)\]]*[)\]]", tok):
+            cells[-1] += " " + tok
+        else:
+            cells.append(tok)
+    return cells
+
+
+def _header(line):
+    """[(kind, unit)] when the line is a table header naming temperature columns, else None."""
+    if _composition_spans(line) or len(line) > 200:
+        return None
+    cells = _split_header(line)
+    cols = [_classify_cell(c) for c in cells]
+    kinds = [k for k, _ in cols]
+    if len(cols) < 3 or not set(kinds) & set(PROPS) or sum(k in PROPS + ("dtx",) for k in kinds) < 2:
+        return None
+    words = [w for c, (k, _) in zip(cells, cols) if k == "other" for w in re.findall(r"[A-Za-z]{4,}", c)]
+    return cols if len(words) <= 4 else None
+
+
+def _row_cells(row):
+    row = row.strip()
+    if "|" in row:
+        return [c.strip() for c in row.strip("|").split("|")]
+    return [t for t in re.split(r"\s+", row) if t]
 
 
 def _table_records(text, lines_with_offsets):
-    """Records from table rows under a header naming the columns; and the consumed spans."""
+    """Records from table rows under a header naming the columns; and the consumed spans.
+    Columns the extractor does not know are ignored; a row that does not align with the
+    header is skipped, not guessed."""
     records, consumed = [], []
     i = 0
     while i < len(lines_with_offsets):
         line, offset = lines_with_offsets[i]
-        if not _is_header(line):
+        cols = _header(line)
+        if cols is None:
             i += 1
             continue
-        cols = _header_columns(line)
         context = line + " " + (lines_with_offsets[i - 1][0] if i > 0 else "")
         default_unit = "C" if re.search(r"°\s?C|º\s?C|℃|\(\s*C\s*\)", context) else "K"
         heating = _heating_rate(context)
@@ -263,38 +321,48 @@ def _table_records(text, lines_with_offsets):
         while j < len(lines_with_offsets):
             row, row_offset = lines_with_offsets[j]
             stripped = row.strip()
-            if not stripped:
-                if j == i + 1:
-                    j += 1
-                    continue
-                break
-            tokens = [t for t in re.split(r"[\s|\t]+", stripped) if t]
-            comps = _composition_spans(tokens[0]) if tokens else []
-            if not comps or comps[0][2] != tokens[0].rstrip(",;"):
-                break
-            cells = []
-            for tok in tokens[1:]:
-                if re.fullmatch(NUM, tok):
-                    cells.append(float(tok))
-                elif tok.lower() in PLACEHOLDERS:
-                    cells.append(None)
-                elif re.fullmatch(rf"\(?{UNIT}\)?", tok):
-                    continue
-                else:
-                    cells = None
+            if not stripped or re.fullmatch(r"[|:\-\s=+—–]+", stripped):
+                if not stripped and j > i + 1 and not re.fullmatch(r"[|:\-\s=+—–]*", lines_with_offsets[j - 1][0]):
                     break
+                consumed.append((row_offset, row_offset + len(row)))
+                j += 1
+                continue
+            cells = _row_cells(stripped)
+            first = cells[0].rstrip(",;") if cells else ""
+            comp = alloy_aliases.resolve(first)
+            if comp is None:
+                spans = _composition_spans(first)
+                comp = spans[0][2] if spans and spans[0][2] == first else None
+            if comp is None:
+                break
             consumed.append((row_offset, row_offset + len(row)))
             j += 1
-            if cells is None or len(cells) != len(cols):
+            cells = [c for c in cells[1:] if not re.fullmatch(rf"\(?{UNIT}\)?", c)]
+            label_cols = [c for c in cols if c[0] != "label"]
+            if len(cells) != len(label_cols) or len(cols) - len(label_cols) != 1 or cols[0][0] != "label":
                 continue  # not aligned with the header: do not guess
-            record = RawRecord(composition=comps[0][2], snippet=text[row_offset:row_offset + len(row)].strip(), heating_rate_k_min=heating)
-            for (kind, unit), value in zip(cols, cells):
-                if value is None:
+            record = RawRecord(composition=comp, snippet=text[row_offset:row_offset + len(row)].strip(), heating_rate_k_min=heating)
+            dtx = None
+            for (kind, unit), cell in zip(label_cols, cells):
+                if kind == "other":
                     continue
-                if kind in ("tg", "tx", "tl"):
+                if not re.fullmatch(NUM, cell):
+                    if cell.lower() in PLACEHOLDERS:
+                        continue
+                    record = None
+                    break
+                value = float(cell)
+                if kind in PROPS:
                     record.values[kind] = (value, unit or default_unit)
+                elif kind == "dtx":
+                    dtx = (value, cell)
                 elif kind == "dmax":
                     record.dmax_mm = value
+                elif kind == "rate":
+                    record.heating_rate_k_min = value
+            if record is None:
+                continue
+            _derive_tx(record, dtx)
             if record.values:
                 records.append(record)
         i = j
@@ -317,7 +385,7 @@ def _sentences(paragraph, offset):
 
 
 def extract_rules(text):
-    """Records found by regular expressions in sentences and table rows (values as written)."""
+    """Records found by the rules in sentences and table rows (values as written)."""
     text = text or ""
     lines, pos = [], 0
     for line in text.split("\n"):
@@ -330,28 +398,35 @@ def extract_rules(text):
     for pm in re.finditer(r"(?:[^\n]|\n(?!\s*\n))+", prose):
         paragraph = pm.group().replace("\n", " ")
         context = None
-        open_records = {}  # composition -> (record, start, end) within this paragraph
+        open_records = {}  # composition -> [record, start, end, ΔTx] within this paragraph
         for sentence, s_off in _sentences(paragraph, pm.start()):
+            if is_instruction(sentence):
+                continue  # addressed to the reader or a machine: never a source of values
             comps = _composition_spans(sentence)
-            values = _sentence_values(_mask(sentence, comps))
-            heating, dmax = _heating_rate(sentence), _dmax(_mask(sentence, comps))
-            if values:
-                for prop, value, unit, v_start in values:
-                    before = [c for c in comps if c[0] < v_start]
-                    comp = before[-1][2] if before else (comps[0][2] if comps else context)
-                    if comp is None:
-                        continue
-                    entry = open_records.get(comp)
-                    if entry is None or prop in entry[0].values:
-                        entry = [RawRecord(composition=comp), s_off, s_off + len(sentence)]
-                        open_records[comp] = entry
-                        records.append(entry[0])
-                    rec = entry[0]
+            masked = _mask(sentence, comps)
+            values = _sentence_values(masked)
+            heating, dmax = _heating_rate(sentence), _dmax(masked)
+            for prop, value, written, unit, v_start in values:
+                before = [c for c in comps if c[0] < v_start]
+                comp = before[-1][2] if before else (comps[0][2] if comps else context)
+                if comp is None:
+                    continue
+                entry = open_records.get(comp)
+                if entry is None or (prop in entry[0].values and prop != "dtx"):
+                    entry = [RawRecord(composition=comp), s_off, s_off + len(sentence), None]
+                    open_records[comp] = entry
+                    records.append(entry[0])
+                rec = entry[0]
+                if prop == "dtx":
+                    entry[3] = (value, written)
+                else:
                     rec.values[prop] = (value, unit or "K")
-                    entry[1], entry[2] = min(entry[1], s_off), max(entry[2], s_off + len(sentence))
-                    rec.snippet = text[entry[1]:entry[2]].strip()
-                    rec.heating_rate_k_min = rec.heating_rate_k_min or heating
-                    rec.dmax_mm = rec.dmax_mm or dmax
+                entry[1], entry[2] = min(entry[1], s_off), max(entry[2], s_off + len(sentence))
+                rec.snippet = text[entry[1]:entry[2]].strip()
+                rec.heating_rate_k_min = rec.heating_rate_k_min or heating
+                rec.dmax_mm = rec.dmax_mm or dmax
             if comps:
                 context = comps[-1][2]
+        for rec, _s, _e, dtx in open_records.values():
+            _derive_tx(rec, dtx)
     return [r for r in records if r.values]
