@@ -27,7 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ml.datasets import literature_dataset_path  # noqa: E402
+from ml.datasets import literature_dataset_path
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 
@@ -141,8 +142,8 @@ def main():
         from django.contrib.auth import get_user_model
 
         from mining import services
-        from ml.composition import CompositionError, parse_composition
         from mining.models import ExtractedRecord
+        from ml.composition import CompositionError, parse_composition
 
         reviewer = get_user_model().objects.create_user("bench-reviewer")
         t0 = time.perf_counter()

@@ -93,10 +93,18 @@ def chunk_text(text, max_chars=12000, overlap_chars=800):
 # written; differences, ratios and sentences that are instructions never give values; Tx is
 # derived as Tg + ΔTx (with ``derived`` saying so) when only those are given.
 
-from . import alloy_aliases  # noqa: E402
-from .rules_vocabulary import (  # noqa: E402
-    AFTER_DIFFERENCE_RE, DIFFERENCE_RE, NAME_RE, NOT_TEMPERATURE, NUM, OPERATOR_AFTER_RE,
-    OPERATOR_BEFORE_RE, PROP_NAME_RE, UNIT, VALUE_RE, is_instruction,
+from . import alloy_aliases
+from .rules_vocabulary import (
+    AFTER_DIFFERENCE_RE,
+    DIFFERENCE_RE,
+    NAME_RE,
+    NUM,
+    OPERATOR_AFTER_RE,
+    OPERATOR_BEFORE_RE,
+    PROP_NAME_RE,
+    UNIT,
+    VALUE_RE,
+    is_instruction,
 )
 
 PROPS = ("tg", "tx", "tl")

@@ -87,13 +87,13 @@ def test_chunks_cover_the_text():
 
 # ---------------------------------------------------------------- the dev corpus and the cases
 
-import json  # noqa: E402
-from pathlib import Path  # noqa: E402
+import json
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
-from mining import alloy_aliases  # noqa: E402
-from ml.composition import parse_composition  # noqa: E402
+from mining import alloy_aliases
+from ml.composition import parse_composition
 
 DEV = json.loads((Path(__file__).parent / "corpus" / "dev.json").read_text(encoding="utf-8"))
 
