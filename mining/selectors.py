@@ -1,5 +1,6 @@
 """Reads for mining: queues, counts and the values records are compared with."""
 
+import re
 from collections import Counter
 
 from django.db.models import Count
@@ -8,7 +9,7 @@ from core import jobs
 from lab.models import PropertyValue
 
 from .models import ExtractedRecord, ExtractionBatch, LiteratureSource
-from .validation import ALL_FLAGS, ReferenceValue
+from .validation import ALL_FLAGS, ReferenceValue, bulk_blockers
 
 IN_CHUNK = 900  # below SQLite's bound on query parameters
 
@@ -36,8 +37,9 @@ def comparison_values(keys, *, exclude_record_ids=()):
 
 
 def review_queue(*, batch_id=None, flag=None, status="pending", element=None, clean=None):
-    """Records to review, flagged first (most flags first), then in batch order."""
-    qs = ExtractedRecord.objects.select_related("batch", "source", "reviewer")
+    """Records to review, flagged first (most flags first), then in batch order. The source
+    texts are not loaded here (``attach_source_context`` reads them once per page)."""
+    qs = ExtractedRecord.objects.select_related("batch", "source", "reviewer").defer("source__text")
     if batch_id:
         qs = qs.filter(batch_id=batch_id)
     if status:
@@ -49,6 +51,35 @@ def review_queue(*, batch_id=None, flag=None, status="pending", element=None, cl
     if element:
         qs = qs.filter(elements_index__contains=f"|{element.strip()}|")
     return qs.order_by("-flag_count", "batch_id", "id")
+
+
+CONTEXT_CHARS = 400
+
+
+def snippet_context(snippet, text, chars=CONTEXT_CHARS):
+    """(before, passage, after): the snippet's passage in the source text with ``chars``
+    characters either side, whitespace differences ignored; None when it is not found."""
+    words = (snippet or "").split()
+    if not words or not text:
+        return None
+    for n in (len(words), 12, 6):  # the whole snippet, else its start
+        pattern = r"\s+".join(re.escape(w) for w in words[:n])
+        m = re.search(pattern, text)
+        if m:
+            return text[max(0, m.start() - chars):m.start()], m.group(), text[m.end():m.end() + chars]
+    return None
+
+
+def attach_source_context(records, chars=CONTEXT_CHARS):
+    """Set ``record.source_context`` (see ``snippet_context``) and ``record.bulk_blockers``
+    on the records of one page, reading each source's text once. Returns the records."""
+    records = list(records)
+    ids = {r.source_id for r in records if r.source_id}
+    texts = dict(LiteratureSource.objects.filter(pk__in=ids).values_list("pk", "text")) if ids else {}
+    for r in records:
+        r.source_context = snippet_context(r.snippet, texts.get(r.source_id, ""), chars) if r.source_id else None
+        r.bulk_blockers = bulk_blockers(r)
+    return records
 
 
 def batch_counts(batch):

@@ -161,6 +161,7 @@ def review_queue(request):
         status=filters.get("status") or None, element=filters.get("element") or None,
     )
     page = Paginator(queue, 50).get_page(request.GET.get("page"))
+    page.object_list = selectors.attach_source_context(page.object_list)
     return render(request, "mining/review_queue.html", {
         "form": form, "page": page, "can_review": has_role(request.user, REVIEWER), "query": request.GET.urlencode(),
     })
@@ -196,6 +197,7 @@ def record_detail(request, pk):
                 return redirect("mining:record_detail", pk=pk)
     queue = selectors.review_queue(batch_id=record.batch_id)
     prev_id, next_id = selectors.neighbours(record, queue)
+    selectors.attach_source_context([record], chars=1500)
     return render(request, "mining/record_detail.html", {
         "record": record, "form": form, "reject_form": RejectForm(), "can_review": has_role(request.user, REVIEWER),
         "prev_id": prev_id, "next_id": next_id, "history": record.history.select_related("history_user")[:20],

@@ -4,6 +4,8 @@ from django import template
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
+from mining.validation import formula_parts
+
 register = template.Library()
 
 
@@ -16,6 +18,8 @@ def _number_texts(record):
         value = getattr(record, name)
         if value is not None:
             out.add(f"{value:g}")
+    for formula in (record.derived or {}).values():  # a derived value's parts are in the text
+        out.update(f"{v:g}" for v, _ in formula_parts(formula))
     return out
 
 
@@ -33,3 +37,15 @@ def highlight(record):
 @register.filter
 def kfmt(value):
     return "—" if value is None else f"{value:g}"
+
+
+@register.filter
+def snippet_text(record, text):
+    """``text`` (a snippet or a passage of the source), escaped, with the record's values marked."""
+    class _View:
+        snippet = text
+        composition_raw = record.composition_raw
+        original_values, derived = record.original_values, record.derived
+        tg_k, tx_k, tl_k, dmax_mm, heating_rate_k_min = (record.tg_k, record.tx_k, record.tl_k, record.dmax_mm,
+                                                         record.heating_rate_k_min)
+    return highlight(_View)

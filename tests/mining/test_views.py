@@ -152,3 +152,26 @@ def test_every_page_renders(reviewer_client, batch):
                 reverse("mining:batch_list"), reverse("mining:batch_create"), reverse("mining:batch_detail", args=[batch.pk]),
                 reverse("mining:review_queue"), reverse("mining:record_detail", args=[record.pk])):
         assert reviewer_client.get(url).status_code == 200, url
+
+
+def test_queue_shows_why_a_record_is_not_bulk_approvable_derived_values_and_the_source_around_the_snippet(reviewer_client, db):
+    text = ("Introduction about glasses. " * 5 + "The Zr57Cu28Al10Ni5 alloy has Tg = 680 K and ΔTx = 85 K; Tl = 1118 K. "
+            + "Later we discuss more things. " * 5)
+    source = services.create_source(text=text, doi="10.1000/view.2")
+    batch = services.create_batch(name="vd", sources=[source], extractor="rules", enqueue=False)
+    snippet = "The Zr57Cu28Al10Ni5 alloy has Tg = 680 K and ΔTx = 85 K; Tl = 1118 K."
+    derived = ExtractedRecord.objects.create(
+        batch=batch, source=source, fingerprint="a", composition_raw="Zr57Cu28Al10Ni5", tg_k=680, tx_k=765, tl_k=1118,
+        derived={"tx": "Tx = Tg + ΔTx = 680 K + 85 K"}, snippet=snippet,
+    )
+    ExtractedRecord.objects.create(batch=batch, source=source, fingerprint="b", composition_raw="Cu50Hf50", tg_k=680,
+                                   snippet="Cu50Hf50 was also cast.")
+    services.validate_batch(batch.pk)
+    body = reviewer_client.get(reverse("mining:review_queue"), {"batch": batch.pk}).content.decode()
+    assert 'title="Tx = Tg + ΔTx = 680 K + 85 K">derived</small>' in body
+    assert "Approved by “approve clean”." in body  # the derived record is complete and grounded
+    assert "Not approved by “approve clean”: no Tx, Tl (incomplete); flagged: ungrounded." in body
+    assert '<details class="source-context">' in body and "Introduction about glasses." in body
+    detail = reviewer_client.get(reverse("mining:record_detail", args=[derived.pk])).content.decode()
+    assert "Later we discuss more things." in detail and "worked out by the extractor" in detail
+    assert "<mark>85</mark>" in detail  # the derivation's parts are marked in the snippet
