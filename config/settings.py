@@ -209,8 +209,8 @@ GLASSLOOP_LLM_MODEL = env_str("GLASSLOOP_LLM_MODEL", "")
 # names contain KEY.
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL", "")
 OPENAI_API_KEY = env_str("OPENAI_API_KEY", "")
-# Per-request timeout (seconds, default 120), attempts per request (default 4) and the first
-# backoff (seconds, default 2, doubled each retry up to 60).
+# Per-request timeout (seconds, default 120; a timed-out request is retried), attempts per
+# request (default 4) and the first backoff (seconds, default 2, doubled each retry up to 60).
 GLASSLOOP_LLM_TIMEOUT_S = env_float("GLASSLOOP_LLM_TIMEOUT_S", 120.0, above=0)
 GLASSLOOP_LLM_MAX_ATTEMPTS = env_int("GLASSLOOP_LLM_MAX_ATTEMPTS", 4, min=1)
 GLASSLOOP_LLM_BACKOFF_S = env_float("GLASSLOOP_LLM_BACKOFF_S", 2.0, min=0)
@@ -218,6 +218,9 @@ GLASSLOOP_LLM_BACKOFF_S = env_float("GLASSLOOP_LLM_BACKOFF_S", 2.0, min=0)
 # overlapping the previous one by this many (default 800).
 GLASSLOOP_LLM_CHUNK_CHARS = env_int("GLASSLOOP_LLM_CHUNK_CHARS", 12000, min=1)
 GLASSLOOP_LLM_OVERLAP_CHARS = env_int("GLASSLOOP_LLM_OVERLAP_CHARS", 800, min=0)
+# The most LLM requests one batch run may send, retries and repairs included (default 500):
+# a batch estimated above it is refused when created, and a run that reaches it stops.
+GLASSLOOP_LLM_MAX_REQUESTS_PER_BATCH = env_int("GLASSLOOP_LLM_MAX_REQUESTS_PER_BATCH", 500, min=1)
 if GLASSLOOP_LLM_OVERLAP_CHARS >= GLASSLOOP_LLM_CHUNK_CHARS:
     raise ImproperlyConfigured(
         f"GLASSLOOP_LLM_OVERLAP_CHARS={GLASSLOOP_LLM_OVERLAP_CHARS} must be smaller than "

@@ -1,10 +1,12 @@
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db.models.functions import Length
 
 from core.doi import validate_doi
 from ml.rules import ElementListError, parse_element_list
 
+from .llm import CHARS_PER_TOKEN, LLMConfig, estimate, estimated_chunks
 from .models import ExtractedRecord, ExtractionBatch, LiteratureSource
 
 
@@ -35,23 +37,53 @@ class SourceForm(forms.Form):
 
 
 class BatchForm(forms.Form):
+    """A new batch. With an LLM extractor each source is listed with the requests it needs,
+    the cap is stated, and a choice over the cap is refused (mining.llm.estimate)."""
+
     name = forms.CharField(max_length=120)
-    sources = forms.ModelMultipleChoiceField(queryset=LiteratureSource.objects.order_by("-created_at"), widget=forms.SelectMultiple(attrs={"size": 8}))
+    sources = forms.ModelMultipleChoiceField(
+        queryset=LiteratureSource.objects.order_by("-created_at").defer("text").annotate(text_chars=Length("text")),
+        widget=forms.SelectMultiple(attrs={"size": 8}),
+    )
     extractor = forms.ChoiceField(choices=())
 
     def __init__(self, *args, default_extractor="rules", **kwargs):
         super().__init__(*args, **kwargs)
         choices = [(ExtractionBatch.RULES, "rules (offline)")]
+        self.llm_config = None
         if default_extractor.startswith(ExtractionBatch.LLM_PREFIX):
             choices.insert(0, (default_extractor, f"{default_extractor} (LLM)"))
+            self.llm_config = LLMConfig.from_settings(model=default_extractor[len(ExtractionBatch.LLM_PREFIX):])
         self.fields["extractor"].choices = choices
         self.fields["extractor"].initial = default_extractor
+        if self.llm_config:
+            config = self.llm_config
+            self.fields["sources"].label_from_instance = lambda s: (
+                f"{s} · ~{estimated_chunks(getattr(s, 'text_chars', None) or len(s.text), config.chunk_chars, config.overlap_chars)} LLM requests"
+            )
+            self.fields["sources"].help_text = (
+                f"With the LLM, each source costs about one request per {config.chunk_chars:,} characters of its text "
+                f"(~{config.chunk_chars // CHARS_PER_TOKEN:,} tokens each, plus the prompt); a batch may send at most "
+                f"{config.max_requests_per_batch} requests (GLASSLOOP_LLM_MAX_REQUESTS_PER_BATCH)."
+            )
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
         if ExtractionBatch.objects.filter(name=name).exists():
             raise ValidationError("A batch with this name exists.")
         return name
+
+    def clean(self):
+        data = super().clean()
+        extractor, sources = data.get("extractor") or "", data.get("sources")
+        if self.llm_config and extractor.startswith(ExtractionBatch.LLM_PREFIX) and sources:
+            self.estimate = estimate([s.text for s in sources], self.llm_config)
+            if self.estimate.over_cap:
+                raise ValidationError(
+                    f"These sources need about {self.estimate.requests} LLM requests (~{self.estimate.tokens:,} tokens), "
+                    f"more than the cap of {self.estimate.max_requests} per batch: choose fewer or shorter sources."
+                )
+        return data
 
 
 class RecordEditForm(forms.Form):

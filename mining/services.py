@@ -25,7 +25,7 @@ from lab.services import get_or_create_alloy, refresh_alloy_summaries
 
 from . import selectors, validation
 from .extractors import extract_rules, snippet_occurs
-from .llm import ExtractionError, LLMConfig, LLMExtractor, Usage
+from .llm import BudgetExceeded, ExtractionError, LLMConfig, LLMExtractor, RequestBudget, Usage, estimate
 from .models import ExtractedRecord, ExtractionBatch, LiteratureSource, record_fingerprint
 from .prompts import PROMPT_VERSION
 
@@ -158,7 +158,7 @@ def make_extractor(batch):
         config = LLMConfig.from_settings(model=batch.llm_model)
         if config.base_url is None and config.api_key == "no-key":
             raise ExtractionError("No LLM endpoint is configured (set OPENAI_BASE_URL and/or OPENAI_API_KEY).")
-        return LLMExtractor(config)
+        return LLMExtractor(config, budget=RequestBudget(config.max_requests_per_batch))
     raise ExtractionError(f"Batches of extractor {batch.extractor!r} are not run from sources (use import_extracted).")
 
 
@@ -182,6 +182,17 @@ def create_batch(*, name, sources, extractor=None, user=None, enqueue=True):
         batch.full_clean(exclude=["sources"])
     except ValidationError as exc:
         raise MiningError("; ".join(exc.messages)) from None
+    batch.estimate = None
+    if batch.is_llm:  # the budget, shown before the run; a batch over the cap is refused here
+        config = LLMConfig.from_settings(model=batch.llm_model)
+        batch.estimate = estimate([s.text for s in sources], config)
+        if batch.estimate.over_cap:
+            raise MiningError(
+                f"This batch would need about {batch.estimate.requests} LLM requests (~{batch.estimate.tokens:,} tokens), "
+                f"more than the cap of {batch.estimate.max_requests} per batch (GLASSLOOP_LLM_MAX_REQUESTS_PER_BATCH): "
+                "choose fewer or shorter sources, or raise the cap."
+            )
+        batch.message = batch.estimate.describe()[:255]
     batch._history_user = user
     batch.save()
     batch.sources.set(sources)
@@ -253,9 +264,15 @@ def _run_batch(batch, ctx, extractor):
         ctx.report(i / max(1, len(sources)), f"source {i + 1} of {len(sources)}: {str(source)[:120]}")
         usage = Usage()
         attempted += 1
+        stopped = None
         try:
             extract_source(batch, source, extractor, usage)
             errors.pop(str(source.pk), None)
+        except BudgetExceeded as exc:
+            failed += 1
+            stopped = (f"{exc} It stopped at source {i + 1} of {len(sources)} (this source's records were not "
+                       f"kept); {len(sources) - i - 1} sources were not read. Raise the cap or re-run the rest.")
+            errors[str(source.pk)] = str(exc)
         except Exception as exc:
             failed += 1
             message = str(exc) if isinstance(exc, (ExtractionError, MiningError)) else f"{type(exc).__name__}: {exc}"
@@ -268,6 +285,10 @@ def _run_batch(batch, ctx, extractor):
             source_errors=errors,
             records_found=ExtractedRecord.objects.filter(batch_id=batch.pk).count(),
         )
+        if stopped:
+            validate_batch(batch.pk)
+            return {"status": Status.FAILED, "error": stopped,
+                    "records_found": ExtractedRecord.objects.filter(batch_id=batch.pk).count()}
     validate_batch(batch.pk)
     records = ExtractedRecord.objects.filter(batch_id=batch.pk).count()
     if attempted and failed == attempted:

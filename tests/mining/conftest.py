@@ -15,12 +15,22 @@ class FakeLLM:
     Each script item: {"content": str} (200 with usage), {"status": 429|500, ...},
     or {"sleep": seconds, "content": ...} to outlast the client's timeout. When the script
     is exhausted the ``default`` item is used. Every request body is kept in ``requests``.
+
+    {"follow_schema": True} answers like a server that follows the request's JSON schema:
+    from the scripted truth records (``truth``: dicts in the project's own words, e.g.
+    {"composition": ..., "tg": {"value": 683, "unit": "K"}, "dmax_mm": 5, "snippet": ...})
+    whose snippet occurs in the request's paper text (so each chunk gets its own records),
+    it builds a reply that has exactly the properties the schema declares (a name the truth
+    does not know gets null). Add "extra_keys": {name: value} to put undeclared keys in each
+    record. A request without a JSON schema (``json_object`` mode) gets the records in the
+    fake model's own words (``Tg_K``, ``Tx_K``, ``Tl_K`` in K), as a real server would.
     """
 
     def __init__(self):
         self.script = []
         self.default = {"content": json.dumps({"records": []})}
         self.requests = []
+        self.truth = []
         self.lock = threading.Lock()
 
     def next_item(self, body):
@@ -46,7 +56,7 @@ def _handler(fake):
             status = item.get("status", 200)
             if status != 200:
                 return self._send(status, {"error": {"message": f"scripted {status}", "type": "test"}})
-            content = item["content"]
+            content = item["content"] if "content" in item else schema_reply(fake.truth, body, item.get("extra_keys"))
             self._send(200, {
                 "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": body.get("model", "m"),
                 "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
@@ -66,6 +76,73 @@ def _handler(fake):
                 pass
 
     return Handler
+
+
+BEGIN, END = "<<<BEGIN_PAPER_TEXT>>>", "<<<END_PAPER_TEXT>>>"
+
+
+def _paper_text(body):
+    """The paper text of the request (a repair request repeats it earlier in its messages)."""
+    for message in reversed(body.get("messages") or []):
+        content = message.get("content") or ""
+        if message.get("role") == "user" and BEGIN in content and END in content:
+            return content.split(BEGIN, 1)[1].rsplit(END, 1)[0]
+    return ""
+
+
+def _squash(text):
+    return " ".join((text or "").split())
+
+
+def _resolve(schema, defs):
+    while isinstance(schema, dict) and "$ref" in schema:
+        schema = defs[schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def _fill(schema, value, defs):
+    """``value`` shaped by ``schema``: objects get exactly the declared properties."""
+    schema = _resolve(schema, defs)
+    if "anyOf" in schema:
+        options = [_resolve(o, defs) for o in schema["anyOf"]]
+        if value is None and any(o.get("type") == "null" for o in options):
+            return None
+        return _fill(next(o for o in options if o.get("type") != "null"), value, defs)
+    kind = schema.get("type")
+    if kind == "object":
+        value = value if isinstance(value, dict) else {}
+        return {name: _fill(sub, value.get(name), defs) for name, sub in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [_fill(schema.get("items") or {}, v, defs) for v in (value or [])]
+    if isinstance(value, dict) and kind in ("number", "integer"):  # {"value", "unit"} asked as a bare number
+        return value.get("value")
+    if value is None:
+        return {"string": "", "number": 0, "integer": 0, "boolean": False}.get(kind)
+    return value
+
+
+def _own_words(record):
+    """The fake model's own key names, used when the request gives no schema."""
+    out = {"alloy": record.get("composition"), "snippet": record.get("snippet", "")}
+    for prop in ("tg", "tx", "tl"):
+        t = record.get(prop)
+        if t:
+            out[f"{prop.capitalize()}_K"] = t["value"] + 273.15 if t["unit"] == "C" else t["value"]
+    return out
+
+
+def schema_reply(truth, body, extra_keys=None):
+    text = _squash(_paper_text(body))
+    records = [r for r in truth if _squash(r.get("snippet")) and _squash(r.get("snippet")) in text]
+    fmt = body.get("response_format") or {}
+    if fmt.get("type") != "json_schema":
+        return json.dumps({"records": [_own_words(r) for r in records]})
+    schema = fmt["json_schema"]["schema"]
+    reply = _fill(schema, {"records": records}, schema.get("$defs") or schema.get("definitions") or {})
+    if extra_keys:
+        for rec in reply.get("records", []):
+            rec.update(extra_keys)
+    return json.dumps(reply)
 
 
 @pytest.fixture
