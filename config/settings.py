@@ -209,9 +209,9 @@ GLASSLOOP_LLM_MODEL = env_str("GLASSLOOP_LLM_MODEL", "")
 # names contain KEY.
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL", "")
 OPENAI_API_KEY = env_str("OPENAI_API_KEY", "")
-# Per-request timeout (seconds, default 120; a timed-out request is retried), attempts per
+# Per-request timeout (seconds, default 60; a timed-out request is retried), attempts per
 # request (default 4) and the first backoff (seconds, default 2, doubled each retry up to 60).
-GLASSLOOP_LLM_TIMEOUT_S = env_float("GLASSLOOP_LLM_TIMEOUT_S", 120.0, above=0)
+GLASSLOOP_LLM_TIMEOUT_S = env_float("GLASSLOOP_LLM_TIMEOUT_S", 60.0, above=0)
 GLASSLOOP_LLM_MAX_ATTEMPTS = env_int("GLASSLOOP_LLM_MAX_ATTEMPTS", 4, min=1)
 GLASSLOOP_LLM_BACKOFF_S = env_float("GLASSLOOP_LLM_BACKOFF_S", 2.0, min=0)
 # A source's text is sent in chunks of at most this many characters (default 12000), each
