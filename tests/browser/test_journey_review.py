@@ -23,9 +23,9 @@ CLEAN = "Cu47Zr45Al8"
 FLAGGED = "Zr60Cu25Al10Ni5"
 TO_REJECT = "Pd41Ni41P18"
 CSV = f"""composition,Tg_K,Tx_K,Tl_K,source,snippet
-{CLEAN},700,775,1150,Smith 2020,"{CLEAN} shows Tg = 700 K and Tx = 775 K"
+{CLEAN},700,775,1150,Smith 2020,"{CLEAN} shows Tg = 700 K, Tx = 775 K and Tl = 1150 K"
 {FLAGGED},760,690,1150,Jones 2019,"{FLAGGED}: Tx = 760 K, Tg = 690 K"
-{TO_REJECT},575,640,990,Lee 2018,"the ribbon of {TO_REJECT} was crystalline"
+{TO_REJECT},575,640,990,Lee 2018,"the ribbon of {TO_REJECT} (Tg 575 K, Tx 640 K, Tl 990 K) was crystalline"
 """
 
 

@@ -96,7 +96,13 @@ def test_a_value_moved_to_another_alloy_updates_both():
 
 @pytest.mark.django_db
 def test_mining_approvals_single_and_bulk(reviewer):
-    csv = "composition,Tg_K,Tx_K,Tl_K,source,snippet\nCu50Hf50,670,720,1200,P1,a\nPd41Ni41P18,575,665,,P2,b\nZr65Cu15Al10Ni10,652,757,1167,P3,c\n"
+    # Snippets that state every value, so the records are grounded and complete (bulk-approvable).
+    csv = (
+        "composition,Tg_K,Tx_K,Tl_K,source,snippet\n"
+        "Cu50Hf50,670,720,1200,P1,Tg 670 K Tx 720 K Tl 1200 K\n"
+        "Pd41Ni41P18,575,665,1010,P2,Tg 575 K Tx 665 K Tl 1010 K\n"
+        "Zr65Cu15Al10Ni10,652,757,1167,P3,Tg 652 K Tx 757 K Tl 1167 K\n"
+    )
     summary = mining_services.import_extracted(io.StringIO(csv), batch_name="b", user=reviewer)
     first = ExtractedRecord.objects.filter(batch_id=summary["batch_id"]).order_by("pk").first()
     mining_services.approve_record(first.pk, reviewer)
