@@ -197,18 +197,6 @@ def send(model, pk, task_id, *, then=""):
     return True
 
 
-def send_task_or_note(task, args, *, record_queryset, what, then):
-    """Publish a task that is not a job's (kept for callers outside the lifecycle)."""
-    try:
-        task.apply_async(args=list(args), retry=False)
-    except Exception as exc:
-        logger.warning("Could not queue %s: %s: %s", what, type(exc).__name__, exc)
-        record_queryset.update(error=f"{QUEUE_UNAVAILABLE} ({type(exc).__name__}: {exc}). {then}")
-        return False
-    record_queryset.filter(error__startswith=QUEUE_UNAVAILABLE).update(error="")
-    return True
-
-
 # ------------------------------------------------------------------------------ claiming and running
 
 

@@ -210,7 +210,7 @@ class LLMConfig:
             backoff_base_s=float(settings.GLASSLOOP_LLM_BACKOFF_S),
             chunk_chars=int(settings.GLASSLOOP_LLM_CHUNK_CHARS),
             overlap_chars=int(settings.GLASSLOOP_LLM_OVERLAP_CHARS),
-            max_requests_per_batch=int(getattr(settings, "GLASSLOOP_LLM_MAX_REQUESTS_PER_BATCH", 500)),
+            max_requests_per_batch=int(settings.GLASSLOOP_LLM_MAX_REQUESTS_PER_BATCH),
         )
 
 

@@ -256,11 +256,11 @@ def test_llm_configuration_from_an_argument():
     given = SimpleNamespace(
         GLASSLOOP_LLM_MODEL="m", OPENAI_BASE_URL="http://127.0.0.1:1/v1", OPENAI_API_KEY="sk-secret",
         GLASSLOOP_LLM_TIMEOUT_S=5.0, GLASSLOOP_LLM_MAX_ATTEMPTS=2, GLASSLOOP_LLM_BACKOFF_S=0.5,
-        GLASSLOOP_LLM_CHUNK_CHARS=1000, GLASSLOOP_LLM_OVERLAP_CHARS=10,
+        GLASSLOOP_LLM_CHUNK_CHARS=1000, GLASSLOOP_LLM_OVERLAP_CHARS=10, GLASSLOOP_LLM_MAX_REQUESTS_PER_BATCH=7,
     )
     config = LLMConfig.from_settings(settings=given)
     assert (config.base_url, config.api_key, config.timeout_s, config.max_attempts) == ("http://127.0.0.1:1/v1", "sk-secret", 5.0, 2)
-    assert (config.chunk_chars, config.overlap_chars) == (1000, 10)
+    assert (config.chunk_chars, config.overlap_chars, config.max_requests_per_batch) == (1000, 10, 7)
     assert "sk-secret" not in repr(config)
     assert LLMConfig.from_settings(model="other", settings=given).model == "other"
 
