@@ -14,13 +14,12 @@ from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import jobs
-from .api import AUTH_HINT
-from .roles import has_role
+from .api import AUTH_HINT, HasRole
+from .roles import VIEWER, has_role
 
 JobStatusSerializer = inline_serializer(
     name="JobStatus",
@@ -65,9 +64,10 @@ def _payload(job, kind, **extra):
 
 
 class _JobView(APIView):
-    # Logged in first (401 before anything else); the roles depend on the kind of job, so each
-    # method checks them itself (_require).
-    permission_classes = [IsAuthenticated]
+    # Logged in first (401 before anything else), then the viewer role as on every route (403,
+    # before the kind is looked up); the further roles depend on the kind of job, so each method
+    # checks them itself (_require).
+    permission_classes = [HasRole(VIEWER)]
 
 
 class JobStatusView(_JobView):

@@ -4,7 +4,9 @@ viewer        reads everything
 experimenter  logs samples and XRD/DSC measurements, imports tables
 reviewer      reviews LLM-extracted records
 approver      approves generated candidates for synthesis
-Superusers hold every role.
+Superusers hold every role. Every role implies viewer (reading): ``user_roles`` adds it, so
+``has_role``, ``role_required`` and the API's ``RolePermission`` all follow the one rule. A
+logged-in user with no role reads nothing: every page answers 403, which says whom to ask.
 """
 
 from functools import wraps
@@ -25,7 +27,10 @@ def user_roles(user):
     if user.is_superuser:
         return set(ALL_ROLES)
     if not hasattr(user, "_glassloop_roles"):
-        user._glassloop_roles = set(user.groups.filter(name__in=ALL_ROLES).values_list("name", flat=True))
+        held = set(user.groups.filter(name__in=ALL_ROLES).values_list("name", flat=True))
+        if held:  # experimenter, reviewer and approver each imply read access
+            held.add(VIEWER)
+        user._glassloop_roles = held
     return user._glassloop_roles
 
 
@@ -58,3 +63,12 @@ def assign_role(user, role):
     user.groups.add(group)
     if hasattr(user, "_glassloop_roles"):
         del user._glassloop_roles
+
+
+def site_admins():
+    """Usernames of the active superusers: the people who grant roles."""
+    from django.contrib.auth import get_user_model
+
+    return list(
+        get_user_model().objects.filter(is_superuser=True, is_active=True).order_by("username").values_list("username", flat=True)
+    )

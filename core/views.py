@@ -1,16 +1,34 @@
-"""Views every app shares: cancel and retry of a background job, its status as JSON."""
+"""Views every app shares: the home page, the 403 page, cancel and retry of a background job."""
 
 from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from . import jobs
-from .roles import has_role
+from .roles import VIEWER, has_role, role_required, site_admins, user_roles
+
+
+@role_required(VIEWER)
+def home(request):
+    """``/``: the alloy list, for anyone who may read (a user with no role gets the 403 page)."""
+    return redirect("lab:alloy_list")
+
+
+def permission_denied(request, exception=None):
+    """handler403: the site's layout, what was refused and whom to ask for a role."""
+    message = str(exception) if exception and str(exception) else ""
+    user = getattr(request, "user", None)
+    context = {
+        "exception": message,
+        "held_roles": sorted(user_roles(user)) if user is not None else [],
+        "admins": site_admins(),
+    }
+    return render(request, "403.html", context, status=403)
 
 
 def job_action_view(model_label, *, detail_url):

@@ -1,7 +1,6 @@
 """Design pages: campaigns, their candidates, approval, progress of generation."""
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -9,7 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from core import jobs
 from core.jobs import QUEUE_UNAVAILABLE
-from core.roles import APPROVER, EXPERIMENTER, has_role, role_required
+from core.roles import APPROVER, EXPERIMENTER, VIEWER, has_role, role_required
 from core.views import job_action_view
 from training import selectors as ml_selectors
 
@@ -22,7 +21,7 @@ def _errors(exc):
     return "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
 
 
-@login_required
+@role_required(VIEWER)
 def campaign_list(request):
     return render(
         request,
@@ -31,7 +30,7 @@ def campaign_list(request):
     )
 
 
-@login_required
+@role_required(VIEWER)
 def campaign_create(request):
     if not (has_role(request.user, APPROVER) or has_role(request.user, EXPERIMENTER)):
         messages.error(request, "Creating a campaign needs the experimenter or approver role.")
@@ -48,7 +47,7 @@ def campaign_create(request):
     return render(request, "design/campaign_form.html", {"form": form})
 
 
-@login_required
+@role_required(VIEWER)
 def campaign_detail(request, pk):
     campaign = get_object_or_404(DesignCampaign.objects.select_related("owner"), pk=pk)
     sort = request.GET.get("sort", "rank")
@@ -78,7 +77,7 @@ def campaign_detail(request, pk):
 
 
 @require_POST
-@login_required
+@role_required(VIEWER)
 def campaign_generate(request, pk):
     campaign = get_object_or_404(DesignCampaign, pk=pk)
     if not (has_role(request.user, APPROVER) or has_role(request.user, EXPERIMENTER)):
@@ -109,7 +108,7 @@ def campaign_close(request, pk):
 
 
 @require_GET
-@login_required
+@role_required(VIEWER)
 def campaign_status(request, pk):
     """JSON for the page's polling: the latest round's progress."""
     campaign = get_object_or_404(DesignCampaign, pk=pk)
@@ -121,7 +120,7 @@ def campaign_status(request, pk):
 
 
 @require_GET
-@login_required
+@role_required(VIEWER)
 def campaign_map(request, pk):
     from .plots import pca_map_svg
 
@@ -134,7 +133,7 @@ def campaign_map(request, pk):
 
 
 @require_GET
-@login_required
+@role_required(VIEWER)
 def campaign_parity(request, pk):
     from .plots import parity_svg
 
@@ -146,7 +145,7 @@ def campaign_parity(request, pk):
     return HttpResponse(parity_svg(rows, title="Predicted vs measured"), content_type="image/svg+xml")
 
 
-@login_required
+@role_required(VIEWER)
 def candidate_detail(request, pk):
     candidate = get_object_or_404(
         Candidate.objects.select_related("campaign", "generation_round", "model_version", "sample", "alloy", "nearest_known_alloy"),
@@ -202,7 +201,7 @@ def candidate_reject(request, pk):
 
 
 @require_POST
-@login_required
+@role_required(VIEWER)
 def candidate_start(request, pk):
     if not (has_role(request.user, EXPERIMENTER) or has_role(request.user, APPROVER)):
         messages.error(request, "Starting synthesis needs the experimenter role.")

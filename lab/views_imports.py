@@ -5,7 +5,6 @@ import logging
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -14,7 +13,7 @@ from django.views.decorators.http import require_GET
 
 from core import jobs
 from core.jobs import QUEUE_UNAVAILABLE
-from core.roles import EXPERIMENTER, role_required
+from core.roles import EXPERIMENTER, VIEWER, role_required
 from core.views import job_action_view
 
 from .importing import OUTCOME_REFUSED, enqueue_import
@@ -104,7 +103,7 @@ def import_status(request, pk):
 
 
 @require_GET
-@login_required
+@role_required(VIEWER)
 def export_alloys(request, fmt):
     """Every property value with its alloy and provenance; alloys without values get one row too."""
     if fmt not in EXPORT_FORMATS:

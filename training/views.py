@@ -2,20 +2,19 @@
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from core.jobs import QUEUE_UNAVAILABLE
-from core.roles import APPROVER, has_role, role_required
+from core.roles import APPROVER, VIEWER, has_role, role_required
 from core.views import job_action_view
 
 from . import selectors, services
 from .models import ModelVersion, TrainingRun
 
 
-@login_required
+@role_required(VIEWER)
 def model_list(request):
     runs = list(selectors.run_list())
     return render(
@@ -53,7 +52,7 @@ def retrain(request):
 run_action = job_action_view("ml.TrainingRun", detail_url="ml:run_detail")
 
 
-@login_required
+@role_required(VIEWER)
 def run_detail(request, pk):
     run = get_object_or_404(TrainingRun.objects.select_related("requested_by"), pk=pk)
     version = ModelVersion.objects.filter(training_run=run).first()
@@ -61,7 +60,7 @@ def run_detail(request, pk):
 
 
 @require_GET
-@login_required
+@role_required(VIEWER)
 def run_status(request, pk):
     run = get_object_or_404(TrainingRun, pk=pk)
     version = ModelVersion.objects.filter(training_run=run).first()
@@ -84,7 +83,7 @@ def run_status(request, pk):
 
 
 @require_GET
-@login_required
+@role_required(VIEWER)
 def run_curves(request, pk):
     from .plots import training_curves_svg
 
