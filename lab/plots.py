@@ -105,12 +105,17 @@ def xrd_plot_svg(analysis: XRDAnalysis, *, title: str = "") -> str:
     return render_svg(fig)
 
 
-def dsc_plot_svg(curve: DSCCurve, *, tg_k=None, tx_k=None, tl_k=None, title: str = "") -> str:
-    """Heat flow vs temperature (K, with °C on the top axis); Tg, Tx, Tl as labelled vertical lines."""
+def dsc_plot_svg(curve: DSCCurve, *, tg_k=None, tx_k=None, tl_k=None, title: str = "", proposals=None) -> str:
+    """Heat flow vs temperature (K, with °C on the top axis); Tg, Tx, Tl as labelled vertical lines.
+
+    ``proposals``: optional {"Tg"/"Tx"/"Tm"/"Tl": value_k or (value_k, method)} (e.g.
+    ``DSCAnalysis.plot_proposals()``), drawn as dotted lines labelled "Tg? 650 K (method)"
+    with ids ``tg-proposal``/``tg-proposal-label``.
+    """
     fig, ax = new_figure(FIGSIZE_IN)
     t, flow = _decimate(np.asarray(curve.temperature_k), np.asarray(curve.heat_flow))
     ax.plot(t, flow, color=CURVE_COLOUR, linewidth=0.9, gid="curve")
-    colours = {"Tg": "#2e86c1", "Tx": MARK_COLOUR, "Tl": "#8e44ad"}
+    colours = {"Tg": "#2e86c1", "Tx": MARK_COLOUR, "Tm": "#16a085", "Tl": "#8e44ad"}
     trans = ax.get_xaxis_transform()
     for name, value in (("Tg", tg_k), ("Tx", tx_k), ("Tl", tl_k)):
         if value is None:
@@ -121,10 +126,21 @@ def dsc_plot_svg(curve: DSCCurve, *, tg_k=None, tx_k=None, tl_k=None, title: str
         ax.axvline(value, color=colours[name], linestyle="--", linewidth=1.0, gid=f"{name.lower()}-marker")
         ax.text(value, 0.98, f" {name} = {value:.0f} K", transform=trans, rotation=90, va="top", ha="right",
                 fontsize=8, color=colours[name], gid=f"{name.lower()}-label")
+    shown = []
+    for name, item in (proposals or {}).items():
+        value, method = item if isinstance(item, (tuple, list)) else (item, "")
+        if name not in colours or value is None or not math.isfinite(float(value)):
+            continue
+        value = float(value)
+        shown.append(value)
+        ax.axvline(value, color=colours[name], linestyle=":", linewidth=1.0, alpha=0.8, gid=f"{name.lower()}-proposal")
+        label = f" {name}? {value:.0f} K" + (f" ({method.split(' (')[0]})" if method else "")
+        ax.text(value, 0.02, label, transform=trans, rotation=90, va="bottom", ha="left",
+                fontsize=7, color=colours[name], gid=f"{name.lower()}-proposal-label")
     ax.set_xlabel("temperature (K)")
     ax.set_ylabel("heat flow (exo ↑)")
-    lo = min([float(t[0])] + [float(v) for v in (tg_k, tx_k, tl_k) if v is not None])
-    hi = max([float(t[-1])] + [float(v) for v in (tg_k, tx_k, tl_k) if v is not None])
+    lo = min([float(t[0])] + [float(v) for v in (tg_k, tx_k, tl_k) if v is not None] + shown)
+    hi = max([float(t[-1])] + [float(v) for v in (tg_k, tx_k, tl_k) if v is not None] + shown)
     ax.set_xlim(lo, hi)
     top = ax.secondary_xaxis("top", functions=(lambda k: k - KELVIN_OFFSET, lambda c: c + KELVIN_OFFSET))
     top.set_xlabel("temperature (°C)", fontsize=9)

@@ -74,25 +74,113 @@ def synthetic_xrd_pattern(
     return ("\n".join(lines) + "\n").encode("ascii")
 
 
-def synthetic_dsc_curve(tg_k: float, tx_k: float, tl_k: float | None = None, *, seed: int = 0, unit: str = "K") -> bytes:
-    """A DSC heating curve (exo up, W/g): step down at Tg, exothermic peak just after Tx,
-    endothermic melting ending at Tl. Temperatures written in ``unit`` ("K" or "C")."""
+DSC_SHAPES = ("legacy", "sharp", "broad", "double", "lagged")
+
+
+def _smoothed_piecewise_linear(t, knots, sigma):
+    """A piecewise-linear profile through ``knots`` [(T, y), ...] (flat beyond the end knots), convolved
+    with a Gaussian of ``sigma`` K (thermal lag). Linear segments longer than ~3 sigma keep
+    their line, so a tangent along one still meets the baseline at its knot."""
+    from scipy.special import ndtr
+
+    xs = [k[0] for k in knots]
+    ys = [k[1] for k in knots]
+    slopes = [0.0] + [(ys[i + 1] - ys[i]) / (xs[i + 1] - xs[i]) for i in range(len(xs) - 1)] + [0.0]
+    out = np.zeros_like(t, dtype=float)
+    for i, x0 in enumerate(xs):
+        change = slopes[i + 1] - slopes[i]
+        z = (t - x0) / sigma
+        out += change * sigma * (z * ndtr(z) + np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi))
+    return out + ys[0]
+
+
+def _onset_aligned_flow(t, tg_k, tx_k, tl_k, tm_k, shape):
+    """Exo-up heat flow (no baseline, no noise) whose tangent constructions give exactly
+    Tg (onset of the step), Tx (onset of the first exotherm), Tm (onset of the first
+    endotherm) and Tl (end of the last endotherm)."""
+    sigma = {"sharp": 1.2, "broad": 2.0, "double": 1.5, "lagged": 3.0}[shape]
+    step_width = {"sharp": 10.0, "broad": 22.0, "double": 14.0, "lagged": 16.0}[shape]
+    rise, fall = {"sharp": (6.0, 16.0), "broad": (12.0, 32.0), "double": (7.0, 18.0), "lagged": (10.0, 26.0)}[shape]
+    flow = _smoothed_piecewise_linear(t, [(tg_k, 0.0), (tg_k + step_width, -0.08)], sigma)  # heat-capacity step
+    flow += _smoothed_piecewise_linear(t, [(tx_k, 0.0), (tx_k + rise, 1.0), (tx_k + rise + fall, 0.0)], sigma)
+    if shape == "double":
+        second = tx_k + rise + fall + 15.0
+        flow += _smoothed_piecewise_linear(t, [(second, 0.0), (second + 8.0, 0.45), (second + 26.0, 0.0)], sigma)
+    if tl_k is not None:
+        if shape in ("broad", "double"):  # a sharp eutectic-like peak, then a broad one ending at the liquidus
+            knots = [(tm_k, 0.0), (tm_k + 6.0, 0.5), (tm_k + 16.0, 0.08), (tl_k - 14.0, 0.3), (tl_k, 0.0)]
+        else:  # one endotherm, rising slowly, ending steeply at the liquidus
+            peak = tm_k + 0.7 * (tl_k - tm_k)
+            knots = [(tm_k, 0.0), (peak, 0.45), (tl_k, 0.0)]
+        flow -= _smoothed_piecewise_linear(t, knots, sigma)
+    return flow
+
+
+def synthetic_dsc_curve(
+    tg_k: float,
+    tx_k: float,
+    tl_k: float | None = None,
+    *,
+    seed: int = 0,
+    unit: str = "K",
+    shape: str = "legacy",
+    noise: float = 0.002,
+    exo_up: bool = True,
+    drift: float = 0.0,
+    tm_k: float | None = None,
+    heating_rate_k_min: float | None = None,
+    t_end_k: float | None = None,
+    step_k: float = 0.5,
+) -> bytes:
+    """A DSC heating curve (W/g): step at Tg, exothermic crystallisation after Tx,
+    endothermic melting ending at Tl. Temperatures written in ``unit`` ("K" or "C").
+
+    ``shape="legacy"`` (the default, unchanged output): logistic step centred on Tg,
+    Gaussian exotherm centred at Tx + 10 K (tangent onset ≈ Tx + 1.5 K), melting ending
+    smoothly at Tl.  The other shapes ("sharp", "broad", "double" — two exotherms and two
+    endotherms —, "lagged" — strong thermal smearing) are onset-aligned: piecewise-linear
+    events smeared by a Gaussian, so Tg, Tx and ``tm_k`` (default Tl − 60 K) are exactly
+    the tangent onsets of the step, first exotherm and first endotherm, and Tl the tangent
+    end of the last endotherm — the values a metallurgist reads off the trace.
+    ``noise``: white-noise σ (W/g); ``drift``: extra bowed baseline change over the scan
+    (W/g); ``exo_up=False`` writes the endo-up convention; ``heating_rate_k_min`` adds a
+    header line stating it; ``t_end_k`` stops the scan early.
+    """
     unit = normalise_temperature_unit(unit)
     if not tg_k < tx_k or (tl_k is not None and not tx_k < tl_k):
         raise ValueError("Need Tg < Tx < Tl.")
+    if shape not in DSC_SHAPES:
+        raise ValueError(f"Unknown shape {shape!r}; use one of {', '.join(DSC_SHAPES)}.")
     rng = np.random.default_rng(seed)
     t_end = (tl_k + 60.0) if tl_k is not None else tx_k + 200.0
-    t = np.arange(tg_k - 150.0, t_end, 0.5)
+    if t_end_k is not None:
+        t_end = t_end_k
+    t = np.arange(tg_k - 150.0, t_end, step_k)
     flow = -0.05 - 0.00005 * (t - t[0])
-    flow -= 0.08 / (1.0 + np.exp(-(t - tg_k) / 4.0))  # heat-capacity step at Tg
-    flow += 1.2 * _gauss(t, tx_k + 10.0, 10.0)  # crystallisation (onset ≈ Tx)
-    if tl_k is not None:
-        melt_start = tl_k - 80.0
-        ramp = np.clip((t - melt_start) / (tl_k - melt_start), 0, 1)
-        melt = np.where(t <= tl_k, np.sin(np.pi * ramp) ** 2 * (0.3 + 0.7 * ramp), 0.0)
-        flow -= 0.6 * melt
-    flow += rng.normal(0, 0.002, len(t))
+    if shape == "legacy":
+        flow -= 0.08 / (1.0 + np.exp(-(t - tg_k) / 4.0))  # heat-capacity step at Tg
+        flow += 1.2 * _gauss(t, tx_k + 10.0, 10.0)  # crystallisation (onset ≈ Tx)
+        if tl_k is not None:
+            melt_start = tl_k - 80.0
+            ramp = np.clip((t - melt_start) / (tl_k - melt_start), 0, 1)
+            melt = np.where(t <= tl_k, np.sin(np.pi * ramp) ** 2 * (0.3 + 0.7 * ramp), 0.0)
+            flow -= 0.6 * melt
+    else:
+        if tl_k is not None:
+            tm_k = tl_k - 60.0 if tm_k is None else tm_k
+            if not tx_k < tm_k < tl_k:
+                raise ValueError("Need Tx < Tm < Tl.")
+        flow += _onset_aligned_flow(t, tg_k, tx_k, tl_k, tm_k, shape)
+    if drift:
+        u = (t - t[0]) / (t[-1] - t[0])
+        flow += drift * (u + u * u) / 2.0
+    flow += rng.normal(0, noise, len(t))
+    if not exo_up:
+        flow = -flow
     shown = t - KELVIN_OFFSET if unit == "C" else t
-    header = f"# Temperature ({'°C' if unit == 'C' else 'K'}), Heat flow (W/g, exo up)"
-    lines = [header] + [f"{a:.2f}\t{b:.5f}" for a, b in zip(shown, flow)]
+    header = f"# Temperature ({'°C' if unit == 'C' else 'K'}), Heat flow (W/g, {'exo' if exo_up else 'endo'} up)"
+    lines = [header]
+    if heating_rate_k_min is not None:
+        lines.append(f"# Heating rate: {heating_rate_k_min:g} K/min")
+    lines += [f"{a:.2f}\t{b:.5f}" for a, b in zip(shown, flow)]
     return ("\n".join(lines) + "\n").encode("utf-8")
