@@ -224,6 +224,7 @@ def xrd_plot(request, pk):
 
 @role_required(VIEWER)
 def dsc_plot(request, pk):
+    from .dsc_analysis import analyse_dsc
     from .patterns import PatternError, read_dsc_file
     from .plots import dsc_plot_svg
 
@@ -235,8 +236,12 @@ def dsc_plot(request, pk):
         )
     except PatternError as exc:
         raise Http404(f"The stored curve can no longer be read: {exc}") from exc
+    # The trace's own reading (tangent onsets), dotted beside the recorded values, so a person
+    # can check what was typed against the curve.
+    proposals = analyse_dsc(curve, heating_rate_k_min=dsc.heating_rate_k_min).plot_proposals()
     return _svg(
         dsc_plot_svg(
-            curve, tg_k=dsc.tg_k, tx_k=dsc.tx_k, tl_k=dsc.tl_k, title=f"{dsc.sample.label} · {dsc.sample.alloy.formula}"
+            curve, tg_k=dsc.tg_k, tx_k=dsc.tx_k, tl_k=dsc.tl_k, title=f"{dsc.sample.label} · {dsc.sample.alloy.formula}",
+            proposals=proposals,
         )
     )

@@ -112,6 +112,8 @@ def test_dsc_curve_in_celsius_is_stored_and_plotted(experimenter_client, media_r
     assert plot.status_code == 200
     assert plot["Content-Type"] == "image/svg+xml"
     assert b"<svg" in plot.content
+    # The trace's own reading is drawn beside the recorded values (tangent onsets).
+    assert b'id="tg-proposal"' in plot.content and b'id="tx-proposal"' in plot.content
 
 
 def test_dsc_curve_in_the_wrong_unit_is_refused(experimenter_client, media_root):
