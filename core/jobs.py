@@ -102,8 +102,9 @@ class Job(models.Model):
 
     @property
     def can_cancel(self):
-        return self.status in (JobStatus.QUEUED, JobStatus.RUNNING) and not (
-            self.status == JobStatus.RUNNING and self.cancel_requested and not self.heartbeat_is_stale()
+        # A running job already asked to stop can be cancelled again only once its worker is gone.
+        return self.status == JobStatus.QUEUED or (
+            self.status == JobStatus.RUNNING and (not self.cancel_requested or self.heartbeat_is_stale())
         )
 
     @property
@@ -357,7 +358,9 @@ class _Running:
 def run_job(model, pk, work, *, task_id=None):
     """Claim the job, run ``work(job, ctx)`` with a heartbeat, record how it ended.
 
-    ``work`` returns the fields to save with "done" (it may set ``status`` itself); it raises
+    ``work`` returns the fields to save with "done" (it may set ``status`` itself), or None
+    when it recorded the end itself inside its own transaction (``finish`` there, as a
+    generation round and a training run do: the final write then finds nothing to update); it raises
     JobError for a failure the person can act on, JobCancelled (via ``ctx.check_cancel``) to
     stop. Any other exception fails the job with its type and message; the worker lives on.
     Returns the job as it is now (also when there was nothing to run).
@@ -367,7 +370,7 @@ def run_job(model, pk, work, *, task_id=None):
         return model.objects.filter(pk=pk).first()
     try:
         with running(job) as ctx:
-            fields = work(job, ctx) or {}
+            fields = work(job, ctx)
     except JobCancelled:
         finish(job, JobStatus.CANCELLED, message="cancelled while running")
     except JobError as exc:
@@ -376,8 +379,9 @@ def run_job(model, pk, work, *, task_id=None):
         logger.exception("%s failed", job.job_label())
         fail(job, f"Unexpected error: {type(exc).__name__}: {exc}")
     else:
-        fields = dict(fields)
-        finish(job, fields.pop("status", JobStatus.DONE), **fields)
+        if fields is not None:
+            fields = dict(fields)
+            finish(job, fields.pop("status", JobStatus.DONE), **fields)
     return model.objects.filter(pk=pk).first()
 
 
@@ -417,8 +421,10 @@ def retry(job):
         now = timezone.now()
         if job.status == JobStatus.RUNNING and job.heartbeat_is_stale(now):
             _mark_lost(job, now, "noticed on retry")
-        if not (job.status in (JobStatus.FAILED, JobStatus.CANCELLED) or job.status == JobStatus.QUEUED):
-            return job, f"It is {job.get_status_display().lower()}; cancel it first or wait for it to finish."
+        if job.status == JobStatus.DONE:
+            return job, "It is done; there is nothing to retry."
+        if job.status == JobStatus.RUNNING:
+            return job, "It is running; cancel it first or wait for it to finish."
         job.reset_for_retry()
         job.error = ""
         job.status = JobStatus.QUEUED

@@ -212,7 +212,6 @@ def _store_batch(gen_round, version, result, known):
     # meanwhile (this attempt was given up), the candidates are rolled back with it.
     if not jobs.finish(gen_round, jobs.JobStatus.DONE, model_version=version, counts=counts, message=message[:255]):
         raise jobs.JobError("This attempt was given up (the round was failed or retried meanwhile); its candidates were not kept.")
-    return {}
 
 
 # ------------------------------------------------------------------------------ approval

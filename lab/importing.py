@@ -156,16 +156,6 @@ def _prepare(line, raw):
     return row
 
 
-def _compare(value, temps):
-    """'agree' / 'differ' / 'disjoint' between a PropertyValue and a row's temperatures (ml.rules)."""
-    return rules.compare_temperatures(value, temps)
-
-
-def _holds(value, temps):
-    """True when ``value`` already has every temperature of the row, within the tolerance (ml.rules)."""
-    return rules.holds_temperatures(value, temps)
-
-
 def _describe(temps):
     names = {"tg_k": "Tg", "tx_k": "Tx", "tl_k": "Tl"}
     return ", ".join(f"{names[f]} {t:g} K" for f, t in temps.items() if t is not None)
@@ -310,7 +300,7 @@ def _import(table, report, *, user, source_label, progress):
         if existing and all(t is None for t in row.temps.values()):
             entry.update(outcome=OUTCOME_MERGED, reason="Existing alloy; no Tg, Tx or Tl given: nothing new.")
             continue
-        holder = next((v for v in existing if _holds(v, row.temps)), None)
+        holder = next((v for v in existing if rules.holds_temperatures(v, row.temps)), None)
         if holder is not None:
             reason = f"Same values as an existing value of this alloy (within {AGREEMENT_TOLERANCE_K:g} K): nothing new."
             if holder.origin == PropertyValue.Origin.LITERATURE and holder.reference_id is None and holder.reference is None and not holder.source_label:
@@ -322,7 +312,7 @@ def _import(table, report, *, user, source_label, progress):
                         changed_values[holder.pk] = holder
             entry.update(outcome=OUTCOME_MERGED, reason=reason)
             continue
-        contradicted = [v for v in existing if _compare(v, row.temps) == "differ"]
+        contradicted = [v for v in existing if rules.compare_temperatures(v, row.temps) == "differ"]
         value = _new_value(alloy, row, references, user, source_label, existing)
         if value is None:
             entry.update(outcome=OUTCOME_MERGED, reason="Existing alloy; no Tg, Tx or Tl given: nothing new.")

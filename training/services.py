@@ -204,7 +204,7 @@ def _train(run, ctx):
         fit_meta = fit_bundle(train_rows, out_dir, epochs=run.epochs, seed=run.seed, progress=progress)
         progress("validating")
         finish_training(run, out_dir, fit_meta, validation_rows, progress)
-    except BaseException as exc:
+    except Exception as exc:
         shutil.rmtree(out_dir, ignore_errors=True)
         if not isinstance(exc, (jobs.JobCancelled, jobs.JobError)):
             logger.exception("Training run %s failed", run.pk)
@@ -215,7 +215,7 @@ def _train(run, ctx):
             log=progress.run.log + f"[{now:%H:%M:%S}] {ended}\n" + traceback.format_exc(limit=8), curves=progress.curves
         )
         raise exc from None
-    return {"status": TrainingRun.Status.DONE}
+    return None  # finish_training recorded the end in its own transaction
 
 
 def validation_metrics(bundles, validation_rows):
