@@ -316,3 +316,94 @@ GFA_CRYSTAL = "crystal"
 GFA_CLASSES = (GFA_BMG, GFA_RIBBON, GFA_CRYSTAL)
 GFA_CLASS_LABELS = {GFA_BMG: "bulk glass (BMG)", GFA_RIBBON: "glass as ribbon only", GFA_CRYSTAL: "crystalline"}
 
+BMG_MIN_DMAX_MM = 1.0  # "bulk": castable as a rod of at least 1 mm
+DMAX_MAX_MM = 200.0  # no glass has been cast thicker (the record is ~80 mm); above is a typo
+
+# How a Dmax is known: a reported critical diameter, or a bound from one casting — an
+# amorphous rod of d mm says Dmax ≥ d, a crystalline one says Dmax < d.
+DMAX_POINT = "point"
+DMAX_AT_LEAST = "at_least"
+DMAX_BELOW = "below"
+DMAX_KINDS = (DMAX_POINT, DMAX_AT_LEAST, DMAX_BELOW)
+
+_GFA_CLASS_NAMES = {
+    "bmg": GFA_BMG, "bulk": GFA_BMG, "bulk glass": GFA_BMG, "bulk metallic glass": GFA_BMG,
+    "ribbon": GFA_RIBBON, "glass ribbon": GFA_RIBBON, "melt-spun ribbon": GFA_RIBBON,
+    "crystal": GFA_CRYSTAL, "crystalline": GFA_CRYSTAL, "nbmg": GFA_CRYSTAL,
+}
+
+
+class GFAValueError(ValueError):
+    """A GFA class or Dmax that cannot be used; the message says why in the lab's words."""
+
+
+def gfa_class(text) -> str | None:
+    """The GFA class named by ``text`` ("BMG", "Ribbon", "Crystal", case-insensitive; empty →
+    None); GFAValueError for a name we do not know."""
+    if text is None:
+        return None
+    t = str(text).strip()
+    if not t or t.lower() == "nan":
+        return None
+    try:
+        return _GFA_CLASS_NAMES[t.lower()]
+    except KeyError:
+        raise GFAValueError(f"unknown GFA class {t!r}: use BMG, Ribbon or Crystal") from None
+
+
+def is_glass(cls: str) -> bool:
+    return cls in (GFA_BMG, GFA_RIBBON)
+
+
+def dmax_problems(cls: str | None, dmax_mm, kind: str = DMAX_POINT) -> list[str]:
+    """Why a Dmax (mm) cannot be used with GFA class ``cls`` (empty list: it can).
+
+    The source's codes ``0`` for a crystal and ``0.15`` for a ribbon are not measurements and
+    are not problems: :func:`coded_dmax` recognises them so callers store no Dmax for them.
+    """
+    if dmax_mm is None:
+        return []
+    try:
+        d = float(dmax_mm)
+    except (TypeError, ValueError):
+        return [f"Dmax {dmax_mm!r} is not a number"]
+    if d != d:
+        return []
+    if kind not in DMAX_KINDS:
+        return [f"unknown Dmax kind {kind!r}"]
+    problems = []
+    if d <= 0:
+        problems.append(f"Dmax {d:g} mm must be above 0 mm")
+    elif d > DMAX_MAX_MM:
+        problems.append(f"Dmax {d:g} mm is above {DMAX_MAX_MM:g} mm, thicker than any glass ever cast")
+    if cls == GFA_CRYSTAL and kind != DMAX_BELOW and d > 0:
+        problems.append(f"a crystalline alloy has no Dmax (got {d:g} mm)")
+    if cls == GFA_BMG and kind == DMAX_POINT and 0 < d < BMG_MIN_DMAX_MM:
+        problems.append(f"a BMG has Dmax ≥ {BMG_MIN_DMAX_MM:g} mm (got {d:g} mm): is it a ribbon?")
+    if cls == GFA_RIBBON and kind != DMAX_BELOW and d >= BMG_MIN_DMAX_MM:
+        problems.append(f"Dmax {d:g} mm makes it a BMG, not a ribbon")
+    return problems
+
+
+def coded_dmax(cls: str | None, dmax_mm) -> bool:
+    """True for the source codes that stand for "no Dmax": 0 on a crystal, 0.15 on a ribbon."""
+    try:
+        d = float(dmax_mm)
+    except (TypeError, ValueError):
+        return False
+    return (cls == GFA_CRYSTAL and d == 0) or (cls == GFA_RIBBON and abs(d - 0.15) < 1e-9)
+
+
+def class_from_casting(amorphous: bool, diameter_mm) -> tuple[str | None, str, float | None]:
+    """What one cast rod says: (GFA class or None if unknown, Dmax kind, bound in mm or None).
+
+    An amorphous rod of d mm: a glass with Dmax ≥ d (a BMG when d ≥ 1 mm, else at least a
+    ribbon). A crystalline rod of d mm: only Dmax < d — the alloy may still form a thinner
+    glass, so its class stays unknown (not a BMG when d ≤ 1 mm, which the bound already says).
+    """
+    d = None if diameter_mm in (None, "") else float(diameter_mm)
+    if amorphous:
+        if d is None:
+            return (GFA_RIBBON, DMAX_AT_LEAST, None)  # a glass; how thick is unknown
+        return (GFA_BMG if d >= BMG_MIN_DMAX_MM else GFA_RIBBON, DMAX_AT_LEAST, d)
+    return (None, DMAX_BELOW, d)
