@@ -13,9 +13,9 @@ versions are scored on the same rows at promotion time.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import time
-import traceback
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,6 +126,32 @@ def maybe_retrain_for_new_results():
     return request_retrain(trigger=TrainingRun.Trigger.LOOP)
 
 
+def request_first_training() -> TriggerResult:
+    """Queue the first training of a fresh site (``manage.py queue_first_training``, run by
+    ``make run`` after the starter corpus is loaded). Idempotent: does nothing while a model
+    version exists or a run is queued or running, nor when the first training already failed
+    on exactly this data (its page says why; new data lets it run again)."""
+    jobs.fail_stale(TrainingRun)
+    version = ModelVersion.objects.order_by("-created_at").first()
+    if version is not None:
+        return TriggerResult(None, False, f"A model version exists already (v{version.pk}); nothing to queue.")
+    live = selectors.live_runs().order_by("-created_at").first()
+    if live is not None:
+        if live.status == TrainingRun.Status.QUEUED and live.error.startswith(QUEUE_UNAVAILABLE):
+            enqueue_training(live)  # its message was never sent: try again
+            live.refresh_from_db()
+        return TriggerResult(live, False, f"Training run {live.pk} is already {live.get_status_display().lower()}.")
+    snap = take_snapshot()
+    if snap.rows:
+        failed = (
+            TrainingRun.objects.filter(snapshot_hash=snap.hash, status=TrainingRun.Status.FAILED)
+            .order_by("-created_at").first()
+        )
+        if failed is not None:
+            return TriggerResult(failed, False, f"The first training on this data failed (run {failed.pk}): {failed.error}")
+    return request_retrain(trigger=TrainingRun.Trigger.BOOTSTRAP)
+
+
 # =====================================================================================
 # Running a training (called by the Celery task)
 # =====================================================================================
@@ -206,16 +232,58 @@ def _train(run, ctx):
         finish_training(run, out_dir, fit_meta, validation_rows, progress)
     except Exception as exc:
         shutil.rmtree(out_dir, ignore_errors=True)
-        if not isinstance(exc, (jobs.JobCancelled, jobs.JobError)):
-            logger.exception("Training run %s failed", run.pk)
-            exc = jobs.JobError(f"{type(exc).__name__}: {exc}")
-        now = timezone.now()
-        ended = "cancelled" if isinstance(exc, jobs.JobCancelled) else "failed"
-        TrainingRun.objects.filter(pk=run.pk, attempts=run.attempts).update(
-            log=progress.run.log + f"[{now:%H:%M:%S}] {ended}\n" + traceback.format_exc(limit=8), curves=progress.curves
-        )
+        exc = _record_training_failure(run, exc, progress)
         raise exc from None
     return None  # finish_training recorded the end in its own transaction
+
+
+# =====================================================================================
+# Reporting a failed run: one plain sentence on the page, the traceback in the logs only
+# =====================================================================================
+
+TOO_LITTLE_DATA_HINT = "Import a table or load the starter corpus."
+_TOO_FEW_ALLOYS = re.compile(r"only (\d+) usable alloys? after cleaning; need at least (\d+)")
+_NO_USABLE_ROWS = re.compile(r"no usable rows\b|no data rows\b")
+
+
+def plain_training_error(exc):
+    """The sentence a person reads when a training run could not finish (never a traceback).
+
+    The pipeline's refusals for too little data become what to do about it; any other error
+    is named by its type and message on one line (the traceback goes to the logs).
+    """
+    text = " ".join(str(exc).split())
+    if isinstance(exc, (jobs.JobError, jobs.JobCancelled)):
+        return text
+    if match := _TOO_FEW_ALLOYS.search(text):
+        n, need = int(match.group(1)), int(match.group(2))
+        have = f"Only {n} alloy has" if n == 1 else f"Only {n} alloys have"
+        return f"{have} usable Tg, Tx and Tl values; the models need at least {need}. {TOO_LITTLE_DATA_HINT}"
+    if _NO_USABLE_ROWS.search(text):
+        return f"No alloy has usable Tg, Tx and Tl values yet; the models need at least 10. {TOO_LITTLE_DATA_HINT}"
+    return f"The training stopped on an unexpected error ({type(exc).__name__}: {text[:300]}). The details are in the worker's log."
+
+
+def _record_training_failure(run, exc, progress):
+    """Log the failure (with its traceback, for the logs only), write one plain line to the
+    run's log, and return the exception to raise: JobCancelled or a JobError whose message is
+    ``plain_training_error``'s sentence (core.jobs stores it as the run's error)."""
+    if isinstance(exc, jobs.JobCancelled):
+        ended = "cancelled"
+    else:
+        if not isinstance(exc, jobs.JobError):
+            plain = plain_training_error(exc)
+            if plain.endswith(TOO_LITTLE_DATA_HINT):
+                logger.warning("Training run %s refused: %s", run.pk, exc)
+            else:
+                logger.exception("Training run %s failed", run.pk)
+            exc = jobs.JobError(plain)
+        ended = f"failed: {exc}"
+    now = timezone.now()
+    TrainingRun.objects.filter(pk=run.pk, attempts=run.attempts).update(
+        log=progress.run.log + f"[{now:%H:%M:%S}] {ended}\n", curves=progress.curves
+    )
+    return exc
 
 
 def validation_metrics(bundles, validation_rows):
