@@ -8,6 +8,8 @@ refused with the parser's reason, one transaction).
 from import_export import fields, resources
 from import_export.results import Error, Result, RowResult
 
+from core.exports import NeutralisedExportMixin
+
 from .importing import OUTCOME_CREATED, OUTCOME_REFUSED, import_alloys
 from .models import Alloy, PropertyValue
 from .tables import ImportFileError, check_columns, normalise_header
@@ -17,7 +19,7 @@ def _rounded(value, digits):
     return None if value is None else round(value, digits)
 
 
-class PropertyValueResource(resources.ModelResource):
+class PropertyValueResource(NeutralisedExportMixin, resources.ModelResource):
     """One row per property value with its alloy and provenance (the CSV/XLSX export)."""
 
     formula = fields.Field(attribute="alloy__formula", column_name="formula")
@@ -66,7 +68,7 @@ class PropertyValueResource(resources.ModelResource):
         return "yes" if value.conflict else ""
 
 
-class AlloyResource(resources.ModelResource):
+class AlloyResource(NeutralisedExportMixin, resources.ModelResource):
     """Alloys for the admin export (import goes through LiteratureTableResource)."""
 
     class Meta:
@@ -75,7 +77,7 @@ class AlloyResource(resources.ModelResource):
         export_order = fields
 
 
-class LiteratureTableResource(resources.ModelResource):
+class LiteratureTableResource(NeutralisedExportMixin, resources.ModelResource):
     """Admin import of a table with composition, Tg_K, Tx_K, Tl_K (+ source/doi).
 
     ``import_data`` hands the whole table to the import service and shows its per-row

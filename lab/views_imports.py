@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from core import jobs
+from core.exports import neutralise_row
 from core.jobs import QUEUE_UNAVAILABLE
 from core.roles import EXPERIMENTER, VIEWER, role_required
 from core.views import job_action_view
@@ -109,12 +110,13 @@ def export_alloys(request, fmt):
     if fmt not in EXPORT_FORMATS:
         raise Http404(f"Export formats are {', '.join(EXPORT_FORMATS)}.")
     resource = PropertyValueResource()
-    dataset = resource.export(queryset=PropertyValue.objects.order_by("alloy__formula", "pk"))
+    # XLSX keeps numbers as numbers (CSV cells are text anyway); text is neutralised (core.exports).
+    dataset = resource.export(queryset=PropertyValue.objects.order_by("alloy__formula", "pk"), force_native_type=fmt == "xlsx")
     headers = dataset.headers
     for alloy in Alloy.objects.filter(property_values__isnull=True).order_by("formula"):
         row = dict.fromkeys(headers, "")
         row.update(formula=alloy.formula, composition_key=alloy.composition_key, name=alloy.name, base_element=alloy.base_element)
-        dataset.append([row[h] for h in headers])
+        dataset.append(neutralise_row([row[h] for h in headers]))
     content = dataset.export(fmt)
     response = HttpResponse(content, content_type=EXPORT_FORMATS[fmt])
     stamp = timezone.now().strftime("%Y%m%d-%H%M")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.exports import neutralise_row
 from mining import services
 from mining.llm import ExtractionError, LLMConfig
 from mining.models import ExtractedRecord, ExtractionBatch, LiteratureSource
@@ -35,10 +36,10 @@ def export_records(batch, path):
         writer = csv.writer(fh)
         writer.writerow(EXPORT_COLUMNS)
         for r in records:
-            writer.writerow([
+            writer.writerow(neutralise_row([
                 (r.source.doi or "") if r.source_id else "", r.composition_raw, _cell(r.tg_k), _cell(r.tx_k), _cell(r.tl_k),
                 _cell(r.dmax_mm), r.status, ";".join(r.flag_names),
-            ])
+            ]))
             n += 1
     return n
 
