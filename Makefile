@@ -22,6 +22,7 @@ setup: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py ensure_admin
 	$(PY) manage.py load_starter_set --if-empty
+	$(PY) manage.py queue_first_training
 
 run: setup
 	$(PY) manage.py run_glassloop --host $(HOST) --port $(PORT)

@@ -1,22 +1,146 @@
-"""Views every app shares: the home page, the 403 page, cancel and retry of a background job."""
+"""Views every app shares: the home page (a dashboard of what needs doing), the 403 page,
+cancel and retry of a background job.
+
+core sits below every app (ARCHITECTURE.md), so the dashboard imports none of their code: it
+reads their models by label (``apps.get_model``, as ``job_action_view`` does) and skips a
+section whose app or field is missing.
+"""
 
 from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldError, PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from . import jobs
-from .roles import VIEWER, has_role, role_required, site_admins, user_roles
+from .roles import APPROVER, EXPERIMENTER, REVIEWER, VIEWER, has_role, role_required, site_admins, user_roles
 
 
 @role_required(VIEWER)
 def home(request):
-    """``/``: the alloy list, for anyone who may read (a user with no role gets the 403 page)."""
-    return redirect("lab:alloy_list")
+    """``/``: what needs doing, for anyone who may read (a user with no role gets the 403 page).
+
+    Counts everyone may read (records waiting for review, candidates at each step, the data the
+    models learn from), the active model or what to do to get one, a live training run with its
+    progress (polled from ``/api/jobs/<kind>/<id>/`` by static/js/job-progress.js) and, for the
+    roles that import, the recent imports. Each item links to the page where it is done.
+    """
+    user = request.user
+    context = {
+        "can_import": has_role(user, EXPERIMENTER),
+        "can_review": has_role(user, REVIEWER),
+        "can_approve": has_role(user, APPROVER),
+        "can_design": has_role(user, APPROVER) or has_role(user, EXPERIMENTER),
+        **_data_summary(),
+        **_review_summary(),
+        **_design_summary(),
+        **_model_summary(),
+    }
+    context["imports"] = _recent_imports() if context["can_import"] else None
+    return render(request, "core/home.html", context)
+
+
+def _model_or_none(label):
+    try:
+        return apps.get_model(label)
+    except LookupError:
+        return None
+
+
+def _count(label, **filters):
+    """Rows of the model ``label`` matching ``filters``; None when the app or a field is missing."""
+    model = _model_or_none(label)
+    if model is None:
+        return None
+    try:
+        return model.objects.filter(**filters).count()
+    except FieldError:
+        return None
+
+
+def _data_summary():
+    with_temps = _count("lab.Alloy", tg_mean_k__isnull=False, tx_mean_k__isnull=False, tl_mean_k__isnull=False)
+    return {"n_alloys": _count("lab.Alloy"), "n_alloys_with_temps": with_temps, "n_samples": _count("lab.Sample")}
+
+
+def _review_summary():
+    return {"n_pending_records": _count("mining.ExtractedRecord", status="pending")}
+
+
+# Candidate steps shown on the dashboard: (status, what waits, who acts).
+CANDIDATE_STEPS = (
+    ("proposed", "awaiting approval", APPROVER),
+    ("approved_for_synthesis", "awaiting synthesis", EXPERIMENTER),
+    ("in_synthesis", "awaiting XRD or DSC", EXPERIMENTER),
+)
+
+
+def _design_summary():
+    steps = [
+        {"status": status, "label": label, "role": role, "count": _count("design.Candidate", status=status)}
+        for status, label, role in CANDIDATE_STEPS
+    ]
+    campaign = _model_or_none("design.DesignCampaign")
+    open_campaigns = []
+    if campaign is not None:
+        open_campaigns = list(campaign.objects.filter(status="open").order_by("-pk")[:5])
+    return {
+        "candidate_steps": [s for s in steps if s["count"] is not None],
+        "n_campaigns": _count("design.DesignCampaign"),
+        "open_campaigns": open_campaigns,
+    }
+
+
+def _model_summary():
+    version_model, run_model = _model_or_none("ml.ModelVersion"), _model_or_none("ml.TrainingRun")
+    if version_model is None or run_model is None:
+        return {"models_installed": False}
+    active = version_model.objects.filter(status="active").first()
+    runs = run_model.objects.order_by("-created_at")
+    live = runs.filter(status__in=(jobs.JobStatus.QUEUED, jobs.JobStatus.RUNNING)).first()
+    latest = runs.first()
+    metrics = (active.metrics or {}).get("validation") or {} if active else {}
+    return {
+        "models_installed": True,
+        "active_version": active,
+        "active_metrics": _key_metrics(metrics),
+        "n_versions": version_model.objects.count(),
+        "live_run": live,
+        "live_run_api_url": reverse("api-job", args=[run_model.job_api_name, live.pk]) if live else "",
+        # The newest run when it failed or was cancelled: why there is no (new) model.
+        "failed_run": latest if latest is not None and latest.status in (jobs.JobStatus.FAILED, jobs.JobStatus.CANCELLED) else None,
+    }
+
+
+def _key_metrics(validation):
+    """The few validation numbers the home page shows (None where the version has none):
+    forward MAE, and the GFA model's glass-vs-crystal and BMG scores (older versions: the
+    surrogate's F1)."""
+
+    def part(*keys):
+        value = validation
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        return value
+
+    return {
+        "n": part("n"),
+        "mae": part("forward", "mean_mae_k"),
+        "glass_auc": part("gfa", "glass", "roc_auc"),
+        "glass_f1": part("gfa", "glass", "f1") if part("gfa", "glass", "f1") is not None else part("surrogate", "f1"),
+        "bmg_auc": part("gfa", "bmg", "roc_auc"),
+        "dmax_mae_log10": part("gfa", "dmax", "mae_log10_mm"),
+    }
+
+
+def _recent_imports(limit=5):
+    model = _model_or_none("lab.AlloyImport")
+    if model is None:
+        return []
+    return list(model.objects.order_by("-created_at")[:limit])
 
 
 def permission_denied(request, exception=None):
