@@ -4,10 +4,11 @@ import re
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 
-from ml.rules import ElementListError, parse_element_list
+from ml.rules import DMAX_MAX_MM, ElementListError, parse_element_list
 
-from .models import TARGET_PROPERTIES, DesignCampaign
+from .models import DMAX_TARGET, TARGET_PROPERTIES, DesignCampaign, dmax_bound_problem
 
 _RANGE_ITEM = re.compile(r"^\s*([A-Za-z]{1,2})\s*[:=]?\s*([0-9.]+)\s*(?:-|–|\.\.|to)\s*([0-9.]+)\s*%?\s*$")
 
@@ -43,7 +44,7 @@ class CampaignForm(forms.ModelForm):
     class Meta:
         model = DesignCampaign
         fields = [
-            "name", "description", "base_element", "max_elements", "min_p_glass", "min_novelty",
+            "name", "description", "base_element", "max_elements", "min_p_glass", "min_p_bmg", "min_novelty",
             "batch_size", "n_draws", "kappa", "novelty_weight", "fill_with_near_misses",
         ]
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
@@ -54,6 +55,16 @@ class CampaignForm(forms.ModelForm):
             suffix = f" ({unit})" if unit else ""
             self.fields[f"{name}_min"] = forms.FloatField(label=f"{label} min{suffix}", required=False)
             self.fields[f"{name}_max"] = forms.FloatField(label=f"{label} max{suffix}", required=False)
+        for name in (f"{DMAX_TARGET}_min", f"{DMAX_TARGET}_max"):
+            self.fields[name].help_text = f"critical casting diameter, 0 < Dmax ≤ {DMAX_MAX_MM:g} mm"
+            self.fields[name].widget.attrs.update(min="0", max=f"{DMAX_MAX_MM:g}", step="any")
+        # Probabilities: 0–1, each field's error on the field (every one shown at once).
+        for name in ("min_p_glass", "min_p_bmg"):
+            field = self.fields[name]
+            field.validators += [MinValueValidator(0.0, "A probability between 0 and 1."),
+                                 MaxValueValidator(1.0, "A probability between 0 and 1.")]
+            field.widget.attrs.update(min="0", max="1", step="any")
+        self.fields["min_p_bmg"].required = False  # empty: no P(BMG) threshold
 
     # Model-level errors on the JSON fields are shown on the form fields that feed them.
     _ERROR_FIELDS = {"targets": None, "allowed_elements": "allowed_text", "forbidden_elements": "forbidden_text",
@@ -62,10 +73,18 @@ class CampaignForm(forms.ModelForm):
     def add_error(self, field, error):
         if field is None and isinstance(error, ValidationError) and hasattr(error, "error_dict"):
             for name, messages in error.error_dict.items():
+                if name == "targets" and self._target_refused():
+                    # The refused target field says what is wrong; "state a target" would mislead.
+                    messages = [m for m in messages if not " ".join(m.messages).startswith("State at least one target")]
+                    if not messages:
+                        continue
                 target = self._ERROR_FIELDS.get(name, name) if name in self._ERROR_FIELDS or name in self.fields else None
                 super().add_error(target, messages)
             return
         super().add_error(field, error)
+
+    def _target_refused(self):
+        return any(f"{name}_{end}" in self.errors for name in TARGET_PROPERTIES for end in ("min", "max"))
 
     def campaign_fields(self):
         """The cleaned campaign as keyword arguments of ``services.create_campaign``."""
@@ -82,8 +101,25 @@ class CampaignForm(forms.ModelForm):
         return [self[n] for n in ("base_element", "allowed_text", "forbidden_text", "max_elements", "ranges_text")]
 
     def threshold_fields(self):
-        return [self[n] for n in ("min_p_glass", "min_novelty", "batch_size", "n_draws", "kappa", "novelty_weight",
+        return [self[n] for n in ("min_p_glass", "min_p_bmg", "min_novelty", "batch_size", "n_draws", "kappa", "novelty_weight",
                                   "fill_with_near_misses")]
+
+    def clean_min_p_bmg(self):
+        value = self.cleaned_data.get("min_p_bmg")
+        return 0.0 if value is None else value
+
+    def _clean_dmax(self, name):
+        value = self.cleaned_data.get(name)
+        why = dmax_bound_problem(value)
+        if why:
+            raise ValidationError(f"Dmax {why}.")
+        return value
+
+    def clean_dmax_mm_min(self):
+        return self._clean_dmax("dmax_mm_min")
+
+    def clean_dmax_mm_max(self):
+        return self._clean_dmax("dmax_mm_max")
 
     def clean_base_element(self):
         return _element(self.cleaned_data.get("base_element"))
@@ -111,8 +147,9 @@ class CampaignForm(forms.ModelForm):
             lo, hi = data.get(f"{name}_min"), data.get(f"{name}_max")
             if lo is not None or hi is not None:
                 targets[name] = {k: v for k, v in (("min", lo), ("max", hi)) if v is not None}
-        if not targets:
-            raise ValidationError("State at least one target: a minimum or a range for Tg, Tx, Tl, Trg, γ or ΔTx.")
+        # A target whose field was refused is not "missing": its own error says what is wrong.
+        if not targets and not self._target_refused():
+            raise ValidationError("State at least one target: a minimum or a range for Tg, Tx, Tl, Trg, γ, ΔTx or Dmax.")
         self.instance.targets = targets
         self.instance.allowed_elements = data.get("allowed_text") or []
         self.instance.forbidden_elements = data.get("forbidden_text") or []

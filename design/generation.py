@@ -14,9 +14,15 @@ Steps (``generate``):
 4. **Dedupe** against known alloys (composition keys) and earlier candidates of the campaign.
 5. **Novelty**: L1 distance on atomic fractions to the nearest known alloy ≥ ``min_novelty``.
 6. **Scoring** with the forward model (mean μ and ensemble std σ of each property) and the
-   surrogate (P(glass)); drop what has P(glass) < ``min_p_glass`` or misses any target even
-   optimistically, i.e. with a margin m_t < 0 below (μ + κσ below a minimum, μ − κσ above a
-   maximum). With κ = 0 the mean prediction itself must meet every target.
+   surrogate (P(glass), P(BMG), Dmax with its 80 % interval); drop what has P(glass) <
+   ``min_p_glass``, P(BMG) < ``min_p_bmg`` or misses any target even optimistically, i.e.
+   with a margin m_t < 0 below (μ + κσ below a minimum, μ − κσ above a maximum). With κ = 0
+   the mean prediction itself must meet every target. ``counts`` says how many scored draws
+   each glass-forming-ability filter removed, in the order P(glass) → P(BMG) → Dmax target
+   (``removed_by_p_glass``, ``removed_by_p_bmg``, ``removed_by_dmax``). Where the model has
+   no GFA model (P(glass), P(BMG), Dmax are NaN) those filters cannot apply: such draws
+   pass them unchecked, are counted in ``gfa_unknown``, and ``GenerationResult.notes``
+   says so in words.
 7. **Ranking** by the acquisition score (UCB with a novelty bonus)::
 
        A = Σ_t tanh(m_t) + λ · min(d_nn, 0.15)
@@ -25,7 +31,15 @@ Steps (``generate``):
 
    where s_t is the spread (standard deviation) of property t in the training data, κ the
    exploration weight, λ the novelty weight and d_nn the L1 distance to the nearest known
-   alloy. Each margin saturates (tanh, bounded by 1) so that overshooting one target cannot
+   alloy. The Dmax target is scored the same way on log10 Dmax, with the 80 % interval
+   [low, high] as the uncertainty: its upper half (high/median) stands for σ when a minimum
+   is asked, its lower half (median/low) for a maximum, each divided by 1.2816 (the 80 %
+   quantile of a normal), and s = 0.5 decade::
+
+       m_dmax = (log10 d + κ·σ_up − log10 min) / 0.5,   σ_up = log10(high/d) / 1.2816
+
+   so with κ = 1.28 a Dmax whose interval reaches the target is kept, and a draw the model is
+   sure misses it is dropped. Each margin saturates (tanh, bounded by 1) so that overshooting one target cannot
    buy a miss on another, while a larger margin still ranks higher; σ rewards compositions the model is unsure about (where a lab result teaches most);
    the novelty bonus stops growing at 0.15 (7.5 at.% moved) so that far extrapolations, where
    the models know least, are not preferred for being far.
@@ -58,8 +72,14 @@ ACQUISITION_FORMULA = (
     "A = Σ_t tanh(m_t) + λ·min(d_nn, 0.15), with m_t = (μ_t + κ·σ_t − min_t)/s_t for a minimum and "
     "(max_t − μ_t + κ·σ_t)/s_t for a maximum; μ, σ = forward-model mean and ensemble std, "
     "s_t = spread of t in the training data, d_nn = L1 distance to the nearest known alloy. "
-    "Kept only when P(glass) meets its threshold and every m_t ≥ 0 (the target is met at least optimistically)."
+    "Dmax targets count on log10 Dmax with s = 0.5 decade and the 80 % interval as σ (its upper half for a minimum, "
+    "lower half for a maximum, ÷ 1.2816). "
+    "Kept only when P(glass) and P(BMG) meet their thresholds and every m_t ≥ 0 (the target is met at least optimistically)."
 )
+GFA_KEYS = ("p_glass", "p_bmg", "dmax_mm", "dmax_low_mm", "dmax_high_mm")
+DMAX_TARGET = "dmax_mm"
+DMAX_LOG_SCALE = 0.5  # decades: the s_t of the Dmax margin
+Z80 = 1.2816  # the 90th percentile of a standard normal: an 80 % interval is ±1.2816 σ
 
 
 @dataclass
@@ -73,6 +93,7 @@ class DesignSpec:
     max_elements: int = 6
     element_ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # at.%
     min_p_glass: float = 0.5
+    min_p_bmg: float = 0.0
     min_novelty: float = 0.05
     batch_size: int = 10
     n_draws: int = 10_000
@@ -96,6 +117,7 @@ class GenerationResult:
     picks: list[Scored]
     counts: dict[str, int]
     timings_s: dict[str, float]
+    notes: list[str] = field(default_factory=list)  # what the round could not do, in words
 
 
 def derived(tg, tx, tl):
@@ -225,12 +247,55 @@ def meets_constraints(c: Composition, max_elements, base_element, allowed, forbi
     return True
 
 
+def thermal_targets(targets) -> dict:
+    """The targets on Tg, Tx, Tl and what derives from them (they steer the CGAN's conditions)."""
+    return {k: v for k, v in targets.items() if k in PROPERTIES}
+
+
+def gfa_column(pred: Mapping[str, np.ndarray], name: str, n: int) -> np.ndarray:
+    """A GFA prediction as a float array; NaN where the model has none (or the key is absent)."""
+    v = pred.get(name)
+    if v is None:
+        return np.full(n, np.nan)
+    v = np.asarray(v, dtype=float)
+    return np.broadcast_to(v, (n,)).copy() if v.ndim == 0 else v
+
+
+def dmax_margin(pred: Mapping[str, np.ndarray], bounds, n: int, kappa: float) -> np.ndarray:
+    """The Dmax target's margin (module docstring, step 7); NaN where Dmax is unknown.
+
+    Without an interval (or a broken one) σ is 0: the median alone must meet the target.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = gfa_column(pred, "dmax_mm", n)
+        log_d = np.where(d > 0, np.log10(np.where(d > 0, d, 1.0)), np.nan)
+        low, high = gfa_column(pred, "dmax_low_mm", n), gfa_column(pred, "dmax_high_mm", n)
+        up = np.where((high >= d) & (d > 0), np.log10(high / d), 0.0) / Z80
+        down = np.where((low > 0) & (low <= d), np.log10(d / low), 0.0) / Z80
+        up, down = np.nan_to_num(up, nan=0.0, posinf=0.0), np.nan_to_num(down, nan=0.0, posinf=0.0)
+        m = np.full(n, np.inf)
+        if bounds.get("min") is not None:
+            m = np.minimum(m, (log_d + kappa * up - math.log10(bounds["min"])) / DMAX_LOG_SCALE)
+        if bounds.get("max") is not None:
+            m = np.minimum(m, (math.log10(bounds["max"]) - (log_d - kappa * down)) / DMAX_LOG_SCALE)
+    return np.where(np.isfinite(log_d), m, np.nan)
+
+
 def acquisition(pred: Mapping[str, np.ndarray], targets, scales, distance: np.ndarray, kappa: float, novelty_weight: float):
-    """(scores, per-target margins) — the formula in the module docstring."""
+    """(scores, per-target margins) — the formula in the module docstring.
+
+    The Dmax margin is NaN where Dmax is unknown (no GFA model); it adds nothing to the score
+    there (tanh(0)), so the round can still rank on the rest.
+    """
     n = len(distance)
     score = np.zeros(n)
     margins = {}
     for name, b in targets.items():
+        if name == DMAX_TARGET:
+            m = dmax_margin(pred, b, n, kappa)
+            margins[name] = m
+            score += np.tanh(np.nan_to_num(m, nan=0.0))
+            continue
         mu = np.asarray(pred[name], dtype=float)
         sd = np.nan_to_num(np.asarray(pred.get(f"{name}_std", np.zeros(n)), dtype=float))
         m = np.full(n, np.inf)
@@ -261,7 +326,8 @@ def generate(
 
     ``sample(conditions, seed)`` -> compositions (one per condition row);
     ``predict(compositions)`` -> arrays tg_k, tx_k, tl_k, trg, gamma, delta_tx_k (+ ``_std``)
-    and p_glass; ``known``: fractions of every known alloy (for novelty and nearest alloy).
+    and p_glass, optionally p_bmg, dmax_mm, dmax_low_mm, dmax_high_mm (absent or NaN: unknown,
+    see step 6); ``known``: fractions of every known alloy (for novelty and nearest alloy).
     """
     say = progress or (lambda f, msg: None)
     timings = {}
@@ -270,7 +336,8 @@ def generate(
     counts: dict[str, int] = {"draws": spec.n_draws}
 
     say(0.05, "drawing conditions inside the target region")
-    conditions, inside = draw_conditions(condition_rows(train_y, train_compositions, spec), spec.targets, spec.n_draws, rng)
+    conditions, inside = draw_conditions(condition_rows(train_y, train_compositions, spec), thermal_targets(spec.targets),
+                                         spec.n_draws, rng)
     counts["conditions_inside_targets"] = int(inside)
     say(0.1, f"sampling {spec.n_draws:,} compositions from the CGAN")
     comps = sample(conditions, seed)
@@ -308,16 +375,21 @@ def generate(
     say(0.65, f"scoring {len(comps):,} compositions")
     t2 = time.perf_counter()
     picks: list[Scored] = []
+    notes: list[str] = []
     if comps:
         pred = predict(comps)
-        p_glass = np.asarray(pred["p_glass"], dtype=float)
-        ok_p = p_glass >= spec.min_p_glass
-        counts["meet_p_glass"] = int(ok_p.sum())
+        n = len(comps)
+        pred = dict(pred)
+        for key in GFA_KEYS:  # absent (an older bundle adapter) reads as unknown
+            pred[key] = gfa_column(pred, key, n)
         scales = property_scales(train_y)
         scores, margins = acquisition(pred, spec.targets, scales, dist, spec.kappa, spec.novelty_weight)
-        ok_t = np.all([np.nan_to_num(m, nan=-1.0) >= 0 for m in margins.values()], axis=0)
+        ok_p, ok_t, gfa_counts, gfa_note = _filters(spec, pred, margins, n)
+        counts.update(gfa_counts)
+        if gfa_note:
+            notes.append(gfa_note)
         ok = ok_p & ok_t
-        counts["meet_targets_on_mean"] = int(target_mask({k: pred[k] for k in spec.targets}, spec.targets).sum())
+        counts["meet_targets_on_mean"] = int(_meets_on_mean(pred, spec.targets, n).sum())
         counts["meet_targets"] = int(ok_t.sum())
         counts["meet_all"] = int(ok.sum())
         timings["score"] = time.perf_counter() - t2
@@ -338,18 +410,80 @@ def generate(
             chosen_X = np.vstack([chosen_X, x])
         for i in chosen:
             p = {k: float(np.asarray(v)[i]) for k, v in pred.items()}
-            terms = {f"margin_{name}": float(m[i]) for name, m in margins.items()}
+            terms = {f"margin_{name}": float(m[i]) for name, m in margins.items() if math.isfinite(float(m[i]))}
             terms["novelty"] = float(spec.novelty_weight * min(dist[i], NOVELTY_CAP))
             if not ok_t[i]:
                 terms["near_miss"] = 1.0
             picks.append(Scored(comps[i], p, int(idx[i]), float(dist[i]), float(scores[i]), terms))
     else:
-        counts.update(meet_p_glass=0, meet_targets=0, meet_all=0)
+        counts.update(scored=0, meet_p_glass=0, removed_by_p_glass=0, removed_by_p_bmg=0, removed_by_dmax=0, gfa_unknown=0,
+                      meet_targets=0, meet_all=0)
     counts["stored"] = len(picks)
     counts["near_misses"] = sum(1 for p in picks if p.terms.get("near_miss"))
     timings["total"] = time.perf_counter() - t0
     say(1.0, f"{len(picks)} candidates")
-    return GenerationResult(picks=picks, counts=counts, timings_s={k: round(v, 3) for k, v in timings.items()})
+    return GenerationResult(picks=picks, counts=counts, timings_s={k: round(v, 3) for k, v in timings.items()}, notes=notes)
+
+
+def _filters(spec: DesignSpec, pred, margins, n):
+    """(passes the thresholds, meets every target, counts, note or "").
+
+    The glass-forming-ability filters run in the order P(glass) → P(BMG) → Dmax target and
+    count what each removed of the draws still in; a draw without the value a filter needs
+    (no GFA model) passes it unchecked and is counted in ``gfa_unknown``.
+    """
+    p_glass, p_bmg = pred["p_glass"], pred["p_bmg"]
+    known_glass, known_bmg = np.isfinite(p_glass), np.isfinite(p_bmg)
+    ok_glass = ~known_glass | (p_glass >= spec.min_p_glass)
+    ok_bmg = ~known_bmg | (p_bmg >= spec.min_p_bmg)
+    ok_p = ok_glass & ok_bmg
+    thermal = [m for name, m in margins.items() if name != DMAX_TARGET]
+    ok_thermal = np.all([np.nan_to_num(m, nan=-1.0) >= 0 for m in thermal], axis=0) if thermal else np.ones(n, bool)
+    dmax_m = margins.get(DMAX_TARGET)
+    known_dmax = np.isfinite(dmax_m) if dmax_m is not None else np.ones(n, bool)
+    ok_dmax = ~known_dmax | (np.nan_to_num(dmax_m, nan=0.0) >= 0) if dmax_m is not None else np.ones(n, bool)
+    ok_t = ok_thermal & ok_dmax
+    counts = {
+        "scored": n,
+        "meet_p_glass": int(ok_glass.sum()),
+        "removed_by_p_glass": int((~ok_glass).sum()),
+        "removed_by_p_bmg": int((ok_glass & ~ok_bmg).sum()),
+        "removed_by_dmax": int((ok_p & ~ok_dmax).sum()),
+    }
+    dmax_asked = dmax_m is not None
+    unchecked = []
+    if spec.min_p_glass > 0 and not known_glass.all():
+        unchecked.append((f"P(glass) ≥ {spec.min_p_glass:g}", int((~known_glass).sum())))
+    if spec.min_p_bmg > 0 and not known_bmg.all():
+        unchecked.append((f"P(BMG) ≥ {spec.min_p_bmg:g}", int((~known_bmg).sum())))
+    if dmax_asked and not known_dmax.all():
+        unchecked.append(("the Dmax target", int((~known_dmax).sum())))
+    gfa_unknown = ~(known_glass & known_bmg & known_dmax) if dmax_asked else ~(known_glass & known_bmg)
+    counts["gfa_unknown"] = int(gfa_unknown.sum())
+    note = ""
+    if unchecked:
+        most = max(k for _, k in unchecked)
+        names = _joined([name for name, _ in unchecked])
+        whom = "any draw" if most == n else f"{most:,} of {n:,} draws"
+        note = (
+            f"Not checked: {names}. The model has no glass-forming-ability prediction for {whom} "
+            "(it was trained without one, e.g. without crystalline records), so those candidates pass unchecked."
+        )
+    return ok_p, ok_t, counts, note
+
+
+def _meets_on_mean(pred, targets, n):
+    """Meets every target on the mean prediction (Dmax on its median; unknown Dmax passes)."""
+    thermal = thermal_targets(targets)
+    ok = target_mask({k: pred[k] for k in thermal}, thermal) if thermal else np.ones(n, bool)
+    if DMAX_TARGET in targets:
+        m = dmax_margin(pred, targets[DMAX_TARGET], n, kappa=0.0)
+        ok &= ~np.isfinite(m) | (np.nan_to_num(m, nan=0.0) >= 0)
+    return ok
+
+
+def _joined(items):
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def finite(x):

@@ -15,8 +15,10 @@ from core.jobs import Job
 from core.roles import APPROVER, EXPERIMENTER
 
 from ml.composition import CompositionError, parse_composition
+from ml.rules import BMG_MIN_DMAX_MM, DMAX_MAX_MM
 
-# Target properties a campaign may constrain: name -> (label, unit).
+# Target properties a campaign may constrain: name -> (label, unit). The thermal ones steer
+# the CGAN's conditions; Dmax (critical casting diameter) comes from the GFA surrogate.
 TARGET_PROPERTIES = {
     "tg_k": ("Tg", "K"),
     "tx_k": ("Tx", "K"),
@@ -24,24 +26,74 @@ TARGET_PROPERTIES = {
     "trg": ("Trg = Tg/Tl", ""),
     "gamma": ("γ = Tx/(Tg+Tl)", ""),
     "delta_tx_k": ("ΔTx = Tx − Tg", "K"),
+    "dmax_mm": ("Dmax", "mm"),
 }
+DMAX_TARGET = "dmax_mm"
+P_BMG_LABEL = f"P(BMG) (rod ≥ {BMG_MIN_DMAX_MM:g} mm)"
+NO_GFA_MODEL = "the model version that proposed it has no glass-forming-ability (GFA) model"
+GFA_LABELS = {"p_glass": "P(glass)", "p_bmg": "P(BMG)", "dmax_mm": "Dmax"}
+
+
+def dmax_bound_problem(value):
+    """Why a Dmax bound (mm) cannot be a target, or None: 0 < d ≤ ml.rules.DMAX_MAX_MM."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return "must be a number"
+    if value <= 0:
+        return f"must be above 0 mm (got {value:g} mm)"
+    if value > DMAX_MAX_MM:
+        return f"must be at most {DMAX_MAX_MM:g} mm, thicker than any glass ever cast (got {value:g} mm)"
+    return None
+
+
+def probability_problem(value):
+    """Why a probability threshold cannot be used, or None (0 ≤ p ≤ 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return "A probability between 0 and 1."
+    if not 0 <= value <= 1:
+        return f"A probability between 0 and 1 (got {value:g})."
+    return None
+
+
+def target_problems(targets):
+    """Every reason the targets cannot be used (empty list: they can).
+
+    Targets: {property: {"min": x?, "max": y?}} with known properties, numbers, min < max;
+    Dmax bounds 0 < d ≤ ml.rules.DMAX_MAX_MM.
+    """
+    if not isinstance(targets, dict) or not targets:
+        return ["State at least one target (a minimum or a range)."]
+    problems = []
+    for name, bounds in targets.items():
+        if name not in TARGET_PROPERTIES:
+            problems.append(f"Unknown target property {name!r}; known: {', '.join(TARGET_PROPERTIES)}.")
+            continue
+        if not isinstance(bounds, dict) or not ({"min", "max"} & set(bounds)):
+            problems.append(f"{name}: give a minimum, a maximum or both.")
+            continue
+        unknown = set(bounds) - {"min", "max"}
+        if unknown:
+            problems.append(f"{name}: only \"min\" and \"max\" (got {', '.join(sorted(map(str, unknown)))}).")
+        lo, hi = bounds.get("min"), bounds.get("max")
+        if any(v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v != v) for v in (lo, hi)):
+            problems.append(f"{name}: bounds must be numbers.")
+            continue
+        if name == DMAX_TARGET:
+            for key, v in (("minimum", lo), ("maximum", hi)):
+                why = dmax_bound_problem(v)
+                if why:
+                    problems.append(f"{name}: the {key} Dmax {why}.")
+        if lo is not None and hi is not None and not lo < hi:
+            problems.append(f"{name}: the minimum ({lo:g}) must be below the maximum ({hi:g}).")
+    return problems
 
 
 def validate_targets(targets):
-    """Targets: {property: {"min": x?, "max": y?}} with known properties and min < max."""
-    if not isinstance(targets, dict) or not targets:
-        raise ValidationError({"targets": "State at least one target (a minimum or a range)."})
-    for name, bounds in targets.items():
-        if name not in TARGET_PROPERTIES:
-            raise ValidationError({"targets": f"Unknown target property {name!r}; known: {', '.join(TARGET_PROPERTIES)}."})
-        if not isinstance(bounds, dict) or not ({"min", "max"} & set(bounds)):
-            raise ValidationError({"targets": f"{name}: give a minimum, a maximum or both."})
-        lo, hi = bounds.get("min"), bounds.get("max")
-        for v in (lo, hi):
-            if v is not None and not isinstance(v, (int, float)):
-                raise ValidationError({"targets": f"{name}: bounds must be numbers."})
-        if lo is not None and hi is not None and not lo < hi:
-            raise ValidationError({"targets": f"{name}: the minimum ({lo:g}) must be below the maximum ({hi:g})."})
+    """ValidationError on "targets" with every problem of ``target_problems`` at once."""
+    problems = target_problems(targets)
+    if problems:
+        raise ValidationError({"targets": problems})
 
 
 class DesignCampaign(models.Model):
@@ -61,6 +113,10 @@ class DesignCampaign(models.Model):
     max_elements = models.PositiveSmallIntegerField(default=6)
     element_ranges = models.JSONField(default=dict, blank=True, help_text='{"Zr": [40, 70]} in at.%')
     min_p_glass = models.FloatField("minimum P(glass-forming)", default=0.5)
+    min_p_bmg = models.FloatField(
+        "minimum P(BMG)", default=0.0,
+        help_text=f"Probability of casting a glassy rod of at least {BMG_MIN_DMAX_MM:g} mm (0: no threshold)",
+    )
     min_novelty = models.FloatField("minimum novelty (L1 distance)", default=0.05, help_text="0.05 = 2.5 at.% moved")
     batch_size = models.PositiveSmallIntegerField(default=10)
     n_draws = models.PositiveIntegerField("CGAN draws per round", default=10000)
@@ -84,38 +140,63 @@ class DesignCampaign(models.Model):
         return reverse("design:campaign_detail", args=[self.pk])
 
     def clean(self):
+        """Every problem at once, each on the field it concerns."""
         super().clean()
-        validate_targets(self.targets)
         from ml.composition import ELEMENTS
 
+        errors = {}
+
+        def add(field, message):
+            errors.setdefault(field, []).append(message)
+
+        for message in target_problems(self.targets):
+            add("targets", message)
         for field in ("allowed_elements", "forbidden_elements"):
             unknown = [e for e in getattr(self, field) or [] if e not in ELEMENTS]
             if unknown:
-                raise ValidationError({field: f"Unknown element symbol(s): {', '.join(unknown)}."})
+                add(field, f"Unknown element symbol(s): {', '.join(unknown)}.")
         if self.base_element and self.base_element not in ELEMENTS:
-            raise ValidationError({"base_element": f"Unknown element symbol {self.base_element!r}."})
+            add("base_element", f"Unknown element symbol {self.base_element!r}.")
         clash = set(self.allowed_elements or []) & set(self.forbidden_elements or [])
         if clash:
-            raise ValidationError({"forbidden_elements": f"Both allowed and forbidden: {', '.join(sorted(clash))}."})
+            add("forbidden_elements", f"Both allowed and forbidden: {', '.join(sorted(clash))}.")
         if self.base_element and self.base_element in (self.forbidden_elements or []):
-            raise ValidationError({"base_element": "The base element is forbidden."})
+            add("base_element", "The base element is forbidden.")
         if self.allowed_elements and self.base_element and self.base_element not in self.allowed_elements:
-            raise ValidationError({"base_element": "The base element is not among the allowed elements."})
-        if not (2 <= self.max_elements <= 10):
-            raise ValidationError({"max_elements": "Between 2 and 10 elements."})
+            add("base_element", "The base element is not among the allowed elements.")
+        if self.max_elements is None or not (2 <= self.max_elements <= 10):
+            add("max_elements", "Between 2 and 10 elements.")
         for el, bounds in (self.element_ranges or {}).items():
             if el not in ELEMENTS:
-                raise ValidationError({"element_ranges": f"Unknown element symbol {el!r}."})
-            if not (isinstance(bounds, (list, tuple)) and len(bounds) == 2 and 0 <= bounds[0] < bounds[1] <= 100):
-                raise ValidationError({"element_ranges": f"{el}: give [min, max] at.% with 0 ≤ min < max ≤ 100."})
-        if not (0 <= self.min_p_glass <= 1):
-            raise ValidationError({"min_p_glass": "A probability between 0 and 1."})
-        if not (0 <= self.min_novelty < 2):
-            raise ValidationError({"min_novelty": "An L1 distance between 0 and 2."})
-        if not (1 <= self.batch_size <= 200):
-            raise ValidationError({"batch_size": "Between 1 and 200 candidates."})
-        if not (100 <= self.n_draws <= 200_000):
-            raise ValidationError({"n_draws": "Between 100 and 200,000 draws."})
+                add("element_ranges", f"Unknown element symbol {el!r}.")
+            elif not (isinstance(bounds, (list, tuple)) and len(bounds) == 2 and 0 <= bounds[0] < bounds[1] <= 100):
+                add("element_ranges", f"{el}: give [min, max] at.% with 0 ≤ min < max ≤ 100.")
+        for field in ("min_p_glass", "min_p_bmg"):
+            why = probability_problem(getattr(self, field))
+            if why:
+                add(field, why)
+        if self.min_novelty is None or not (0 <= self.min_novelty < 2):
+            add("min_novelty", "An L1 distance between 0 and 2.")
+        if self.batch_size is None or not (1 <= self.batch_size <= 200):
+            add("batch_size", "Between 1 and 200 candidates.")
+        if self.n_draws is None or not (100 <= self.n_draws <= 200_000):
+            add("n_draws", "Between 100 and 200,000 draws.")
+        if errors:
+            raise ValidationError(errors)
+
+    def gfa_thresholds(self):
+        """The glass-forming-ability asks of the campaign, in words (empty: none)."""
+        out = []
+        if self.min_p_glass:
+            out.append(f"P(glass) ≥ {self.min_p_glass:g}")
+        if self.min_p_bmg:
+            out.append(f"P(BMG) ≥ {self.min_p_bmg:g}")
+        bounds = (self.targets or {}).get(DMAX_TARGET) or {}
+        if bounds.get("min") is not None:
+            out.append(f"Dmax ≥ {bounds['min']:g} mm")
+        if bounds.get("max") is not None:
+            out.append(f"Dmax ≤ {bounds['max']:g} mm")
+        return out
 
     def target_items(self):
         """[(name, label, unit, min, max)] in a fixed order, for display."""
@@ -187,7 +268,16 @@ class Candidate(models.Model):
     trg_pred = models.FloatField()
     gamma_pred = models.FloatField()
     delta_tx_k_pred = models.FloatField()
-    p_glass = models.FloatField("P(glass-forming)")
+    # Glass-forming ability (GFA surrogate); None when the model has no GFA model.
+    p_glass = models.FloatField("P(glass-forming)", null=True, blank=True)
+    p_bmg = models.FloatField(P_BMG_LABEL, null=True, blank=True)
+    dmax_mm_pred = models.FloatField("predicted Dmax (mm)", null=True, blank=True)
+    dmax_low_mm = models.FloatField("Dmax, 80 % interval low (mm)", null=True, blank=True)
+    dmax_high_mm = models.FloatField("Dmax, 80 % interval high (mm)", null=True, blank=True)
+    contributions = models.JSONField(
+        default=dict, blank=True,
+        help_text='Top feature contributions per prediction: {"p_glass": [[feature, value], ...], "p_bmg": ..., "dmax_mm": ...}',
+    )
     nearest_known_formula = models.CharField(max_length=255, blank=True)
     nearest_known_alloy = models.ForeignKey("lab.Alloy", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     nearest_distance = models.FloatField(help_text="L1 distance on atomic fractions to the nearest known alloy")

@@ -4,9 +4,15 @@
   campaign's candidates and the validated / failed results on top (ids ``candidates``,
   ``validated``, ``failed`` on the marker groups).
 * ``parity_svg``: predicted vs measured Tg/Tx/Tl of validated candidates.
+* ``contributions_svg``: a candidate's top feature contributions to one prediction as a small
+  horizontal bar chart (plain SVG written here: one per prediction on the candidate page, so
+  no matplotlib figure per request).
 """
 
 from __future__ import annotations
+
+import math
+from html import escape
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -87,3 +93,38 @@ def parity_svg(rows, *, title=""):
     if title:
         ax.set_title(title.replace("$", r"\$"), fontsize=10)
     return render_svg(fig)
+
+
+CONTRIBUTION_UP = "#2457a6"
+CONTRIBUTION_DOWN = "#b42318"
+
+
+def contributions_svg(rows, *, gid="contributions", title=""):
+    """rows: [(feature, value)] of one prediction, largest first; bars to the right raise the
+    prediction, to the left lower it; lengths relative to the largest |value|. Plain SVG."""
+    rows = [(str(f), float(v)) for f, v in rows if v is not None and math.isfinite(float(v))]
+    if not rows:
+        return ""
+    label_w, bar_w, value_w, row_h = 170, 180, 60, 18
+    width, height = label_w + bar_w + value_w, row_h * len(rows) + 6
+    top = max(abs(v) for _, v in rows) or 1.0
+    mid = label_w + bar_w / 2
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" id="{escape(gid)}" class="contributions" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title or "feature contributions")}">',
+        f'<line x1="{mid}" y1="0" x2="{mid}" y2="{height}" stroke="#7f8c8d" stroke-width="1"/>',
+    ]
+    for i, (feature, value) in enumerate(rows):
+        y = 3 + i * row_h
+        length = (bar_w / 2 - 2) * abs(value) / top
+        x = mid if value >= 0 else mid - length
+        colour = CONTRIBUTION_UP if value >= 0 else CONTRIBUTION_DOWN
+        name = escape(feature if len(feature) <= 28 else feature[:27] + "…")
+        parts.append(
+            f'<g class="contribution"><title>{escape(feature)}: {value:+.3g}</title>'
+            f'<text x="{label_w - 6}" y="{y + 12}" text-anchor="end" font-size="11">{name}</text>'
+            f'<rect x="{x:.1f}" y="{y + 2}" width="{max(length, 0.5):.1f}" height="{row_h - 6}" fill="{colour}"/>'
+            f'<text x="{label_w + bar_w + 4}" y="{y + 12}" font-size="11">{value:+.3g}</text></g>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,6 +1,6 @@
 """Reads of the design pages."""
 
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 
 from lab.models import Alloy
 from training.models import ModelVersion
@@ -16,7 +16,10 @@ CANDIDATE_SORTS = {
     "tl": ("-tl_k_pred",),
     "trg": ("-trg_pred",),
     "gamma": ("-gamma_pred",),
-    "p_glass": ("-p_glass",),
+    # unknown (no GFA model) last, on SQLite and PostgreSQL alike
+    "p_glass": (F("p_glass").desc(nulls_last=True),),
+    "p_bmg": (F("p_bmg").desc(nulls_last=True),),
+    "dmax": (F("dmax_mm_pred").desc(nulls_last=True),),
     "novelty": ("-nearest_distance",),
     "status": ("status", "generation_round__number", "rank"),
     "formula": ("formula",),

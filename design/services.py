@@ -6,6 +6,7 @@ Each public function is one transaction (generation writes its progress as it go
 from __future__ import annotations
 
 import logging
+import math
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -38,6 +39,32 @@ def create_campaign(*, owner, name, targets, **fields):
     return campaign
 
 
+# Fields a campaign's owner may change after creation (through the API); the rest shape what
+# its rounds already did.
+EDITABLE_FIELDS = (
+    "name", "description", "targets", "min_p_glass", "min_p_bmg", "min_novelty", "batch_size", "n_draws", "kappa",
+    "novelty_weight", "fill_with_near_misses",
+)
+
+
+@transaction.atomic
+def update_campaign(campaign, *, user, **fields):
+    """Change an open campaign's targets and thresholds (validated as on creation); the next
+    round uses them, earlier rounds keep what they were generated with."""
+    campaign = DesignCampaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.status != DesignCampaign.Status.OPEN:
+        raise ValidationError("The campaign is closed.")
+    unknown = set(fields) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError(f"These cannot be changed: {', '.join(sorted(unknown))}.")
+    for name, value in fields.items():
+        setattr(campaign, name, value.strip() if name == "name" and isinstance(value, str) else value)
+    campaign.full_clean()
+    campaign._history_user = user
+    campaign.save()
+    return campaign
+
+
 @transaction.atomic
 def close_campaign(campaign, *, user):
     campaign = DesignCampaign.objects.select_for_update().get(pk=campaign.pk)
@@ -56,6 +83,7 @@ def spec_for(campaign) -> generation.DesignSpec:
         max_elements=campaign.max_elements,
         element_ranges={k: tuple(v) for k, v in (campaign.element_ranges or {}).items()},
         min_p_glass=campaign.min_p_glass,
+        min_p_bmg=campaign.min_p_bmg,
         min_novelty=campaign.min_novelty,
         batch_size=campaign.batch_size,
         n_draws=campaign.n_draws,
@@ -149,11 +177,62 @@ def _generate(gen_round, ctx, seed):
         seed=gen_round.pk if seed is None else seed,
         progress=progress,
     )
-    return _store_batch(gen_round, version, result, known)
+    contributions = _contributions(bundle, [pick.composition for pick in result.picks])
+    return _store_batch(gen_round, version, result, known, contributions)
+
+
+def _number(value):
+    """A prediction as stored: a finite float, else None (NaN = the model has no such prediction)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+CONTRIBUTION_KEYS = ("p_glass", "p_bmg", "dmax_mm")
+
+
+def clean_contributions(raw):
+    """{"p_glass": [[feature, value], ...], ...} with str features and finite float values only
+    (JSON-safe; anything else is left out)."""
+    out = {}
+    if not isinstance(raw, dict):
+        return out
+    for key in CONTRIBUTION_KEYS:
+        rows = []
+        for item in raw.get(key) or ():
+            try:
+                feature, value = item
+            except (TypeError, ValueError):
+                continue
+            value = _number(value)
+            if value is not None:
+                rows.append([str(feature), value])
+        if rows:
+            out[key] = rows
+    return out
+
+
+def _contributions(bundle, compositions, top=5):
+    """Top feature contributions per pick (training.bundles.contributions), or {} each when
+    the adapter or the bundle has none. A failure here costs the explanation, not the round."""
+    from training import bundles as ml_bundles
+
+    explain = getattr(ml_bundles, "contributions", None)
+    if explain is None or not compositions:
+        return [{} for _ in compositions]
+    try:
+        raw = list(explain(bundle, list(compositions), top=top))
+    except Exception:  # noqa: BLE001 - an explanation must not cost the batch
+        logger.exception("feature contributions failed; candidates are stored without them")
+        return [{} for _ in compositions]
+    raw += [{}] * (len(compositions) - len(raw))
+    return [clean_contributions(r) for r in raw[: len(compositions)]]
 
 
 @transaction.atomic
-def _store_batch(gen_round, version, result, known):
+def _store_batch(gen_round, version, result, known, contributions=None):
     campaign = DesignCampaign.objects.select_for_update().get(pk=gen_round.campaign_id)
     number = campaign.candidates.aggregate(n=Max("number"))["n"] or 0
     spec = spec_for(campaign)
@@ -183,7 +262,12 @@ def _store_batch(gen_round, version, result, known):
             tx_k_pred=p["tx_k"], tx_k_std=p.get("tx_k_std"),
             tl_k_pred=p["tl_k"], tl_k_std=p.get("tl_k_std"),
             trg_pred=p["trg"], gamma_pred=p["gamma"], delta_tx_k_pred=p["delta_tx_k"],
-            p_glass=p["p_glass"],
+            p_glass=_number(p.get("p_glass")),
+            p_bmg=_number(p.get("p_bmg")),
+            dmax_mm_pred=_number(p.get("dmax_mm")),
+            dmax_low_mm=_number(p.get("dmax_low_mm")),
+            dmax_high_mm=_number(p.get("dmax_high_mm")),
+            contributions=(contributions[rank - 1] if contributions and rank <= len(contributions) else {}),
             nearest_known_alloy=nearest,
             nearest_known_formula=nearest.formula if nearest else nearest_formula,
             nearest_distance=pick.nearest_distance,
@@ -194,6 +278,9 @@ def _store_batch(gen_round, version, result, known):
         candidate.save()
         CandidateEvent.objects.create(candidate=candidate, to_status=Candidate.Status.PROPOSED, note=f"round {gen_round.number}")
     counts = result.counts | {"timings_s": result.timings_s}
+    notes = list(getattr(result, "notes", []) or [])
+    if notes:
+        counts["notes"] = notes
     met = result.counts.get("meet_all", 0)
     near = result.counts.get("near_misses", 0)
     if near:
@@ -208,6 +295,8 @@ def _store_batch(gen_round, version, result, known):
         )
     else:
         message = f"{len(result.picks)} candidates from {result.counts['draws']:,} draws ({met} met every target)."
+    if notes:
+        message += " P(glass)/P(BMG)/Dmax filters not applied: the model has no glass-forming-ability prediction."
     # The round ends in the same transaction as its candidates; if the sweep failed it
     # meanwhile (this attempt was given up), the candidates are rolled back with it.
     if not jobs.finish(gen_round, jobs.JobStatus.DONE, model_version=version, counts=counts, message=message[:255]):
@@ -254,7 +343,7 @@ def approve_candidate(candidate, *, user, note=""):
             notes=(
                 f"Design candidate {candidate.label} of campaign “{candidate.campaign.name}” "
                 f"(model v{candidate.model_version_id}). Predicted Tg {candidate.tg_k_pred:.0f} K, "
-                f"Tx {candidate.tx_k_pred:.0f} K, Tl {candidate.tl_k_pred:.0f} K, P(glass) {candidate.p_glass:.2f}."
+                f"Tx {candidate.tx_k_pred:.0f} K, Tl {candidate.tl_k_pred:.0f} K{_gfa_note(candidate)}."
                 + (f"\nApproval note: {note}" if note else "")
             ),
         )
@@ -268,6 +357,21 @@ def approve_candidate(candidate, *, user, note=""):
         candidate.alloy = alloy
         candidate.sample = sample
         return _step(candidate, Candidate.Status.APPROVED, user=user, note=note)
+
+
+def _gfa_note(candidate):
+    """", P(glass) 0.93, P(BMG) 0.71, Dmax 3.2 mm (80 % interval 1.1–7.5 mm)" — what is known."""
+    parts = []
+    if candidate.p_glass is not None:
+        parts.append(f"P(glass) {candidate.p_glass:.2f}")
+    if candidate.p_bmg is not None:
+        parts.append(f"P(BMG) {candidate.p_bmg:.2f}")
+    if candidate.dmax_mm_pred is not None:
+        d = f"Dmax {candidate.dmax_mm_pred:.1f} mm"
+        if candidate.dmax_low_mm is not None and candidate.dmax_high_mm is not None:
+            d += f" (80 % interval {candidate.dmax_low_mm:.1f}–{candidate.dmax_high_mm:.1f} mm)"
+        parts.append(d)
+    return "".join(f", {p}" for p in parts)
 
 
 def reject_candidate(candidate, *, user, note=""):

@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from core import jobs
@@ -14,7 +15,7 @@ from training import selectors as ml_selectors
 
 from . import generation, selectors, services
 from .forms import CampaignForm, DecisionForm
-from .models import Candidate, DesignCampaign
+from .models import GFA_LABELS, NO_GFA_MODEL, P_BMG_LABEL, Candidate, DesignCampaign
 
 
 def _errors(exc):
@@ -69,6 +70,7 @@ def campaign_detail(request, pk):
             "versions": selectors.model_history(),
             "active_version": ml_selectors.active_version(),
             "formula": generation.ACQUISITION_FORMULA,
+            "no_gfa_model": NO_GFA_MODEL,
             "can_approve": has_role(request.user, APPROVER),
             "can_generate": has_role(request.user, APPROVER) or has_role(request.user, EXPERIMENTER),
             "can_synthesise": has_role(request.user, EXPERIMENTER) or has_role(request.user, APPROVER),
@@ -159,11 +161,35 @@ def candidate_detail(request, pk):
             "events": candidate.events.select_related("user"),
             "history": candidate.history.select_related("history_user").order_by("-history_date")[:30],
             "comparison": candidate.predicted_vs_measured(),
+            "why": _why(candidate),
+            "no_gfa_model": NO_GFA_MODEL,
+            "p_bmg_label": P_BMG_LABEL,
             "form": DecisionForm(),
             "can_approve": has_role(request.user, APPROVER),
             "can_synthesise": has_role(request.user, EXPERIMENTER) or has_role(request.user, APPROVER),
         },
     )
+
+
+def _why(candidate):
+    """The top feature contributions of each GFA prediction, readable: [{label, rows, svg}],
+    rows as (feature, "raises"/"lowers", |value|, value)."""
+    from .plots import contributions_svg
+
+    groups = []
+    for key, label in GFA_LABELS.items():
+        rows = [(f, v) for f, v in (candidate.contributions or {}).get(key) or () if isinstance(v, (int, float))]
+        if not rows:
+            continue
+        rows.sort(key=lambda r: -abs(r[1]))
+        groups.append({
+            "key": key,
+            "label": label,
+            "rows": [(f, "raises" if v >= 0 else "lowers", abs(v), v) for f, v in rows],
+            # contributions_svg escapes every text it writes
+            "svg": mark_safe(contributions_svg(rows, gid=f"why-{key}", title=f"What drives {label}")),  # noqa: S308
+        })
+    return groups
 
 
 def _decide(request, pk, action):

@@ -45,7 +45,7 @@ def assert_constraints(campaign):
         assert meets_constraints(comp, spec.max_elements, spec.base_element, set(spec.allowed_elements),
                                  set(spec.forbidden_elements), ranges), c.formula
         assert c.nearest_distance >= campaign.min_novelty
-        assert c.p_glass >= campaign.min_p_glass
+        assert c.p_glass is None or c.p_glass >= campaign.min_p_glass  # None: no GFA model
         assert c.composition_key not in known
 
 

@@ -11,6 +11,10 @@ from design import services
 from design.models import DesignCampaign, GenerationRound
 
 
+def _f(value, spec):
+    return "—" if value is None else format(value, spec)
+
+
 class Command(BaseCommand):
     help = "Generate the next round of candidates of a design campaign."
 
@@ -37,8 +41,11 @@ class Command(BaseCommand):
         if gen_round.status != GenerationRound.Status.DONE:
             raise CommandError(f"Round {gen_round.number} failed: {gen_round.error}")
         self.stdout.write(self.style.SUCCESS(f"Round {gen_round.number}: {gen_round.message}"))
+        for note in (gen_round.counts or {}).get("notes", []):
+            self.stdout.write(self.style.WARNING(note))
         for c in gen_round.candidates.order_by("rank"):
             self.stdout.write(
                 f"{c.label:>8}  {c.formula:<32} Tg {c.tg_k_pred:6.1f}  Tx {c.tx_k_pred:6.1f}  Tl {c.tl_k_pred:6.1f}  "
-                f"Trg {c.trg_pred:.3f}  P {c.p_glass:.2f}  d {c.nearest_distance:.3f}  A {c.acquisition_score:.2f}"
+                f"Trg {c.trg_pred:.3f}  P {_f(c.p_glass, '.2f')}  P(BMG) {_f(c.p_bmg, '.2f')}  Dmax {_f(c.dmax_mm_pred, '.1f')}  "
+                f"d {c.nearest_distance:.3f}  A {c.acquisition_score:.2f}"
             )
