@@ -13,7 +13,13 @@ conflict  the alloy exists and a value of it differs by more than 10 K from the 
           the values it contradicts are flagged ``conflict``;
 refused   the composition does not parse (the parser's message), a temperature is not a
           number, Tg < Tx < Tl / 200–2500 K / ΔTx ≤ 250 K does not hold (the model's rule,
-          ml.rules), or the DOI is not one (core.doi).
+          ml.rules), the GFA class is unknown or the Dmax cannot be (Dmax ≤ 0 or > 200 mm, a
+          Dmax on a crystal: ml.rules.dmax_problems), or the DOI is not one (core.doi).
+
+Optional columns ``gfa_class`` (BMG, Ribbon, Crystal) and ``dmax_mm`` (the critical casting
+diameter) give the glass-forming ability; the source's codes 0 (crystal) and 0.15 (ribbon) mean
+"no Dmax" (ml.rules.coded_dmax). A row that holds only a GFA class is a value of its own. A row
+whose class differs from an existing value's is a ``conflict`` (the alloy's summary flags it).
 
 "Within 10 K", "differs by more than 10 K" and "no temperature in common" are
 ``ml.rules.compare_temperatures`` (the rule the lab's conflict flag and the mining review use).
@@ -43,6 +49,8 @@ from .models import (
     AlloyImport,
     PropertyValue,
     Reference,
+    format_dmax,
+    gfa_fields,
     validate_transition_temperatures,
 )
 from .services import refresh_alloy_summaries
@@ -51,7 +59,7 @@ from .tables import COLUMN_TITLES, EMPTY_MARKERS, ImportFileError, read_table, t
 logger = logging.getLogger(__name__)
 
 AGREEMENT_TOLERANCE_K = rules.AGREEMENT_TOLERANCE_K
-OPTIONAL_COLUMNS = ("source", "doi", "name", "authors", "year", "journal", "title", "heating_rate_k_min")
+OPTIONAL_COLUMNS = ("source", "doi", "name", "authors", "year", "journal", "title", "heating_rate_k_min", "gfa_class", "dmax_mm")
 TEMPERATURE_FIELDS = rules.TEMPERATURE_FIELDS
 _QUERY_CHUNK = 500
 _PROGRESS_EVERY = 200  # rows between progress reports (and cancel checks)
@@ -122,10 +130,24 @@ class _Row:
     year: int | None = None
     journal: str = ""
     title: str = ""
+    gfa_class: str = ""
+    dmax_mm: float | None = None
+
+    @property
+    def has_gfa(self):
+        return bool(self.gfa_class) or self.dmax_mm is not None
+
+
+def prepare_row(line, raw):
+    """Parse and check one row (the import's rules, also used by the starter corpus loader);
+    raises RowRefused / CompositionError with the reason."""
+    return _prepare(line, raw)
 
 
 def _prepare(line, raw):
     """Parse and check one row; raises RowRefused / CompositionError with the reason."""
+    if getattr(raw, "refused", ""):  # lab.tables.RefusedRow: a NUL or control character in a cell
+        raise RowRefused(raw.refused)
     row = _Row(line=line, composition_text=text_of(raw.get("composition")))
     row.comp = parse_composition(row.composition_text)
     row.temps = {f: _number(raw, f, COLUMN_TITLES[f]) for f in TEMPERATURE_FIELDS}
@@ -136,6 +158,11 @@ def _prepare(line, raw):
     row.heating_rate_k_min = _number(raw, "heating_rate_k_min", "heating_rate_K_min")
     if row.heating_rate_k_min is not None and not (0 < row.heating_rate_k_min <= 1000):
         raise RowRefused(f"Heating rate {row.heating_rate_k_min:g} K/min is outside 0–1000 K/min.")
+    try:  # ml.rules: class by name, Dmax limits, the source's "no Dmax" codes
+        row.gfa_class, row.dmax_mm, _ = gfa_fields(text_of(raw.get("gfa_class")), _number(raw, "dmax_mm", "dmax_mm"))
+    except rules.GFAValueError as exc:
+        text = str(exc)
+        raise RowRefused(text if text.endswith((".", "?", "!")) else f"{text}.") from None
     try:
         row.doi = validate_doi(text_of(raw.get("doi")))
     except InvalidDOI as exc:
@@ -156,9 +183,25 @@ def _prepare(line, raw):
     return row
 
 
-def _describe(temps):
+def _describe(temps, row=None):
     names = {"tg_k": "Tg", "tx_k": "Tx", "tl_k": "Tl"}
-    return ", ".join(f"{names[f]} {t:g} K" for f, t in temps.items() if t is not None)
+    parts = [f"{names[f]} {t:g} K" for f, t in temps.items() if t is not None]
+    if row is not None and row.gfa_class:
+        parts.append(rules.GFA_CLASS_LABELS[row.gfa_class])
+    if row is not None and row.dmax_mm is not None:
+        parts.append(format_dmax(row.dmax_mm, rules.DMAX_POINT))
+    return ", ".join(parts)
+
+
+def _holds(value, row):
+    """``value`` already says everything the row says (temperatures within 10 K, same GFA)."""
+    if not rules.holds_temperatures(value, row.temps):
+        return False
+    if row.gfa_class and value.gfa_class != row.gfa_class:
+        return False
+    if row.dmax_mm is not None and (value.dmax_mm != row.dmax_mm or value.dmax_kind != rules.DMAX_POINT):
+        return False
+    return True
 
 
 def _chunks(items, size=_QUERY_CHUNK):
@@ -283,8 +326,8 @@ def _import(table, report, *, user, source_label, progress):
             value = _new_value(alloy, row, references, user, source_label, values[comp.key])
             if value is not None:
                 new_values.append(value)
-            described = _describe(row.temps)
-            reason = f"New alloy with {described}." if described else "New alloy (no Tg, Tx or Tl given)."
+            described = _describe(row.temps, row)
+            reason = f"New alloy with {described}." if described else "New alloy (no Tg, Tx, Tl or GFA given)."
             entry.update(outcome=OUTCOME_CREATED, reason=reason, _new_alloy=True)
             alloy_of_entry.append((alloy, entry))
             continue
@@ -297,10 +340,10 @@ def _import(table, report, *, user, source_label, progress):
             if alloy.pk is not None:
                 renamed_alloys[alloy.pk] = alloy
         existing = values[comp.key]
-        if existing and all(t is None for t in row.temps.values()):
-            entry.update(outcome=OUTCOME_MERGED, reason="Existing alloy; no Tg, Tx or Tl given: nothing new.")
+        if existing and all(t is None for t in row.temps.values()) and not row.has_gfa:
+            entry.update(outcome=OUTCOME_MERGED, reason="Existing alloy; no Tg, Tx, Tl or GFA given: nothing new.")
             continue
-        holder = next((v for v in existing if rules.holds_temperatures(v, row.temps)), None)
+        holder = next((v for v in existing if _holds(v, row)), None)
         if holder is not None:
             reason = f"Same values as an existing value of this alloy (within {AGREEMENT_TOLERANCE_K:g} K): nothing new."
             if holder.origin == PropertyValue.Origin.LITERATURE and holder.reference_id is None and holder.reference is None and not holder.source_label:
@@ -313,12 +356,20 @@ def _import(table, report, *, user, source_label, progress):
             entry.update(outcome=OUTCOME_MERGED, reason=reason)
             continue
         contradicted = [v for v in existing if rules.compare_temperatures(v, row.temps) == "differ"]
+        other_classes = sorted({v.gfa_class for v in existing if v.gfa_class and row.gfa_class and v.gfa_class != row.gfa_class})
         value = _new_value(alloy, row, references, user, source_label, existing)
         if value is None:
-            entry.update(outcome=OUTCOME_MERGED, reason="Existing alloy; no Tg, Tx or Tl given: nothing new.")
+            entry.update(outcome=OUTCOME_MERGED, reason="Existing alloy; no Tg, Tx, Tl or GFA given: nothing new.")
             continue
         new_values.append(value)
-        if contradicted:
+        if other_classes and not contradicted:
+            said = ", ".join(rules.GFA_CLASS_LABELS[c] for c in other_classes)
+            entry.update(
+                outcome=OUTCOME_CONFLICT,
+                reason=f"GFA class {rules.GFA_CLASS_LABELS[row.gfa_class]} differs from an existing value ({said}); "
+                       "kept as a separate value, the alloy is flagged.",
+            )
+        elif contradicted:
             value.conflict = True
             for other in contradicted:
                 if not other.conflict:
@@ -334,7 +385,7 @@ def _import(table, report, *, user, source_label, progress):
                 ),
             )
         else:
-            entry.update(outcome=OUTCOME_MERGED, reason=f"Existing alloy; value added ({_describe(row.temps)}).")
+            entry.update(outcome=OUTCOME_MERGED, reason=f"Existing alloy; value added ({_describe(row.temps, row)}).")
 
     # Writes: a few bulk statements, each with its history rows.
     if new_alloys:
@@ -357,12 +408,12 @@ def _import(table, report, *, user, source_label, progress):
 
 
 def _new_value(alloy, row, references, user, source_label, existing):
-    """A new literature value for the row, or None when it has neither a temperature nor a source.
+    """A new literature value for the row, or None when it has no temperature, no GFA and no source.
 
     A row with a source but no temperature still records where the alloy was reported.
     """
     has_temperature = any(t is not None for t in row.temps.values())
-    if not has_temperature and not (row.doi or row.source):
+    if not has_temperature and not row.has_gfa and not (row.doi or row.source):
         return None
     ref = references.get(row)
     value = PropertyValue(
@@ -371,6 +422,9 @@ def _new_value(alloy, row, references, user, source_label, existing):
         reference=ref,
         source_label="" if ref else source_label,
         heating_rate_k_min=row.heating_rate_k_min,
+        gfa_class=row.gfa_class,
+        dmax_mm=row.dmax_mm,
+        dmax_kind=rules.DMAX_POINT,
         created_by=user,
         **row.temps,
     )

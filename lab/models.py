@@ -32,6 +32,42 @@ def validate_transition_temperatures(tg_k, tx_k, tl_k):
         raise ValidationError(errors)
 
 
+GFA_CLASS_CHOICES = [(c, rules.GFA_CLASS_LABELS[c]) for c in rules.GFA_CLASSES]
+DMAX_KIND_CHOICES = [(rules.DMAX_POINT, "reported Dmax"), (rules.DMAX_AT_LEAST, "Dmax at least"), (rules.DMAX_BELOW, "Dmax below")]
+
+
+def gfa_fields(gfa_class_text, dmax_mm, kind=rules.DMAX_POINT):
+    """A GFA class and Dmax as written (text or numbers) → ``(gfa_class or "", dmax_mm or None,
+    kind)`` ready to store, by ml.rules: the class by its name, the source's codes for "no Dmax"
+    (0 on a crystal, 0.15 on a ribbon) stored as no Dmax, and every Dmax problem refused.
+
+    Raises ml.rules.GFAValueError (a ValueError) with the reason(s).
+    """
+    cls = rules.gfa_class(gfa_class_text)
+    if dmax_mm is not None and not isinstance(dmax_mm, (int, float)):
+        dmax_mm = str(dmax_mm).strip()
+        if dmax_mm.lower() in ("", "nan", "-", "—", "n/a", "na", "none"):
+            dmax_mm = None
+    if dmax_mm is not None and rules.coded_dmax(cls, dmax_mm):
+        dmax_mm = None  # the source's code for "no Dmax", not a measurement
+    problems = rules.dmax_problems(cls, dmax_mm, kind)  # "not a number" among them
+    if not problems and dmax_mm is not None:
+        dmax_mm = float(dmax_mm)
+        if dmax_mm != dmax_mm:
+            dmax_mm = None
+    if problems:
+        raise rules.GFAValueError("; ".join(problems))
+    return cls or "", dmax_mm, kind or rules.DMAX_POINT
+
+
+def format_dmax(dmax_mm, kind):
+    """"Dmax 5 mm", "Dmax ≥ 3 mm", "Dmax < 2 mm" (empty when there is none)."""
+    if dmax_mm is None:
+        return ""
+    sign = {rules.DMAX_AT_LEAST: "≥ ", rules.DMAX_BELOW: "< "}.get(kind, "")
+    return f"Dmax {sign}{dmax_mm:g} mm"
+
+
 class TemperatureUnit(models.TextChoices):
     KELVIN = "K", "K"
     CELSIUS = "C", "°C"
@@ -83,6 +119,7 @@ class TransitionTemperatures(models.Model):
 # every value on every request. Derived data, so kept out of the alloy's history.
 ALLOY_SUMMARY_FIELDS = (
     "n_samples", "n_values", "tg_mean_k", "tx_mean_k", "tl_mean_k", "trg", "gamma", "dtx_k", "has_conflict",
+    "gfa_class", "dmax_mm", "dmax_is_bound", "gfa_conflict", "gfa_conflict_reason",
 )
 
 
@@ -106,7 +143,21 @@ class Alloy(models.Model):
     trg = models.FloatField("Trg of the means", null=True, blank=True, editable=False)
     gamma = models.FloatField("γ of the means", null=True, blank=True, editable=False)
     dtx_k = models.FloatField("ΔTx of the means (K)", null=True, blank=True, editable=False)
-    has_conflict = models.BooleanField(default=False, editable=False, help_text="Some sources disagree by more than 10 K")
+    has_conflict = models.BooleanField(
+        default=False, editable=False, help_text="Some sources disagree: temperatures by more than 10 K, or glass-forming ability"
+    )
+    # Glass-forming ability from every property value and every cast sample's latest XRD
+    # (lab.services.write_gfa_summaries): this lab's castings outweigh the literature.
+    gfa_class = models.CharField("GFA class", max_length=16, blank=True, choices=GFA_CLASS_CHOICES, editable=False)
+    dmax_mm = models.FloatField(
+        "best known Dmax (mm)", null=True, blank=True, editable=False,
+        help_text="The largest reported Dmax or the thickest amorphous casting, whichever is larger",
+    )
+    dmax_is_bound = models.BooleanField(
+        "Dmax is a lower bound", default=False, editable=False, help_text="Dmax ≥ this (from a casting), not a reported Dmax"
+    )
+    gfa_conflict = models.BooleanField("GFA conflict", default=False, editable=False, help_text="Sources disagree on the GFA class or Dmax")
+    gfa_conflict_reason = models.TextField(blank=True, editable=False)
     history = HistoricalRecords(excluded_fields=list(ALLOY_SUMMARY_FIELDS))
 
     class Meta:
@@ -123,6 +174,11 @@ class Alloy(models.Model):
     @property
     def elements(self):
         return sorted(self.fractions, key=lambda el: (-self.fractions[el], el))
+
+    @property
+    def dmax_display(self):
+        """"Dmax 5 mm" (reported) or "Dmax ≥ 3 mm" (a casting's bound); "" when unknown."""
+        return format_dmax(self.dmax_mm, rules.DMAX_AT_LEAST if self.dmax_is_bound else rules.DMAX_POINT)
 
 
 class Reference(models.Model):
@@ -255,7 +311,9 @@ class DSCMeasurement(TransitionTemperatures):
 
 
 class PropertyValue(TransitionTemperatures):
-    """Tg/Tx/Tl of an alloy from one source: a DSC measurement here or a literature reference.
+    """Tg/Tx/Tl and/or the glass-forming ability (GFA class, Dmax) of an alloy from one source:
+    a DSC measurement here or a literature reference. Any of them may be missing (a value may
+    carry only a GFA class, or only its source).
 
     Every property value in the system is one of these, so provenance is never lost.
     """
@@ -271,6 +329,9 @@ class PropertyValue(TransitionTemperatures):
     source_label = models.CharField(max_length=255, blank=True, help_text="Source as written in an import")
     heating_rate_k_min = models.FloatField(null=True, blank=True)
     conflict = models.BooleanField(default=False, help_text="Differs by more than 10 K from another value of the same alloy")
+    gfa_class = models.CharField("GFA class", max_length=16, blank=True, choices=GFA_CLASS_CHOICES)
+    dmax_mm = models.FloatField("Dmax (mm)", null=True, blank=True, help_text="Critical casting diameter")
+    dmax_kind = models.CharField("Dmax kind", max_length=16, choices=DMAX_KIND_CHOICES, default=rules.DMAX_POINT)
     note = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -280,17 +341,44 @@ class PropertyValue(TransitionTemperatures):
         ordering = ["alloy", "created_at"]
         indexes = [models.Index(fields=["tg_k"]), models.Index(fields=["tx_k"]), models.Index(fields=["tl_k"])]
 
+    def clean_fields(self, exclude=None):
+        """The GFA class is read by its name (ml.rules.gfa_class: "BMG" → "bmg"), so an unknown
+        one is refused with the rule's reason rather than "not a valid choice"."""
+        errors = {}
+        exclude = set(exclude or ())
+        if self.gfa_class and "gfa_class" not in exclude:
+            try:
+                self.gfa_class = rules.gfa_class(self.gfa_class) or ""
+            except rules.GFAValueError as exc:
+                errors["gfa_class"] = [str(exc)]
+                exclude.add("gfa_class")
+        try:
+            super().clean_fields(exclude=exclude)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+        if errors:
+            raise ValidationError(errors)
+
     def clean(self):
         super().clean()
         if self.origin == self.Origin.EXPERIMENT and self.dsc_id is None:
             raise ValidationError("An experimental value must point to its DSC measurement.")
+        cls = self.gfa_class if self.gfa_class in rules.GFA_CLASSES else None
+        problems = rules.dmax_problems(cls, self.dmax_mm, self.dmax_kind or rules.DMAX_POINT)
+        if problems:
+            raise ValidationError({"dmax_mm": problems})
+
+    @property
+    def dmax_display(self):
+        return format_dmax(self.dmax_mm, self.dmax_kind)
 
     @property
     def provenance(self):
         if self.origin == self.Origin.EXPERIMENT and self.dsc_id:
             return f"DSC of sample {self.dsc.sample.label}"
         if self.reference_id:
-            return str(self.reference)
+            # A table row of a reference (e.g. "…, cerebral GFA table, row 12") is named too.
+            return f"{self.reference}, {self.source_label}" if self.source_label else str(self.reference)
         return self.source_label or "literature (source not given)"
 
 

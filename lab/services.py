@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import Avg, Count, Exists, F, FloatField, IntegerField, OuterRef, Subquery
+from django.db.models import Avg, Count, Exists, F, FloatField, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.text import get_valid_filename
 
@@ -24,6 +24,8 @@ from .models import (
     Sample,
     TemperatureUnit,
     XRDMeasurement,
+    format_dmax,
+    gfa_fields,
     validate_transition_temperatures,
 )
 
@@ -41,6 +43,7 @@ def refresh_alloy_summaries(alloy_ids):
             chunk = ids[start:start + 500]
             list(Alloy.objects.select_for_update().filter(pk__in=chunk).order_by("pk").values_list("pk"))
             write_alloy_summaries(Alloy, PropertyValue, Sample, chunk)
+            write_gfa_summaries(Alloy, PropertyValue, Sample, XRDMeasurement, chunk)
     return len(ids)
 
 
@@ -71,6 +74,203 @@ def write_alloy_summaries(alloy_model, value_model, sample_model, ids):
         gamma=F("tx_mean_k") / (F("tg_mean_k") + F("tl_mean_k")),
         dtx_k=F("tx_mean_k") - F("tg_mean_k"),
     )
+
+
+# ------------------------------------------------------------------ glass-forming ability
+
+
+@dataclass(frozen=True)
+class GFAEvidence:
+    """One thing known about an alloy's glass-forming ability: a property value's class/Dmax or
+    one cast sample's latest XRD verdict (``lab``: this lab's own, which outweighs the literature).
+
+    ``glass``: it formed a glass at least ``glass_mm`` thick (0: thickness unknown); ``bmg``: it
+    says "bulk glass"; ``below_mm``: no glass as thick as this (0: no glass at all, a crystal;
+    1 mm for "ribbon only"). Either may be None (the evidence says nothing of it).
+    """
+
+    text: str
+    lab: bool
+    glass_mm: float | None = None
+    bmg: bool = False
+    below_mm: float | None = None
+    dmax_mm: float | None = None  # a Dmax it gives (point or lower bound)
+    is_bound: bool = False
+    cls: str | None = None
+
+
+def value_evidence(text, *, lab, gfa_class, dmax_mm, dmax_kind):
+    """The evidence of a property value's GFA class and Dmax (None when it gives neither)."""
+    cls = gfa_class or None
+    if cls is None and dmax_mm is None:
+        return None
+    kind = dmax_kind or rules.DMAX_POINT
+    glass_mm = below_mm = None
+    dmax = None
+    if kind == rules.DMAX_BELOW:
+        below_mm = dmax_mm
+    elif dmax_mm is not None:
+        glass_mm, dmax = dmax_mm, dmax_mm
+    if cls is not None and rules.is_glass(cls) and glass_mm is None:
+        glass_mm = rules.BMG_MIN_DMAX_MM if cls == rules.GFA_BMG else 0.0
+    if cls == rules.GFA_CRYSTAL:
+        below_mm = 0.0
+    elif cls == rules.GFA_RIBBON:  # a glass as ribbon only: not castable as a bulk rod
+        below_mm = rules.BMG_MIN_DMAX_MM if below_mm is None else min(below_mm, rules.BMG_MIN_DMAX_MM)
+    if cls is None and glass_mm is not None:
+        cls = rules.class_from_casting(True, glass_mm)[0]
+    bmg = cls == rules.GFA_BMG
+    return GFAEvidence(text=text, lab=lab, glass_mm=glass_mm, bmg=bmg, below_mm=below_mm, dmax_mm=dmax,
+                       is_bound=dmax is not None and kind == rules.DMAX_AT_LEAST, cls=cls)
+
+
+def casting_evidence(sample_label, diameter_mm, amorphous):
+    """What one cast sample's latest XRD says (ml.rules.class_from_casting), as lab evidence."""
+    cls, kind, bound = rules.class_from_casting(amorphous, diameter_mm)
+    verdict = "amorphous" if amorphous else "crystalline"
+    text = f"{format_dmax(bound, kind) or 'Dmax unknown'} (rod {sample_label}, {verdict})"
+    if amorphous:
+        return GFAEvidence(text=text, lab=True, glass_mm=bound or 0.0, bmg=cls == rules.GFA_BMG, dmax_mm=bound,
+                           is_bound=bound is not None, cls=cls)
+    return GFAEvidence(text=text, lab=True, below_mm=bound, cls=None)
+
+
+@dataclass(frozen=True)
+class GFASummary:
+    gfa_class: str
+    dmax_mm: float | None
+    dmax_is_bound: bool
+    conflict: bool
+    reason: str
+
+
+def _contradicts(glass, negative):
+    """A glass at least ``glass.glass_mm`` thick against "no glass as thick as ``below_mm``"."""
+    return (
+        glass is not negative and glass.glass_mm is not None and negative.below_mm is not None
+        and glass.glass_mm >= negative.below_mm
+    )
+
+
+def summarise_gfa(evidence):
+    """The alloy's GFA class and best known Dmax from its evidence (see GFAEvidence).
+
+    * Evidence that contradicts other evidence (a glass of d mm against a crystal, a ribbon-only
+      report or a casting that came out crystalline at ≤ d mm) sets ``conflict`` with the reason.
+    * This lab's evidence outweighs the literature: literature evidence that lab evidence
+      contradicts is left out. Among the rest the glass wins: it was made.
+    * The class: a BMG when some evidence left says so (or a glass ≥ 1 mm, ml.rules), else a
+      ribbon when some says glass, else crystalline when some says so, else unknown ("").
+    * Dmax: the largest reported Dmax or amorphous casting left; a bound when no reported Dmax
+      reaches it.
+    """
+    evidence = [e for e in evidence if e is not None]
+    reasons, dropped = [], set()
+    for g in evidence:
+        for n in evidence:
+            if not _contradicts(g, n):
+                continue
+            if g.lab and not n.lab:
+                dropped.add(id(n))
+                reasons.append(f"{g.text} contradicts {n.text}: the lab's casting is kept")
+            elif n.lab and not g.lab:
+                dropped.add(id(g))
+                reasons.append(f"{n.text} contradicts {g.text}: the lab's casting is kept")
+            else:
+                reasons.append(f"{g.text} contradicts {n.text}")
+    kept = [e for e in evidence if id(e) not in dropped]
+    glasses = [e for e in kept if e.glass_mm is not None]
+    if any(e.bmg for e in glasses):
+        cls = rules.GFA_BMG
+    elif glasses:
+        cls = rules.GFA_RIBBON
+    elif any(e.below_mm == 0 for e in kept):
+        cls = rules.GFA_CRYSTAL
+    else:
+        cls = ""
+    dmaxes = [e for e in glasses if e.dmax_mm is not None]
+    dmax, bound = None, False
+    if dmaxes:
+        dmax = max(e.dmax_mm for e in dmaxes)
+        bound = all(e.is_bound for e in dmaxes if e.dmax_mm == dmax)
+    return GFASummary(gfa_class=cls, dmax_mm=dmax, dmax_is_bound=bound, conflict=bool(reasons),
+                      reason="; ".join(dict.fromkeys(reasons))[:2000])
+
+
+def _value_text(reference, source_label, origin, gfa_class, dmax_mm, dmax_kind):
+    what = rules.GFA_CLASS_LABELS.get(gfa_class, "") if gfa_class else ""
+    d = format_dmax(dmax_mm, dmax_kind)
+    said = ", ".join(x for x in (what, d) if x) or "GFA"
+    source = source_label or (str(reference) if reference is not None else "") or origin
+    return f"{said} ({source})"
+
+
+def latest_castings(sample_model, xrd_model, alloy_ids):
+    """{alloy_id: [(sample label, diameter_mm, amorphous)]} of the samples with an XRD, each by
+    its latest XRD (the override if any, else the computed verdict)."""
+    latest = {}
+    rows = (
+        xrd_model.objects.filter(sample__alloy_id__in=alloy_ids)
+        .order_by("sample_id", "created_at", "pk")
+        .values_list("sample_id", "sample__alloy_id", "sample__label", "sample__diameter_mm", "override_verdict", "computed_verdict")
+    )
+    for sample_id, alloy_id, label, diameter, override, computed in rows:
+        latest[sample_id] = (alloy_id, label, diameter, (override or computed) == "amorphous")
+    out = {}
+    for alloy_id, label, diameter, amorphous in latest.values():
+        out.setdefault(alloy_id, []).append((label, diameter, amorphous))
+    return out
+
+
+def alloy_gfa_evidence(value_rows, castings):
+    """GFAEvidence of one alloy from (reference, source_label, origin, gfa_class, dmax_mm,
+    dmax_kind) rows and (label, diameter, amorphous) castings."""
+    evidence = []
+    for reference, source_label, origin, cls, dmax, kind in value_rows:
+        evidence.append(value_evidence(
+            _value_text(reference, source_label, origin, cls, dmax, kind), lab=origin == "experiment",
+            gfa_class=cls, dmax_mm=dmax, dmax_kind=kind,
+        ))
+    for label, diameter, amorphous in castings:
+        evidence.append(casting_evidence(label, diameter, amorphous))
+    return [e for e in evidence if e is not None]
+
+
+def write_gfa_summaries(alloy_model, value_model, sample_model, xrd_model, ids):
+    """The alloys' GFA class, best known Dmax (and whether it is a bound) and GFA conflict, from
+    their property values and their samples' latest XRD verdicts (summarise_gfa); a GFA conflict
+    also sets has_conflict. Runs after write_alloy_summaries (which resets has_conflict).
+    Model classes are parameters so a migration can run it on its historical models."""
+    ids = list(ids)
+    values = {}
+    rows = (
+        value_model.objects.filter(alloy_id__in=ids).filter(~Q(gfa_class="") | Q(dmax_mm__isnull=False))
+        .order_by("pk").values_list("alloy_id", "source_label", "origin", "gfa_class", "dmax_mm", "dmax_kind",
+                                    "reference__authors", "reference__year", "reference__journal", "reference__label",
+                                    "reference__doi")
+    )
+    for alloy_id, label, origin, cls, dmax, kind, authors, year, journal, ref_label, doi in rows:
+        # as str(Reference), without the model (a migration's historical one has no methods)
+        if authors or year:
+            reference = " ".join(p for p in (authors or "?", f"({year})" if year else "", journal) if p)
+        else:
+            reference = ref_label or doi or None
+        values.setdefault(alloy_id, []).append((reference, label, origin, cls, dmax, kind))
+    castings = latest_castings(sample_model, xrd_model, ids)
+    alloys = list(alloy_model.objects.filter(pk__in=ids).only(
+        "pk", "has_conflict", "gfa_class", "dmax_mm", "dmax_is_bound", "gfa_conflict", "gfa_conflict_reason"))
+    changed = []
+    fields = ("gfa_class", "dmax_mm", "dmax_is_bound", "gfa_conflict", "gfa_conflict_reason", "has_conflict")
+    for alloy in alloys:
+        summary = summarise_gfa(alloy_gfa_evidence(values.get(alloy.pk, ()), castings.get(alloy.pk, ())))
+        new = (summary.gfa_class, summary.dmax_mm, summary.dmax_is_bound, summary.conflict, summary.reason,
+               alloy.has_conflict or summary.conflict)
+        if tuple(getattr(alloy, f) for f in fields) != new:
+            for f, v in zip(fields, new):
+                setattr(alloy, f, v)
+            changed.append(alloy)
+    if changed:
+        alloy_model.objects.bulk_update(changed, fields, batch_size=500)
 
 
 def as_composition(composition):
@@ -297,6 +497,7 @@ def _create_xrd(sample, prepared, *, user, written, measured_on=None):
     )
     xrd.pattern = prepared.content  # saved to storage by save(), inside the transaction
     _save(xrd, user, written)
+    refresh_alloy_summaries([sample.alloy_id])  # the casting is GFA evidence
     return xrd
 
 
@@ -447,4 +648,5 @@ def override_xrd_verdict(xrd, *, user, verdict, reason):
     xrd.override_reason = reason
     shown = verdict or f"computed ({xrd.computed_verdict})"
     _save(xrd, user, reason=f"verdict set to {shown}: {reason}"[:100])
+    refresh_alloy_summaries([xrd.sample.alloy_id])
     return xrd

@@ -23,6 +23,14 @@ def live_summary(alloy):
         return sum(known) / len(known) if known else None
 
     tg, tx, tl = mean("tg_k"), mean("tx_k"), mean("tl_k")
+    castings = []
+    for sample in Sample.objects.filter(alloy=alloy):
+        latest = sample.xrd_measurements.order_by("-created_at", "-pk").first()
+        if latest is not None:
+            castings.append((sample.label, sample.diameter_mm, latest.is_amorphous))
+    rows = [(None, v.source_label or (str(v.reference) if v.reference_id else ""), v.origin, v.gfa_class, v.dmax_mm,
+             v.dmax_kind) for v in values if v.gfa_class or v.dmax_mm is not None]
+    gfa = services.summarise_gfa(services.alloy_gfa_evidence(rows, castings))
     return {
         "n_samples": Sample.objects.filter(alloy=alloy).count(),
         "n_values": len(values),
@@ -32,7 +40,12 @@ def live_summary(alloy):
         "trg": tg / tl if tg and tl else None,
         "gamma": tx / (tg + tl) if None not in (tg, tx, tl) else None,
         "dtx_k": tx - tg if None not in (tg, tx) else None,
-        "has_conflict": any(v.conflict for v in values),
+        "has_conflict": any(v.conflict for v in values) or gfa.conflict,
+        "gfa_class": gfa.gfa_class,
+        "dmax_mm": gfa.dmax_mm,
+        "dmax_is_bound": gfa.dmax_is_bound,
+        "gfa_conflict": gfa.conflict,
+        "gfa_conflict_reason": gfa.reason,
     }
 
 
@@ -80,7 +93,10 @@ def test_bulk_import_then_single_edits_and_deletes(tmp_path, experimenter):
     assert_summaries_true()
     Sample.objects.get(label="X-1").delete()
     cuzr.property_values.all().delete()
-    assert stored_summary(cuzr) == {**{n: None for n in ALLOY_SUMMARY_FIELDS}, "n_samples": 0, "n_values": 0, "has_conflict": False}
+    assert stored_summary(cuzr) == {
+        **{n: None for n in ALLOY_SUMMARY_FIELDS}, "n_samples": 0, "n_values": 0, "has_conflict": False,
+        "gfa_class": "", "dmax_is_bound": False, "gfa_conflict": False, "gfa_conflict_reason": "",
+    }
 
 
 @pytest.mark.django_db

@@ -30,7 +30,7 @@ def test_every_row_parses_and_is_cited():
 
 @pytest.mark.django_db
 def test_loading_twice_creates_nothing_new():
-    call_command("load_starter_set", stdout=None)
+    call_command("load_starter_set", "--no-corpus", stdout=None)
     rows = starter_rows()
     assert Alloy.objects.count() == len(rows)
     assert Reference.objects.count() == len({r["doi"].lower() for r in rows})
@@ -39,5 +39,5 @@ def test_loading_twice_creates_nothing_new():
     ref = vit.property_values.get().reference
     assert ref.doi == "10.1063/1.110520" and ref.year == 1993 and "Peker" in ref.authors
     counts = (Alloy.objects.count(), PropertyValue.objects.count(), Reference.objects.count())
-    call_command("load_starter_set")
+    call_command("load_starter_set", "--no-corpus")
     assert (Alloy.objects.count(), PropertyValue.objects.count(), Reference.objects.count()) == counts
