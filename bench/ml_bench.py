@@ -299,7 +299,7 @@ def main() -> int:
         for k, t in enumerate(targets):
             # ours samples with the design default (sharpen=1.5); the reference as published (1.0)
             sharpen = 1.0 if name.startswith("reference") else 1.5
-            res = design(t, 20, models[name], fm0, sur0, ref, seed=args.seed + k, oversample=25, sharpen=sharpen)
+            res = design(t, 20, models[name], fm0, lambda cs: {"p_glass": sur0.predict_proba_glass(cs)}, ref, seed=args.seed + k, oversample=25, sharpen=sharpen)
             per.append({"target": t.id, **res["shares"], "selected": res["selected"]})
         agg = {key: float(np.mean([p[key] for p in per])) for key in
                ("raw_valid", "raw_unique", "raw_plausible", "raw_novel", "raw_median_elements",

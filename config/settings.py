@@ -258,6 +258,7 @@ GLASSLOOP_GAN_PARAMS = env_json_object("GLASSLOOP_GAN_PARAMS", None)
 GLASSLOOP_FORWARD_PARAMS = env_json_object("GLASSLOOP_FORWARD_PARAMS", None)
 # A new model version is promoted when its forward MAE is at most this fraction (default 0.05)
 # worse than the active version's, and its surrogate F1 at most this much (default 0.02) lower.
+GLASSLOOP_GFA_PARAMS = env_json_object("GLASSLOOP_GFA_PARAMS", None)  # ml.gfa.GFAModel parameters
 GLASSLOOP_PROMOTION_MAE_TOLERANCE = env_float("GLASSLOOP_PROMOTION_MAE_TOLERANCE", 0.05)
 GLASSLOOP_PROMOTION_F1_TOLERANCE = env_float("GLASSLOOP_PROMOTION_F1_TOLERANCE", 0.02)
 

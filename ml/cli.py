@@ -49,6 +49,7 @@ def cmd_fit(args) -> int:
     from ml.pipeline import fit_bundle
 
     df = _read_table(args.data, ("composition", "Tg_K", "Tx_K", "Tl_K"))
+    gfa_df = _read_table(args.gfa_data, ("composition", "gfa_class")) if args.gfa_data else None
     bar = tqdm(total=args.epochs, desc="CGAN epochs", file=sys.stderr, disable=args.quiet)
     stages = tqdm(total=6, desc="fit", file=sys.stderr, disable=args.quiet, position=1)
 
@@ -63,7 +64,7 @@ def cmd_fit(args) -> int:
 
     try:
         bundle = fit_bundle(df, args.out, epochs=args.epochs, seed=args.seed, descriptors=args.descriptors,
-                            progress=progress)
+                            progress=progress, gfa_df=gfa_df)
     except DataError as exc:
         raise CliError(str(exc)) from None
     finally:
@@ -77,9 +78,18 @@ def cmd_fit(args) -> int:
     for name in ("Tg_K", "Tx_K", "Tl_K"):
         print(f"  {name}: MAE {m[name]['mae']:.1f} K, MAPE {m[name]['mape']:.2f} %, R² {m[name]['r2']:.3f}")
     print(f"  Trg R² {m['Trg']['r2']:.3f}, gamma R² {m['gamma']['r2']:.3f}")
-    if m.get("surrogate"):
-        s = m["surrogate"]
-        print(f"  surrogate: precision {s['precision']:.3f}, recall {s['recall']:.3f}, F1 {s['f1']:.3f}")
+    g = m.get("gfa") or {}
+    if "skipped" in g:
+        print(f"  GFA model: not fitted — {g['skipped']}")
+    else:
+        split = g.get("validation_split") or {}
+        print(f"  GFA model, {split.get('n_validation', '?')} rows of held-out chemical systems:")
+        for part, label in (("glass", "glass vs crystal"), ("bmg", "BMG vs rest")):
+            if g.get(part):
+                print(f"    {label}: ROC-AUC {g[part]['roc_auc']:.3f}, F1 {g[part]['f1']:.3f}")
+        if g.get("dmax"):
+            print(f"    Dmax: MAE {g['dmax']['mae_log10_mm']:.3f} log10 mm, "
+                  f"80 % interval coverage {g['dmax']['coverage_80']:.2f}")
     c = m["cgan"]
     print(f"  CGAN: validation Wasserstein {c['best_val_wasserstein']:.4f} at epoch {c['best_epoch']} "
           f"({c['epochs_run']} run{', stopped early' if c['stopped_early'] else ''})")
@@ -87,8 +97,17 @@ def cmd_fit(args) -> int:
     return 0
 
 
+# GFA output columns of predict and generate: (column, prediction key)
+GFA_COLUMNS = (("p_glass", "p_glass"), ("p_bmg", "p_bmg"), ("dmax_pred_mm", "dmax_mm"),
+               ("dmax_low_mm", "dmax_low_mm"), ("dmax_high_mm", "dmax_high_mm"))
+
+
 def _fmt(x):
     return "" if x != x else f"{x:.4g}" if abs(x) < 10 else f"{x:.1f}"
+
+
+def _round(x, digits=4):
+    return "" if x is None or x != x else round(float(x), digits)
 
 
 def cmd_predict(args) -> int:
@@ -107,7 +126,7 @@ def cmd_predict(args) -> int:
 
     cols = {"Tg_pred_K": "tg_k", "Tg_pred_std_K": "tg_std", "Tx_pred_K": "tx_k", "Tx_pred_std_K": "tx_std",
             "Tl_pred_K": "tl_k", "Tl_pred_std_K": "tl_std", "Trg_pred": "trg", "gamma_pred": "gamma",
-            "p_glass": "p_glass"}
+            **dict(GFA_COLUMNS)}
     out = df.copy()
     for col, key in cols.items():
         vals = np.concatenate([p[key] for p in parts])
@@ -159,7 +178,8 @@ def cmd_generate(args) -> int:
                         "Tg_pred_std_K": round(r["Tg_std_K"], 1), "Tx_pred_K": round(r["Tx_pred_K"], 1),
                         "Tx_pred_std_K": round(r["Tx_std_K"], 1), "Tl_pred_K": round(r["Tl_pred_K"], 1),
                         "Tl_pred_std_K": round(r["Tl_std_K"], 1), "Trg_pred": round(r["Trg_pred"], 4),
-                        "gamma_pred": round(r["gamma_pred"], 4), "p_glass": round(r["p_glass"], 4),
+                        "gamma_pred": round(r["gamma_pred"], 4),
+                        **{col: _round(r[col]) for col, _ in GFA_COLUMNS},
                         "rel_error": round(r["rel_error"], 4), "n_elements": r["n_elements"],
                         "nearest_training_alloy": r["nearest_training_alloy"],
                         "nearest_distance_l1": round(r["nearest_distance_l1"], 4)})
@@ -175,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     f = sub.add_parser("fit", help="fit forward model, surrogate and CGAN into a model directory")
     f.add_argument("--data", required=True, help="CSV with composition,Tg_K,Tx_K,Tl_K")
+    f.add_argument("--gfa-data", help="CSV with composition,gfa_class (Crystal/Ribbon/BMG) and optional dmax_mm: "
+                                      "trains P(glass), P(BMG) and Dmax")
     f.add_argument("--out", required=True, help="model directory to write")
     f.add_argument("--epochs", type=int, default=600)
     f.add_argument("--seed", type=int, default=0)

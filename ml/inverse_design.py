@@ -262,10 +262,14 @@ def generate_fractions(cgan: GAN, reference: TrainingReference, conditions, n: i
     return F, stats
 
 
-def design(target: Target, n: int, cgan: GAN, forward, surrogate, reference: TrainingReference,
+def design(target: Target, n: int, cgan: GAN, forward, gfa_predict, reference: TrainingReference,
            seed: int = 0, oversample: int = 20, jitter: float = 0.01, sharpen: float = 1.5) -> dict:
     """Generate ``oversample × n`` distinct guarded compositions for ``target``; return shares
     (generated set ``raw_*`` and network draws ``network_*``) + the top-n rows.
+
+    ``gfa_predict(compositions) -> {"p_glass", "p_bmg", "dmax_mm", "dmax_low_mm",
+    "dmax_high_mm"}`` (or None): the GFA outputs written on each row; rows are ranked by the
+    mean relative error to the target, ties broken by P(glass).
 
     ``sharpen`` multiplies the generator's logits at sampling time (a truncation trick): on a
     grouped split of the literature set it raised the network's plausible share from 0.67 to
@@ -299,7 +303,9 @@ def design(target: Target, n: int, cgan: GAN, forward, surrogate, reference: Tra
     Xf = np.zeros((len(F), len(fvocab)))
     Xf[:, [col[e] for e in cgan.vocabulary_]] = F
     pred = forward.predict_fractions(Xf)
-    p_glass = surrogate.predict_proba_fractions(Xf) if surrogate is not None else np.full(len(F), np.nan)
+    nan = np.full(len(F), np.nan)
+    gfa = gfa_predict(comps) if gfa_predict is not None else {}
+    p_glass = np.asarray(gfa.get("p_glass", nan), dtype=float)
     rel = relative_errors(pred, target)
     rel_mean = rel.mean(axis=1)
     n_el = (F > 0).sum(axis=1)
@@ -331,6 +337,9 @@ def design(target: Target, n: int, cgan: GAN, forward, surrogate, reference: Tra
             "Tl_pred_K": float(pred["tl_k"][i]), "Tl_std_K": float(pred["tl_std"][i]),
             "Trg_pred": float(pred["trg"][i]), "gamma_pred": float(pred["gamma"][i]),
             "dTx_pred_K": float(pred["dtx_k"][i]), "p_glass": float(p_glass[i]),
+            "p_bmg": float(gfa.get("p_bmg", nan)[i]), "dmax_pred_mm": float(gfa.get("dmax_mm", nan)[i]),
+            "dmax_low_mm": float(gfa.get("dmax_low_mm", nan)[i]),
+            "dmax_high_mm": float(gfa.get("dmax_high_mm", nan)[i]),
             "rel_error": float(rel_mean[i]),
             "nearest_training_alloy": reference.formulas[idx[i]], "nearest_distance_l1": float(dist[i]),
             "plausible": bool(plausible[i]), "novel": bool(novel[i]),

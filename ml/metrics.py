@@ -412,6 +412,44 @@ def classification_metrics(y_true, y_pred, *, positive=1) -> dict[str, float]:
     }
 
 
+def gfa_metrics(glass, bmg, dmax_low_mm, dmax_high_mm, pred: dict) -> dict:
+    """Scores of a GFA prediction (``p_glass``, ``p_bmg``, ``dmax_mm``, ``dmax_low_mm``,
+    ``dmax_high_mm``) against the labels of :class:`ml.gfa.GFAData` (NaN = unknown):
+
+    * ``glass`` (glass vs crystal) and ``bmg`` (castable ≥ 1 mm vs not): ROC-AUC, and
+      precision/recall/F1 at P ≥ 0.5, on the rows whose label is known;
+    * ``dmax``: MAE in log10 mm and the share inside the 80 % interval, on rows with a
+      reported Dmax (point values: low == high); bounds are not scored.
+    A part with too few rows (or one class only) is None.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    out: dict = {}
+    for name, y, key in (("glass", glass, "p_glass"), ("bmg", bmg, "p_bmg")):
+        y = np.asarray(y, dtype=float)
+        p = np.asarray(pred[key], dtype=float)
+        known = np.isfinite(y) & np.isfinite(p)
+        if known.sum() < 2 or len(np.unique(y[known])) < 2:
+            out[name] = None
+            continue
+        c = classification_metrics(y[known].astype(int), (p[known] >= 0.5).astype(int))
+        out[name] = {"roc_auc": float(roc_auc_score(y[known], p[known])), "precision": c["precision"],
+                     "recall": c["recall"], "f1": c["f1"], "n": int(known.sum()),
+                     "positives": int(y[known].sum())}
+    lo = np.asarray(dmax_low_mm, dtype=float)
+    hi = np.asarray(dmax_high_mm, dtype=float)
+    d = np.asarray(pred["dmax_mm"], dtype=float)
+    point = np.isfinite(lo) & np.isfinite(hi) & (lo == hi) & (lo > 0) & np.isfinite(d)
+    if point.sum() < 2:
+        out["dmax"] = None
+    else:
+        true = lo[point]
+        inside = (np.asarray(pred["dmax_low_mm"])[point] <= true) & (true <= np.asarray(pred["dmax_high_mm"])[point])
+        out["dmax"] = {"mae_log10_mm": float(np.mean(np.abs(np.log10(d[point]) - np.log10(true)))),
+                       "coverage_80": float(np.mean(inside)), "n": int(point.sum())}
+    return out
+
+
 # ---------------------------------------------------------------------------------------
 # nearest neighbours
 

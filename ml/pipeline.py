@@ -1,17 +1,24 @@
 """Fit everything, save/load a model bundle, predict and generate.
 
-``fit_bundle(df, out_dir, epochs, seed, descriptors, progress=None)``:
+``fit_bundle(df, out_dir, epochs, seed, descriptors, progress=None, gfa_df=None)``:
 
-1. :func:`ml.dataprep.prepare` (cleaning report kept in the bundle);
+1. :func:`ml.dataprep.prepare` on the thermal table (cleaning report kept in the bundle);
 2. one grouped validation split (20 % of alloys, by composition key, fixed by ``seed``):
-   a one-member forward model and the surrogate are fitted on the other 80 % and scored on
-   it (these are the bundle's ``metrics``; the design loop compares versions on them);
-   the CGAN trains on the 80 % and early-stops on the validation Wasserstein distance;
-3. the forward model (full ensemble) and the surrogate are refitted on all alloys;
-4. everything is written to ``out_dir`` (see :mod:`ml.artefacts`).
+   a one-member forward model is fitted on the other 80 % and scored on it (the bundle's
+   ``metrics``; the design loop compares versions on them); the CGAN trains on the 80 % and
+   early-stops on the validation Wasserstein distance;
+3. the GFA model (:class:`ml.gfa.GFAModel`: P(glass), P(BMG), Dmax) on the GFA table plus
+   every thermal row (a measured Tg means the alloy vitrified): validated on 20 % of the
+   chemical systems held out, then refitted on all rows. A table it cannot learn from (no
+   crystal, say) is skipped with the reason in ``metadata["gfa"]``; the bundle then
+   predicts NaN for the GFA outputs rather than guess;
+4. the forward model (full ensemble) is refitted on all alloys;
+5. everything is written to ``out_dir`` (see :mod:`ml.artefacts`).
 
 ``load_bundle(dir) -> Bundle`` with ``predict(compositions)``, ``predict_texts(texts)``
-(per-row errors, nothing dropped), ``generate(targets, n, seed)`` and ``metadata``.
+(per-row errors, nothing dropped), ``contributions(compositions)``, ``generate(targets, n,
+seed)`` and ``metadata``. Bundles written before the GFA model (a Trg ≥ 0.60 classifier as
+"surrogate") still load and predict as they did, with NaN for P(BMG) and Dmax.
 """
 
 from __future__ import annotations
@@ -27,26 +34,68 @@ from sklearn.base import clone
 from ml.artefacts import ArtefactError, read_metadata, write_metadata
 from ml.composition import Composition, CompositionError, parse_composition
 from ml.dataprep import PreparedData, data_hash, grouped_split, prepare
-from ml.inverse_design import Target, TrainingReference, design
 from ml.forward import ForwardModel
 from ml.gan import CGAN, GAN, fractions_matrix, set_torch_threads
-from ml.surrogate import GFASurrogate, labels_from_trg
+from ml.gfa import GFADataError, GFAModel, prepare_gfa, system_folds
+from ml.inverse_design import Target, TrainingReference, design
+from ml.metrics import gfa_metrics, regression_metrics
 
 Progress = Callable[[str, dict], None]
 
+GFA_KEYS = ("p_glass", "p_bmg", "dmax_mm", "dmax_low_mm", "dmax_high_mm")
+FORWARD_KEYS = ("tg_k", "tg_std", "tx_k", "tx_std", "tl_k", "tl_std", "trg", "trg_std", "gamma", "gamma_std", "dtx_k")
+GFA_COLUMNS = ("composition", "gfa_class", "dmax_mm", "dmax_kind", "Tg_K", "weight", "origin")
 
-def _labels(data: PreparedData) -> np.ndarray:
-    """Trg ≥ 0.60 labels; explicit lab verdicts (column ``label``) override them."""
-    lab = labels_from_trg(data.tg_k, data.tl_k)
-    if data.labels is not None:
-        explicit = np.isfinite(data.labels)
-        lab = np.where(explicit, data.labels, lab).astype(int)
-    return lab
+
+def gfa_rows(thermal_df, gfa_df=None) -> list[dict]:
+    """The GFA model's table: the rows of ``gfa_df`` plus every thermal row that has a Tg
+    (as a glass of unknown castability; :func:`ml.gfa.prepare_gfa` reads a Tg that way)."""
+    rows: list[dict] = []
+    if gfa_df is not None:
+        records = gfa_df.to_dict(orient="records") if hasattr(gfa_df, "to_dict") else list(gfa_df)
+        rows += [{c: r.get(c, "") for c in GFA_COLUMNS} for r in records]
+    records = thermal_df.to_dict(orient="records") if hasattr(thermal_df, "to_dict") else list(thermal_df)
+    for r in records:
+        try:
+            tg = float(r.get("Tg_K"))
+        except (TypeError, ValueError):
+            continue
+        if np.isfinite(tg):
+            rows.append({"composition": r.get("composition", ""), "gfa_class": "", "dmax_mm": "", "dmax_kind": "",
+                         "Tg_K": tg, "weight": r.get("weight", ""), "origin": r.get("origin", "") or "thermal"})
+    return rows
+
+
+def _fit_gfa(rows, seed: int, params: dict | None, say: Progress):
+    """(fitted GFAModel or None, metrics or {"skipped": reason}, data report or None)."""
+    try:
+        data = prepare_gfa(rows)
+    except GFADataError as exc:
+        return None, {"skipped": str(exc)}, None
+    template = GFAModel(seed=seed, **(params or {}))
+    say("validate-gfa", {})
+    metrics: dict[str, Any] = {}
+    try:
+        tr, va = system_folds(data.systems, n_splits=5, seed=seed)[0]
+        held_out = data.subset(va)
+        fitted = clone(template).fit(data.subset(tr))
+        metrics = {"validation_split": {"n_train": len(tr), "n_validation": len(va), "seed": seed,
+                                        "by": "chemical system"},
+                   **gfa_metrics(held_out.glass, held_out.bmg, held_out.dmax_low_mm, held_out.dmax_high_mm,
+                                 fitted.predict(held_out.compositions))}
+    except (GFADataError, ValueError) as exc:
+        metrics = {"validation_skipped": str(exc)}
+    say("gfa", {})
+    try:
+        model = clone(template).fit(data)
+    except GFADataError as exc:
+        return None, {"skipped": str(exc)}, data.report
+    return model, metrics, data.report
 
 
 def fit_bundle(df, out_dir: str, epochs: int = 600, seed: int = 0, descriptors: str = "D1",
                progress: Progress | None = None, gan_params: dict | None = None,
-               forward_params: dict | None = None) -> "Bundle":
+               forward_params: dict | None = None, gfa_df=None, gfa_params: dict | None = None) -> "Bundle":
     set_torch_threads(1)
     t0 = time.perf_counter()
     say = progress or (lambda stage, info: None)
@@ -54,17 +103,13 @@ def fit_bundle(df, out_dir: str, epochs: int = 600, seed: int = 0, descriptors: 
     if len(data) < 10:
         raise ValueError(f"only {len(data)} usable alloys after cleaning; need at least 10 to fit")
     say("data", {"report": data.report})
-    labels = _labels(data)
     tr, va = grouped_split(data.keys, 0.2, seed)
     train, val = data.subset(tr), data.subset(va)
 
-    from ml.metrics import classification_metrics, regression_metrics
-
     fp = dict(forward_params or {})
-    # unfitted templates: the validation fits and the final refits are clones of them (the
+    # unfitted template: the validation fit and the final refit are clones of it (the
     # validation forward model with one member); a bad parameter is refused by the first fit
     forward_template = ForwardModel(seed=seed, **fp)
-    surrogate_template = GFASurrogate(seed=seed)
     say("validate-forward", {})
     fv = clone(forward_template).set_params(n_members=1).fit(train.compositions, train.y)
     pv = fv.predict(val.compositions)
@@ -73,12 +118,8 @@ def fit_bundle(df, out_dir: str, epochs: int = 600, seed: int = 0, descriptors: 
         metrics[name] = regression_metrics(val.y[:, j], pv[key])
     metrics["Trg"] = regression_metrics(val.tg_k / val.tl_k, pv["trg"])
     metrics["gamma"] = regression_metrics(val.tx_k / (val.tg_k + val.tl_k), pv["gamma"])
-    say("validate-surrogate", {})
-    if len(np.unique(labels[tr])) == 2:
-        sv = clone(surrogate_template).fit(train.compositions, labels[tr], trg=train.tg_k / train.tl_k)
-        metrics["surrogate"] = classification_metrics(labels[va], sv.predict(val.compositions))
-    else:
-        metrics["surrogate"] = None
+
+    gfa, metrics["gfa"], gfa_report = _fit_gfa(gfa_rows(df, gfa_df), seed, gfa_params, say)
 
     say("cgan", {"epochs": epochs})
     gp = {"epochs": epochs, "seed": seed, "descriptor_set": descriptors, **(gan_params or {})}
@@ -93,16 +134,18 @@ def fit_bundle(df, out_dir: str, epochs: int = 600, seed: int = 0, descriptors: 
 
     say("forward", {})
     forward = clone(forward_template).fit(data.compositions, data.y)
-    say("surrogate", {})
-    surrogate = clone(surrogate_template).fit(data.compositions, labels, trg=data.tg_k / data.tl_k)
 
     os.makedirs(out_dir, exist_ok=True)
     fstate = forward.save(out_dir)
-    sstate = surrogate.save(out_dir)
+    components: dict[str, Any] = {"forward": fstate, "cgan": cgan.state()}
+    files = fstate["model_files"] + [fstate["arrays_file"], "cgan.pt", "reference.npz"]
+    if gfa is not None:
+        gstate = gfa.save(out_dir)
+        components["gfa"] = gstate
+        mf = gstate.get("model_files") or {}
+        files += list(mf.values() if isinstance(mf, dict) else mf)
     cgan.save(os.path.join(out_dir, "cgan.pt"))
     np.savez(os.path.join(out_dir, "reference.npz"), fractions=X_all)
-    files = fstate["model_files"] + [fstate["arrays_file"], sstate["model_file"], sstate["arrays_file"],
-                                     "cgan.pt", "reference.npz"]
     fit_s = time.perf_counter() - t0
     meta = {
         "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -113,10 +156,11 @@ def fit_bundle(df, out_dir: str, epochs: int = 600, seed: int = 0, descriptors: 
         "training_data": {"sha256": data_hash(data), "n_alloys": len(data), "n_rows": data.report["rows_in"],
                           "keys_formulas": [c.formula for c in data.compositions]},
         "cleaning_report": data.report,
+        "gfa_report": gfa_report,
         "metrics": _json_safe(metrics),
         "fit_seconds": round(fit_s, 2),
         "files": files,
-        "components": {"forward": fstate, "surrogate": sstate, "cgan": cgan.state()},
+        "components": components,
     }
     write_metadata(out_dir, _json_safe(meta))
     return load_bundle(out_dir)
@@ -138,29 +182,64 @@ def _json_safe(obj):
 
 
 class Bundle:
-    def __init__(self, directory: str, metadata: dict, forward: ForwardModel, surrogate: GFASurrogate,
-                 cgan: GAN, reference: TrainingReference):
+    """A fitted forward model, GFA model (None when the bundle has none) and CGAN; ``legacy``
+    is the Trg ≥ 0.60 classifier of bundles written before the GFA model (its P(high Trg)
+    stays their ``p_glass`` so an old active version predicts as it did)."""
+
+    def __init__(self, directory: str, metadata: dict, forward: ForwardModel, gfa: GFAModel | None,
+                 cgan: GAN, reference: TrainingReference, legacy=None):
         self.directory = directory
         self.metadata = metadata
         self.forward = forward
-        self.surrogate = surrogate
+        self.gfa = gfa
+        self.legacy = legacy
         self.cgan = cgan
         self.reference = reference
 
+    @property
+    def vocabulary(self) -> set[str]:
+        """Elements every part of the bundle can handle."""
+        vocab = set(self.forward.vocabulary_)
+        if self.gfa is not None:
+            vocab &= set(self.gfa.features_.vocabulary)
+        if self.legacy is not None:
+            vocab &= set(self.legacy.features_.vocabulary_)
+        return vocab
+
+    def predict_gfa(self, compositions: Sequence[Composition]) -> dict[str, np.ndarray]:
+        """P(glass), P(BMG), Dmax and its 80 % interval (NaN where the bundle cannot say)."""
+        n = len(compositions)
+        out = {k: np.full(n, np.nan) for k in GFA_KEYS}
+        if self.gfa is not None and n:
+            known = set(self.gfa.features_.vocabulary)
+            ok = [i for i, c in enumerate(compositions) if set(c) <= known]  # others stay NaN
+            if ok:
+                pred = self.gfa.predict([compositions[i] for i in ok])
+                for k in GFA_KEYS:
+                    out[k][ok] = np.asarray(pred[k], dtype=float)
+        elif self.legacy is not None and n:
+            out["p_glass"] = self.legacy.predict_proba_fractions(self.legacy.features_.fractions(compositions))
+        return out
+
     def predict(self, compositions: Sequence[Composition]) -> dict[str, np.ndarray]:
-        """Forward predictions + ``p_glass`` for parsed compositions (elements outside the
-        descriptor vocabulary raise ValueError; use :meth:`predict_texts` for per-row errors)."""
+        """Forward predictions + the GFA outputs for parsed compositions (elements outside the
+        vocabulary raise ValueError; use :meth:`predict_texts` for per-row errors)."""
         X = self.forward.features_.fractions(compositions)
         out = self.forward.predict_fractions(X)
-        Xs = self.surrogate.features_.fractions(compositions)
-        out["p_glass"] = self.surrogate.predict_proba_fractions(Xs)
+        out.update(self.predict_gfa(compositions))
         return out
+
+    def contributions(self, compositions: Sequence[Composition], top: int = 5) -> list[dict]:
+        """Per composition, the GFA model's largest feature contributions ({} without one)."""
+        if self.gfa is None:
+            return [{} for _ in compositions]
+        return self.gfa.contributions(compositions, top=top)
 
     def predict_texts(self, texts: Sequence[str]) -> tuple[dict[str, np.ndarray], list[str | None]]:
         """Predict for raw strings; refused rows get NaN and an error message (same order)."""
         errors: list[str | None] = [None] * len(texts)
         comps: list[Composition | None] = [None] * len(texts)
-        vocab = set(self.forward.vocabulary_) & set(self.surrogate.features_.vocabulary_)
+        vocab = self.vocabulary
         for i, t in enumerate(texts):
             try:
                 c = parse_composition(t)
@@ -173,23 +252,18 @@ class Bundle:
                 continue
             comps[i] = c
         ok = [i for i, c in enumerate(comps) if c is not None]
-        result: dict[str, np.ndarray] = {}
+        result = {k: np.full(len(texts), np.nan) for k in FORWARD_KEYS + GFA_KEYS}
         if ok:
-            pred = self.predict([comps[i] for i in ok])
-            for k, v in pred.items():
+            for k, v in self.predict([comps[i] for i in ok]).items():
                 full = np.full(len(texts), np.nan)
                 full[ok] = v
                 result[k] = full
-        else:
-            for k in ("tg_k", "tg_std", "tx_k", "tx_std", "tl_k", "tl_std", "trg", "trg_std", "gamma",
-                      "gamma_std", "dtx_k", "p_glass"):
-                result[k] = np.full(len(texts), np.nan)
         return result, errors
 
     def generate(self, targets: Sequence[Target] | Target, n: int, seed: int = 0, oversample: int = 20) -> list[dict]:
         if isinstance(targets, Target):
             targets = [targets]
-        return [design(t, n, self.cgan, self.forward, self.surrogate, self.reference,
+        return [design(t, n, self.cgan, self.forward, self.predict_gfa, self.reference,
                        seed=seed + i, oversample=oversample) for i, t in enumerate(targets)]
 
 
@@ -198,7 +272,12 @@ def load_bundle(directory: str) -> Bundle:
     try:
         comp = meta["components"]
         forward = ForwardModel.load(directory, comp["forward"])
-        surrogate = GFASurrogate.load(directory, comp["surrogate"])
+        gfa = GFAModel.load(directory, comp["gfa"]) if comp.get("gfa") else None
+        legacy = None
+        if comp.get("surrogate"):
+            from ml.surrogate import GFASurrogate
+
+            legacy = GFASurrogate.load(directory, comp["surrogate"])
         cgan = GAN.from_state(comp["cgan"], os.path.join(directory, "cgan.pt"))
         with np.load(os.path.join(directory, "reference.npz")) as z:
             X = z["fractions"]
@@ -210,4 +289,4 @@ def load_bundle(directory: str) -> Bundle:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError, OSError) as exc:
         raise ArtefactError(f"{directory}: cannot load the bundle: {type(exc).__name__}: {exc}") from None
-    return Bundle(directory, meta, forward, surrogate, cgan, reference)
+    return Bundle(directory, meta, forward, gfa, cgan, reference, legacy=legacy)

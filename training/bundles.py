@@ -23,54 +23,39 @@ def artefact_root() -> Path:
     return root
 
 
-PREDICTION_KEYS = ("tg_k", "tx_k", "tl_k", "trg", "gamma", "delta_tx_k", "p_glass")
+PREDICTION_KEYS = ("tg_k", "tx_k", "tl_k", "trg", "gamma", "delta_tx_k", "p_glass", "p_bmg", "dmax_mm",
+                   "dmax_low_mm", "dmax_high_mm")
 # pipeline progress stage -> the phase shown on the run's page
 _PHASES = {
     "data": "preparing data",
     "validate-forward": "validating the forward model",
-    "validate-surrogate": "validating the surrogate",
+    "validate-gfa": "validating the GFA model (glass, BMG, Dmax)",
     "cgan": "training the CGAN",
     "cgan-epoch": "training the CGAN",
     "forward": "fitting the forward model",
-    "surrogate": "fitting the surrogate",
+    "gfa": "fitting the GFA model",
 }
 
 
 def _rows_for_pipeline(rows):
-    """Our snapshot rows as the pipeline's table (composition, Tg_K, Tx_K, Tl_K, label, weight).
+    """Our snapshot rows as the pipeline's two tables: (thermal, gfa) DataFrames.
 
-    ml.dataprep drops rows without temperatures, so a lab XRD verdict without a DSC would be
-    lost. Where the same alloy has temperatures elsewhere (literature or another sample) the
-    verdict is attached to a row carrying that alloy's mean temperatures (the mean is
-    unchanged, and the label overrides the Trg criterion for that alloy).
+    * thermal: every row with a temperature (composition, Tg_K, Tx_K, Tl_K);
+    * gfa: every row with a GFA class or a Dmax, and each lab casting's XRD row (its class
+      and Dmax bound from the rod, weighted as this lab's own evidence). The pipeline adds
+      the thermal rows to it too: a measured Tg means the alloy vitrified.
     """
     import pandas as pd
 
-    from ml.composition import CompositionError, parse_composition
+    def has(r, *cols):
+        return any(str(r.get(c, "") or "").strip() not in ("", "nan") for c in cols)
 
-    out = [r for r in rows if r.get("origin") != "xrd"]
-    temps = {}
-    for r in out:
-        try:
-            key = parse_composition(r["composition"]).key
-            t = tuple(float(r[c]) for c in ("Tg_K", "Tx_K", "Tl_K"))
-        except (CompositionError, ValueError, TypeError):
-            continue
-        temps.setdefault(key, []).append(t)
-    for r in rows:
-        if r.get("origin") != "xrd":
-            continue
-        try:
-            key = parse_composition(r["composition"]).key
-        except CompositionError:
-            continue
-        if key in temps:
-            mean = np.mean(np.array(temps[key]), axis=0)
-            out.append({**r, "Tg_K": repr(float(mean[0])), "Tx_K": repr(float(mean[1])), "Tl_K": repr(float(mean[2]))})
-        else:
-            out.append(r)  # kept for the record; dataprep reports it as lacking temperatures
-    columns = ["composition", "Tg_K", "Tx_K", "Tl_K", "label", "weight"]
-    return pd.DataFrame([{c: r.get(c, "") for c in columns} for r in out], columns=columns)
+    thermal_cols = ["composition", "Tg_K", "Tx_K", "Tl_K"]
+    gfa_cols = ["composition", "gfa_class", "dmax_mm", "dmax_kind", "Tg_K", "weight", "origin"]
+    thermal = [r for r in rows if r.get("origin") != "xrd" and has(r, "Tg_K", "Tx_K", "Tl_K")]
+    gfa = [r for r in rows if r.get("origin") == "xrd" or has(r, "gfa_class", "dmax_mm")]
+    return (pd.DataFrame([{c: r.get(c, "") for c in thermal_cols} for r in thermal], columns=thermal_cols),
+            pd.DataFrame([{c: r.get(c, "") for c in gfa_cols} for r in gfa], columns=gfa_cols))
 
 
 def fit_bundle(rows, out_dir, *, epochs, seed, progress=None):
@@ -90,16 +75,19 @@ def fit_bundle(rows, out_dir, *, epochs, seed, progress=None):
             progress(phase)
 
     # Optional overrides (tests and small sites train smaller models).
+    thermal, gfa = _rows_for_pipeline(rows)
     bundle = pipeline.fit_bundle(
-        _rows_for_pipeline(rows), str(out_dir), epochs=epochs, seed=seed,
+        thermal, str(out_dir), epochs=epochs, seed=seed, gfa_df=gfa,
         descriptors=settings.GLASSLOOP_GAN_DESCRIPTORS, progress=say,
         gan_params=settings.GLASSLOOP_GAN_PARAMS, forward_params=settings.GLASSLOOP_FORWARD_PARAMS,
+        gfa_params=settings.GLASSLOOP_GFA_PARAMS,
     )
     meta = bundle.metadata
     return {
         "pipeline_metrics": meta.get("metrics"),
         "training_data": {k: v for k, v in (meta.get("training_data") or {}).items() if k != "keys_formulas"},
         "cleaning": _cleaning_summary(meta.get("cleaning_report") or {}),
+        "gfa_report": _gfa_summary(meta.get("gfa_report") or {}),
         "fit_seconds": meta.get("fit_seconds"),
     }
 
@@ -112,6 +100,31 @@ def _cleaning_summary(report):
     summary["examples"] = [{"composition": r.get("composition", ""), "reason": r.get("reason", "")}
                            for r in (report.get("refused") or []) + (report.get("dropped") or [])]
     return summary
+
+
+def gfa_data(rows):
+    """The GFA labels of ``rows`` (snapshot rows) as the pipeline reads them (ml.gfa.GFAData),
+    or None when they hold none it can use."""
+    from ml import pipeline
+    from ml.gfa import GFADataError, prepare_gfa
+
+    thermal, gfa = _rows_for_pipeline(rows)
+    try:
+        data = prepare_gfa(pipeline.gfa_rows(thermal, gfa))
+    except GFADataError:
+        return None
+    return data if len(data.compositions) else None
+
+
+def _gfa_summary(report):
+    """What the run page shows of the GFA table's preparation: counts, and up to 20 refused
+    or flagged rows with their reasons."""
+    keep = {k: v for k, v in report.items() if k not in ("refused", "flagged")}
+    keep["examples"] = [{"composition": r.get("composition", ""), "reason": r.get("reason", "")}
+                        for r in ((report.get("refused") or []) + (report.get("flagged") or []))[:20]]
+    keep["n_refused"] = len(report.get("refused") or [])
+    keep["n_flagged"] = len(report.get("flagged") or [])
+    return keep
 
 
 @lru_cache(maxsize=4)
@@ -135,11 +148,12 @@ def load_bundle(path):
 
 def bundle_vocabulary(bundle):
     """Elements every part of the bundle can handle."""
-    return set(bundle.forward.vocabulary_) & set(bundle.surrogate.features_.vocabulary_)
+    return bundle.vocabulary
 
 
 def predict(bundle, compositions):
-    """dict of arrays: tg_k, tx_k, tl_k, trg, gamma, delta_tx_k (each with ``_std``), p_glass."""
+    """dict of arrays: tg_k, tx_k, tl_k, trg, gamma, delta_tx_k (each with ``_std``), and the GFA
+    model's p_glass, p_bmg, dmax_mm, dmax_low_mm, dmax_high_mm (NaN when the bundle has none)."""
     raw = bundle.predict(list(compositions))
     out = {
         "tg_k": raw["tg_k"], "tg_k_std": raw.get("tg_std"),
@@ -148,11 +162,17 @@ def predict(bundle, compositions):
         "trg": raw["trg"], "trg_std": raw.get("trg_std"),
         "gamma": raw["gamma"], "gamma_std": raw.get("gamma_std"),
         "delta_tx_k": raw.get("dtx_k", np.asarray(raw["tx_k"]) - np.asarray(raw["tg_k"])),
-        "p_glass": raw["p_glass"],
+        **{k: raw[k] for k in ("p_glass", "p_bmg", "dmax_mm", "dmax_low_mm", "dmax_high_mm")},
     }
     if out["tg_k_std"] is not None and out["tx_k_std"] is not None:
         out["delta_tx_k_std"] = np.hypot(out["tg_k_std"], out["tx_k_std"])
     return {k: np.asarray(v, dtype=float) for k, v in out.items() if v is not None}
+
+
+def contributions(bundle, compositions, top=5):
+    """Per composition, the GFA model's top feature contributions: {"p_glass": [[feature,
+    value], ...], "p_bmg": [...], "dmax_mm": [...]} ({} when the bundle has no GFA model)."""
+    return bundle.contributions(list(compositions), top=top)
 
 
 def training_compositions(bundle):

@@ -6,7 +6,7 @@ validation split are ``training.snapshots``.
 Promotion rule (``promotion_decision``): a new version replaces the active one only when, on
 the fixed validation split, its forward-model MAE (mean over Tg, Tx, Tl) is at most
 ``GLASSLOOP_PROMOTION_MAE_TOLERANCE`` (default 5 %) worse than the active version's AND its
-surrogate F1 is at most ``GLASSLOOP_PROMOTION_F1_TOLERANCE`` (default 0.02) lower. Both
+glass-vs-crystal F1 is at most ``GLASSLOOP_PROMOTION_F1_TOLERANCE`` (default 0.02) lower. Both
 versions are scored on the same rows at promotion time.
 """
 
@@ -27,7 +27,7 @@ from core import jobs
 from core.jobs import QUEUE_UNAVAILABLE
 
 from . import selectors
-from .bundles import artefact_root, bundle_vocabulary, fit_bundle, load_bundle, predict
+from .bundles import artefact_root, bundle_vocabulary, fit_bundle, gfa_data, load_bundle, predict
 from .models import ModelVersion, TrainingRun
 from .snapshots import read_rows_csv, snapshot_path, split_rows, take_snapshot, write_rows_csv
 
@@ -287,69 +287,81 @@ def _record_training_failure(run, exc, progress):
 
 
 def validation_metrics(bundles, validation_rows):
-    """For each bundle: forward-model MAE (K) per property and surrogate precision/recall/F1
-    on the validation rows, all bundles on the same rows (those whose elements every bundle
-    knows). Surrogate labels: Trg ≥ 0.60 (the criterion for literature alloys). A bundle gets
-    {} when no usable row is left.
+    """For each bundle, on the validation rows (all bundles on the same rows: those whose
+    elements every bundle knows): forward-model MAE and R² per temperature, and the GFA
+    model's scores (``ml.metrics.gfa_metrics``: glass vs crystal and BMG vs rest ROC-AUC/F1,
+    Dmax MAE and interval coverage; None where the rows or the bundle cannot say). A bundle
+    gets {} when no usable row is left.
     """
     from ml.dataprep import DataError, prepare
-    from ml.metrics import classification_metrics, regression_metrics
+    from ml.metrics import gfa_metrics, regression_metrics
 
     empty = [{} for _ in bundles]
     if not validation_rows:
         return empty
-    try:
-        data = prepare(validation_rows)
-    except DataError:
-        return empty
     vocab = set.intersection(*(bundle_vocabulary(b) for b in bundles))
-    keep = [i for i, c in enumerate(data.compositions) if set(c) <= vocab]
-    if not keep:
+    try:
+        data = prepare([r for r in validation_rows if r.get("origin") != "xrd" and r.get("Tg_K") not in ("", None)])
+        data = data.subset([i for i, c in enumerate(data.compositions) if set(c) <= vocab])
+    except DataError:
+        data = None
+    gdata = gfa_data(validation_rows)
+    if gdata is not None:
+        gdata = gdata.subset([i for i, c in enumerate(gdata.compositions) if set(c) <= vocab])
+    if (data is None or not len(data)) and (gdata is None or not len(gdata.compositions)):
         return empty
-    data = data.subset(keep)
-    labels = (data.y[:, 0] / data.y[:, 2] >= 0.60).astype(int)
     results = []
     for bundle in bundles:
-        pred = predict(bundle, data.compositions)
-        out = {"n": len(data), "forward": {}, "surrogate": {}}
-        maes = []
-        for j, name in enumerate(("tg_k", "tx_k", "tl_k")):
-            m = regression_metrics(data.y[:, j], pred[name])
-            out["forward"][f"{name}_mae"] = m["mae"]
-            out["forward"][f"{name}_r2"] = m["r2"]
-            maes.append(m["mae"])
-        out["forward"]["mean_mae_k"] = float(np.mean(maes))
-        guess = (np.asarray(pred["p_glass"]) >= 0.5).astype(int)
-        c = classification_metrics(labels, guess)
-        out["surrogate"] = {"precision": c["precision"], "recall": c["recall"], "f1": c["f1"], "accuracy": c["accuracy"]}
+        out = {"n": len(data) if data is not None else 0, "forward": {}, "gfa": None}
+        if data is not None and len(data):
+            pred = predict(bundle, data.compositions)
+            maes = []
+            for j, name in enumerate(("tg_k", "tx_k", "tl_k")):
+                m = regression_metrics(data.y[:, j], pred[name])
+                out["forward"][f"{name}_mae"] = m["mae"]
+                out["forward"][f"{name}_r2"] = m["r2"]
+                maes.append(m["mae"])
+            out["forward"]["mean_mae_k"] = float(np.mean(maes))
+        if gdata is not None and len(gdata.compositions):
+            gp = predict(bundle, gdata.compositions)
+            out["gfa"] = {"n": len(gdata.compositions),
+                          **gfa_metrics(gdata.glass, gdata.bmg, gdata.dmax_low_mm, gdata.dmax_high_mm, gp)}
         results.append(_jsonable(out))
     return results
+
+
+def _glass_f1(metrics):
+    return ((metrics.get("gfa") or {}).get("glass") or {}).get("f1")
 
 
 def promotion_decision(new, old, *, mae_tolerance=None, f1_tolerance=None):
     """(promote, reason) for a new version's validation metrics against the active one's.
 
-    ``new``/``old``: dicts from ``validation_metrics`` (old None: no active version).
+    ``new``/``old``: dicts from ``validation_metrics`` (old None: no active version). The F1
+    compared is glass vs crystal; when the active version has none (it predates the GFA
+    model) a new version that has one is not held back by it.
     """
     mae_tol = float(settings.GLASSLOOP_PROMOTION_MAE_TOLERANCE if mae_tolerance is None else mae_tolerance)
     f1_tol = float(settings.GLASSLOOP_PROMOTION_F1_TOLERANCE if f1_tolerance is None else f1_tolerance)
     if old is None:
         return True, "First model: nothing to compare with."
-    if not new or not old:
+    if not new or not old or "mean_mae_k" not in new.get("forward", {}) or "mean_mae_k" not in old.get("forward", {}):
         return False, "No validation rows to compare on; promote it by hand if you trust it."
     new_mae, old_mae = new["forward"]["mean_mae_k"], old["forward"]["mean_mae_k"]
-    new_f1, old_f1 = new["surrogate"]["f1"], old["surrogate"]["f1"]
     limit_mae = old_mae * (1 + mae_tol)
-    limit_f1 = old_f1 - f1_tol
-    facts = (
-        f"forward MAE {new_mae:.2f} K vs {old_mae:.2f} K (limit {limit_mae:.2f} K, {mae_tol:+.0%}); "
-        f"surrogate F1 {new_f1:.3f} vs {old_f1:.3f} (limit {limit_f1:.3f})"
-    )
+    facts = [f"forward MAE {new_mae:.2f} K vs {old_mae:.2f} K (limit {limit_mae:.2f} K, {mae_tol:+.0%})"]
     problems = []
     if new_mae > limit_mae:
         problems.append("forward MAE worse beyond the tolerance")
-    if new_f1 < limit_f1:
-        problems.append("surrogate F1 lower beyond the tolerance")
+    new_f1, old_f1 = _glass_f1(new), _glass_f1(old)
+    if new_f1 is not None and old_f1 is not None:
+        limit_f1 = old_f1 - f1_tol
+        facts.append(f"glass-vs-crystal F1 {new_f1:.3f} vs {old_f1:.3f} (limit {limit_f1:.3f})")
+        if new_f1 < limit_f1:
+            problems.append("glass-vs-crystal F1 lower beyond the tolerance")
+    elif old_f1 is not None:
+        problems.append("the new version has no GFA model and the active one has")
+    facts = "; ".join(facts)
     if problems:
         return False, f"Not promoted: {' and '.join(problems)} — {facts}."
     return True, f"Promoted: {facts}."

@@ -43,3 +43,34 @@ def write_csv(path, rows, columns=None) -> None:
         w.writeheader()
         for r in rows:
             w.writerow(r)
+
+
+def synthetic_gfa_rows(n: int = 120, seed: int = 0) -> list[dict]:
+    """A made-up GFA table (composition, gfa_class, dmax_mm): Zr–Cu–Al(–Ni) alloys near Zr50
+    are BMGs whose Dmax grows with Al, further out ribbons, and Cu/Zr-poor alloys with Fe or
+    Ag crystals; the source codes 0 (crystal) and 0.15 (ribbon) appear as in the real table."""
+    rng = np.random.default_rng(seed)
+    rows, seen = [], set()
+    while len(rows) < n:
+        kind = rng.choice(["bmg", "ribbon", "crystal"])
+        if kind == "crystal":
+            a = rng.uniform(40, 80)
+            parts = {rng.choice(["Fe", "Ag"]): a, "Cu": 100 - a}
+        else:
+            zr = rng.uniform(45, 58) if kind == "bmg" else rng.uniform(25, 40)
+            al = rng.uniform(5, 15)
+            parts = {"Zr": zr, "Al": al, "Cu": 100 - zr - al}
+        parts = {k: round(float(v), 1) for k, v in parts.items()}
+        first = next(iter(parts))
+        parts[first] = round(100 - sum(v for k, v in parts.items() if k != first), 1)
+        text = "".join(f"{k}{v:g}" for k, v in parts.items())
+        if text in seen:
+            continue
+        seen.add(text)
+        if kind == "bmg":
+            dmax = round(1.0 + 0.8 * (parts["Al"] - 5), 2)
+        else:
+            dmax = 0.15 if kind == "ribbon" else 0
+        rows.append({"composition": text, "gfa_class": {"bmg": "BMG", "ribbon": "Ribbon", "crystal": "Crystal"}[kind],
+                     "dmax_mm": dmax})
+    return rows

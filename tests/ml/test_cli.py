@@ -12,7 +12,7 @@ import pytest
 
 from ml.artefacts import ArtefactError
 from ml.pipeline import load_bundle
-from tests.ml.fixtures import synthetic_rows, write_csv
+from tests.ml.fixtures import synthetic_gfa_rows, synthetic_rows, write_csv
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,10 +32,12 @@ def model_dir(tmp_path_factory):
     for r in rows:
         r["source"] = "fixture"  # extra column ignored
     write_csv(d / "train.csv", rows)
-    res = run("fit", "--data", str(d / "train.csv"), "--out", str(d / "model"), "--epochs", "6", "--seed", "1")
+    write_csv(d / "gfa.csv", synthetic_gfa_rows())
+    res = run("fit", "--data", str(d / "train.csv"), "--gfa-data", str(d / "gfa.csv"), "--out", str(d / "model"),
+              "--epochs", "6", "--seed", "1")
     assert res.returncode == 0, res.stderr
     assert "1 refused" in res.stdout and "1 dropped" in res.stdout
-    assert "Tg_K: MAE" in res.stdout and "surrogate" in res.stdout
+    assert "Tg_K: MAE" in res.stdout and "glass vs crystal: ROC-AUC" in res.stdout
     return d
 
 
@@ -50,7 +52,8 @@ def test_fit_writes_a_complete_bundle(model_dir):
     for f in meta["files"]:
         assert (model_dir / "model" / f).is_file()
     b = load_bundle(str(model_dir / "model"))
-    assert set(b.metadata["metrics"]) >= {"Tg_K", "Tx_K", "Tl_K", "Trg", "gamma", "surrogate", "cgan"}
+    assert set(b.metadata["metrics"]) >= {"Tg_K", "Tx_K", "Tl_K", "Trg", "gamma", "gfa", "cgan"}
+    assert b.gfa is not None and meta["components"]["gfa"]
 
 
 @pytest.mark.slow
@@ -62,11 +65,14 @@ def test_predict_keeps_every_row_and_reports_refusals(model_dir):
     assert res.returncode == 0, res.stderr
     out = pd.read_csv(model_dir / "p.csv", dtype=str, keep_default_na=False)
     assert list(out["id"]) == ["a", "b", "c"] and list(out["note"]) == ["x", "y", "z"]
-    for col in ("Tg_pred_K", "Tg_pred_std_K", "Tx_pred_K", "Tl_pred_K", "Trg_pred", "gamma_pred", "p_glass", "error"):
+    for col in ("Tg_pred_K", "Tg_pred_std_K", "Tx_pred_K", "Tl_pred_K", "Trg_pred", "gamma_pred", "p_glass", "p_bmg",
+                "dmax_pred_mm", "dmax_low_mm", "dmax_high_mm", "error"):
         assert col in out.columns
-    assert "Xx" in out.loc[1, "error"] and out.loc[1, "Tg_pred_K"] == ""
+    assert "Xx" in out.loc[1, "error"] and out.loc[1, "Tg_pred_K"] == "" and out.loc[1, "p_bmg"] == ""
     assert out.loc[0, "error"] == "" and 400 < float(out.loc[0, "Tg_pred_K"]) < 1000
-    assert 0 <= float(out.loc[2, "p_glass"]) <= 1
+    assert 0 <= float(out.loc[2, "p_glass"]) <= 1 and 0 <= float(out.loc[2, "p_bmg"]) <= 1
+    low, mid, high = (float(out.loc[0, c]) for c in ("dmax_low_mm", "dmax_pred_mm", "dmax_high_mm"))
+    assert 0 < low <= mid <= high
 
 
 @pytest.mark.slow
@@ -76,8 +82,9 @@ def test_generate_single_target_and_targets_csv(model_dir):
     assert res.returncode == 0, res.stderr
     g = pd.read_csv(model_dir / "g.csv")
     assert 1 <= len(g) <= 4
-    assert {"composition", "Tg_pred_K", "Tx_pred_K", "Tl_pred_K", "p_glass", "nearest_training_alloy",
-            "nearest_distance_l1"} <= set(g.columns)
+    assert {"composition", "Tg_pred_K", "Tx_pred_K", "Tl_pred_K", "p_glass", "p_bmg", "dmax_pred_mm", "dmax_low_mm",
+            "dmax_high_mm", "nearest_training_alloy", "nearest_distance_l1"} <= set(g.columns)
+    assert g["p_bmg"].between(0, 1).all() and (g["dmax_low_mm"] <= g["dmax_high_mm"]).all()
     assert g["composition"].is_unique and (g["nearest_distance_l1"] > 0.05).all()
     tcsv = model_dir / "targets.csv"
     pd.DataFrame({"id": ["t1", "t2"], "Tg_K": [650, 670], "Tx_K": [710, 730], "Tl_K": [1100, 1120]}).to_csv(tcsv, index=False)

@@ -153,19 +153,29 @@ def test_run_page_lists_the_rows_left_out_of_training(client, approver):
     assert "ΔTx = Tx − Tg = 300 K is implausibly wide" in page
 
 
+def _metrics(mae, glass_f1):
+    return {"forward": {"mean_mae_k": mae}, "gfa": None if glass_f1 is None else {"glass": {"f1": glass_f1}}}
+
+
 def test_promotion_decision_rule():
-    old = {"forward": {"mean_mae_k": 10.0}, "surrogate": {"f1": 0.90}}
-    ok, why = services.promotion_decision({"forward": {"mean_mae_k": 10.4}, "surrogate": {"f1": 0.885}}, old,
-                                          mae_tolerance=0.05, f1_tolerance=0.02)
+    old = _metrics(10.0, 0.90)
+    ok, why = services.promotion_decision(_metrics(10.4, 0.885), old, mae_tolerance=0.05, f1_tolerance=0.02)
     assert ok and why.startswith("Promoted")
-    ok, why = services.promotion_decision({"forward": {"mean_mae_k": 10.6}, "surrogate": {"f1": 0.95}}, old,
-                                          mae_tolerance=0.05, f1_tolerance=0.02)
+    ok, why = services.promotion_decision(_metrics(10.6, 0.95), old, mae_tolerance=0.05, f1_tolerance=0.02)
     assert not ok and "forward MAE worse" in why
-    ok, why = services.promotion_decision({"forward": {"mean_mae_k": 9.0}, "surrogate": {"f1": 0.87}}, old,
-                                          mae_tolerance=0.05, f1_tolerance=0.02)
-    assert not ok and "F1 lower" in why and "MAE worse" not in why
+    ok, why = services.promotion_decision(_metrics(9.0, 0.87), old, mae_tolerance=0.05, f1_tolerance=0.02)
+    assert not ok and "glass-vs-crystal F1 lower" in why and "MAE worse" not in why
     assert services.promotion_decision({}, None)[0]  # first model
     assert not services.promotion_decision({}, old)[0]
+
+
+def test_promotion_across_the_gfa_model():
+    """An active version from before the GFA model does not hold a new one back on F1; a new
+    version without a GFA model does not replace one that has it."""
+    ok, why = services.promotion_decision(_metrics(10.0, 0.80), _metrics(10.0, None), mae_tolerance=0.05, f1_tolerance=0.02)
+    assert ok and "F1" not in why
+    ok, why = services.promotion_decision(_metrics(9.0, None), _metrics(10.0, 0.9), mae_tolerance=0.05, f1_tolerance=0.02)
+    assert not ok and "no GFA model" in why
 
 
 def test_run_marked_failed_while_training_is_not_stored(settings, monkeypatch):
