@@ -40,7 +40,38 @@ def home(request):
         **_model_summary(),
     }
     context["imports"] = _recent_imports() if context["can_import"] else None
+    context["todo"] = _todo(user, context)
     return render(request, "core/home.html", context)
+
+
+def _plural(n, one, many):
+    return f"{n} {one if n == 1 else many}"
+
+
+def _todo(user, c):
+    """What waits for this person's roles, most urgent first: [{"text", "url"}]."""
+    todo = []
+    if c.get("models_installed") and not c.get("active_version") and not c.get("live_run"):
+        if (c.get("n_alloys_with_temps") or 0) < 10:
+            if c["can_import"]:
+                todo.append({"text": "Import alloys with Tg, Tx and Tl (the models need at least 10)", "url": reverse("lab:import_list")})
+        elif c["can_approve"]:
+            todo.append({"text": "Train the first model", "url": reverse("ml:model_list")})
+    if c.get("active_version") and c["can_design"] and not c.get("n_campaigns"):
+        todo.append({"text": "Design candidates: start a campaign", "url": reverse("design:campaign_create")})
+    if c["can_review"] and c.get("n_pending_records"):
+        n = c["n_pending_records"]
+        todo.append({"text": f"Review {_plural(n, 'extracted record', 'extracted records')}", "url": reverse("mining:review_queue")})
+    verbs = {
+        "proposed": ("Approve or reject", "proposed candidate", "proposed candidates", "design:campaign_list"),
+        "approved_for_synthesis": ("Cast", "approved candidate", "approved candidates", "design:campaign_list"),
+        "in_synthesis": ("Enter the XRD or DSC of", "candidate in synthesis", "candidates in synthesis", "lab:sample_list"),
+    }
+    for step in c.get("candidate_steps", []):
+        if step["count"] and has_role(user, step["role"]):
+            verb, one, many, url = verbs[step["status"]]
+            todo.append({"text": f"{verb} {_plural(step['count'], one, many)}", "url": reverse(url)})
+    return todo
 
 
 def _model_or_none(label):

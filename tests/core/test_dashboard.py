@@ -46,6 +46,12 @@ def text(fragment):
     return " ".join(re.sub(r"<[^>]+>", " ", fragment).split())
 
 
+def todo_list(html):
+    match = re.search(r'<div class="card dash-todo-list" id="dash-todo">(.*?)</div>', html, re.S)
+    assert match, "no to-do list"
+    return match.group(1)
+
+
 def candidate_steps(design):
     """{status: the text of its line} of the dashboard's candidate steps."""
     return {m.group(1): text(m.group(2)) for m in re.finditer(r'<li id="candidates-([a-z_]+)">(.*?)</li>', design, re.S)}
@@ -125,6 +131,7 @@ def test_viewer_sees_the_counts_each_linking_where_it_is_done(client, viewer):
     assert steps["approved_for_synthesis"].startswith("1 awaiting synthesis")
     assert steps["in_synthesis"].startswith("1 awaiting XRD or DSC")
     assert "yours to do" not in design  # nothing is a viewer's to do
+    assert text(todo_list(html)) == "Nothing waits for you right now."
     assert campaign.get_absolute_url() in design
 
     # Imports are the experimenters' (their pages need that role): a viewer is not shown them.
@@ -149,6 +156,21 @@ def test_each_role_sees_what_is_theirs_to_do(client, make_user):
     assert "yours to do" not in steps["proposed"] and "yours to do" in steps["approved_for_synthesis"]
     assert "yours to do" not in steps["in_synthesis"]  # none is waiting there
     assert reverse("lab:log_experiment") in section(html, "dash-design")
+
+
+def test_the_todo_list_names_each_roles_work_with_links(client, make_user):
+    pending_records(2)
+    candidates(["proposed", "proposed", "approved_for_synthesis", "in_synthesis"])
+    expected = {
+        "reviewer": [("Review 2 extracted records", reverse("mining:review_queue"))],
+        "approver": [("Approve or reject 2 proposed candidates", reverse("design:campaign_list"))],
+        "experimenter": [("Cast 1 approved candidate", reverse("design:campaign_list")),
+                         ("Enter the XRD or DSC of 1 candidate in synthesis", reverse("lab:sample_list"))],
+    }
+    for role, items in expected.items():
+        client.force_login(make_user(f"only-{role}", role))
+        got = [(text(label), href) for href, label in re.findall(r'<li><a href="([^"]+)">(.*?)</a></li>', todo_list(html_of(client)))]
+        assert got == [(label, href) for label, href in items], role
 
 
 def test_experimenter_sees_recent_imports_with_links(client, experimenter):
@@ -189,6 +211,7 @@ def test_empty_database_points_to_the_import_page_and_the_starter_corpus(client,
     assert "No model yet" in text(model) and "the models need at least 10" in text(model)
     assert reverse("lab:import_list") in model
     assert "No design campaign yet" in text(section(html, "dash-design"))
+    assert "Import alloys with Tg, Tx and Tl" in text(todo_list(html))
 
 
 def test_live_training_shows_a_progress_bar_polling_the_job_api(client, viewer):
