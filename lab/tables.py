@@ -74,12 +74,7 @@ def _read_csv(data, label):
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("cp1252", errors="replace")  # Excel's CSV on Windows
-    sample = text[:4096]
-    try:
-        dialect = csv.Sniffer().sniff(sample.splitlines()[0] if sample else "", delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    reader = csv.reader(io.StringIO(text, newline=""), csv.excel, delimiter=_delimiter(text[:4096]))
     try:
         header = next(reader)
     except StopIteration:
@@ -97,6 +92,15 @@ def _read_csv(data, label):
     except csv.Error as exc:
         raise ImportFileError(f"{label}, line {reader.line_num}: not readable as CSV ({exc}).") from exc
     return rows
+
+
+def _delimiter(sample):
+    """The header line's delimiter (comma, semicolon or tab). Only the delimiter is sniffed: the
+    quoting is Excel's (\"\" inside quotes is one "), which the sniffer cannot see in a header."""
+    try:
+        return csv.Sniffer().sniff(sample.splitlines()[0] if sample else "", delimiters=",;\t").delimiter
+    except csv.Error:
+        return ","
 
 
 def _read_xlsx(data, label):
