@@ -261,3 +261,12 @@ def test_refused_training_is_shown_in_plain_words_with_what_to_do(client, experi
     assert "Only 5 alloys have usable Tg, Tx and Tl values" in text(model)
     assert reverse("lab:import_list") in model and "load_starter_set" in model
     assert "Traceback" not in model
+
+
+def test_a_failed_retrain_is_mentioned_beside_the_active_model(client, viewer):
+    active = version(status="active")
+    run(TrainingRun.Status.FAILED, error="The training stopped on an unexpected error (KeyError: 'x'). "
+                                         "The details are in the worker's log.")
+    client.force_login(viewer)
+    model = text(section(html_of(client), "dash-model"))
+    assert f"v{active.pk} stays active" in model and "KeyError" in model

@@ -159,3 +159,15 @@ def test_make_run_queues_the_first_training_after_the_starter_set():
     starter = next(i for i, line in enumerate(lines) if "load_starter_set" in line)
     queue = next(i for i, line in enumerate(lines) if "queue_first_training" in line)
     assert queue > starter
+
+
+def test_an_error_holding_a_traceback_is_never_shown(client, viewer):
+    raw = TrainingRun.objects.create(
+        snapshot_hash="c" * 64, snapshot_path="s.csv", snapshot_taken_at=timezone.now(), status=TrainingRun.Status.FAILED,
+        error='Traceback (most recent call last):\n  File "x.py", line 1\nRuntimeError: boom',
+    )
+    client.force_login(viewer)
+    for url in (reverse("ml:run_detail", args=[raw.pk]), "/"):
+        html = client.get(url).content.decode()
+        assert "Traceback" not in html and 'File "x.py"' not in html, url
+        assert "the details are in the worker's log" in html, url
