@@ -1,6 +1,10 @@
 """Reading a literature table (CSV or XLSX, a path, bytes, a file or an iterable of dicts) into
 rows: ``[(line, {column: value})]`` with normalised column names. No database; the import
 service (``lab.importing``) decides what each row becomes.
+
+A row with a NUL or another control character in a cell (core.middleware's rule) comes back
+as a :class:`RefusedRow`: its text cleaned for the report, ``refused`` saying why; the import
+refuses it and imports the others.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ import io
 import re
 from pathlib import Path
 
+from core.middleware import CONTROL_CHARACTERS, control_character_problem
+
 REQUIRED_COLUMNS = ("composition", "tg_k", "tx_k", "tl_k")
 # Column names as a person writes them, for messages.
 COLUMN_TITLES = {"composition": "composition", "tg_k": "Tg_K", "tx_k": "Tx_K", "tl_k": "Tl_K"}
@@ -18,6 +24,27 @@ EMPTY_MARKERS = {"", "-", "—", "na", "n/a", "nan", "none", "null"}
 
 class ImportFileError(ValueError):
     """The file as a whole cannot be imported (unreadable, wrong format, missing columns)."""
+
+
+class RefusedRow(dict):
+    """A row the reader refuses (``refused`` says why); its text has U+FFFD for each bad character."""
+
+    refused = ""
+
+
+def _checked(row):
+    """``row``, or a RefusedRow when a cell holds a NUL or another control character."""
+    for column, value in row.items():
+        problem = control_character_problem(value)
+        if problem:
+            clean = RefusedRow(
+                (k, CONTROL_CHARACTERS.sub("\N{REPLACEMENT CHARACTER}", v) if isinstance(v, str) else v)
+                for k, v in row.items()
+            )
+            title = COLUMN_TITLES.get(column, column)
+            clean.refused = f"The {title} cell {problem}; control characters are not imported."
+            return clean
+    return row
 
 
 def normalise_header(name):
@@ -50,7 +77,7 @@ def read_table(source, *, filename=None):
     # An iterable of mappings (e.g. the starter set or tests).
     rows = []
     for index, row in enumerate(source):
-        rows.append((index + 2, {normalise_header(k): v for k, v in row.items()}))
+        rows.append((index + 2, _checked({normalise_header(k): v for k, v in row.items()})))
     check_columns(rows[0][1].keys() if rows else REQUIRED_COLUMNS, "the rows")
     return [(line, row) for line, row in rows if not _blank(row)]
 
@@ -68,7 +95,8 @@ def _read_bytes(data, filename):
 
 
 def _read_csv(data, label):
-    if b"\x00" in data[:4096]:
+    # A NUL in the header line: binary or UTF-16, not a CSV. A NUL further on refuses its row only.
+    if b"\x00" in data[:4096].split(b"\n", 1)[0]:
         raise ImportFileError(f"{label} is not a text (CSV) file nor an XLSX workbook.")
     try:
         text = data.decode("utf-8-sig")
@@ -88,7 +116,7 @@ def _read_csv(data, label):
         for values in reader:
             row = {col: (values[i] if i < len(values) else "") for i, col in enumerate(columns) if col}
             if not _blank(row):
-                rows.append((reader.line_num, row))
+                rows.append((reader.line_num, _checked(row)))
     except csv.Error as exc:
         raise ImportFileError(f"{label}, line {reader.line_num}: not readable as CSV ({exc}).") from exc
     return rows
@@ -122,7 +150,7 @@ def _read_xlsx(data, label):
         for line, cells in enumerate(values, start=2):
             row = {col: (cells[i] if i < len(cells) else None) for i, col in enumerate(columns) if col}
             if not _blank(row):
-                rows.append((line, row))
+                rows.append((line, _checked(row)))
         return rows
     finally:
         workbook.close()

@@ -20,6 +20,7 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from core import jobs
 from core.doi import validate_doi
+from core.middleware import control_character_problem
 from lab.models import Alloy, PropertyValue, Reference, validate_transition_temperatures
 from lab.services import get_or_create_alloy, refresh_alloy_summaries
 
@@ -64,10 +65,21 @@ def extract_pdf_text(data):
         raise MiningError(f"The PDF could not be read: {exc}") from None
 
 
+def _refuse_control_characters(text, what):
+    """``text``, or MiningError when it holds a NUL or another control character (core.middleware's rule)."""
+    problem = control_character_problem(text)
+    if problem:
+        raise MiningError(
+            f"{what} {problem}; control characters are not stored. Save the file as UTF-8 plain text "
+            "(a UTF-16 or binary file holds them) or remove the character, and add it again."
+        )
+    return text
+
+
 def _text_of(name, data):
     if data[:5] == b"%PDF-" or name.lower().endswith(".pdf"):
         return extract_pdf_text(data)
-    return data.decode("utf-8-sig", errors="replace")
+    return _refuse_control_characters(data.decode("utf-8-sig", errors="replace"), "The text file")
 
 
 def _reference_for(source):
@@ -113,6 +125,7 @@ def create_source(*, doi="", upload=None, filename="", data=None, text="", title
             raise SourceExists(f"DOI {doi} is already stored as source #{existing.pk} ({existing}).", existing)
     if not (doi or text.strip()):
         raise MiningError("Give a DOI, a file or the text.")
+    _refuse_control_characters(text, "The text")
     source = LiteratureSource(
         doi=doi, title=title[:500], authors=authors[:500], year=year, journal=journal[:255], url=url,
         original_name=Path(filename).name[:255] if filename else "", text=text, sha256=sha, created_by=user,
