@@ -1,0 +1,122 @@
+"""The design API's serializers: campaigns (read, create, change) and candidates (read).
+
+Writes are checked here for shape and with the model's own rules (``design.models``:
+``target_problems``, ``probability_problem``; Dmax bounds from ``ml.rules``) so the API refuses
+what the campaign form refuses, with the same words, every problem at once; the services
+(``design.services``) then validate the whole campaign again before saving.
+"""
+
+from rest_framework import serializers
+
+from ml.rules import BMG_MIN_DMAX_MM, ElementListError, parse_element_list
+
+from .models import Candidate, DesignCampaign, probability_problem, target_problems
+
+CAMPAIGN_FIELDS = [
+    "name", "description", "targets", "base_element", "allowed_elements", "forbidden_elements", "max_elements",
+    "element_ranges", "min_p_glass", "min_p_bmg", "min_novelty", "batch_size", "n_draws", "kappa", "novelty_weight",
+    "fill_with_near_misses",
+]  # fmt: skip
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username", read_only=True, allow_null=True)
+    targets = serializers.JSONField(
+        help_text='{"tg_k": {"min": 700}, "trg": {"min": 0.62}, "dmax_mm": {"min": 3}}: Tg, Tx, Tl, ΔTx (K), Trg, γ, Dmax (mm)'
+    )
+
+    class Meta:
+        model = DesignCampaign
+        fields = ["id", *CAMPAIGN_FIELDS, "owner", "status", "created_at"]
+        read_only_fields = fields
+
+
+def _elements(value):
+    try:
+        return list(parse_element_list(" ".join(str(v) for v in value)))
+    except ElementListError as exc:
+        raise serializers.ValidationError(str(exc)) from exc
+
+
+class CampaignWriteSerializer(serializers.Serializer):
+    """A new campaign (POST) or the changed fields of one (PATCH)."""
+
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True)
+    targets = serializers.JSONField(help_text=CampaignSerializer._declared_fields["targets"].help_text)
+    base_element = serializers.CharField(required=False, allow_blank=True, max_length=3)
+    allowed_elements = serializers.ListField(child=serializers.CharField(), required=False)
+    forbidden_elements = serializers.ListField(child=serializers.CharField(), required=False)
+    max_elements = serializers.IntegerField(required=False)
+    element_ranges = serializers.DictField(child=serializers.ListField(child=serializers.FloatField()), required=False,
+                                           help_text='{"Zr": [40, 70]} in at.%')
+    min_p_glass = serializers.FloatField(required=False, help_text="0–1")
+    min_p_bmg = serializers.FloatField(required=False, help_text="0–1; 0: no P(BMG) threshold")
+    min_novelty = serializers.FloatField(required=False)
+    batch_size = serializers.IntegerField(required=False)
+    n_draws = serializers.IntegerField(required=False)
+    kappa = serializers.FloatField(required=False)
+    novelty_weight = serializers.FloatField(required=False)
+    fill_with_near_misses = serializers.BooleanField(required=False)
+
+    def validate_targets(self, value):
+        problems = target_problems(value)
+        if problems:
+            raise serializers.ValidationError(problems)
+        return value
+
+    def validate_min_p_glass(self, value):
+        return self._probability(value)
+
+    def validate_min_p_bmg(self, value):
+        return self._probability(value)
+
+    @staticmethod
+    def _probability(value):
+        why = probability_problem(value)
+        if why:
+            raise serializers.ValidationError(why)
+        return value
+
+    def validate_base_element(self, value):
+        symbols = _elements([value]) if value else []
+        if len(symbols) > 1:
+            raise serializers.ValidationError("Give one element.")
+        return symbols[0] if symbols else ""
+
+    def validate_allowed_elements(self, value):
+        return _elements(value)
+
+    def validate_forbidden_elements(self, value):
+        return _elements(value)
+
+
+class CandidateSerializer(serializers.ModelSerializer):
+    label = serializers.CharField(read_only=True)
+    round = serializers.IntegerField(source="generation_round.number", read_only=True)
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
+    contributions = serializers.JSONField(
+        read_only=True,
+        help_text='Top feature contributions: {"p_glass": [[feature, value], ...], "p_bmg": [...], "dmax_mm": [...]} '
+                  "({} without a GFA model)",
+    )
+
+    class Meta:
+        model = Candidate
+        fields = [
+            "id", "label", "campaign", "round", "number", "rank", "formula", "composition_key", "status",
+            "status_display", "model_version",
+            "tg_k_pred", "tg_k_std", "tx_k_pred", "tx_k_std", "tl_k_pred", "tl_k_std", "trg_pred", "gamma_pred",
+            "delta_tx_k_pred",
+            "p_glass", "p_bmg", "dmax_mm_pred", "dmax_low_mm", "dmax_high_mm", "contributions",
+            "nearest_known_formula", "nearest_distance", "acquisition_score", "score_terms",
+            "xrd_verdict", "tg_k_measured", "tx_k_measured", "tl_k_measured", "sample", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+        extra_kwargs = {
+            "p_glass": {"help_text": "P(glass); null when the model has no GFA model"},
+            "p_bmg": {"help_text": f"P(castable as a glassy rod ≥ {BMG_MIN_DMAX_MM:g} mm); null without a GFA model"},
+            "dmax_mm_pred": {"help_text": "Predicted critical casting diameter (mm); null without a GFA model"},
+            "dmax_low_mm": {"help_text": "Low end of Dmax's 80 % interval (mm)"},
+            "dmax_high_mm": {"help_text": "High end of Dmax's 80 % interval (mm)"},
+        }
