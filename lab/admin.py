@@ -11,7 +11,8 @@ from .resources import AlloyResource, LiteratureTableResource, PropertyValueReso
 class PropertyValueInline(admin.TabularInline):
     model = PropertyValue
     extra = 0
-    fields = ("origin", "tg_k", "tx_k", "tl_k", "heating_rate_k_min", "reference", "source_label", "conflict")
+    fields = ("origin", "tg_k", "tx_k", "tl_k", "gfa_class", "dmax_mm", "dmax_kind", "heating_rate_k_min", "reference",
+              "source_label", "conflict")
     raw_id_fields = ("reference",)
     show_change_link = True
 
@@ -20,8 +21,8 @@ class PropertyValueInline(admin.TabularInline):
 class AlloyAdmin(ImportExportModelAdmin, SimpleHistoryAdmin):
     # Import goes through the import service (same outcomes as manage.py import_alloys).
     resource_classes = [LiteratureTableResource]
-    list_display = ("formula", "name", "base_element", "n_elements", "created_by", "created_at")
-    list_filter = ("base_element", "n_elements")
+    list_display = ("formula", "name", "base_element", "n_elements", "gfa_class", "dmax_mm", "created_by", "created_at")
+    list_filter = ("base_element", "n_elements", "gfa_class", "gfa_conflict")
     search_fields = ("formula", "composition_key", "name")
     readonly_fields = ("composition_key", "formula", "fractions", "base_element", "n_elements", "created_by", "created_at")
     inlines = [PropertyValueInline]
@@ -56,6 +57,28 @@ class XRDMeasurementAdmin(SimpleHistoryAdmin):
     search_fields = ("sample__label", "sample__alloy__formula")
     raw_id_fields = ("sample",)
 
+    # A cast sample's latest XRD is GFA evidence of its alloy (lab.services.write_gfa_summaries).
+    def save_model(self, request, obj, form, change):
+        from .services import refresh_alloy_summaries
+
+        previous = XRDMeasurement.objects.filter(pk=obj.pk).values_list("sample__alloy_id", flat=True).first() if obj.pk else None
+        super().save_model(request, obj, form, change)
+        refresh_alloy_summaries([obj.sample.alloy_id, previous])
+
+    def delete_model(self, request, obj):
+        from .services import refresh_alloy_summaries
+
+        alloy_id = obj.sample.alloy_id
+        super().delete_model(request, obj)
+        refresh_alloy_summaries([alloy_id])
+
+    def delete_queryset(self, request, queryset):
+        from .services import refresh_alloy_summaries
+
+        alloy_ids = set(queryset.values_list("sample__alloy_id", flat=True))
+        super().delete_queryset(request, queryset)
+        refresh_alloy_summaries(alloy_ids)
+
 
 @admin.register(DSCMeasurement)
 class DSCMeasurementAdmin(SimpleHistoryAdmin):
@@ -68,8 +91,8 @@ class DSCMeasurementAdmin(SimpleHistoryAdmin):
 @admin.register(PropertyValue)
 class PropertyValueAdmin(ExportMixin, SimpleHistoryAdmin):
     resource_classes = [PropertyValueResource]
-    list_display = ("alloy", "origin", "tg_k", "tx_k", "tl_k", "reference", "source_label", "conflict")
-    list_filter = ("origin", "conflict", "alloy__base_element")
+    list_display = ("alloy", "origin", "tg_k", "tx_k", "tl_k", "gfa_class", "dmax_mm", "reference", "source_label", "conflict")
+    list_filter = ("origin", "conflict", "gfa_class", "dmax_kind", "alloy__base_element")
     search_fields = ("alloy__formula", "alloy__name", "reference__doi", "reference__authors", "source_label")
     raw_id_fields = ("alloy", "dsc", "reference")
     list_select_related = ("alloy", "reference")

@@ -8,7 +8,7 @@ from django_filters import rest_framework as filters
 from ml.rules import ElementListError, parse_element_list
 
 from . import selectors
-from .models import Alloy, DSCMeasurement, PropertyValue, Sample, XRDMeasurement
+from .models import GFA_CLASS_CHOICES, Alloy, DSCMeasurement, PropertyValue, Sample, XRDMeasurement
 
 
 class FloatFilter(filters.NumberFilter):
@@ -46,6 +46,11 @@ class AlloyFilterSet(filters.FilterSet):
     tl_max = FloatFilter(method="by_selector", help_text="Mean Tl ≤ (K)")
     trg_min = FloatFilter(method="by_selector", help_text="Trg = Tg/Tl ≥")
     gamma_min = FloatFilter(method="by_selector", help_text="γ = Tx/(Tg+Tl) ≥")
+    gfa_class = filters.ChoiceFilter(
+        method="by_selector", choices=[*GFA_CLASS_CHOICES, (selectors.GFA_UNKNOWN, "unknown")],
+        help_text="The alloy's GFA class (this lab's castings outweigh the literature); unknown: none known",
+    )
+    has_dmax = filters.BooleanFilter(method="by_selector", help_text="A Dmax is known (reported, or a casting's lower bound)")
 
     class Meta:
         model = Alloy
@@ -61,6 +66,8 @@ class AlloyFilterSet(filters.FilterSet):
             base_element=(data.get("base_element") or "").strip(),
             text=(data.get("q") or "").strip(),
             **{name: data.get(name) for name in ("tg_min", "tg_max", "tx_min", "tx_max", "tl_min", "tl_max", "trg_min", "gamma_min")},
+            gfa_class=data.get("gfa_class") or "",
+            has_dmax=data.get("has_dmax"),
         )
         if wanted == selectors.AlloyFilters():
             return queryset
@@ -110,6 +117,8 @@ class PropertyValueFilterSet(filters.FilterSet):
     tl_min = FloatFilter(field_name="tl_k", lookup_expr="gte")
     tl_max = FloatFilter(field_name="tl_k", lookup_expr="lte")
 
+    has_dmax = filters.BooleanFilter(field_name="dmax_mm", lookup_expr="isnull", exclude=True, help_text="Gives a Dmax")
+
     class Meta:
         model = PropertyValue
-        fields = ["alloy", "origin", "conflict", "reference"]
+        fields = ["alloy", "origin", "conflict", "reference", "gfa_class", "dmax_kind"]

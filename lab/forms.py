@@ -13,8 +13,11 @@ from ml.composition import CompositionError, parse_composition
 from ml.rules import ElementListError, parse_element_list
 
 from . import services
-from .models import CU_KALPHA_WAVELENGTH_A, Sample, TemperatureUnit, XRDMeasurement, to_kelvin
-from .selectors import ALLOY_ORDERINGS, AlloyFilters
+from .models import CU_KALPHA_WAVELENGTH_A, GFA_CLASS_CHOICES, Sample, TemperatureUnit, XRDMeasurement, to_kelvin
+from .selectors import ALLOY_ORDERINGS, GFA_UNKNOWN, AlloyFilters
+
+GFA_FILTER_CHOICES = [("", "any"), *GFA_CLASS_CHOICES, (GFA_UNKNOWN, "unknown")]
+HAS_DMAX_CHOICES = [("", "any"), ("yes", "Dmax known"), ("no", "no Dmax")]
 
 # Service error keys → form field names (the forms take temperatures in K or °C).
 SERVICE_FIELD_NAMES = {
@@ -209,6 +212,8 @@ class AlloySearchForm(forms.Form):
     tl_max = forms.FloatField(required=False, label="Tl ≤ (K)")
     trg_min = forms.FloatField(required=False, label="Trg ≥")
     gamma_min = forms.FloatField(required=False, label="γ ≥")
+    gfa_class = forms.ChoiceField(required=False, choices=GFA_FILTER_CHOICES, label="GFA class")
+    has_dmax = forms.ChoiceField(required=False, choices=HAS_DMAX_CHOICES, label="Dmax")
     order = forms.ChoiceField(required=False, choices=[(k, k) for k in ALLOY_ORDERINGS], initial="formula")
 
     @staticmethod
@@ -243,5 +248,7 @@ class AlloySearchForm(forms.Form):
             tl_max=d.get("tl_max"),
             trg_min=d.get("trg_min"),
             gamma_min=d.get("gamma_min"),
+            gfa_class=d.get("gfa_class") or "",
+            has_dmax={"yes": True, "no": False}.get(d.get("has_dmax") or ""),
             order=d.get("order") or "formula",
         )

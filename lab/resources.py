@@ -32,6 +32,9 @@ class PropertyValueResource(NeutralisedExportMixin, resources.ModelResource):
     trg = fields.Field(column_name="Trg")
     gamma = fields.Field(column_name="gamma")
     dtx_k = fields.Field(column_name="dTx_K")
+    gfa_class = fields.Field(attribute="gfa_class", column_name="gfa_class")
+    dmax_mm = fields.Field(attribute="dmax_mm", column_name="dmax_mm")
+    dmax_kind = fields.Field(column_name="dmax_kind")
     origin = fields.Field(attribute="origin", column_name="origin")
     source = fields.Field(column_name="source")
     doi = fields.Field(column_name="doi")
@@ -42,7 +45,7 @@ class PropertyValueResource(NeutralisedExportMixin, resources.ModelResource):
         model = PropertyValue
         fields = (
             "formula", "composition_key", "name", "base_element", "tg_k", "tx_k", "tl_k", "trg", "gamma",
-            "dtx_k", "origin", "source", "doi", "heating_rate", "conflict",
+            "dtx_k", "gfa_class", "dmax_mm", "dmax_kind", "origin", "source", "doi", "heating_rate", "conflict",
         )
         export_order = fields
 
@@ -57,6 +60,9 @@ class PropertyValueResource(NeutralisedExportMixin, resources.ModelResource):
 
     def dehydrate_dtx_k(self, value):
         return _rounded(value.supercooled_liquid_region_k, 2)
+
+    def dehydrate_dmax_kind(self, value):
+        return value.dmax_kind if value.dmax_mm is not None else ""
 
     def dehydrate_source(self, value):
         return value.provenance

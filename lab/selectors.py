@@ -15,6 +15,8 @@ from .models import Alloy, DSCMeasurement, PropertyValue, Sample, XRDMeasurement
 
 # ------------------------------------------------------------------ alloy list
 
+GFA_UNKNOWN = "unknown"  # the alloy-list filter value for "no GFA class known"
+
 ALLOY_ORDERINGS = {
     "formula": ("formula",),
     "base": ("base_element", "formula"),
@@ -25,6 +27,7 @@ ALLOY_ORDERINGS = {
     "trg": (F("trg").desc(nulls_last=True), "formula"),
     "gamma": (F("gamma").desc(nulls_last=True), "formula"),
     "dtx": (F("dtx_k").desc(nulls_last=True), "formula"),
+    "dmax": (F("dmax_mm").desc(nulls_last=True), "formula"),
     "newest": ("-created_at",),
 }
 
@@ -44,6 +47,8 @@ class AlloyFilters:
     tl_max: float | None = None
     trg_min: float | None = None
     gamma_min: float | None = None
+    gfa_class: str = ""  # ml.rules.GFA_CLASSES; "unknown" for alloys without a class
+    has_dmax: bool | None = None  # True: a Dmax (reported or a casting's lower bound) is known
     order: str = "formula"
     extra: dict = field(default_factory=dict)
 
@@ -81,6 +86,10 @@ def alloy_list(filters: AlloyFilters | None = None):
     lookups = {name: value for name, value in ranges if value is not None}
     if lookups:
         qs = qs.filter(**lookups)
+    if f.gfa_class:
+        qs = qs.filter(gfa_class="" if f.gfa_class == GFA_UNKNOWN else f.gfa_class)
+    if f.has_dmax is not None:
+        qs = qs.filter(dmax_mm__isnull=not f.has_dmax)
     return qs.order_by(*ALLOY_ORDERINGS.get(f.order, ALLOY_ORDERINGS["formula"]))
 
 
@@ -139,6 +148,38 @@ def alloy_detail(pk):
         ),
         pk=pk,
     )
+
+
+@dataclass
+class CastingEvidence:
+    """What one cast sample's latest XRD says about the alloy's Dmax (ml.rules.class_from_casting)."""
+
+    sample: object
+    xrd: object
+    gfa_class: str | None
+    kind: str
+    bound_mm: float | None
+
+    @property
+    def text(self):
+        from .models import format_dmax
+
+        said = format_dmax(self.bound_mm, self.kind) or "Dmax unknown (no rod diameter recorded)"
+        return f"{said} (rod {self.sample.label}, {self.xrd.verdict})"
+
+
+def casting_evidence(samples):
+    """CastingEvidence of each sample (with ``xrds`` prefetched, newest first) that has an XRD."""
+    from ml import rules
+
+    out = []
+    for s in samples:
+        if not s.xrds:
+            continue
+        x = s.xrds[0]
+        cls, kind, bound = rules.class_from_casting(x.is_amorphous, s.diameter_mm)
+        out.append(CastingEvidence(sample=s, xrd=x, gfa_class=cls, kind=kind, bound_mm=bound))
+    return out
 
 
 def composition_table(alloy):

@@ -39,6 +39,7 @@ class PropertyValueSerializer(serializers.ModelSerializer):
         model = PropertyValue
         fields = [
             "id", "alloy", "formula", "origin", "tg_k", "tx_k", "tl_k", "trg", "gamma", "dtx_k",
+            "gfa_class", "dmax_mm", "dmax_kind",
             "heating_rate_k_min", "conflict", "provenance", "dsc", "sample", "reference", "source_label",
             "note", "created_at",
         ]  # fmt: skip
@@ -66,14 +67,22 @@ class AlloySerializer(serializers.ModelSerializer):
     trg = serializers.FloatField(read_only=True, allow_null=True, help_text="Tg/Tl of the means")
     gamma = serializers.FloatField(read_only=True, allow_null=True, help_text="Tx/(Tg+Tl) of the means")
     dtx_k = serializers.FloatField(read_only=True, allow_null=True, help_text="Tx−Tg of the means (K)")
-    has_conflict = serializers.BooleanField(read_only=True, help_text="Some sources disagree by more than 10 K")
+    has_conflict = serializers.BooleanField(
+        read_only=True, help_text="Some sources disagree: temperatures by more than 10 K, or the glass-forming ability"
+    )
+    gfa_class = serializers.CharField(read_only=True, help_text="bmg / ribbon / crystal, or \"\" when unknown; this lab's castings outweigh the literature")
+    dmax_mm = serializers.FloatField(read_only=True, allow_null=True, help_text="Best known Dmax (mm): the largest reported one or the thickest amorphous casting")
+    dmax_is_bound = serializers.BooleanField(read_only=True, help_text="dmax_mm is a lower bound (Dmax ≥ it, from a casting)")
+    gfa_conflict = serializers.BooleanField(read_only=True, help_text="Sources disagree on the GFA class or Dmax")
+    gfa_conflict_reason = serializers.CharField(read_only=True)
 
     class Meta:
         model = Alloy
         fields = [
             "id", "url", "formula", "composition_key", "name", "base_element", "n_elements", "elements",
             "atomic_percent", "n_samples", "n_values", "tg_mean_k", "tx_mean_k", "tl_mean_k", "trg", "gamma",
-            "dtx_k", "has_conflict", "created_at",
+            "dtx_k", "has_conflict", "gfa_class", "dmax_mm", "dmax_is_bound", "gfa_conflict", "gfa_conflict_reason",
+            "created_at",
         ]  # fmt: skip
 
     @extend_schema_field({"type": "object", "additionalProperties": {"type": "number"}})
@@ -90,9 +99,26 @@ class SampleBriefSerializer(serializers.ModelSerializer):
 class AlloyDetailSerializer(AlloySerializer):
     property_values = PropertyValueSerializer(many=True, read_only=True)
     samples = SampleBriefSerializer(many=True, read_only=True)
+    castings = serializers.SerializerMethodField(
+        help_text="What each cast sample's latest XRD says: amorphous → Dmax ≥ its diameter, crystalline → Dmax below it"
+    )
 
     class Meta(AlloySerializer.Meta):
-        fields = AlloySerializer.Meta.fields + ["property_values", "samples"]
+        fields = AlloySerializer.Meta.fields + ["property_values", "samples", "castings"]
+
+    @extend_schema_field({"type": "array", "items": {"type": "object", "properties": {
+        "sample": {"type": "integer"}, "label": {"type": "string"}, "xrd": {"type": "integer"},
+        "verdict": {"type": "string"}, "diameter_mm": {"type": "number", "nullable": True},
+        "gfa_class": {"type": "string", "nullable": True}, "dmax_kind": {"type": "string"},
+        "dmax_mm": {"type": "number", "nullable": True}, "text": {"type": "string"}}}})
+    def get_castings(self, alloy):
+        samples = selectors.samples_with_measurements(Sample.objects.filter(alloy=alloy).order_by("-created_at", "-pk"))
+        return [
+            {"sample": c.sample.pk, "label": c.sample.label, "xrd": c.xrd.pk, "verdict": c.xrd.verdict,
+             "diameter_mm": c.sample.diameter_mm, "gfa_class": c.gfa_class, "dmax_kind": c.kind, "dmax_mm": c.bound_mm,
+             "text": c.text}
+            for c in selectors.casting_evidence(samples)
+        ]
 
 
 class AlloyCreateSerializer(serializers.Serializer):

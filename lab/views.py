@@ -60,6 +60,8 @@ def alloy_detail(request, pk):
             "values": values,
             "summary": selectors.property_summary(values),
             "samples": samples,
+            "castings": selectors.casting_evidence(samples),
+            "gfa_values": [v for v in values if v.gfa_class or v.dmax_mm is not None],
             "history": selectors.alloy_history(alloy),
         },
     )

@@ -21,7 +21,8 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 from core import jobs
 from core.doi import validate_doi
 from core.middleware import control_character_problem
-from lab.models import Alloy, PropertyValue, Reference, validate_transition_temperatures
+from lab.models import Alloy, PropertyValue, Reference, gfa_fields, validate_transition_temperatures
+from ml.rules import GFAValueError
 from lab.services import get_or_create_alloy, refresh_alloy_summaries
 
 from . import selectors, validation
@@ -517,8 +518,12 @@ def _already(record):
 
 def _approvable_errors(record):
     problems = [f["reason"] for f in record.flags if f["flag"] == validation.UNPARSEABLE]
-    if record.tg_k is None and record.tx_k is None and record.tl_k is None:
-        problems.append("No Tg, Tx or Tl to store.")
+    if record.tg_k is None and record.tx_k is None and record.tl_k is None and not record.gfa_class and record.dmax_mm is None:
+        problems.append("No Tg, Tx, Tl or GFA to store.")
+    try:  # ml.rules: Dmax limits, no Dmax on a crystal
+        gfa_fields(record.gfa_class, record.dmax_mm)
+    except GFAValueError as exc:
+        problems.append(f"{exc}.")
     try:
         validate_transition_temperatures(record.tg_k, record.tx_k, record.tl_k)
     except ValidationError as exc:
@@ -528,7 +533,9 @@ def _approvable_errors(record):
 
 def _property_value(record, alloy, reviewer):
     reference = record.source.reference if record.source_id and record.source.reference_id else None
+    gfa_class, dmax_mm, dmax_kind = gfa_fields(record.gfa_class, record.dmax_mm)  # checked by _approvable_errors
     return PropertyValue(
+        gfa_class=gfa_class, dmax_mm=dmax_mm, dmax_kind=dmax_kind,
         alloy=alloy, origin=PropertyValue.Origin.LITERATURE, reference=reference,
         source_label=f"batch {record.batch.name} record {record.pk}"[:255],
         tg_k=record.tg_k, tx_k=record.tx_k, tl_k=record.tl_k, heating_rate_k_min=record.heating_rate_k_min,

@@ -6,13 +6,16 @@ import json
 from django.db.models import Max, Q
 
 from lab.models import PropertyValue, Sample, XRDMeasurement
+from ml import rules
 
 from .models import ModelVersion, TrainingRun
 
 # Lab XRD verdicts count this much more than one literature alloy in the surrogate's fit:
 # they are this lab's own process, and a failed casting is a real negative.
 LAB_LABEL_WEIGHT = 3.0
-SNAPSHOT_COLUMNS = ("composition", "Tg_K", "Tx_K", "Tl_K", "label", "weight", "origin")
+SNAPSHOT_COLUMNS = (
+    "composition", "Tg_K", "Tx_K", "Tl_K", "gfa_class", "dmax_mm", "dmax_kind", "label", "weight", "origin",
+)
 
 
 def _num(value):
@@ -22,24 +25,34 @@ def _num(value):
 def training_rows():
     """Every row the models learn from, as dicts with SNAPSHOT_COLUMNS (strings).
 
-    * literature property values (imports and approved mining records): Tg/Tx/Tl;
+    * literature property values (imports, approved mining records, the starter corpus):
+      Tg/Tx/Tl and/or GFA class and Dmax (dmax_kind "point" unless the value says otherwise;
+      empty when there is no Dmax);
     * experimental property values (DSC of this lab's samples): Tg/Tx/Tl;
     * each lab sample's latest XRD verdict: label 1 (amorphous) / 0 (crystalline), weight
-      LAB_LABEL_WEIGHT, no temperatures — failed castings are real negatives for the surrogate.
+      LAB_LABEL_WEIGHT, no temperatures — failed castings are real negatives for the surrogate —
+      and what the rod says (ml.rules.class_from_casting): gfa_class (empty for a crystalline
+      rod: it may still form a thinner glass), dmax_kind at_least / below, dmax_mm the rod's
+      diameter (empty when it was not recorded). Never a point Dmax.
     """
     rows = []
     values = PropertyValue.objects.select_related("alloy").only(
-        "alloy__formula", "tg_k", "tx_k", "tl_k", "origin"
+        "alloy__formula", "tg_k", "tx_k", "tl_k", "origin", "gfa_class", "dmax_mm", "dmax_kind"
     )
     for v in values.order_by("pk"):
         rows.append(
             {"composition": v.alloy.formula, "Tg_K": _num(v.tg_k), "Tx_K": _num(v.tx_k), "Tl_K": _num(v.tl_k),
+             "gfa_class": v.gfa_class or "", "dmax_mm": _num(v.dmax_mm),
+             "dmax_kind": (v.dmax_kind or rules.DMAX_POINT) if v.dmax_mm is not None else "",
              "label": "", "weight": "", "origin": v.origin}
         )
-    for sample_id, formula, verdict in latest_xrd_verdicts():
+    for sample_id, formula, verdict, diameter_mm in latest_castings():
+        amorphous = verdict == XRDMeasurement.Verdict.AMORPHOUS
+        gfa_class, kind, bound = rules.class_from_casting(amorphous, diameter_mm)
         rows.append(
             {"composition": formula, "Tg_K": "", "Tx_K": "", "Tl_K": "",
-             "label": "1" if verdict == XRDMeasurement.Verdict.AMORPHOUS else "0",
+             "gfa_class": gfa_class or "", "dmax_mm": _num(bound), "dmax_kind": kind,
+             "label": "1" if amorphous else "0",
              "weight": repr(LAB_LABEL_WEIGHT), "origin": "xrd"}
         )
     rows.sort(key=lambda r: tuple(r[c] for c in SNAPSHOT_COLUMNS))
@@ -48,12 +61,17 @@ def training_rows():
 
 def latest_xrd_verdicts():
     """[(sample_id, alloy formula, verdict)] of each sample's latest XRD measurement."""
+    return [row[:3] for row in latest_castings()]
+
+
+def latest_castings():
+    """[(sample_id, alloy formula, verdict, rod diameter mm or None)] of each sample's latest XRD."""
     latest = {}
     xrds = XRDMeasurement.objects.select_related("sample__alloy").only(
-        "sample_id", "sample__alloy__formula", "computed_verdict", "override_verdict", "created_at"
+        "sample_id", "sample__diameter_mm", "sample__alloy__formula", "computed_verdict", "override_verdict", "created_at"
     )
     for x in xrds.order_by("sample_id", "created_at", "pk"):
-        latest[x.sample_id] = (x.sample_id, x.sample.alloy.formula, x.verdict)
+        latest[x.sample_id] = (x.sample_id, x.sample.alloy.formula, x.verdict, x.sample.diameter_mm)
     return list(latest.values())
 
 

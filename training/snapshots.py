@@ -64,8 +64,36 @@ def read_rows_csv(path: Path):
         return [dict(r) for r in csv.DictReader(fh)]
 
 
+def _cell(value):
+    """A CSV cell as text; an empty cell (NaN once read) is ""."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return str(value).strip()
+
+
+def _gfa_cells(r, line, path):
+    """gfa_class, dmax_mm, dmax_kind of an outside row by ml.rules (class by name, the source's
+    "no Dmax" codes dropped); DataError naming the line for a class or Dmax the rules refuse."""
+    from ml import rules
+    from ml.dataprep import DataError
+
+    kind = _cell(r.get("dmax_kind")) or rules.DMAX_POINT
+    try:
+        cls = rules.gfa_class(_cell(r.get("gfa_class")))
+        dmax = _cell(r.get("dmax_mm"))
+        if dmax and rules.coded_dmax(cls, dmax):
+            dmax = ""
+        problems = rules.dmax_problems(cls, dmax or None, kind)
+        if problems:
+            raise rules.GFAValueError("; ".join(problems))
+    except rules.GFAValueError as exc:
+        raise DataError(f"{path}, line {line}: {exc}") from None
+    return cls or "", dmax, kind if dmax else ""
+
+
 def rows_from_csv(path):
-    """Rows of an outside CSV (columns composition, Tg_K, Tx_K, Tl_K) as literature rows."""
+    """Rows of an outside CSV (columns composition, Tg_K, Tx_K, Tl_K; optional gfa_class,
+    dmax_mm, dmax_kind, label, weight) as literature rows."""
     from ml.dataprep import DataError, read_csv
 
     df = read_csv(str(path))
@@ -73,9 +101,11 @@ def rows_from_csv(path):
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
     rows = []
-    for r in df.to_dict(orient="records"):
+    for i, r in enumerate(df.to_dict(orient="records")):
+        gfa_class, dmax_mm, dmax_kind = _gfa_cells(r, i + 2, path)
         rows.append(
             {"composition": r["composition"], "Tg_K": r["Tg_K"], "Tx_K": r["Tx_K"], "Tl_K": r["Tl_K"],
+             "gfa_class": gfa_class, "dmax_mm": dmax_mm, "dmax_kind": dmax_kind,
              "label": r.get("label", ""), "weight": r.get("weight", ""), "origin": "literature"}
         )
     rows.sort(key=lambda r: tuple(str(r[c]) for c in selectors.SNAPSHOT_COLUMNS))
