@@ -138,6 +138,13 @@ MODEL_ARTEFACT_ROOT = Path(env_str("MODEL_ARTEFACT_ROOT", str(VAR_DIR / "models"
 # before it reaches the parser.
 GLASSLOOP_MAX_UPLOAD_BYTES = env_int("GLASSLOOP_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, min=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# A literature source's PDF (mining.services.extract_pdf_text) is refused, naming the limit, when
+# it has more than this many pages (default 300) or characters of text (default 2,000,000), or
+# when one of its streams decompresses to more than this many bytes (default 25 MB; pypdf's own
+# limit is 75 MB): a PDF bomb.
+GLASSLOOP_PDF_MAX_PAGES = env_int("GLASSLOOP_PDF_MAX_PAGES", 300, min=1)
+GLASSLOOP_PDF_MAX_TEXT_CHARS = env_int("GLASSLOOP_PDF_MAX_TEXT_CHARS", 2_000_000, min=1)
+GLASSLOOP_PDF_MAX_STREAM_BYTES = env_int("GLASSLOOP_PDF_MAX_STREAM_BYTES", 25_000_000, min=1)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 LOGIN_URL = "login"

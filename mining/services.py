@@ -11,6 +11,7 @@ import logging
 from collections import Counter
 from pathlib import Path
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -20,7 +21,7 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from core import jobs
 from core.doi import validate_doi
-from core.middleware import control_character_problem
+from core.middleware import control_character_problem, strip_control_characters
 from lab.models import Alloy, PropertyValue, Reference, gfa_fields, validate_transition_temperatures
 from ml.rules import GFAValueError
 from lab.services import get_or_create_alloy, refresh_alloy_summaries
@@ -54,16 +55,60 @@ class ReviewConflict(MiningError):
 # ---------------------------------------------------------------- sources
 
 
-def extract_pdf_text(data):
-    """Plain text of a PDF's pages (pypdf). Raises MiningError for an unreadable PDF."""
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+def _pdf_limits():
+    """pypdf's decompression limits lowered to GLASSLOOP_PDF_MAX_STREAM_BYTES (its own default is 75 MB)."""
+    cap = settings.GLASSLOOP_PDF_MAX_STREAM_BYTES
+    names = ("zlib_maximum_output_length", "lzw_maximum_output_length", "run_length_maximum_output_length",
+             "brotli_maximum_output_length", "jbig2_maximum_output_length", "array_based_stream_maximum_output_length",
+             "maximum_declared_stream_length", "image_maximum_buffer_size")
+    return {name: cap for name in names}
 
+
+def extract_pdf_text(data):
+    """Plain text of a PDF's pages (pypdf), its control characters stripped (font-encoding
+    artefacts). Raises MiningError, naming the limit, for an unreadable PDF, one over
+    GLASSLOOP_PDF_MAX_PAGES pages or GLASSLOOP_PDF_MAX_TEXT_CHARS characters of text, or one
+    that pypdf stops at a safety limit (a stream decompressing beyond
+    GLASSLOOP_PDF_MAX_STREAM_BYTES: a PDF bomb). Runs in the web request that adds a source.
+    """
+    from pypdf import PdfReader, apply_configuration
+    from pypdf.errors import FileNotDecryptedError, LimitReachedError
+
+    max_pages, max_chars = settings.GLASSLOOP_PDF_MAX_PAGES, settings.GLASSLOOP_PDF_MAX_TEXT_CHARS
+    parts, chars = [], 0
     try:
-        reader = PdfReader(io.BytesIO(data))
-        return "\n\n".join((page.extract_text() or "").strip() for page in reader.pages).strip()
-    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
-        raise MiningError(f"The PDF could not be read: {exc}") from None
+        with apply_configuration(**_pdf_limits()):
+            reader = PdfReader(io.BytesIO(data))
+            pages = len(reader.pages)
+            if pages > max_pages:
+                raise MiningError(
+                    f"The PDF has {pages:,} pages; at most {max_pages:,} are read (GLASSLOOP_PDF_MAX_PAGES). "
+                    "Add the pages with the data, or paste their text."
+                )
+            for page in reader.pages:
+                text = (page.extract_text() or "").strip()
+                chars += len(text)
+                if chars > max_chars:
+                    raise MiningError(
+                        f"The PDF has more than {max_chars:,} characters of text (GLASSLOOP_PDF_MAX_TEXT_CHARS); "
+                        "add the pages with the data, or paste their text."
+                    )
+                parts.append(text)
+    except MiningError:
+        raise
+    except LimitReachedError as exc:
+        raise MiningError(
+            f"The PDF was refused: reading it reached a safety limit ({exc}). A stream may decompress to at most "
+            f"{settings.GLASSLOOP_PDF_MAX_STREAM_BYTES:,} bytes (GLASSLOOP_PDF_MAX_STREAM_BYTES)."
+        ) from None
+    except FileNotDecryptedError:
+        raise MiningError("The PDF is encrypted; add a copy without a password.") from None
+    except Exception as exc:  # pypdf raises many types (PdfReadError, IndexError, ...) for a damaged or crafted file
+        raise MiningError(f"The PDF could not be read: {exc.__class__.__name__}: {exc}") from None
+    text, stripped = strip_control_characters("\n\n".join(parts).strip())
+    if stripped:
+        logger.info("Stripped %d control characters from a PDF's extracted text.", stripped)
+    return text
 
 
 def _refuse_control_characters(text, what):
