@@ -444,7 +444,22 @@ _PROPERTY_LABELS = {
 STAT_NAMES = tuple(f"stat_{p}_{s}" for p in PROPERTY_NAMES for s in ("min", "max", "range")) + (
     "stat_pair_h_min_kj_mol", "stat_pair_h_max_kj_mol", "stat_n_elements", "stat_max_fraction",
 )
+# Element families for the group block: glass formers transfer between chemically alike systems
+# (Al–Ni–La and Al–Ni–Ce, Fe–B–Si and Co–B–Si), which atomic fractions alone cannot see.
+ELEMENT_GROUPS = {
+    "s_block": "Li Na K Rb Cs Be Mg Ca Sr Ba",
+    "p_metal": "Al Ga In Tl Sn Pb Bi Zn Cd Hg",
+    "metalloid": "B C N O Si P S Ge As Se Sb Te",
+    "early_tm": "Ti V Cr Zr Nb Mo Hf Ta W Tc",
+    "late_tm": "Mn Fe Co Ni Cu Ru Rh Pd Ag Re Os Ir Pt Au",
+    "rare_earth": "Sc Y La Ce Pr Nd Pm Sm Eu Gd Tb Dy Ho Er Tm Yb Lu",
+}
+GROUP_NAMES = tuple(f"group_{g}" for g in ELEMENT_GROUPS) + tuple(f"base_is_{g}" for g in ELEMENT_GROUPS) + tuple(
+    f"base_{p}" for p in PROPERTY_NAMES)
 KNN_NAMES = ("knn_glass_rate", "knn_bmg_rate", "knn_log10_dmax", "knn_nearest_l1", "knn_mean_l1")
+_PAIR_TARGETS = ("glass", "bmg", "log10_dmax")
+PAIR_NAMES = tuple(f"pair_{t}_{s}" for t in _PAIR_TARGETS for s in ("mean", "min", "max", "el_mean", "el_min")) + (
+    "pair_support_min", "pair_support_mean")
 _READABLE = {
     "d2_r_mean_pm": "mean atomic radius (pm)", "d2_delta_pct": "atomic size mismatch δ (%)",
     "d2_tm_mean_k": "mean melting point (K)", "d2_tm_std_k": "melting point spread (K)",
@@ -464,6 +479,23 @@ _READABLE = {
     "knn_nearest_l1": "distance to the nearest alloy of another system",
     "knn_mean_l1": "mean distance to the nearest alloys of other systems",
 }
+_PAIR_LABELS = {"glass": "glass rate", "bmg": "BMG rate", "log10_dmax": "mean log10 Dmax"}
+for _t, _lab in _PAIR_LABELS.items():
+    _READABLE[f"pair_{_t}_mean"] = f"{_lab} of alloys with the same element pairs (other systems)"
+    _READABLE[f"pair_{_t}_min"] = f"lowest {_lab} over its element pairs (other systems)"
+    _READABLE[f"pair_{_t}_max"] = f"highest {_lab} over its element pairs (other systems)"
+    _READABLE[f"pair_{_t}_el_mean"] = f"{_lab} of alloys with the same elements (other systems)"
+    _READABLE[f"pair_{_t}_el_min"] = f"lowest {_lab} over its elements (other systems)"
+_READABLE["pair_support_min"] = "fewest known alloys sharing one of its element pairs (log)"
+_READABLE["pair_support_mean"] = "known alloys sharing its element pairs (log, mean)"
+_GROUP_LABELS = {"s_block": "alkali / alkaline-earth", "p_metal": "simple p-metal (Al, Sn, Zn, ...)",
+                 "metalloid": "metalloid (B, C, Si, P, ...)", "early_tm": "early transition metal",
+                 "late_tm": "late transition metal", "rare_earth": "rare earth (incl. Y, Sc)"}
+for _g, _lab in _GROUP_LABELS.items():
+    _READABLE[f"group_{_g}"] = f"{_lab} fraction"
+    _READABLE[f"base_is_{_g}"] = f"base element is a {_lab}"
+for _p, (_lab, _unit) in _PROPERTY_LABELS.items():
+    _READABLE[f"base_{_p}"] = f"base element {_lab}" + (f" ({_unit})" if _unit else "")
 for _p, (_lab, _unit) in _PROPERTY_LABELS.items():
     for _s, _w in (("min", "lowest"), ("max", "highest"), ("range", "range of")):
         _READABLE[f"stat_{_p}_{_s}"] = f"{_w} {_lab}" + (f" ({_unit})" if _unit else "")
@@ -500,6 +532,19 @@ def element_stats(X: np.ndarray, props: Mapping[str, np.ndarray], H: np.ndarray,
     return np.column_stack(cols)
 
 
+def group_features(X: np.ndarray, vocabulary: Sequence[str], props: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Fractions per element family (:data:`ELEMENT_GROUPS`), the base (largest-fraction) element's
+    family as 0/1 columns and its six properties."""
+    X = np.asarray(X, dtype=float)
+    member = np.zeros((len(vocabulary), len(ELEMENT_GROUPS)))
+    for j, members in enumerate(ELEMENT_GROUPS.values()):
+        names = set(members.split())
+        member[:, j] = [el in names for el in vocabulary]
+    base = np.argmax(X, axis=1)
+    P = np.column_stack([np.asarray(props[p], dtype=float) for p in PROPERTY_NAMES])
+    return np.hstack([X @ member, member[base], P[base]])
+
+
 def _knn_block(Q: np.ndarray, q_sys: np.ndarray, R: np.ndarray, r_sys: np.ndarray, targets: np.ndarray,
                k: int, chunk: int = 512, distances: np.ndarray | None = None) -> np.ndarray:
     """For each query row: the inverse-distance-weighted mean of each target column over its k
@@ -509,7 +554,7 @@ def _knn_block(Q: np.ndarray, q_sys: np.ndarray, R: np.ndarray, r_sys: np.ndarra
     n, t = len(Q), targets.shape[1]
     out = np.full((n, t + 2), np.nan)
     if len(R) == 0 or n == 0:
-        return out
+        return _fill_knn(out, targets)
     known = np.isfinite(targets)
     for s in range(0, n, chunk):
         D = (l1_distances(Q[s:s + chunk], R, np.float32) if distances is None else distances[s:s + chunk]).astype(float)
@@ -529,6 +574,85 @@ def _knn_block(Q: np.ndarray, q_sys: np.ndarray, R: np.ndarray, r_sys: np.ndarra
                     out[s:s + chunk, t] = np.where(ok.any(axis=1), np.where(ok, d, np.inf).min(axis=1), np.nan)
                     out[s:s + chunk, t + 1] = np.where(ok.any(axis=1), np.where(ok, d, 0).sum(axis=1)
                                                        / np.maximum(ok.sum(axis=1), 1), np.nan)
+    return _fill_knn(out, targets)
+
+
+def _fill_knn(out: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """No neighbour of another system knows the target: its reference mean (0 when none), and the
+    largest L1 distance there is (2) — so every feature is finite (SMOTE needs that)."""
+    t = targets.shape[1]
+    with np.errstate(invalid="ignore"):
+        means = [float(np.nanmean(targets[:, c])) if np.isfinite(targets[:, c]).any() else 0.0 for c in range(t)]
+    for c in range(t):
+        out[:, c] = np.where(np.isfinite(out[:, c]), out[:, c], means[c])
+    out[:, t:] = np.where(np.isfinite(out[:, t:]), out[:, t:], 2.0)
+    return out
+
+
+def _pair_block(Q: np.ndarray, q_sys: np.ndarray, R: np.ndarray, r_sys: np.ndarray, targets: np.ndarray,
+                smoothing: float = 2.0) -> np.ndarray:
+    """Element-pair and element statistics of the reference rows **of other chemical systems**.
+
+    For each target column (glass, BMG, log10 Dmax) and each unlike pair of elements the query
+    contains: the smoothed mean of the target over the reference alloys that contain both
+    elements, (Σ y + a·ȳ) / (n + a) with a = ``smoothing`` and ȳ the reference mean, after
+    removing the query's own chemical system from the counts. Per query: the pair means
+    weighted by c_i c_j, their min and max; the same per element (weighted by c_i), its mean and
+    min; then log(1 + n) of the least and the mean supported pair. A pure element has no pair: its
+    element rate stands in and the support is 0 (every feature is finite).
+    """
+    n, t = len(Q), targets.shape[1]
+    width = 5 * t + 2
+    out = np.full((n, width), np.nan)
+    if n == 0 or len(R) == 0:
+        return out
+    Mr = (R > 0).astype(float)
+    stats = []
+    for c in range(t):
+        known = np.isfinite(targets[:, c])
+        Mk, y = Mr[known], targets[known, c]
+        prior = float(y.mean()) if len(y) else 0.0
+        own = {}
+        sys_k = r_sys[known]
+        for s in np.unique(sys_k):
+            Ms, ys = Mk[sys_k == s], y[sys_k == s]
+            own[s] = (Ms.T @ Ms, Ms.T @ (Ms * ys[:, None]))
+        stats.append((Mk.T @ Mk, Mk.T @ (Mk * y[:, None]), prior, own))
+    q_sys = np.asarray(q_sys)
+    present = Q > 0
+    for s in np.unique(q_sys):
+        rows = np.nonzero(q_sys == s)[0]
+        el = np.nonzero(present[rows].any(axis=0))[0]
+        m = len(el)
+        C = Q[np.ix_(rows, el)]
+        upper = np.triu(np.ones((m, m), dtype=bool), k=1)
+        W = C[:, :, None] * C[:, None, :] * upper
+        wsum = W.sum(axis=(1, 2))
+        supports = None
+        for c, (N, G, prior, own) in enumerate(stats):
+            Ns, Gs = N[np.ix_(el, el)], G[np.ix_(el, el)]
+            if s in own:
+                Ns = Ns - own[s][0][np.ix_(el, el)]
+                Gs = Gs - own[s][1][np.ix_(el, el)]
+            rate = (Gs + smoothing * prior) / (Ns + smoothing)
+            base = 5 * c
+            d = np.diag(rate)
+            if m >= 2:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    out[rows, base] = (W * rate).sum(axis=(1, 2)) / wsum
+                out[rows, base + 1] = rate[upper].min()
+                out[rows, base + 2] = rate[upper].max()
+            else:  # a pure element has no pair: its own rate stands in
+                out[rows, base:base + 3] = d[0]
+            out[rows, base + 3] = C @ d / C.sum(axis=1)
+            out[rows, base + 4] = d.min()
+            if c == 0 and m >= 2:
+                supports = Ns[upper]
+        if supports is not None:
+            out[rows, 5 * t] = np.log1p(supports.min())
+            out[rows, 5 * t + 1] = np.log1p(supports).mean()
+        else:
+            out[rows, 5 * t:] = 0.0
     return out
 
 
@@ -540,13 +664,16 @@ def _log10_point(data_low: np.ndarray, data_high: np.ndarray) -> np.ndarray:
 class _Features:
     """Base descriptors (computed once per row) + the other-systems k-NN block (per reference set)."""
 
-    def __init__(self, featurizer: Featurizer, knn_k: int):
+    def __init__(self, featurizer: Featurizer, knn_k: int, pair_stats: bool = True):
         self.featurizer = featurizer
         self.knn_k = knn_k
+        self.pair_stats = bool(pair_stats)
         d = featurizer.to_dict()
         self.props = {p: np.asarray(v, dtype=float) for p, v in d["element_properties"].items()}
         self.H = np.asarray(d["mixing_enthalpy_kj_mol"], dtype=float)
-        self.names = list(featurizer.feature_names_) + list(STAT_NAMES) + (list(KNN_NAMES) if knn_k else [])
+        self.names = list(featurizer.feature_names_) + list(STAT_NAMES) + list(GROUP_NAMES) + (
+            list(KNN_NAMES) if knn_k else []) + (
+            list(PAIR_NAMES) if self.pair_stats else [])
 
     @property
     def vocabulary(self) -> list[str]:
@@ -556,12 +683,18 @@ class _Features:
         return fractions_matrix(compositions, self.vocabulary)
 
     def base(self, X: np.ndarray) -> np.ndarray:
-        return np.hstack([self.featurizer.transform_fractions(X), element_stats(X, self.props, self.H)])
+        return np.hstack([self.featurizer.transform_fractions(X), element_stats(X, self.props, self.H),
+                          group_features(X, self.vocabulary, self.props)])
 
     def knn(self, Q, q_sys, R, r_sys, targets, distances=None) -> np.ndarray:
-        if not self.knn_k:
-            return np.empty((len(Q), 0))
-        return _knn_block(Q, np.asarray(q_sys), R, np.asarray(r_sys), targets, self.knn_k, distances=distances)
+        """The blocks built from a reference set (k-NN, element-pair statistics)."""
+        parts = [np.empty((len(Q), 0))]
+        if self.knn_k:
+            parts.append(_knn_block(Q, np.asarray(q_sys), R, np.asarray(r_sys), targets, self.knn_k,
+                                    distances=distances))
+        if self.pair_stats:
+            parts.append(_pair_block(Q, np.asarray(q_sys), R, np.asarray(r_sys), targets))
+        return np.hstack(parts)
 
 
 def _digest(a: np.ndarray) -> str:
@@ -596,7 +729,8 @@ class GFAModel(BaseEstimator):
     def __init__(self, seed: int = 0, descriptor_set: str = "D1D2D3", knn_k: int = 5, n_estimators: int = 300,
                  max_depth: int = 6, learning_rate: float = 0.05, colsample: float = 0.5, smote_k: int = 5,
                  dmax_n_estimators: int = 300, dmax_max_depth: int = 4, aft_sigma: float = 0.7,
-                 dmax_ribbons: bool = True, inner_folds: int = 3, coverage: float = 0.8, n_jobs: int = 1):
+                 dmax_ribbons: bool = True, pair_stats: bool = True, balance: str = "smote", inner_folds: int = 3,
+                 coverage: float = 0.8, n_jobs: int = 1):
         self.seed = seed
         self.descriptor_set = descriptor_set
         self.knn_k = knn_k
@@ -609,6 +743,8 @@ class GFAModel(BaseEstimator):
         self.dmax_max_depth = dmax_max_depth
         self.aft_sigma = aft_sigma
         self.dmax_ribbons = dmax_ribbons
+        self.pair_stats = pair_stats
+        self.balance = balance
         self.inner_folds = inner_folds
         self.coverage = coverage
         self.n_jobs = n_jobs
@@ -631,11 +767,14 @@ class GFAModel(BaseEstimator):
         _check_range("dmax_n_estimators", self.dmax_n_estimators, 1, integer=True)
         _check_range("dmax_max_depth", self.dmax_max_depth, 1, 20, integer=True)
         _check_range("aft_sigma", self.aft_sigma, 0.01, 10.0)
-        if not isinstance(self.dmax_ribbons, (bool, np.bool_)):
-            raise ValueError(f"dmax_ribbons must be True or False; got {self.dmax_ribbons!r}")
+        for name in ("dmax_ribbons", "pair_stats"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False; got {getattr(self, name)!r}")
         if not (_is_int(self.inner_folds) and (self.inner_folds == 0 or self.inner_folds >= 2)):
             raise ValueError(f"inner_folds must be 0 (no calibration) or an integer >= 2; got {self.inner_folds!r}")
         _check_range("coverage", self.coverage, 0.05, 0.99)
+        if self.balance not in ("smote", "weight"):
+            raise ValueError(f"balance must be 'smote' or 'weight' (scale_pos_weight); got {self.balance!r}")
         _check_range("n_jobs", self.n_jobs, 1, integer=True)
 
     # -- training pieces ----------------------------------------------------------------------
@@ -654,7 +793,10 @@ class GFAModel(BaseEstimator):
         if n_pos == 0 or n_neg == 0:
             return float(n_pos > 0)
         minority = min(n_pos, n_neg)
-        if np.allclose(w, w[0]) and minority >= 2:
+        # SMOTE interpolates between rows, so it needs every feature: the blocks fill theirs (a
+        # target no other system knows -> the reference mean), and a non-finite matrix would fall
+        # back to class weights rather than fail.
+        if self.balance == "smote" and np.allclose(w, w[0]) and minority >= 2 and np.isfinite(F).all():
             smote = RecordingSMOTE(k_neighbors=max(1, min(self.smote_k, minority - 1)), random_state=self.seed)
             pipe = Pipeline([("smote", smote), ("xgb", xgb.XGBClassifier(**self._xgb_params()))])
             pipe.fit(F, y)
@@ -750,7 +892,8 @@ class GFAModel(BaseEstimator):
             raise GFADataError("The training table has no bulk glass (BMG): a BMG model cannot be fitted without "
                                "alloys castable as a rod of at least 1 mm. Add BMG rows.")
         vocab = sorted({el for c in data.compositions for el in c} | set(ALLOY_ELEMENTS))
-        self.features_ = _Features(Featurizer(self.descriptor_set, vocab).fit(data.compositions), self.knn_k)
+        self.features_ = _Features(Featurizer(self.descriptor_set, vocab).fit(data.compositions), self.knn_k,
+                                   self.pair_stats)
         X = self.features_.fractions(data.compositions)
         B = self.features_.base(X)
         log: list = []
@@ -912,7 +1055,7 @@ class GFAModel(BaseEstimator):
         if unknown:
             raise ValueError(f"GFA model state has unknown parameter(s) {', '.join(unknown)}; refit the model")
         obj = cls(**config)
-        obj.features_ = _Features(Featurizer.from_dict(state["featurizer"]), obj.knn_k)
+        obj.features_ = _Features(Featurizer.from_dict(state["featurizer"]), obj.knn_k, obj.pair_stats)
         if obj.features_.names != list(state["feature_names"]):
             raise ValueError("GFA model state is inconsistent: feature names differ from the featurizer's")
         boosters = {}

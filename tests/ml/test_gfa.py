@@ -386,3 +386,17 @@ def test_a_bad_parameter_is_refused_by_fit_not_by_init(bad, message, data):
     with pytest.raises(ValueError, match=message):
         est.fit(data)
     assert [k for k in vars(est) if k.endswith("_")] == []
+
+
+def test_every_feature_is_finite_so_smote_always_runs():
+    """Pure elements (no element pair) and a tiny table whose other systems report no Dmax: the
+    neighbour and pair blocks still give finite features, so SMOTE is not silently skipped."""
+    rows = synthetic_gfa_rows(5, seed=3) + [{"composition": el, "gfa_class": "Crystal", "dmax_mm": "0"}
+                                             for el in ("Cu", "Zr", "Ni", "Fe")]
+    rows = [dict(r, dmax_mm="") if r["gfa_class"] == "BMG" and r["composition"].startswith("Zr") else r for r in rows]
+    d = prepare_gfa(rows)
+    m = GFAModel(seed=0, **TINY).fit(d)
+    heads = [e for e in m.fit_log_ if e["head"] != "dmax_mm"]
+    assert heads and all(e["smote"] for e in heads)
+    raw, F = m._raw(["Cu", "Co50Ni50", "Zr60Cu30Al10"])
+    assert np.isfinite(F).all()
