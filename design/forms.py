@@ -55,8 +55,8 @@ class CampaignForm(forms.ModelForm):
             suffix = f" ({unit})" if unit else ""
             self.fields[f"{name}_min"] = forms.FloatField(label=f"{label} min{suffix}", required=False)
             self.fields[f"{name}_max"] = forms.FloatField(label=f"{label} max{suffix}", required=False)
+        self.fields[f"{DMAX_TARGET}_min"].help_text = f"critical casting diameter, 0 < Dmax ≤ {DMAX_MAX_MM:g} mm"
         for name in (f"{DMAX_TARGET}_min", f"{DMAX_TARGET}_max"):
-            self.fields[name].help_text = f"critical casting diameter, 0 < Dmax ≤ {DMAX_MAX_MM:g} mm"
             self.fields[name].widget.attrs.update(min="0", max=f"{DMAX_MAX_MM:g}", step="any")
         # Probabilities: 0–1, each field's error on the field (every one shown at once).
         for name in ("min_p_glass", "min_p_bmg"):

@@ -6,7 +6,8 @@ Steps (``generate``):
 1. **Conditions inside the target region.** The CGAN is conditioned on (Tg, Tx, Tl). We draw
    condition rows from the training data's (Tg, Tx, Tl) rows with Gaussian jitter (10 % of
    each column's spread) plus uniform draws over the data's range, and keep those whose
-   Tg, Tx, Tl, Trg, γ, ΔTx satisfy every campaign target. If fewer than 1 % qualify (targets
+   Tg, Tx, Tl, Trg, γ, ΔTx satisfy every thermal campaign target (a Dmax target does not
+   condition the CGAN; it acts in steps 6–7). If fewer than 1 % qualify (targets
    beyond the data), the 5 % of draws closest to the region are used instead.
 2. **Sampling**: ``n_draws`` compositions from the CGAN with those conditions.
 3. **Element constraints**: at most ``max_elements`` elements, the required base element
@@ -177,6 +178,7 @@ def draw_conditions(train_y: np.ndarray, targets, n: int, rng: np.random.Generat
     Returns (rows, inside): ``inside`` is False when the region lies beyond the data and the
     closest rows were used instead.
     """
+    targets = thermal_targets(targets)  # a Dmax target does not condition the CGAN
     y = np.asarray(train_y, dtype=float)
     y = y[np.all(np.isfinite(y), axis=1)]
     if len(y) == 0:
@@ -336,8 +338,7 @@ def generate(
     counts: dict[str, int] = {"draws": spec.n_draws}
 
     say(0.05, "drawing conditions inside the target region")
-    conditions, inside = draw_conditions(condition_rows(train_y, train_compositions, spec), thermal_targets(spec.targets),
-                                         spec.n_draws, rng)
+    conditions, inside = draw_conditions(condition_rows(train_y, train_compositions, spec), spec.targets, spec.n_draws, rng)
     counts["conditions_inside_targets"] = int(inside)
     say(0.1, f"sampling {spec.n_draws:,} compositions from the CGAN")
     comps = sample(conditions, seed)

@@ -206,6 +206,16 @@ def test_dmax_miss_is_dropped_and_counted_a_wide_interval_kept():
     assert result.counts["meet_targets_on_mean"] == result.counts["meet_targets"] - 1  # the wide one, optimistically
 
 
+def test_a_dmax_only_campaign_runs():
+    """Dmax alone is a target: it does not condition the CGAN, it filters and ranks."""
+    spec = DesignSpec(targets={"dmax_mm": {"min": 10}}, min_p_glass=0.0, min_novelty=0.0, batch_size=50, n_draws=400,
+                      kappa=0.0)
+    result = gen(spec, gfa_predict)
+    assert [p.composition.formula for p in result.picks] == ["Zr50Cu40Al10"]  # the only one at 20 mm
+    cond, inside = generation.draw_conditions(TRAIN_Y, spec.targets, 10, np.random.default_rng(0))
+    assert inside and cond.shape == (10, 3)
+
+
 def test_without_a_gfa_model_the_filters_are_noted_not_silent():
     spec = DesignSpec(targets={"tg_k": {"min": 600}, "dmax_mm": {"min": 3.0}}, min_p_glass=0.5, min_p_bmg=0.3,
                       min_novelty=0.0, batch_size=50, n_draws=400)
