@@ -91,6 +91,13 @@ def test_first_run_trains_then_designs(page, live_server, login, make_user, tmp_
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "first_run_dashboard_training.png"), full_page=True)
 
+    # What a worker's heartbeat writes shows without a reload: the bar follows the job API.
+    TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.Status.RUNNING, progress=0.4, message="training the CGAN")
+    page.wait_for_function("document.querySelector('#training-progress progress').value > 0.39", timeout=10_000)
+    assert "training the CGAN" in box.inner_text() and "40 %" in box.inner_text()
+    assert "Running" in box.inner_text()
+    TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.Status.QUEUED, progress=0.0, message="")
+
     # The worker trains it (here: in-process, while the page keeps polling).
     run = ml_services.run_training(run.pk)
     assert run.status == TrainingRun.Status.DONE, run.error
