@@ -81,6 +81,8 @@ def cmd_fit(args) -> int:
     g = m.get("gfa") or {}
     if "skipped" in g:
         print(f"  GFA model: not fitted — {g['skipped']}")
+    elif "validation_skipped" in g:
+        print(f"  GFA model: fitted, not validated — {g['validation_skipped']}")
     else:
         split = g.get("validation_split") or {}
         print(f"  GFA model, {split.get('n_validation', '?')} rows of held-out chemical systems:")

@@ -45,21 +45,27 @@ def write_csv(path, rows, columns=None) -> None:
             w.writerow(r)
 
 
-def synthetic_gfa_rows(n: int = 120, seed: int = 0) -> list[dict]:
-    """A made-up GFA table (composition, gfa_class, dmax_mm): Zr–Cu–Al(–Ni) alloys near Zr50
-    are BMGs whose Dmax grows with Al, further out ribbons, and Cu/Zr-poor alloys with Fe or
-    Ag crystals; the source codes 0 (crystal) and 0.15 (ribbon) appear as in the real table."""
+def synthetic_gfa_rows(n: int = 160, seed: int = 0) -> list[dict]:
+    """A made-up GFA table (composition, gfa_class, dmax_mm) over several chemical systems:
+    Zr–Cu–X alloys (X = Al, Ni, Ti, Ag) near Zr50 are BMGs whose Dmax grows with X, further
+    out ribbons; Fe/Ag/Co–Cu(–X) alloys are crystals. The source codes 0 (crystal) and 0.15
+    (ribbon) appear as in the real table."""
     rng = np.random.default_rng(seed)
     rows, seen = [], set()
     while len(rows) < n:
         kind = rng.choice(["bmg", "ribbon", "crystal"])
         if kind == "crystal":
             a = rng.uniform(40, 80)
-            parts = {rng.choice(["Fe", "Ag"]): a, "Cu": 100 - a}
+            third = rng.choice(["", "Al", "Ni"])
+            b = rng.uniform(2, 10) if third else 0.0
+            parts = {rng.choice(["Fe", "Ag", "Co"]): a, "Cu": 100 - a - b}
+            if third:
+                parts[third] = b
         else:
             zr = rng.uniform(45, 58) if kind == "bmg" else rng.uniform(25, 40)
-            al = rng.uniform(5, 15)
-            parts = {"Zr": zr, "Al": al, "Cu": 100 - zr - al}
+            x = rng.uniform(5, 15)
+            parts = {"Zr": zr, rng.choice(["Al", "Ni", "Ti", "Ag"]): x}
+            parts["Cu"] = 100 - sum(parts.values())
         parts = {k: round(float(v), 1) for k, v in parts.items()}
         first = next(iter(parts))
         parts[first] = round(100 - sum(v for k, v in parts.items() if k != first), 1)
@@ -68,7 +74,8 @@ def synthetic_gfa_rows(n: int = 120, seed: int = 0) -> list[dict]:
             continue
         seen.add(text)
         if kind == "bmg":
-            dmax = round(1.0 + 0.8 * (parts["Al"] - 5), 2)
+            x = sum(v for k, v in parts.items() if k not in ("Zr", "Cu"))
+            dmax = round(1.0 + 0.8 * (x - 5), 2)
         else:
             dmax = 0.15 if kind == "ribbon" else 0
         rows.append({"composition": text, "gfa_class": {"bmg": "BMG", "ribbon": "Ribbon", "crystal": "Crystal"}[kind],

@@ -180,3 +180,21 @@ def test_bundle_with_older_component_states_loads_and_unknown_formats_are_refuse
         meta_path.write_text(json.dumps(bad))
         with pytest.raises(ArtefactError, match=message):
             load_bundle(str(copy))
+
+
+@pytest.mark.slow
+def test_fit_without_crystals_says_why_and_predicts_no_gfa(tmp_path):
+    """A GFA table holding no crystal fits no glass-vs-crystal model; fit says so in one line and
+    predict leaves the GFA columns empty rather than guess."""
+    write_csv(tmp_path / "train.csv", synthetic_rows(30))
+    write_csv(tmp_path / "gfa.csv", [r for r in synthetic_gfa_rows() if r["gfa_class"] != "Crystal"])
+    res = run("fit", "--data", str(tmp_path / "train.csv"), "--gfa-data", str(tmp_path / "gfa.csv"),
+              "--out", str(tmp_path / "m"), "--epochs", "3")
+    assert res.returncode == 0, res.stderr
+    assert "GFA model: not fitted" in res.stdout and "no crystalline alloy" in res.stdout
+    pd.DataFrame({"composition": ["Zr50Cu40Al10"]}).to_csv(tmp_path / "in.csv", index=False)
+    res = run("predict", "--model", str(tmp_path / "m"), "--input", str(tmp_path / "in.csv"), "--output",
+              str(tmp_path / "p.csv"))
+    assert res.returncode == 0, res.stderr
+    out = pd.read_csv(tmp_path / "p.csv", dtype=str, keep_default_na=False)
+    assert out.loc[0, "Tg_pred_K"] != "" and out.loc[0, "p_glass"] == "" and out.loc[0, "dmax_pred_mm"] == ""
