@@ -62,6 +62,7 @@ __all__ = [
     "missing_mixing_pairs",
     "cohesive_energies",
     "data_source_versions",
+    "atomic_weights",
 ]
 
 # Periodic table symbols in Z order (Z = index + 1): the one table, ml.composition.ELEMENTS
@@ -261,3 +262,17 @@ def data_source_versions() -> dict[str, str]:
         return {"matminer": version("matminer")}
     except PackageNotFoundError:  # pragma: no cover
         return {"matminer": "unknown"}
+
+
+@lru_cache(maxsize=1)
+def _atomic_weights() -> dict[str, float]:
+    return _read_magpie("AtomicWeight")
+
+
+def atomic_weights(symbols: Sequence[str]) -> np.ndarray:
+    """Standard atomic weights (g/mol; Magpie ``AtomicWeight``, IUPAC values)."""
+    table = _atomic_weights()
+    missing = [s for s in symbols if s not in table]
+    if missing:
+        raise UnknownElementError({s: ["atomic weight"] for s in missing})
+    return np.array([table[s] for s in symbols], dtype=float)
