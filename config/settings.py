@@ -10,6 +10,7 @@ is parsed strictly (config/env.py): a bad boolean or number stops the process at
 the variable's name. README.md "Configuration (environment)" lists the variables.
 """
 
+import re
 import secrets
 from pathlib import Path
 
@@ -249,6 +250,29 @@ LOGGING = {
 if not DEBUG:
     SESSION_COOKIE_HTTPONLY = True
     X_FRAME_OPTIONS = "DENY"
+
+# Transport security (HTTPS). All off by default, so a first run over http://127.0.0.1 works;
+# docker/.env.example turns them on (`manage.py check --deploy` then finds nothing,
+# tests/deploy/test_check_deploy.py). Redirect every http request to https (default off).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Send the session and CSRF cookies over https only (default off).
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+# HTTP Strict Transport Security: seconds browsers must use https only (default 0: no header);
+# with subdomains and preload-list consent (defaults off). Hard to undo: read Django's docs first.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, min=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Behind a TLS-terminating proxy: the request header (as Django names it, e.g.
+# HTTP_X_FORWARDED_PROTO) whose value "https" marks a request that came over https (default
+# none). Set it only when the proxy always sets or strips that header, or anyone can claim https.
+GLASSLOOP_PROXY_SSL_HEADER = env_str("GLASSLOOP_PROXY_SSL_HEADER", "")
+if GLASSLOOP_PROXY_SSL_HEADER and not re.fullmatch(r"HTTP_[A-Z0-9_]+", GLASSLOOP_PROXY_SSL_HEADER):
+    raise ImproperlyConfigured(
+        f"GLASSLOOP_PROXY_SSL_HEADER={GLASSLOOP_PROXY_SSL_HEADER!r} is not a request header as Django names it; "
+        "write e.g. HTTP_X_FORWARDED_PROTO for X-Forwarded-Proto."
+    )
+SECURE_PROXY_SSL_HEADER = (GLASSLOOP_PROXY_SSL_HEADER, "https") if GLASSLOOP_PROXY_SSL_HEADER else None
 
 # Design loop and training (design/services.py, training/services.py).
 # Retrain once this many new validated lab results (default 3) exist since the active model's data.
