@@ -149,7 +149,7 @@ GLASSLOOP_PDF_MAX_STREAM_BYTES = env_int("GLASSLOOP_PDF_MAX_STREAM_BYTES", 25_00
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "lab:alloy_list"
+LOGIN_REDIRECT_URL = "home"  # the dashboard: what needs doing
 LOGOUT_REDIRECT_URL = "login"
 
 # Celery. The default broker needs no server: kombu's SQLAlchemy transport on a
@@ -289,9 +289,9 @@ GLASSLOOP_GAN_DESCRIPTORS = env_str(
 # e.g. GLASSLOOP_GAN_PARAMS='{"hidden": 64}'.
 GLASSLOOP_GAN_PARAMS = env_json_object("GLASSLOOP_GAN_PARAMS", None)
 GLASSLOOP_FORWARD_PARAMS = env_json_object("GLASSLOOP_FORWARD_PARAMS", None)
-# A new model version is promoted when its forward MAE is at most this fraction (default 0.05)
-# worse than the active version's, and its surrogate F1 at most this much (default 0.02) lower.
 GLASSLOOP_GFA_PARAMS = env_json_object("GLASSLOOP_GFA_PARAMS", None)  # ml.gfa.GFAModel parameters
+# A new model version is promoted when its forward MAE is at most this fraction (default 0.05)
+# worse than the active version's, and its glass-vs-crystal F1 at most this much (default 0.02) lower.
 GLASSLOOP_PROMOTION_MAE_TOLERANCE = env_float("GLASSLOOP_PROMOTION_MAE_TOLERANCE", 0.05)
 GLASSLOOP_PROMOTION_F1_TOLERANCE = env_float("GLASSLOOP_PROMOTION_F1_TOLERANCE", 0.02)
 

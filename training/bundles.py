@@ -35,6 +35,26 @@ _PHASES = {
     "forward": "fitting the forward model",
     "gfa": "fitting the GFA model",
 }
+# Share of a training's time each phase starts at (measured on the starter corpus: the GFA
+# fits and the CGAN take most of it), so a progress bar moves before the CGAN's epochs too.
+_PHASE_START = {
+    "preparing data": 0.0,
+    "validating the forward model": 0.02,
+    "validating the GFA model (glass, BMG, Dmax)": 0.12,
+    "fitting the GFA model": 0.3,
+    "training the CGAN": 0.45,
+    "fitting the forward model": 0.9,
+}
+
+
+def overall_progress(phase, epoch=None, total_epochs=None):
+    """0–1 for a run in ``phase`` (a value of _PHASES), CGAN epochs counted within their share."""
+    start = _PHASE_START.get(phase)
+    if start is None:
+        return None
+    if phase == "training the CGAN" and epoch and total_epochs:
+        return start + (_PHASE_START["fitting the forward model"] - start) * min(1.0, epoch / total_epochs)
+    return start
 
 
 def _rows_for_pipeline(rows):

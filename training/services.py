@@ -27,7 +27,7 @@ from core import jobs
 from core.jobs import QUEUE_UNAVAILABLE
 
 from . import selectors
-from .bundles import artefact_root, bundle_vocabulary, fit_bundle, gfa_data, load_bundle, predict
+from .bundles import artefact_root, bundle_vocabulary, fit_bundle, gfa_data, load_bundle, overall_progress, predict
 from .models import ModelVersion, TrainingRun
 from .snapshots import read_rows_csv, snapshot_path, split_rows, take_snapshot, write_rows_csv
 
@@ -180,8 +180,11 @@ class _Progress:
                 self.curves.append({"epoch": int(epoch), "d_loss": _f(d_loss), "g_loss": _f(g_loss), "val_w": _f(val_w)})
         if new_phase:
             run.log += f"[{timezone.now():%H:%M:%S}] {phase}\n"
+        share = overall_progress(phase, epoch, total_epochs)
+        if share is not None:
+            run.progress = share
         if self.ctx is not None:
-            self.ctx.report(run.epoch / run.total_epochs if run.total_epochs else None, phase)
+            self.ctx.report(run.progress, phase)
             self.ctx.check_cancel()
         now = time.monotonic()
         if new_phase or now - self.last >= self.every_s:
@@ -194,7 +197,7 @@ class _Progress:
         run.heartbeat_at = timezone.now()
         TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.RUNNING).update(
             phase=run.phase, epoch=run.epoch, total_epochs=run.total_epochs, curves=run.curves,
-            heartbeat_at=run.heartbeat_at, log=run.log,
+            heartbeat_at=run.heartbeat_at, log=run.log, progress=run.progress, message=run.phase[:255],
         )
 
 
