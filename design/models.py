@@ -17,6 +17,8 @@ from core.roles import APPROVER, EXPERIMENTER
 from ml.composition import CompositionError, parse_composition
 from ml.rules import BMG_MIN_DMAX_MM, DMAX_MAX_MM
 
+from . import generation
+
 # Target properties a campaign may constrain: name -> (label, unit). The thermal ones steer
 # the CGAN's conditions; Dmax (critical casting diameter) comes from the GFA surrogate.
 TARGET_PROPERTIES = {
@@ -28,7 +30,7 @@ TARGET_PROPERTIES = {
     "delta_tx_k": ("ΔTx = Tx − Tg", "K"),
     "dmax_mm": ("Dmax", "mm"),
 }
-DMAX_TARGET = "dmax_mm"
+DMAX_TARGET = generation.DMAX_TARGET
 P_BMG_LABEL = f"P(BMG) (rod ≥ {BMG_MIN_DMAX_MM:g} mm)"
 NO_GFA_MODEL = "the model version that proposed it has no glass-forming-ability (GFA) model"
 GFA_LABELS = {"p_glass": "P(glass)", "p_bmg": "P(BMG)", "dmax_mm": "Dmax"}
@@ -183,20 +185,6 @@ class DesignCampaign(models.Model):
             add("n_draws", "Between 100 and 200,000 draws.")
         if errors:
             raise ValidationError(errors)
-
-    def gfa_thresholds(self):
-        """The glass-forming-ability asks of the campaign, in words (empty: none)."""
-        out = []
-        if self.min_p_glass:
-            out.append(f"P(glass) ≥ {self.min_p_glass:g}")
-        if self.min_p_bmg:
-            out.append(f"P(BMG) ≥ {self.min_p_bmg:g}")
-        bounds = (self.targets or {}).get(DMAX_TARGET) or {}
-        if bounds.get("min") is not None:
-            out.append(f"Dmax ≥ {bounds['min']:g} mm")
-        if bounds.get("max") is not None:
-            out.append(f"Dmax ≤ {bounds['max']:g} mm")
-        return out
 
     def target_items(self):
         """[(name, label, unit, min, max)] in a fixed order, for display."""
