@@ -91,6 +91,20 @@ def env_list(name, default=(), *, environ=None):
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+RATE_PERIODS = ("second", "minute", "hour", "day")
+
+
+def env_rate(name, default, *, environ=None):
+    """A request rate as DRF writes it: ``N/second``, ``N/minute``, ``N/hour`` or ``N/day`` (N ≥ 1)."""
+    raw = _raw(name, environ)
+    if raw is None:
+        return default
+    count, _, period = raw.partition("/")
+    if not (count.strip().isdigit() and int(count) >= 1 and period.strip() in RATE_PERIODS):
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a rate; write e.g. 20/minute ({', '.join(RATE_PERIODS)}).")
+    return f"{int(count)}/{period.strip()}"
+
+
 def env_json_object(name, default=None, *, environ=None):
     """A JSON object (a dict), e.g. ``{"hidden": 64}``."""
     raw = _raw(name, environ)

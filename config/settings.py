@@ -17,7 +17,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_float, env_int, env_json_object, env_list, env_str
+from config.env import env_bool, env_float, env_int, env_json_object, env_list, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Where the SQLite files, the broker file, uploads, trained models and the generated key go.
@@ -75,6 +75,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # 400 for a NUL or other control character in the path, query, form fields or JSON strings.
     "core.middleware.ControlCharacterMiddleware",
+    # 429 for a login (site, admin, API token) from an address with too many failed ones.
+    "core.throttling.LoginThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -273,6 +275,30 @@ if GLASSLOOP_PROXY_SSL_HEADER and not re.fullmatch(r"HTTP_[A-Z0-9_]+", GLASSLOOP
         "write e.g. HTTP_X_FORWARDED_PROTO for X-Forwarded-Proto."
     )
 SECURE_PROXY_SSL_HEADER = (GLASSLOOP_PROXY_SSL_HEADER, "https") if GLASSLOOP_PROXY_SSL_HEADER else None
+# How many trusted proxies add to X-Forwarded-For (default 0: the client is REMOTE_ADDR); the
+# login throttles and DRF's throttles take the client address that many entries from the right.
+GLASSLOOP_NUM_PROXIES = env_int("GLASSLOOP_NUM_PROXIES", 0, min=0)
+
+# The cache (login failure counts, API throttles): GLASSLOOP_CACHE_URL redis://host:6379/1 in
+# production so every web worker shares the counts (default: each process its own memory).
+GLASSLOOP_CACHE_URL = env_str("GLASSLOOP_CACHE_URL", "")
+if GLASSLOOP_CACHE_URL and not GLASSLOOP_CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured("GLASSLOOP_CACHE_URL is not a redis:// URL (leave it empty for a per-process cache).")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": GLASSLOOP_CACHE_URL}
+    if GLASSLOOP_CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+
+# Password guessing (core/throttling.py). After this many failed logins (default 10) for one
+# username from one address, or this many (default 50) for any usernames from one address,
+# within this many minutes (default 15), logins from there are refused until the window ends.
+GLASSLOOP_LOGIN_MAX_FAILURES = env_int("GLASSLOOP_LOGIN_MAX_FAILURES", 10, min=1)
+GLASSLOOP_LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("GLASSLOOP_LOGIN_MAX_FAILURES_PER_ADDRESS", 50, min=1)
+GLASSLOOP_LOGIN_LOCKOUT_MINUTES = env_int("GLASSLOOP_LOGIN_LOCKOUT_MINUTES", 15, min=1)
+# POST /api/auth/token/ per client address, whatever the answer (default 20/minute; N/second,
+# N/minute, N/hour or N/day).
+GLASSLOOP_TOKEN_RATE = env_rate("GLASSLOOP_TOKEN_RATE", "20/minute")
 
 # Design loop and training (design/services.py, training/services.py).
 # Retrain once this many new validated lab results (default 3) exist since the active model's data.
@@ -319,6 +345,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exception_handler",
+    # Throttles (core/throttling.py): only views naming a scope are throttled.
+    "DEFAULT_THROTTLE_RATES": {"auth_token": GLASSLOOP_TOKEN_RATE},
+    "NUM_PROXIES": GLASSLOOP_NUM_PROXIES,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 

@@ -18,10 +18,10 @@ import importlib
 from django.conf import settings
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from core.api import not_found
+from core.throttling import obtain_auth_token
 
 
 def build_router(modules):

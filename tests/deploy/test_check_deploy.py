@@ -63,6 +63,11 @@ def test_without_environment_a_first_run_is_plain_http(tmp_path):
     ("SECURE_HSTS_SECONDS", "1 year", "is not a whole number"),
     ("SECURE_HSTS_SECONDS", "-1", "too small"),
     ("GLASSLOOP_PROXY_SSL_HEADER", "X-Forwarded-Proto", "HTTP_X_FORWARDED_PROTO"),
+    ("GLASSLOOP_NUM_PROXIES", "-1", "too small"),
+    ("GLASSLOOP_TOKEN_RATE", "20 per minute", "is not a rate"),
+    ("GLASSLOOP_TOKEN_RATE", "0/minute", "is not a rate"),
+    ("GLASSLOOP_CACHE_URL", "memcached://127.0.0.1:11211", "is not a redis:// URL"),
+    ("GLASSLOOP_LOGIN_MAX_FAILURES", "0", "too small"),
 ])
 def test_a_bad_value_stops_the_start_naming_the_variable(tmp_path, name, value, says):
     result = run(tmp_path, "check", **{name: value})
