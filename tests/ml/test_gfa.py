@@ -301,6 +301,10 @@ def test_the_dmax_interval_is_calibrated_on_inner_system_folds(model, data):
     assert cal["inner_folds"] == 2 and cal["dmax_method"].startswith("split-conformal")
     assert cal["dmax_n_points"] == int(np.sum(data.dmax_low_mm == data.dmax_high_mm))
     assert model.dmax_q_log10_ > 0
+    # the AFT scale is chosen on the same inner folds: the smallest out-of-fold error wins
+    errors = {float(k): v for k, v in cal["aft_sigma_oof_mae_log10"].items()}
+    assert set(errors) == set(GFAModel().aft_sigma) and model.aft_sigma_ == min(errors, key=errors.get)
+    assert cal["dmax_oof_mae_log10"] == pytest.approx(errors[model.aft_sigma_])
     assert 0 < model.threshold_glass_ < 1 and 0 < model.threshold_bmg_ < 1
 
 
