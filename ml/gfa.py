@@ -9,7 +9,8 @@ Data preparation (:func:`prepare_gfa`)
 Rows ``composition, gfa_class, dmax_mm`` (optional ``dmax_kind`` point / at_least / below,
 ``Tg_K``, ``weight``, ``origin``) become one entry per alloy (composition key):
 
-* refused, with the reason, never guessed: an unparseable composition, an unknown class, a
+* refused, with the reason, never guessed: an unparseable composition, an element without
+  element data (the descriptors need it; :func:`elements_with_data`), an unknown class, a
   Dmax the rules refuse (≤ 0, > 200 mm, a Dmax on a crystal, a BMG "point" below 1 mm, a
   ribbon at ≥ 1 mm), an unknown Dmax kind, a weight that is not a positive number, an
   implausible Tg on a row that has nothing else to say, and a row that says nothing at all;
@@ -90,6 +91,7 @@ import math
 import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -236,6 +238,10 @@ def _read_row(i: int, row: Mapping, columns) -> tuple[_Row | None, str | None, b
         comp = parse_composition(comp_text)
     except CompositionError as exc:
         return None, f"composition: {exc}", False
+    no_data = [el for el in comp if el not in elements_with_data()]
+    if no_data:
+        return None, (f"no element data for {', '.join(no_data)}: the descriptors need radius, melting point, "
+                      "electronegativity, valence, bulk modulus and cohesive energy"), False
     try:
         cls = gfa_class(row.get("gfa_class"))
     except GFAValueError as exc:
@@ -550,6 +556,33 @@ def group_features(X: np.ndarray, vocabulary: Sequence[str], props: Mapping[str,
     return np.hstack([X @ member, member[base], P[base]])
 
 
+@lru_cache(maxsize=1)
+def elements_with_data() -> tuple[str, ...]:
+    """Every element the element tables give all six properties for (the model vocabulary holds
+    them all, so an alloy with an element no training row has still gets features)."""
+    from ml.composition import ELEMENTS
+    from ml.elements import element_table
+
+    out = []
+    for el in ELEMENTS:
+        try:
+            element_table([el])
+        except ValueError:
+            continue
+        out.append(el)
+    return tuple(out)
+
+
+def _group_membership(vocabulary: Sequence[str]) -> np.ndarray:
+    """(k, n_groups + 1) 0/1: each element's family, the last column for elements in none."""
+    member = np.zeros((len(vocabulary), len(ELEMENT_GROUPS) + 1))
+    for j, members in enumerate(ELEMENT_GROUPS.values()):
+        names = set(members.split())
+        member[:, j] = [el in names for el in vocabulary]
+    member[:, -1] = member[:, :-1].sum(axis=1) == 0
+    return member
+
+
 def _knn_block(Q: np.ndarray, q_sys: np.ndarray, R: np.ndarray, r_sys: np.ndarray, targets: np.ndarray,
                k: int, chunk: int = 512, distances: np.ndarray | None = None) -> np.ndarray:
     """For each query row: the inverse-distance-weighted mean of each target column over its k
@@ -669,10 +702,12 @@ def _log10_point(data_low: np.ndarray, data_high: np.ndarray) -> np.ndarray:
 class _Features:
     """Base descriptors (computed once per row) + the other-systems k-NN block (per reference set)."""
 
-    def __init__(self, featurizer: Featurizer, knn_k: int, pair_stats: bool = True):
+    def __init__(self, featurizer: Featurizer, knn_k: int, pair_stats: bool = True, knn_groups: float = 0.0):
         self.featurizer = featurizer
         self.knn_k = knn_k
         self.pair_stats = bool(pair_stats)
+        self.knn_groups = float(knn_groups)
+        self.member = _group_membership(featurizer.vocabulary_)
         d = featurizer.to_dict()
         self.props = {p: np.asarray(v, dtype=float) for p, v in d["element_properties"].items()}
         self.H = np.asarray(d["mixing_enthalpy_kj_mol"], dtype=float)
@@ -691,12 +726,23 @@ class _Features:
         return np.hstack([self.featurizer.transform_fractions(X), element_stats(X, self.props, self.H),
                           group_features(X, self.vocabulary, self.props)])
 
+    def embed(self, X: np.ndarray) -> np.ndarray:
+        """Rows the k-NN block measures L1 distances on (summing to 1): the fractions, and with
+        ``knn_groups`` = w > 0 also w × the element-family fractions, divided by 1 + w — so swapping
+        La for Ce (both rare earths) moves an alloy less than swapping La for Fe."""
+        if not self.knn_groups:
+            return X
+        return np.hstack([X, self.knn_groups * (X @ self.member)]) / (1.0 + self.knn_groups)
+
+    def distances(self, Q: np.ndarray, R: np.ndarray) -> np.ndarray:
+        return l1_distances(self.embed(Q), self.embed(R), np.float32)
+
     def knn(self, Q, q_sys, R, r_sys, targets, distances=None) -> np.ndarray:
         """The blocks built from a reference set (k-NN, element-pair statistics)."""
         parts = [np.empty((len(Q), 0))]
         if self.knn_k:
-            parts.append(_knn_block(Q, np.asarray(q_sys), R, np.asarray(r_sys), targets, self.knn_k,
-                                    distances=distances))
+            parts.append(_knn_block(self.embed(Q), np.asarray(q_sys), self.embed(R), np.asarray(r_sys), targets,
+                                    self.knn_k, distances=distances))
         if self.pair_stats:
             parts.append(_pair_block(Q, np.asarray(q_sys), R, np.asarray(r_sys), targets))
         return np.hstack(parts)
@@ -734,7 +780,8 @@ class GFAModel(BaseEstimator):
     def __init__(self, seed: int = 0, descriptor_set: str = "D1D2D3", knn_k: int = 5, n_estimators: int = 300,
                  max_depth: int = 6, learning_rate: float = 0.05, colsample: float = 0.5, smote_k: int = 5,
                  dmax_n_estimators: int = 300, dmax_max_depth: int = 4, aft_sigma=(0.2, 0.3, 0.5),
-                 dmax_ribbons: bool = False, pair_stats: bool = True, balance: str = "smote", inner_folds: int = 3,
+                 dmax_ribbons: bool = False, pair_stats: bool = True, knn_groups: float = 0.0, balance: str = "smote",
+                 inner_folds: int = 3,
                  coverage: float = 0.8, n_jobs: int = 1):
         self.seed = seed
         self.descriptor_set = descriptor_set
@@ -750,6 +797,7 @@ class GFAModel(BaseEstimator):
         self.dmax_ribbons = dmax_ribbons
         self.pair_stats = pair_stats
         self.balance = balance
+        self.knn_groups = knn_groups
         self.inner_folds = inner_folds
         self.coverage = coverage
         self.n_jobs = n_jobs
@@ -782,6 +830,7 @@ class GFAModel(BaseEstimator):
         if not (_is_int(self.inner_folds) and (self.inner_folds == 0 or self.inner_folds >= 2)):
             raise ValueError(f"inner_folds must be 0 (no calibration) or an integer >= 2; got {self.inner_folds!r}")
         _check_range("coverage", self.coverage, 0.05, 0.99)
+        _check_range("knn_groups", self.knn_groups, 0.0, 10.0)
         if self.balance not in ("smote", "weight"):
             raise ValueError(f"balance must be 'smote' or 'weight' (scale_pos_weight); got {self.balance!r}")
         _check_range("n_jobs", self.n_jobs, 1, integer=True)
@@ -907,9 +956,9 @@ class GFAModel(BaseEstimator):
         if not np.any(data.bmg == 1):
             raise GFADataError("The training table has no bulk glass (BMG): a BMG model cannot be fitted without "
                                "alloys castable as a rod of at least 1 mm. Add BMG rows.")
-        vocab = sorted({el for c in data.compositions for el in c} | set(ALLOY_ELEMENTS))
+        vocab = sorted({el for c in data.compositions for el in c} | set(ALLOY_ELEMENTS) | set(elements_with_data()))
         self.features_ = _Features(Featurizer(self.descriptor_set, vocab).fit(data.compositions), self.knn_k,
-                                   self.pair_stats)
+                                   self.pair_stats, self.knn_groups)
         X = self.features_.fractions(data.compositions)
         B = self.features_.base(X)
         log: list = []
@@ -923,7 +972,7 @@ class GFAModel(BaseEstimator):
         oof_dmax = {v: np.full(len(data), np.nan) for v in sigmas}
         inner = []
         # one float32 L1 distance matrix for the k-NN blocks of every inner fit and the final one
-        D = l1_distances(X, X, np.float32) if self.knn_k else None
+        D = self.features_.distances(X, X) if self.knn_k else None
         if k >= 2:
             for f, (tr, va) in enumerate(system_folds(data.systems, k, self.seed)):
                 fitted = self._fit_heads(data, B, X, tr, f"inner-{f}", log, D, sigmas)
@@ -1089,7 +1138,7 @@ class GFAModel(BaseEstimator):
         if unknown:
             raise ValueError(f"GFA model state has unknown parameter(s) {', '.join(unknown)}; refit the model")
         obj = cls(**config)
-        obj.features_ = _Features(Featurizer.from_dict(state["featurizer"]), obj.knn_k, obj.pair_stats)
+        obj.features_ = _Features(Featurizer.from_dict(state["featurizer"]), obj.knn_k, obj.pair_stats, obj.knn_groups)
         if obj.features_.names != list(state["feature_names"]):
             raise ValueError("GFA model state is inconsistent: feature names differ from the featurizer's")
         boosters = {}

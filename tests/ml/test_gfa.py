@@ -97,6 +97,8 @@ def test_bad_rows_are_refused_with_their_reason_and_nothing_is_lost():
     assert "crystalline alloy has no Dmax" in why["Cu60Ti40"]
     assert why["Zr5O0Xx"].startswith("composition:")
     assert "nothing says whether it forms a glass" in why["Cu55Zr45"]
+    assert "no element data for" in _reasons(prepare_gfa([{"composition": "Ar50Cu50", "gfa_class": "Crystal"},
+                                                           {"composition": "Cu50Zr50", "gfa_class": "BMG"}]).report)["Ar50Cu50"]
     assert d.report["rows_in"] == 9 and d.report["rows_refused"] == 6 and d.report["rows_used"] == 3
     assert sorted(r["row"] for r in d.report["refused"]) == [0, 1, 2, 3, 4, 5]
     # the source codes are "no Dmax", not refusals
@@ -312,11 +314,12 @@ def test_the_dmax_interval_is_calibrated_on_inner_system_folds(model, data):
 
 
 def test_predict_keys_shapes_and_ranges(model, data):
-    comps = data.compositions[:25] + ["Ni60Nb40", "Zr41Ti14Cu12Ni10Be23"]  # unseen systems, text too
+    # unseen systems, text too, and elements no training row has (Be, Ba, Nb)
+    comps = data.compositions[:25] + ["Ni60Nb40", "Zr41Ti14Cu12Ni10Be23", "Ba20Mg80"]
     out = model.predict(comps)
     assert set(out) == set(HEADS) | {"dmax_low_mm", "dmax_high_mm"}
     for v in out.values():
-        assert v.shape == (27,) and v.dtype == float and np.all(np.isfinite(v))
+        assert v.shape == (28,) and v.dtype == float and np.all(np.isfinite(v))
     assert np.all((0 <= out["p_glass"]) & (out["p_glass"] <= 1)) and np.all((0 <= out["p_bmg"]) & (out["p_bmg"] <= 1))
     assert np.all(out["p_bmg"] <= out["p_glass"])
     assert np.all((0 < out["dmax_low_mm"]) & (out["dmax_low_mm"] <= out["dmax_mm"]) & (out["dmax_mm"] <= out["dmax_high_mm"]))
