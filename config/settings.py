@@ -352,7 +352,7 @@ REST_FRAMEWORK = {
 }
 
 # The apps whose ``api`` module adds endpoints to /api/ (core/api_urls.py).
-GLASSLOOP_API_MODULES = ("lab.api", "training.api", "core.api_jobs")
+GLASSLOOP_API_MODULES = ("lab.api", "training.api", "mining.api", "core.api_jobs")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "GlassLoop API",
@@ -374,5 +374,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "TemperatureUnitEnum": "lab.models.TemperatureUnit",
         "VerdictEnum": "lab.models.XRDMeasurement.Verdict",
+        "JobStatusEnum": "core.jobs.JobStatus",
+        "ExtractedRecordStatusEnum": "mining.models.ExtractedRecord.Status",
     },
 }

@@ -58,7 +58,8 @@ def test_the_walk_finds_every_app_and_the_api():
     names = {name for name, _ in ROUTES}
     for expected in ("home", "lab:alloy_list", "lab:alloy_export", "lab:import_action", "mining:review_queue",
                      "mining:record_approve", "design:campaign_list", "design:round_action", "design:candidate_start",
-                     "ml:model_list", "ml:run_curves", "ml:version_activate", "alloy-list", "api-predict"):
+                     "ml:model_list", "ml:run_curves", "ml:version_activate", "alloy-list", "api-predict",
+                     "literature-source-list", "extraction-batch-approve-clean", "extracted-record-approve"):
         assert expected in names, expected
     for name in ("login", "logout", "api-token", "api-schema"):
         assert name not in names
