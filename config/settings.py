@@ -68,6 +68,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -275,6 +276,16 @@ if GLASSLOOP_PROXY_SSL_HEADER and not re.fullmatch(r"HTTP_[A-Z0-9_]+", GLASSLOOP
         "write e.g. HTTP_X_FORWARDED_PROTO for X-Forwarded-Proto."
     )
 SECURE_PROXY_SSL_HEADER = (GLASSLOOP_PROXY_SSL_HEADER, "https") if GLASSLOOP_PROXY_SSL_HEADER else None
+# Content-Security-Policy of every response (core.middleware.ContentSecurityPolicyMiddleware):
+# the site's own scripts, styles, images, fonts and fetches only; "off" sends none.
+GLASSLOOP_CSP = env_str(
+    "GLASSLOOP_CSP",
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+)
+if GLASSLOOP_CSP.lower() == "off":
+    GLASSLOOP_CSP = ""
 # How many trusted proxies add to X-Forwarded-For (default 0: the client is REMOTE_ADDR); the
 # login throttles and DRF's throttles take the client address that many entries from the right.
 GLASSLOOP_NUM_PROXIES = env_int("GLASSLOOP_NUM_PROXIES", 0, min=0)
@@ -352,7 +363,7 @@ REST_FRAMEWORK = {
 }
 
 # The apps whose ``api`` module adds endpoints to /api/ (core/api_urls.py).
-GLASSLOOP_API_MODULES = ("lab.api", "training.api", "mining.api", "core.api_jobs")
+GLASSLOOP_API_MODULES = ("lab.api", "training.api", "design.api", "mining.api", "core.api_jobs")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "GlassLoop API",

@@ -51,10 +51,34 @@ def add_literature(rows, label="synthetic test set"):
         )
 
 
+def synthetic_gfa_rows(seed=0):
+    """Made-up GFA labels in the same elements: the Zr-based alloys of ``synthetic_rows`` are
+    BMGs (Dmax growing with Al, invented), and Cu-, Ni- and Al-rich alloys are crystals, so the
+    GFA model has both classes to learn from."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for r in synthetic_rows()[::2]:
+        al = float(r["composition"].split("Al")[1].split("Ni")[0]) if "Al" in r["composition"] else 5.0
+        rows.append({"composition": r["composition"], "gfa_class": "bmg", "dmax_mm": round(1 + 0.5 * (al - 5), 1)})
+    for base, other in (("Cu", "Al"), ("Ni", "Al"), ("Al", "Cu"), ("Cu", "Ni")):
+        for x in sorted({round(float(v), 1) for v in rng.uniform(65, 92, 8)}):
+            rows.append({"composition": f"{base}{x:g}{other}{round(100 - x, 1):g}", "gfa_class": "crystal",
+                         "dmax_mm": None})
+    return rows
+
+
+def add_gfa_literature(rows, label="synthetic GFA set"):
+    for r in rows:
+        alloy, _ = get_or_create_alloy(r["composition"])
+        PropertyValue.objects.create(alloy=alloy, origin=PropertyValue.Origin.LITERATURE, gfa_class=r["gfa_class"],
+                                     dmax_mm=r["dmax_mm"], source_label=label)
+
+
 @pytest.fixture
 def literature(db):
     rows = synthetic_rows()
     add_literature(rows)
+    add_gfa_literature(synthetic_gfa_rows())
     return rows
 
 
@@ -70,6 +94,7 @@ def fast_models(settings, models_root):
     settings.GLASSLOOP_TRAINING_EPOCHS = 10
     settings.GLASSLOOP_FORWARD_PARAMS = {"n_estimators": 40, "n_members": 2}
     settings.GLASSLOOP_GAN_PARAMS = {"val_every": 5, "hidden": 64}
+    settings.GLASSLOOP_GFA_PARAMS = {"n_estimators": 60, "dmax_n_estimators": 60}
     settings.GLASSLOOP_RETRAIN_MIN_NEW_RESULTS = 3
     settings.GLASSLOOP_JOB_STALE_SECONDS = 300
 

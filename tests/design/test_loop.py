@@ -15,7 +15,7 @@ from training import selectors as ml_selectors
 from ml.composition import parse_composition
 from training.models import ModelVersion, TrainingRun
 
-from .conftest import synthetic_values, xrd_upload
+from .conftest import synthetic_gfa_rows, synthetic_values, xrd_upload
 
 
 @pytest.fixture
@@ -111,8 +111,9 @@ def test_whole_loop(active_model, campaign_factory, approver, experimenter, clie
     assert new_version.status in (ModelVersion.Status.ACTIVE, ModelVersion.Status.CANDIDATE)
     assert new_version.status_reason
     assert ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).count() == 1
-    cleaning = new_version.metrics["fit"]["cleaning"]
-    assert cleaning["labelled_alloys"] >= 2  # the lab verdicts reached the surrogate
+    gfa = new_version.metrics["fit"]["gfa_report"]
+    assert gfa["rows_in"] > len(synthetic_gfa_rows())  # the lab's XRD rows reached the GFA model
+    assert new_version.metrics["validation"]["gfa"] is None or "glass" in new_version.metrics["validation"]["gfa"]
     # No further result: nothing more to retrain.
     assert services_retrain_check() is None
 
@@ -127,6 +128,10 @@ def test_whole_loop(active_model, campaign_factory, approver, experimenter, clie
     assert client.get(reverse("design:campaign_map", args=[campaign.pk])).content.startswith(b"<svg")
 
 
+def _diameter(sample):
+    return "" if sample.diameter_mm is None else repr(round(float(sample.diameter_mm), 6))
+
+
 def services_retrain_check():
     from training.services import maybe_retrain_for_new_results
 
@@ -134,13 +139,15 @@ def services_retrain_check():
 
 
 def test_crystalline_sample_is_a_negative_label(active_model, campaign_factory, approver, experimenter):
-    """A failed casting enters the training rows as label 0 for the surrogate."""
+    """A failed casting enters the training rows as label 0 and as a Dmax bound below the rod's
+    diameter (none when the diameter is unknown) for the GFA model."""
     campaign = campaign_factory()
     c = generate_round(campaign).candidates.order_by("rank").first()
     c = services.approve_candidate(c, user=approver)
     lab_services.record_xrd(c.sample, user=experimenter, uploaded_file=xrd_upload("crystalline", seed=3))
     rows = [r for r in ml_selectors.training_rows() if r["origin"] == "xrd"]
-    assert rows == [{"composition": c.sample.alloy.formula, "Tg_K": "", "Tx_K": "", "Tl_K": "", "label": "0",
-                     "weight": "3.0", "origin": "xrd"}]
+    assert rows == [{"composition": c.sample.alloy.formula, "Tg_K": "", "Tx_K": "", "Tl_K": "", "gfa_class": "",
+                     "dmax_mm": _diameter(c.sample), "dmax_kind": "below", "label": "0", "weight": "3.0",
+                     "origin": "xrd"}]
     assert Candidate.objects.get(pk=c.pk).status == Candidate.Status.FAILED
     assert not PropertyValue.objects.filter(alloy=c.sample.alloy).exists()
