@@ -359,7 +359,7 @@ def dmax_problems(cls: str | None, dmax_mm, kind: str = DMAX_POINT) -> list[str]
     """Why a Dmax (mm) cannot be used with GFA class ``cls`` (empty list: it can).
 
     The source's codes ``0`` for a crystal and ``0.15`` for a ribbon are not measurements and
-    are not problems: :func:`coded_dmax` recognises them so callers store no Dmax for them.
+    not problems either (empty list): callers ask :func:`coded_dmax` and store no Dmax for them.
     """
     if dmax_mm is None:
         return []
@@ -367,7 +367,7 @@ def dmax_problems(cls: str | None, dmax_mm, kind: str = DMAX_POINT) -> list[str]
         d = float(dmax_mm)
     except (TypeError, ValueError):
         return [f"Dmax {dmax_mm!r} is not a number"]
-    if d != d:
+    if d != d or (kind == DMAX_POINT and coded_dmax(cls, d)):
         return []
     if kind not in DMAX_KINDS:
         return [f"unknown Dmax kind {kind!r}"]
