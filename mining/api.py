@@ -187,6 +187,8 @@ class BatchViewSet(_ListFiltersOnly, mixins.CreateModelMixin, viewsets.ReadOnlyM
 
     def _answer(self, batch_id, outcome, code=status.HTTP_200_OK):
         batch = self.get_queryset().get(pk=batch_id)
+        if batch.queue_unavailable:  # as the batch pages say it: saved, stays queued, and why
+            outcome = f"Batch {batch.name} is saved and stays queued. {batch.error}"
         body = {"batch": BatchDetailSerializer(batch, context=self.get_serializer_context()).data, "outcome": outcome,
                 "job": job_payload(batch)}
         return Response(body, status=code)

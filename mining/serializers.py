@@ -5,6 +5,8 @@ a ``FormSerializer`` declares the fields (for the OpenAPI schema) and validates 
 so the API refuses exactly what the page refuses, with the page's messages, keyed by field.
 """
 
+from collections.abc import Mapping
+
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -44,6 +46,22 @@ def form_errors(form):
     }
 
 
+def require_mapping(data, fields=None):
+    """A JSON object (form data is one too), its single-value fields not lists or objects: the
+    pages' forms would read those as text."""
+    if not isinstance(data, Mapping):
+        raise serializers.ValidationError(
+            {api_settings.NON_FIELD_ERRORS_KEY: [f"Invalid data. Expected a dictionary, but got {type(data).__name__}."]}
+        )
+    if hasattr(data, "getlist"):  # form data: each value is text (or a file)
+        return
+    scalar = {name for name, field in (fields or {}).items() if not isinstance(field, serializers.ListField)}
+    wrong = {name: ["Give one value, not a list or an object."] for name in sorted(scalar)
+             if isinstance(data.get(name), (list, dict))}
+    if wrong:
+        raise serializers.ValidationError(wrong)
+
+
 class FormSerializer(serializers.Serializer):
     """Declared fields describe the request; the page's form (``form_class``) validates it."""
 
@@ -53,6 +71,7 @@ class FormSerializer(serializers.Serializer):
         return self.form_class(data)
 
     def to_internal_value(self, data):
+        require_mapping(data, self.fields)
         form = self.get_form(data)
         if not form.is_valid():
             raise serializers.ValidationError(form_errors(form))
@@ -321,6 +340,7 @@ class RecordEditSerializer(FormSerializer):
         return RecordEditForm.for_record(record, {**initial, **{k: ("" if v is None else v) for k, v in given.items()}})
 
     def to_internal_value(self, data):
+        require_mapping(data, self.fields)
         unit_field = self.fields["temperature_unit"]
         try:
             unit = unit_field.run_validation(data.get("temperature_unit") or unit_field.default)
@@ -340,6 +360,7 @@ class RejectSerializer(FormSerializer):
     reason = serializers.CharField(max_length=1000, help_text="Why the record is rejected (required)")
 
     def to_internal_value(self, data):
+        require_mapping(data, self.fields)
         if not str(data.get("reason") or "").strip():
             raise serializers.ValidationError({"reason": ["Say why the record is rejected."]})  # the page's words
         return super().to_internal_value(data)

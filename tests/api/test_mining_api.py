@@ -388,3 +388,33 @@ def test_pdf_sources_and_refused_files(reviewer_api, settings):
     big = reviewer_api.post(SOURCES, {"file": SimpleUploadedFile("big.txt", b"Cu50Zr50 Tg = 700 K. " * 20)}, format="multipart")
     assert big.status_code == 400 and big.json()["detail"]["file"] == ["The file is larger than 0 MB."]
     assert LiteratureSource.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_the_queue_cannot_take_stays_queued_and_says_why(reviewer_api):
+    # Real commits, so the on-commit enqueue runs inside the request as in production.
+    from tests.celery_broker import dead_broker_url
+
+    source = services.create_source(text=TEXT)
+    with use_broker(dead_broker_url()):
+        response = reviewer_api.post(BATCHES, {"name": "nq", "sources": [source.pk], "extractor": "rules"})
+        assert response.status_code == 201, response.content
+        body = response.json()
+        assert body["batch"]["status"] == "queued" and body["job"]["can_retry"]
+        assert body["outcome"].startswith("Batch nq is saved and stays queued. The task queue is unavailable")
+        again = reviewer_api.post(body["batch"]["rerun_url"])
+        assert again.status_code == 200 and "The task queue is unavailable" in again.json()["outcome"]
+    assert ExtractionBatch.objects.get().status == "queued"
+
+
+@pytest.mark.parametrize("body", ["[]", "null", '"text"', "17", '{"tg_k": {"a": 1}, "sources": [{"x": 1}], "reason": {"a": 1}, '
+                                  '"temperature_unit": ["K"], "name": ["n"], "composition_raw": [1], "dmax_mm": "1e999"}'])
+def test_odd_bodies_are_refused_never_a_server_error(reviewer_api, batch, body):
+    record = record_of(batch, "Zr57Cu28Al10Ni5")
+    before = snapshot(record)
+    for method, url in (("post", SOURCES), ("post", BATCHES), ("post", f"{BATCHES}{batch.pk}/rerun/"),
+                        ("patch", f"{RECORDS}{record.pk}/"), ("post", f"{RECORDS}{record.pk}/reject/")):  # fmt: skip
+        response = getattr(reviewer_api, method)(url, body, content_type="application/json")
+        assert response.status_code == 400, (method, url, response.status_code, response.content)
+        assert response.json()["error"]
+    assert snapshot(record) == before and ExtractionBatch.objects.count() == 1
