@@ -576,12 +576,17 @@ def _approvable_errors(record):
     return problems
 
 
-def _property_value(record, alloy, reviewer):
-    reference = record.source.reference if record.source_id and record.source.reference_id else None
+def _property_value(record, alloy, reviewer, source_refs=None):
+    """The literature value an approved record becomes. ``source_refs`` (source id → reference
+    id), when given, saves a query per record (bulk approval)."""
+    if source_refs is not None:
+        reference_id = source_refs.get(record.source_id)
+    else:
+        reference_id = record.source.reference_id if record.source_id else None
     gfa_class, dmax_mm, dmax_kind = gfa_fields(record.gfa_class, record.dmax_mm)  # checked by _approvable_errors
     return PropertyValue(
         gfa_class=gfa_class, dmax_mm=dmax_mm, dmax_kind=dmax_kind,
-        alloy=alloy, origin=PropertyValue.Origin.LITERATURE, reference=reference,
+        alloy=alloy, origin=PropertyValue.Origin.LITERATURE, reference_id=reference_id,
         source_label=f"batch {record.batch.name} record {record.pk}"[:255],
         tg_k=record.tg_k, tx_k=record.tx_k, tl_k=record.tl_k, heating_rate_k_min=record.heating_rate_k_min,
         conflict=validation.CONFLICT in record.flag_names, created_by=reviewer,
@@ -682,14 +687,7 @@ def bulk_approve_clean(batch_id, reviewer):
             alloys[alloy.composition_key] = alloy
             created += was_created
         rec.batch = batch
-        value = _property_value(rec, alloy, reviewer) if not rec.source_id else None
-        if value is None:
-            value = PropertyValue(
-                alloy=alloy, origin=PropertyValue.Origin.LITERATURE, reference_id=source_refs.get(rec.source_id),
-                source_label=f"batch {batch.name} record {rec.pk}"[:255], tg_k=rec.tg_k, tx_k=rec.tx_k, tl_k=rec.tl_k,
-                heating_rate_k_min=rec.heating_rate_k_min, created_by=reviewer, note=_provenance_note(rec),
-            )
-        values.append(value)
+        values.append(_property_value(rec, alloy, reviewer, source_refs=source_refs))
         rec.alloy = alloy
     values = bulk_create_with_history(values, PropertyValue, batch_size=500, default_user=reviewer)
     refresh_alloy_summaries({v.alloy_id for v in values})
