@@ -12,10 +12,24 @@ Model (chosen by 5-fold grouped CV on the literature set, see bench/ml_bench.py)
   trust them.
 * five heads per member: Tg, Tx, Tl and dedicated Trg = Tg/Tl and γ = Tx/(Tg+Tl) heads (the
   ratios predicted directly are better than ratios of predictions).
-* the prediction is a **blend**: ``w · XGBoost mean + (1 − w) · kernel ridge`` with w = 0.8 for
-  the temperatures and 0.6 for Trg/γ. These two weights are fixed choices picked on the outer
-  benchmark folds from {1.0, 0.8, 0.7, 0.6} (a mild optimism the reader should know about; ℓ, λ
-  are chosen inside each fit and do not leak).
+* the prediction is a **blend**: ``w · XGBoost mean + (1 − w) · kernel ridge``, one w for the
+  temperatures and one for Trg/γ. With ``conformal_folds ≥ 2`` (default 5) both are **chosen
+  inside fit** from ``blend_grid`` {1.0, 0.8, 0.7, 0.6} on out-of-fold predictions of inner
+  folds grouped by composition key (lowest Σ over the five heads of MAE / mean absolute
+  deviation); ``blend_temperatures`` = 0.8 / ``blend_ratios`` = 0.6 (picked long ago on the
+  benchmark's outer folds) are only the fallback without inner folds (``conformal_folds=0``).
+* **calibrated intervals** (:mod:`ml.conformal`): the same inner out-of-fold predictions give
+  residuals r = y − ŷ per head; split-conformal (CV+-style) half-widths q · s at
+  ``interval_coverage`` (80 %), with s = 1 (``absolute``) or s = σ + median σ
+  (``normalized``), the mode chosen per head on the inner folds (``conformal_mode="auto"``:
+  lower leave-one-inner-fold-out interval score). :meth:`ForwardModel.predict` returns
+  ``tg_low``/``tg_high``, ``tx_*``, ``tl_*``, ``trg_*``, ``gamma_*``; models without a
+  calibration (state format ≤ 3, ``conformal_folds=0``) return NaN there. Cost: k extra
+  fits on (k − 1)/k of the rows.
+* choices still fixed, NOT made on inner folds: the composite 0.5/0.5 split, the robust Tx
+  heads, the relative member, k-NN k and the XGBoost hyper-parameters were picked on this
+  literature table's outer folds in earlier rounds (see below); an outer score of this model on
+  the same table keeps that (mild) optimism.
 * **composite Tx, Tl** (``composite=True``): a sixth head predicts ΔTx = Tx − Tg; the returned
   Tx is the mean of the blended Tx head and Tg + ΔTx, the returned Tl the mean of the blended
   Tl head and Tg / Trg (two partly independent routes; −0.1 K Tx, −0.35 K Tl MAE in CV —
@@ -103,6 +117,19 @@ def _check_range(name: str, value, low: float, high: float | None = None, intege
         kind = "an integer" if integer else "a number"
         bound = f">= {low:g}" if high is None else f"in [{low:g}, {high:g}]"
         raise ValueError(f"{name} must be {kind} {bound}; got {value!r}")
+
+
+def _json_floats(obj):
+    """Nested dicts/lists with non-finite floats as None (for the JSON state)."""
+    if isinstance(obj, dict):
+        return {str(k): _json_floats(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_floats(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
 
 
 def targets_from_y(y: np.ndarray) -> np.ndarray:
@@ -420,15 +447,19 @@ class ForwardModel(BaseEstimator):
 
     # 2: kernel-ridge block + blend weights (format 1 bundles must be refitted);
     # 3: melting-point-relative members (format 2 bundles load with none)
-    STATE_FORMAT = 3
-    READS_FORMATS = (2, 3)
+    # 4: conformal calibration + blend weights chosen on inner folds (formats 2, 3 load with
+    #    their configured blend weights and no interval: NaN tg_low, tg_high, ...)
+    STATE_FORMAT = 4
+    READS_FORMATS = (2, 3, 4)
 
     def __init__(self, descriptor_set: str = "D1D2D3", n_members: int = 3, seed: int = 0, knn_k: int = 5,
                  n_estimators: int = 400, max_depth: int = 5, learning_rate: float = 0.05,
                  subsample: float = 0.8, colsample_bytree: float = 0.5, bootstrap: bool = False, n_jobs: int = 1,
                  krr: bool = True, blend_temperatures: float = 0.8, blend_ratios: float = 0.6,
                  composite: bool = True, robust_heads: Sequence[str] = ("tx_k", "dtx_k"), huber_slope: float = 0.3,
-                 relative_members: Sequence[int] = (1,), relative_krr: bool = True):
+                 relative_members: Sequence[int] = (1,), relative_krr: bool = True,
+                 conformal_folds: int = 5, interval_coverage: float = 0.8, conformal_mode: str = "auto",
+                 blend_grid: Sequence[float] = (1.0, 0.8, 0.7, 0.6)):
         self.descriptor_set = descriptor_set
         self.n_members = n_members
         self.seed = seed
@@ -448,9 +479,13 @@ class ForwardModel(BaseEstimator):
         self.huber_slope = huber_slope
         self.relative_members = relative_members
         self.relative_krr = relative_krr
+        self.conformal_folds = conformal_folds
+        self.interval_coverage = interval_coverage
+        self.conformal_mode = conformal_mode
+        self.blend_grid = blend_grid
 
     # parameters saved as JSON lists that __init__'s defaults give as tuples
-    _TUPLE_PARAMS = ("robust_heads", "relative_members")
+    _TUPLE_PARAMS = ("robust_heads", "relative_members", "blend_grid")
 
     def get_config(self) -> dict:
         """The constructor parameters (saved in the state; same as ``get_params(deep=False)``)."""
@@ -478,12 +513,24 @@ class ForwardModel(BaseEstimator):
                              f"choose among {', '.join(HEADS + EXTRA_HEADS)}")
         if any(not _is_int(m) or m < 0 for m in self.relative_members):
             raise ValueError(f"relative_members must be non-negative member indices; got {self.relative_members!r}")
+        _check_range("conformal_folds", self.conformal_folds, 0, integer=True)
+        if self.conformal_folds == 1:
+            raise ValueError("conformal_folds must be 0 (no calibration) or >= 2")
+        _check_range("interval_coverage", self.interval_coverage, 0.01, 0.99)
+        if self.conformal_mode not in ("auto", "absolute", "normalized"):
+            raise ValueError(f"conformal_mode must be 'auto', 'absolute' or 'normalized'; got {self.conformal_mode!r}")
+        if isinstance(self.blend_grid, str) or any(
+                isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not 0 <= v <= 1
+                for v in self.blend_grid):
+            raise ValueError(f"blend_grid must be a sequence of weights in [0, 1]; got {self.blend_grid!r}")
 
     def blend_weights(self) -> np.ndarray:
         """Weight of the XGBoost mean per head (1 − weight goes to the kernel-ridge prediction)."""
         if not self.krr:
             return np.ones(len(HEADS))
-        return np.array([self.blend_temperatures] * 3 + [self.blend_ratios] * 2, dtype=float)
+        wt = getattr(self, "blend_temperatures_", self.blend_temperatures)
+        wr = getattr(self, "blend_ratios_", self.blend_ratios)
+        return np.array([wt] * 3 + [wr] * 2, dtype=float)
 
     @property
     def trained_heads(self) -> tuple[str, ...]:
@@ -505,7 +552,10 @@ class ForwardModel(BaseEstimator):
             params.update(objective="reg:pseudohubererror", huber_slope=float(self.huber_slope))
         return params
 
-    def fit(self, compositions: Sequence[Composition], y: np.ndarray) -> "ForwardModel":
+    def fit(self, compositions: Sequence[Composition], y: np.ndarray,
+            groups: Sequence[str] | None = None) -> "ForwardModel":
+        """``groups``: one key per row for the inner calibration folds (default: each
+        composition's key, so repeats of an alloy stay in one fold)."""
         self._check_params()
         y = np.asarray(y, dtype=float)
         if len(compositions) != len(y):
@@ -540,13 +590,86 @@ class ForwardModel(BaseEstimator):
                 heads.append(reg.get_booster())
             self.members_.append(heads)
         self.n_train_ = n
+        self._calibrate(list(compositions), y, groups)
         return self
+
+    def _calibrate(self, compositions: list, y: np.ndarray, groups: Sequence[str] | None) -> None:
+        """Inner grouped folds: out-of-fold predictions of clones of this model (no calibration
+        of their own) choose the blend weights from ``blend_grid`` (lowest sum over the five
+        heads of MAE / mean absolute deviation) and fit the conformal intervals on the
+        out-of-fold residuals of the chosen blend. Nothing here sees data outside ``fit``'s."""
+        self.calibration_ = None
+        self.calibration_report_ = None
+        self.__dict__.pop("blend_temperatures_", None)
+        self.__dict__.pop("blend_ratios_", None)
+        keys = list(groups) if groups is not None else [c.key for c in compositions]
+        if len(keys) != len(compositions):
+            raise ValueError(f"{len(keys)} groups for {len(compositions)} compositions")
+        k = self.conformal_folds
+        if k < 2 or len(set(keys)) < max(k, 10):
+            return
+        from sklearn.base import clone
+
+        from ml.conformal import ConformalCalibrator
+        from ml.dataprep import grouped_kfold
+
+        T = targets_from_y(y)
+        n = len(compositions)
+        inner = clone(self).set_params(conformal_folds=0)
+        H = len(self.trained_heads)
+        P_all = np.full((self.n_members, H, n), np.nan)
+        K_all = np.full((len(HEADS), n), np.nan)
+        X_all = np.full((len(HEADS), n), np.nan)
+        fold_id = np.full(n, -1)
+        for f, (tr, te) in enumerate(grouped_kfold(keys, k, self.seed)):
+            m = clone(inner).fit([compositions[i] for i in tr], y[tr])
+            vocab = set(m.vocabulary_)
+            te = np.array([i for i in te if set(compositions[i]) <= vocab], dtype=int)
+            if not te.size:
+                continue
+            P, K, xm = m._member_predictions(m.features_.fractions([compositions[i] for i in te]))
+            P_all[:, :, te] = P
+            X_all[:, te] = xm
+            if K is not None:
+                K_all[:, te] = K
+            fold_id[te] = f
+        ok = fold_id >= 0
+        P_ok, X_ok = P_all[:, :, ok], X_all[:, ok]
+        K_ok = K_all[:, ok] if self.krr else None
+        T_ok = T[ok]
+        mad = np.mean(np.abs(T_ok - T_ok.mean(axis=0)), axis=0) + 1e-12
+
+        def loss(w):
+            mean, _ = self._combine(P_ok, K_ok, X_ok, w)
+            return float(np.sum(np.mean(np.abs(mean.T - T_ok), axis=0) / mad))
+
+        grid = tuple(float(v) for v in self.blend_grid)
+        blend = {"chosen_on": "fixed (no kernel ridge or empty blend_grid)"}
+        if self.krr and grid:
+            scores = {(wt, wr): loss(np.array([wt] * 3 + [wr] * 2)) for wt in grid for wr in grid}
+            (wt, wr), best = min(scores.items(), key=lambda kv: kv[1])
+            self.blend_temperatures_, self.blend_ratios_ = wt, wr
+            blend = {"chosen_on": f"{k} inner folds grouped by composition key", "blend_temperatures": wt,
+                     "blend_ratios": wr, "scaled_mae_sum": best,
+                     "fixed_defaults_scaled_mae_sum": loss(np.array([self.blend_temperatures] * 3 +
+                                                                    [self.blend_ratios] * 2))}
+        mean, std = self._combine(P_ok, K_ok, X_ok, self.blend_weights())
+        resid = T_ok - mean.T
+        cal = ConformalCalibrator(self.interval_coverage, self.conformal_mode, names=HEADS)
+        self.calibration_ = cal.fit(resid, std.T, fold_id[ok])
+        self.calibration_report_ = {
+            "inner_folds": k, "n_out_of_fold": int(ok.sum()), "blend": blend,
+            "inner_mae": {h: float(np.mean(np.abs(resid[:, j]))) for j, h in enumerate(HEADS)},
+            "inner_median_std": {h: float(np.median(std[j])) for j, h in enumerate(HEADS)},
+            "conformal": cal.report_}
 
     @property
     def vocabulary_(self) -> list[str]:
         return self.features_.vocabulary_
 
-    def predict_fractions(self, X_frac: np.ndarray) -> dict[str, np.ndarray]:
+    def _member_predictions(self, X_frac: np.ndarray):
+        """(P, K, xgb_mean): every member's trained heads in K/ratio units (members, heads, n),
+        the kernel-ridge predictions (5, n) or None, the plain XGBoost member mean (5, n)."""
         check_is_fitted(self, "members_")
         F = self.features_.transform_fractions(X_frac)
         heads = self.trained_heads
@@ -565,10 +688,16 @@ class ForwardModel(BaseEstimator):
         nh = len(HEADS)
         xgb_mean = P[:, :nh].mean(axis=0)
         nk = self.features_.n_krr
-        w = self.blend_weights()[:, None]
-        if nk:
-            # blend with the kernel-ridge predictions (the last nk feature columns)
-            K = F[:, -nk:].T
+        K = F[:, -nk:].T if nk else None
+        return P, K, xgb_mean
+
+    def _combine(self, P: np.ndarray, K: np.ndarray | None, xgb_mean: np.ndarray,
+                 w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Blend (weights ``w`` per head), composite routes, member mean and spread: (mean, std), (5, n)."""
+        nh = len(HEADS)
+        P = P.copy()
+        w = np.asarray(w, dtype=float)[:, None]
+        if K is not None:
             P[:, :nh] = w[None] * P[:, :nh] + (1 - w[None]) * K[None]
         if self.composite:
             # average each of Tx, Tl with a second route: Tx ≈ Tg + ΔTx, Tl ≈ Tg / Trg
@@ -577,16 +706,40 @@ class ForwardModel(BaseEstimator):
             P[:, 2] = 0.5 * tl + 0.5 * tg / np.clip(trg, 0.05, None)
         P = P[:, :nh]
         mean = P.mean(axis=0)
-        var = P.var(axis=0) if self.n_members > 1 else np.zeros_like(mean)
-        if nk:
+        var = P.var(axis=0) if P.shape[0] > 1 else np.zeros_like(mean)
+        if K is not None:
             # the spread adds the two-component mixture variance w(1 − w)(xgb − krr)²
             var = var + w * (1 - w) * (xgb_mean - K) ** 2
-        std = np.sqrt(var)
+        return mean, np.sqrt(var)
+
+    def predict_fractions(self, X_frac: np.ndarray) -> dict[str, np.ndarray]:
+        P, K, xgb_mean = self._member_predictions(X_frac)
+        mean, std = self._combine(P, K, xgb_mean, self.blend_weights())
         out = {}
         for j, h in enumerate(HEADS):
             out[h] = mean[j]
             out[h.replace("_k", "") + "_std"] = std[j]
         out["dtx_k"] = out["tx_k"] - out["tg_k"]
+        out.update(self.intervals(out))
+        return out
+
+    def intervals(self, pred: dict) -> dict[str, np.ndarray]:
+        """``<head>_low`` / ``<head>_high`` (e.g. tg_low, tg_high) of the calibrated
+        ``interval_coverage`` interval for each head in ``pred`` (means under the HEADS names,
+        spreads under ``<name>_std``); NaN when the model has no calibration (bundles of state
+        format ≤ 3, or ``conformal_folds=0``)."""
+        out = {}
+        cal = getattr(self, "calibration_", None)
+        for h in HEADS:
+            if h not in pred:
+                continue
+            name = h.replace("_k", "")
+            mean = np.asarray(pred[h], dtype=float)
+            if cal is None:
+                low = high = np.full(mean.shape, np.nan)
+            else:
+                low, high = cal.interval(h, mean, np.asarray(pred[name + "_std"], dtype=float))
+            out[name + "_low"], out[name + "_high"] = low, high
         return out
 
     def predict(self, compositions: Sequence[Composition]) -> dict[str, np.ndarray]:
@@ -609,7 +762,11 @@ class ForwardModel(BaseEstimator):
                  "t_mean": self.t_mean_.tolist(), "t_std": self.t_std_.tolist(),
                  "t_rel_mean": self.t_rel_mean_.tolist(), "t_rel_std": self.t_rel_std_.tolist(),
                  "melting_k": self.melting_k_.tolist(),
-                 "n_train": self.n_train_, "model_files": files, "arrays_file": npz}
+                 "n_train": self.n_train_, "model_files": files, "arrays_file": npz,
+                 "blend_fitted": None if not hasattr(self, "blend_temperatures_") else
+                 [self.blend_temperatures_, self.blend_ratios_],
+                 "calibration": None if self.calibration_ is None else self.calibration_.state(),
+                 "calibration_report": _json_floats(self.calibration_report_)}
         return state
 
     @classmethod
@@ -636,6 +793,14 @@ class ForwardModel(BaseEstimator):
         obj.t_rel_std_ = np.asarray(state.get("t_rel_std", state["t_std"]))
         obj.melting_k_ = np.asarray(state.get("melting_k") or element_table(obj.vocabulary_)["melting_t_k"])
         obj.n_train_ = state["n_train"]
+        if state.get("blend_fitted"):
+            obj.blend_temperatures_, obj.blend_ratios_ = (float(v) for v in state["blend_fitted"])
+        obj.calibration_ = None
+        obj.calibration_report_ = state.get("calibration_report")
+        if state.get("calibration"):
+            from ml.conformal import ConformalCalibrator
+
+            obj.calibration_ = ConformalCalibrator.from_state(state["calibration"])
         files = iter(state["model_files"])
         obj.members_ = []
         for m in range(obj.n_members):

@@ -6,7 +6,9 @@ from ml.dataprep import prepare
 from ml.forward import ForwardModel, KnnBlock
 from tests.ml.fixtures import synthetic_rows
 
-SMALL = dict(n_members=2, n_estimators=40, seed=0)
+# conformal_folds=0: no inner calibration fits (fast; the blend weights given are used as set);
+# the calibration has its own tests below
+SMALL = dict(n_members=2, n_estimators=40, seed=0, conformal_folds=0)
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +196,8 @@ def test_relative_member_carries_temperatures_beyond_the_training_melting_points
              if 100 - cu - zr >= 5]
     data = prepare(_melting_scaled_rows(train))
     query = prepare(_melting_scaled_rows(["Zr40Nb30Al10Cu20", "Zr35Nb40Cu25"]))
-    kw = dict(n_members=1, n_estimators=60, seed=0, krr=False, blend_temperatures=1.0, composite=False)
+    kw = dict(n_members=1, n_estimators=60, seed=0, krr=False, blend_temperatures=1.0, composite=False,
+              conformal_folds=0)
     raw = ForwardModel(**kw, relative_members=()).fit(data.compositions, data.y)
     rel = ForwardModel(**kw, relative_members=(0,)).fit(data.compositions, data.y)
     assert query.y[:, 0].min() > data.y[:, 0].max()  # the queries melt higher than any training alloy
@@ -247,7 +250,7 @@ def test_loaded_model_has_the_saved_params_and_clones(model, data, tmp_path):
     from sklearn.base import clone
 
     state = json.loads(json.dumps(model.save(str(tmp_path))))  # as stored in metadata.json: lists
-    assert state["format"] == ForwardModel.STATE_FORMAT == 3
+    assert state["format"] == ForwardModel.STATE_FORMAT == 4
     assert state["config"] == json.loads(json.dumps(model.get_params(deep=False)))
     loaded = ForwardModel.load(str(tmp_path), state)
     assert loaded.get_params() == model.get_params()  # tuples again, not JSON lists
@@ -259,3 +262,84 @@ def test_loaded_model_has_the_saved_params_and_clones(model, data, tmp_path):
         ForwardModel.load(str(tmp_path), {**state, "format": 9})
     with pytest.raises(ValueError, match="unknown parameter.*wobble"):
         ForwardModel.load(str(tmp_path), {**state, "config": {**state["config"], "wobble": 1}})
+
+
+# ---- calibrated 80 % intervals (split-conformal on inner grouped folds)
+
+NOISE_K = 8.0
+
+
+@pytest.fixture(scope="module")
+def noisy():
+    """Synthetic alloys whose Tg/Tx/Tl carry known Gaussian noise (σ = 8 K): the ensemble
+    spread cannot know it; a calibrated interval must."""
+    rows = synthetic_rows(330, seed=1)
+    rng = np.random.default_rng(5)
+    for r in rows:
+        for c in ("Tg_K", "Tx_K", "Tl_K"):
+            r[c] = round(r[c] + rng.normal(0, NOISE_K), 1)
+    data = prepare(rows)
+    from ml.dataprep import grouped_kfold
+
+    tr, te = grouped_kfold(data.keys, 3, seed=0)[0]  # held-out alloys (groups by composition key)
+    model = ForwardModel(n_members=2, n_estimators=30, seed=0).fit([data.compositions[i] for i in tr], data.y[tr])
+    return data, tr, te, model
+
+
+def test_intervals_cover_held_out_alloys_at_about_80_percent(noisy):
+    data, tr, te, model = noisy
+    out = model.predict([data.compositions[i] for i in te])
+    assert len(te) >= 100
+    for j, h in enumerate(("tg", "tx", "tl")):
+        y = data.y[te, j]
+        cover = np.mean((out[f"{h}_low"] <= y) & (y <= out[f"{h}_high"]))
+        assert 0.7 <= cover <= 0.9, (h, cover)
+        # the raw ensemble spread would claim far less: ±1.28 σ covers much less than 80 %
+        naive = np.mean(np.abs(out[f"{h}_k"] - y) <= 1.2816 * out[f"{h}_std"])
+        assert naive < 0.6, (h, naive)
+    for h in ("trg", "gamma"):
+        assert np.all(out[f"{h}_high"] > out[f"{h}_low"])
+    rep = model.calibration_report_
+    assert rep["inner_folds"] == 5 and rep["n_out_of_fold"] == len(tr)
+    assert rep["conformal"]["tg_k"]["mode"] in ("absolute", "normalized")
+    assert rep["blend"]["blend_temperatures"] in model.blend_grid
+
+
+def test_intervals_bracket_the_prediction_and_survive_save_load(noisy, tmp_path):
+    data, tr, te, model = noisy
+    q = [data.compositions[i] for i in te[:20]]
+    out = model.predict(q)
+    for h in ("tg", "tx", "tl", "trg", "gamma"):
+        mean = out[f"{h}_k" if h in ("tg", "tx", "tl") else h]
+        assert np.all(out[f"{h}_low"] < mean) and np.all(mean < out[f"{h}_high"])
+    import json
+
+    state = json.loads(json.dumps(model.save(str(tmp_path))))
+    loaded = ForwardModel.load(str(tmp_path), state)
+    again = loaded.predict(q)
+    for key in out:
+        np.testing.assert_allclose(again[key], out[key], rtol=1e-6)
+    assert loaded.calibration_report_["conformal"]["tl_k"]["n"] == len(tr)
+
+
+def test_format_3_state_loads_and_reports_no_interval(noisy, tmp_path):
+    data, tr, te, model = noisy
+    state = model.save(str(tmp_path))
+    old = {k: v for k, v in state.items() if k not in ("calibration", "calibration_report", "blend_fitted")}
+    old["format"] = 3
+    old["config"] = {k: v for k, v in state["config"].items()
+                     if k not in ("conformal_folds", "interval_coverage", "conformal_mode", "blend_grid")}
+    loaded = ForwardModel.load(str(tmp_path), old)
+    out = loaded.predict([data.compositions[i] for i in te[:5]])
+    assert np.all(np.isfinite(out["tg_k"]))
+    for h in ("tg", "tx", "tl", "trg", "gamma"):
+        assert np.all(np.isnan(out[f"{h}_low"])) and np.all(np.isnan(out[f"{h}_high"]))
+
+
+def test_no_calibration_without_inner_folds(model, data):
+    out = model.predict(data.compositions[50:])  # SMALL: conformal_folds=0
+    assert np.all(np.isnan(out["tg_low"])) and model.calibration_ is None
+    with pytest.raises(ValueError, match="conformal_folds"):
+        ForwardModel(conformal_folds=1).fit(data.compositions[:50], data.y[:50])
+    with pytest.raises(ValueError, match="conformal_mode"):
+        ForwardModel(conformal_mode="wide").fit(data.compositions[:50], data.y[:50])
