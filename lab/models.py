@@ -78,6 +78,31 @@ def to_kelvin(value, unit):
     return rules.to_kelvin(value, unit)
 
 
+class Correctable(models.Model):
+    """A record people can correct and retract (never hard-delete), with a required reason.
+
+    ``version`` goes up with every correction, retraction or resolution, so an edit form loaded
+    at one version is refused once someone else has changed the record (optimistic
+    concurrency: lab.services.check_version). Every correction is also a ``Correction`` row
+    (who, when, reason, before → after) and a simple-history record.
+    """
+
+    version = models.PositiveIntegerField(default=1, editable=False)
+    corrected_at = models.DateTimeField(null=True, blank=True, editable=False, help_text="Last correction")
+    retracted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    retracted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    retraction_reason = models.TextField(blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_retracted(self):
+        return self.retracted_at is not None
+
+
 class TransitionTemperatures(models.Model):
     """Tg, Tx, Tl in kelvin with the quantities derived from them."""
 
@@ -209,7 +234,7 @@ class Reference(models.Model):
             raise ValidationError({"doi": exc.messages}) from exc
 
 
-class Sample(models.Model):
+class Sample(Correctable):
     """An alloy cast by a method into a rod, plate or ribbon."""
 
     class Method(models.TextChoices):
@@ -242,7 +267,7 @@ class Sample(models.Model):
             raise ValidationError({"diameter_mm": "A rod diameter must be between 0 and 100 mm."})
 
 
-class XRDMeasurement(models.Model):
+class XRDMeasurement(Correctable):
     """An XRD pattern of a sample with its main peak, FWHM and amorphous verdict."""
 
     class Verdict(models.TextChoices):
@@ -283,7 +308,7 @@ class XRDMeasurement(models.Model):
         return self.verdict == self.Verdict.AMORPHOUS
 
 
-class DSCMeasurement(TransitionTemperatures):
+class DSCMeasurement(Correctable, TransitionTemperatures):
     """A DSC scan of a sample: Tg, Tx, Tl (K) at a heating rate, with its curve."""
 
     sample = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="dsc_measurements")
@@ -310,7 +335,7 @@ class DSCMeasurement(TransitionTemperatures):
             raise ValidationError({"heating_rate_k_min": "Heating rate must be between 0 and 1000 K/min."})
 
 
-class PropertyValue(TransitionTemperatures):
+class PropertyValue(Correctable, TransitionTemperatures):
     """Tg/Tx/Tl and/or the glass-forming ability (GFA class, Dmax) of an alloy from one source:
     a DSC measurement here or a literature reference. Any of them may be missing (a value may
     carry only a GFA class, or only its source).
@@ -333,6 +358,12 @@ class PropertyValue(TransitionTemperatures):
     dmax_mm = models.FloatField("Dmax (mm)", null=True, blank=True, help_text="Critical casting diameter")
     dmax_kind = models.CharField("Dmax kind", max_length=16, choices=DMAX_KIND_CHOICES, default=rules.DMAX_POINT)
     note = models.TextField(blank=True)
+    # A person looked at the conflict and kept this value (with their reason): it counts again.
+    conflict_resolution = models.TextField(blank=True, editable=False)
+    conflict_resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    conflict_resolved_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
@@ -373,6 +404,16 @@ class PropertyValue(TransitionTemperatures):
         return format_dmax(self.dmax_mm, self.dmax_kind)
 
     @property
+    def counts(self):
+        """In the alloy's means and the training rows: not retracted, and not in an unresolved
+        conflict (lab.services.COUNTED_VALUES is the same rule as a query)."""
+        return self.retracted_at is None and (not self.conflict or bool(self.conflict_resolution))
+
+    @property
+    def conflict_unresolved(self):
+        return self.conflict and not self.conflict_resolution and self.retracted_at is None
+
+    @property
     def provenance(self):
         if self.origin == self.Origin.EXPERIMENT and self.dsc_id:
             return f"DSC of sample {self.dsc.sample.label}"
@@ -380,6 +421,79 @@ class PropertyValue(TransitionTemperatures):
             # A table row of a reference (e.g. "…, cerebral GFA table, row 12") is named too.
             return f"{self.reference}, {self.source_label}" if self.source_label else str(self.reference)
         return self.source_label or "literature (source not given)"
+
+
+class Correction(models.Model):
+    """One correction, retraction or conflict resolution of a lab record: who, when, why, and
+    each field's value before → after (in the unit shown on the pages).
+
+    Kept beside simple-history (which records every save, whatever its path) because a
+    correction needs what a history row cannot hold: the full reason (history's change reason
+    is 100 characters), the action (a retraction is not a field diff), the version it made,
+    and the alloy and sample it belongs to, so the alloy and sample pages list their records'
+    corrections in one query.
+    """
+
+    class Action(models.TextChoices):
+        CORRECT = "correct", "corrected"
+        RETRACT = "retract", "retracted"
+        RESOLVE = "resolve", "conflict resolved"
+
+    class Record(models.TextChoices):
+        SAMPLE = "sample", "sample"
+        XRD = "xrd", "XRD"
+        DSC = "dsc", "DSC"
+        VALUE = "value", "property value"
+
+    alloy = models.ForeignKey(Alloy, on_delete=models.CASCADE, related_name="corrections")
+    sample = models.ForeignKey(Sample, null=True, blank=True, on_delete=models.CASCADE, related_name="corrections")
+    record_type = models.CharField(max_length=8, choices=Record.choices)
+    record_id = models.PositiveIntegerField()
+    action = models.CharField(max_length=8, choices=Action.choices)
+    changes = models.JSONField(default=list, blank=True, help_text='[{"field", "label", "before", "after", "unit"}]')
+    reason = models.TextField()
+    version = models.PositiveIntegerField(help_text="The record's version after this change")
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["record_type", "record_id"])]
+
+    def __str__(self):
+        return self.line
+
+    @property
+    def record_label(self):
+        return f"{self.get_record_type_display()} #{self.record_id}"
+
+    @property
+    def change_text(self):
+        """"Tg 978.0 → 705.0 K", several joined by ", "; for a retraction "retracted"."""
+        parts = []
+        for c in self.changes:
+            parts.append(f"{c.get('label') or c.get('field')} {_shown(c.get('before'))} → {_shown(c.get('after'))}"
+                         + (f" {c['unit']}" if c.get("unit") else ""))
+        if self.action != self.Action.CORRECT:
+            parts.insert(0, self.get_action_display())
+        return ", ".join(parts)
+
+    @property
+    def line(self):
+        """"2026-12-01 14:02 · olga · Tg 978.0 → 705.0 K · reason: typed in °C" (UTC as the site shows it)."""
+        from django.utils import timezone
+
+        when = timezone.localtime(self.at).strftime("%Y-%m-%d %H:%M")
+        who = self.by.get_username() if self.by_id else "—"
+        return f"{when} · {who} · {self.record_label}: {self.change_text} · reason: {self.reason}"
+
+
+def _shown(value):
+    if value is None or value == "":
+        return "∅"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
 
 
 class AlloyImport(Job):

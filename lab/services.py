@@ -47,6 +47,19 @@ def refresh_alloy_summaries(alloy_ids):
     return len(ids)
 
 
+def live(model, prefix=""):
+    """Q of the rows not retracted (every row of a historical model from before retraction existed)."""
+    if not any(f.name == "retracted_at" for f in model._meta.get_fields()):
+        return Q()
+    return Q(**{f"{prefix}retracted_at__isnull": True})
+
+
+def counted_values(value_model=PropertyValue, prefix=""):
+    """Q of the property values that count in the means and the training rows: live ones
+    (PropertyValue.counts says the same of one value)."""
+    return live(value_model, prefix)
+
+
 def write_alloy_summaries(alloy_model, value_model, sample_model, ids):
     """The computation behind refresh_alloy_summaries, on the given model classes (so that
     the migration that adds the columns can fill them with its historical models).
@@ -54,12 +67,12 @@ def write_alloy_summaries(alloy_model, value_model, sample_model, ids):
     Two UPDATE statements computed in the database (correlated subqueries), whatever the
     number of alloys: the means and counts first, then Trg, γ and ΔTx from those means.
     """
-    values = value_model.objects.filter(alloy=OuterRef("pk")).order_by().values("alloy")
+    values = value_model.objects.filter(counted_values(value_model), alloy=OuterRef("pk")).order_by().values("alloy")
 
     def per_alloy(aggregate, output_field):
         return Subquery(values.annotate(x=aggregate).values("x"), output_field=output_field)
 
-    samples = sample_model.objects.filter(alloy=OuterRef("pk")).order_by().values("alloy").annotate(n=Count("pk")).values("n")
+    samples = sample_model.objects.filter(live(sample_model), alloy=OuterRef("pk")).order_by().values("alloy").annotate(n=Count("pk")).values("n")
     alloys = alloy_model.objects.filter(pk__in=ids)
     alloys.update(
         n_samples=Coalesce(Subquery(samples, output_field=IntegerField()), 0),
@@ -67,7 +80,7 @@ def write_alloy_summaries(alloy_model, value_model, sample_model, ids):
         tg_mean_k=per_alloy(Avg("tg_k"), FloatField()),
         tx_mean_k=per_alloy(Avg("tx_k"), FloatField()),
         tl_mean_k=per_alloy(Avg("tl_k"), FloatField()),
-        has_conflict=Exists(value_model.objects.filter(alloy=OuterRef("pk"), conflict=True)),
+        has_conflict=Exists(value_model.objects.filter(live(value_model), alloy=OuterRef("pk"), conflict=True)),
     )
     alloys.update(  # NULL in, NULL out: an unknown mean leaves the derived value unknown
         trg=F("tg_mean_k") / F("tl_mean_k"),
@@ -210,7 +223,7 @@ def latest_castings(sample_model, xrd_model, alloy_ids):
     its latest XRD (the override if any, else the computed verdict)."""
     latest = {}
     rows = (
-        xrd_model.objects.filter(sample__alloy_id__in=alloy_ids)
+        xrd_model.objects.filter(live(xrd_model), live(sample_model, "sample__"), sample__alloy_id__in=alloy_ids)
         .order_by("sample_id", "created_at", "pk")
         .values_list("sample_id", "sample__alloy_id", "sample__label", "sample__diameter_mm", "override_verdict", "computed_verdict")
     )
@@ -244,7 +257,7 @@ def write_gfa_summaries(alloy_model, value_model, sample_model, xrd_model, ids):
     ids = list(ids)
     values = {}
     rows = (
-        value_model.objects.filter(alloy_id__in=ids).filter(~Q(gfa_class="") | Q(dmax_mm__isnull=False))
+        value_model.objects.filter(counted_values(value_model), alloy_id__in=ids).filter(~Q(gfa_class="") | Q(dmax_mm__isnull=False))
         .order_by("pk").values_list("alloy_id", "source_label", "origin", "gfa_class", "dmax_mm", "dmax_kind",
                                     "reference__authors", "reference__year", "reference__journal", "reference__label",
                                     "reference__doi")
@@ -509,7 +522,7 @@ def values_conflict(a, b, *, tolerance_k=CONFLICT_TOLERANCE_K):
 
 def _flag_conflicts(value, *, user):
     """Flag ``value`` and every other value of its alloy that disagrees with it by > 10 K."""
-    others = PropertyValue.objects.filter(alloy_id=value.alloy_id).exclude(pk=value.pk)
+    others = PropertyValue.objects.filter(alloy_id=value.alloy_id, retracted_at__isnull=True).exclude(pk=value.pk)
     clashing = [other for other in others if values_conflict(value, other)]
     if not clashing:
         return
@@ -607,6 +620,7 @@ def log_experiment(
 
 def record_xrd(sample, *, user, uploaded_file, wavelength_a=CU_KALPHA_WAVELENGTH_A, measured_on=None):
     """Analyse and store an XRD pattern of ``sample``. Raises ValidationError; then nothing is saved."""
+    _refuse_retracted_sample(sample)
     prepared = prepare_xrd(uploaded_file, wavelength_a=wavelength_a)
     with _files_removed_on_failure() as written, transaction.atomic():
         return _create_xrd(sample, prepared, user=user, written=written, measured_on=measured_on)
@@ -625,6 +639,7 @@ def record_dsc(
     measured_on=None,
 ):
     """Store a DSC scan of ``sample`` and the experimental PropertyValue that points to it."""
+    _refuse_retracted_sample(sample)
     prepared = prepare_dsc(
         tg_k=tg_k, tx_k=tx_k, tl_k=tl_k, heating_rate_k_min=heating_rate_k_min, curve_file=curve_file, curve_unit=curve_unit
     )
@@ -644,9 +659,401 @@ def override_xrd_verdict(xrd, *, user, verdict, reason):
     if verdict and verdict not in XRDMeasurement.Verdict.values:
         raise ValidationError({"verdict": f"Unknown verdict {verdict!r}."})
     xrd = XRDMeasurement.objects.select_for_update().get(pk=xrd.pk)
+    _refuse_retracted(xrd)
     xrd.override_verdict = verdict or ""
     xrd.override_reason = reason
     shown = verdict or f"computed ({xrd.computed_verdict})"
     _save(xrd, user, reason=f"verdict set to {shown}: {reason}"[:100])
     refresh_alloy_summaries([xrd.sample.alloy_id])
     return xrd
+
+
+# --------------------------------------------------------------------------------------
+# Corrections: edit and retract (never delete) samples, XRD and DSC measurements and
+# property values, each with a required reason. Every one is a transaction that locks the
+# record, refuses a retracted record and a stale version (someone else changed it since the
+# form was loaded), checks the lab's rules (ml.rules through the models' clean), saves with
+# the history user and reason (simple-history), writes a Correction (who, when, reason,
+# before → after) and refreshes the alloy's summaries (refresh_alloy_summaries).
+# --------------------------------------------------------------------------------------
+
+UNSET = object()  # a keyword not given: that field is left as it is
+REASON_MAX_CHARS = 2000
+
+
+def _require_reason(reason, what="the correction"):
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": f"Say why: a reason is required for {what}."})
+    if len(reason) > REASON_MAX_CHARS:
+        raise ValidationError({"reason": f"Keep the reason under {REASON_MAX_CHARS} characters."})
+    return reason
+
+
+def _record_name(obj):
+    if isinstance(obj, Sample):
+        return f"sample {obj.label}"
+    if isinstance(obj, XRDMeasurement):
+        return f"XRD #{obj.pk}"
+    if isinstance(obj, DSCMeasurement):
+        return f"DSC #{obj.pk}"
+    return f"property value #{obj.pk}"
+
+
+def _locked(model, obj):
+    pk = obj.pk if isinstance(obj, model) else int(obj)
+    try:
+        return model.objects.select_for_update().get(pk=pk)
+    except model.DoesNotExist as exc:
+        raise ValidationError(f"There is no {model._meta.verbose_name} #{pk}.") from exc
+
+
+def last_change(obj):
+    """(username or "—", when) of the record's latest saved change (simple-history: every path)."""
+    record = obj.history.select_related("history_user").order_by("-history_date", "-history_id").first()
+    if record is None:
+        return "—", None
+    return (record.history_user.get_username() if record.history_user else "—"), record.history_date
+
+
+def check_version(obj, version):
+    """Refuse (code "stale") when the record is no longer at ``version``, the version the edit was
+    loaded at: "changed by X at T, reload". None: no check (a caller without a form)."""
+    if version in (None, ""):
+        return
+    try:
+        version = int(version)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({"version": f"Unknown version {version!r}."}) from exc
+    if version != obj.version:
+        from django.utils import timezone
+
+        who, when = last_change(obj)
+        at = timezone.localtime(when).strftime("%Y-%m-%d %H:%M") if when else "an unknown time"
+        raise ValidationError({"version": ValidationError(
+            f"This {_record_name(obj)} was changed by {who} at {at} after you loaded it "
+            f"(version {version}, now {obj.version}). Reload it and apply your change again; nothing was saved.",
+            code="stale",
+        )})
+
+
+def _refuse_retracted(obj):
+    if obj.retracted_at is not None:
+        raise ValidationError(
+            f"{_record_name(obj).capitalize()} was retracted ({obj.retraction_reason}); a retracted record cannot be edited.",
+            code="retracted",
+        )
+
+
+def _refuse_retracted_sample(sample):
+    """No new measurement on a retracted sample (read from the database, not a stale instance)."""
+    current = Sample.objects.filter(pk=sample.pk).only("pk", "label", "retracted_at", "retraction_reason").first()
+    if current is not None:
+        _refuse_retracted(current)
+
+
+def _alloy_and_sample(obj):
+    if isinstance(obj, Sample):
+        return obj.alloy_id, obj.pk
+    if isinstance(obj, (XRDMeasurement, DSCMeasurement)):
+        return obj.sample.alloy_id, obj.sample_id
+    sample_id = obj.dsc.sample_id if obj.dsc_id else None
+    return obj.alloy_id, sample_id
+
+
+_RECORD_TYPES = {Sample: "sample", XRDMeasurement: "xrd", DSCMeasurement: "dsc", PropertyValue: "value"}
+_UNITS = {"tg_k": "K", "tx_k": "K", "tl_k": "K", "heating_rate_k_min": "K/min", "diameter_mm": "mm", "dmax_mm": "mm"}
+_LABELS = {"tg_k": "Tg", "tx_k": "Tx", "tl_k": "Tl", "heating_rate_k_min": "heating rate", "diameter_mm": "diameter",
+           "dmax_mm": "Dmax", "dmax_kind": "Dmax kind", "gfa_class": "GFA class", "cast_on": "cast on",
+           "measured_on": "measured on", "wavelength_a": "wavelength"}
+
+
+def _json_value(value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def _apply_changes(obj, values):
+    """Set the given fields; [(field, before, after)] of those that changed."""
+    changed = []
+    for field, new in values.items():
+        if new is UNSET:
+            continue
+        old = getattr(obj, field)
+        if isinstance(new, str):
+            new = new.strip() if field != "notes" and field != "note" else new
+        if old != new and not (isinstance(old, float) and isinstance(new, (int, float)) and math.isclose(old, new, abs_tol=1e-9)):
+            setattr(obj, field, new)
+            changed.append((field, old, new))
+    return changed
+
+
+def _write(obj, *, user, reason, action, changes=(), correction=True, history_reason=None):
+    """Bump the version, save (history user and reason), and write the Correction."""
+    from django.utils import timezone
+
+    from .models import Correction
+
+    now = timezone.now()
+    obj.version += 1
+    if action == Correction.Action.CORRECT:
+        obj.corrected_at = now
+    _save(obj, user, reason=(history_reason or reason)[:100])
+    if not correction:
+        return None
+    alloy_id, sample_id = _alloy_and_sample(obj)
+    return Correction.objects.create(
+        alloy_id=alloy_id, sample_id=sample_id, record_type=_RECORD_TYPES[type(obj)], record_id=obj.pk, action=action,
+        changes=[{"field": f, "label": _LABELS.get(f, f.replace("_", " ")), "before": _json_value(b), "after": _json_value(a),
+                  "unit": _UNITS.get(f, "")} for f, b, a in changes],
+        reason=reason, version=obj.version, by=user if getattr(user, "pk", None) else None, at=now,
+    )
+
+
+def _nothing_changed(changes, obj):
+    if not changes:
+        raise ValidationError(f"Nothing to correct: the values given are those stored on {_record_name(obj)}.", code="unchanged")
+
+
+def recompute_conflicts(alloy_id, *, user=None):
+    """The ``conflict`` flag of every live value of the alloy, from scratch (ml.rules via
+    values_conflict): after a correction or retraction a value may no longer clash, or newly
+    clash. Retracted values are out of the comparison. Returns the values whose flag changed."""
+    live = list(PropertyValue.objects.select_for_update().filter(alloy_id=alloy_id, retracted_at__isnull=True).order_by("pk"))
+    changed = []
+    for v in live:
+        clash = any(values_conflict(v, o) for o in live if o.pk != v.pk)
+        if clash != v.conflict:
+            v.conflict = clash
+            _save(v, user, reason="conflict flag recomputed after a correction")
+            changed.append(v)
+    return changed
+
+
+def _finish(alloy_ids, *, user):
+    for alloy_id in {a for a in alloy_ids if a is not None}:
+        recompute_conflicts(alloy_id, user=user)
+    refresh_alloy_summaries(alloy_ids)
+
+
+@transaction.atomic
+def correct_dsc(*, dsc, user, reason, version=None, tg_k=UNSET, tx_k=UNSET, tl_k=UNSET, heating_rate_k_min=UNSET,
+                measured_on=UNSET, units_confirmed=True, typed_unit=None):
+    """Correct a DSC measurement's Tg/Tx/Tl (K), heating rate or date; its experimental property
+    value follows. Refused with the reason: no reason, a retracted or stale record, values that
+    break ml.rules (Tg < Tx < Tl, 200–2500 K, ΔTx ≤ 250 K), a suspected unit mix-up unless
+    ``units_confirmed`` (see check_units; ``typed_unit`` is the unit the person typed in)."""
+    from .models import Correction
+
+    reason = _require_reason(reason)
+    dsc = _locked(DSCMeasurement, dsc)
+    _refuse_retracted(dsc)
+    check_version(dsc, version)
+    changes = _apply_changes(dsc, {"tg_k": tg_k, "tx_k": tx_k, "tl_k": tl_k, "heating_rate_k_min": heating_rate_k_min,
+                                   "measured_on": measured_on})
+    _nothing_changed(changes, dsc)
+    if dsc.tg_k is None or dsc.tx_k is None:
+        raise ValidationError({"tg_k" if dsc.tg_k is None else "tx_k": "A DSC measurement needs at least Tg and Tx."})
+    validate_transition_temperatures(dsc.tg_k, dsc.tx_k, dsc.tl_k)
+    if not units_confirmed:
+        check_units(dsc.sample.alloy, tg_k=dsc.tg_k, tx_k=dsc.tx_k, tl_k=dsc.tl_k, typed_unit=typed_unit or TemperatureUnit.KELVIN,
+                    exclude_value=getattr(dsc, "property_value", None))
+    correction = _write(dsc, user=user, reason=reason, action=Correction.Action.CORRECT, changes=changes)
+    value = PropertyValue.objects.select_for_update().filter(dsc=dsc).first()
+    if value is not None:
+        mirrored = _apply_changes(value, {"tg_k": dsc.tg_k, "tx_k": dsc.tx_k, "tl_k": dsc.tl_k,
+                                          "heating_rate_k_min": dsc.heating_rate_k_min})
+        if mirrored:
+            _write(value, user=user, reason=f"DSC #{dsc.pk} corrected: {reason}", action=Correction.Action.CORRECT,
+                   changes=mirrored, correction=False)
+    _finish([dsc.sample.alloy_id], user=user)
+    return correction
+
+
+def _retract(obj, *, user, reason, correction=True):
+    from django.utils import timezone
+
+    from .models import Correction
+
+    obj.retracted_at = timezone.now()
+    obj.retracted_by = user if getattr(user, "pk", None) else None
+    obj.retraction_reason = reason
+    return _write(obj, user=user, reason=reason, history_reason=f"retracted: {reason}", action=Correction.Action.RETRACT,
+                  correction=correction)
+
+
+def _retract_dsc_locked(dsc, *, user, reason, correction=True):
+    out = _retract(dsc, user=user, reason=reason, correction=correction)
+    for value in PropertyValue.objects.select_for_update().filter(dsc=dsc, retracted_at__isnull=True):
+        _retract(value, user=user, reason=f"DSC #{dsc.pk} retracted: {reason}", correction=False)
+    return out
+
+
+@transaction.atomic
+def retract_dsc(*, dsc, user, reason, version=None):
+    """Retract a DSC measurement (and its experimental value): kept and shown, out of the means
+    and the training rows."""
+    reason = _require_reason(reason, "a retraction")
+    dsc = _locked(DSCMeasurement, dsc)
+    _refuse_retracted(dsc)
+    check_version(dsc, version)
+    correction = _retract_dsc_locked(dsc, user=user, reason=reason)
+    _finish([dsc.sample.alloy_id], user=user)
+    return correction
+
+
+@transaction.atomic
+def retract_xrd(*, xrd, user, reason, version=None):
+    """Retract an XRD measurement: the sample's latest live XRD is its casting evidence again."""
+    reason = _require_reason(reason, "a retraction")
+    xrd = _locked(XRDMeasurement, xrd)
+    _refuse_retracted(xrd)
+    check_version(xrd, version)
+    correction = _retract(xrd, user=user, reason=reason)
+    _finish([xrd.sample.alloy_id], user=user)
+    return correction
+
+
+SAMPLE_CORRECTABLE = ("label", "method", "diameter_mm", "cast_on", "notes")
+
+
+@transaction.atomic
+def correct_sample(*, sample, user, reason, version=None, label=UNSET, method=UNSET, diameter_mm=UNSET, cast_on=UNSET,
+                   notes=UNSET):
+    """Correct a sample's label, casting method, rod diameter (GFA evidence), date or notes."""
+    from .models import Correction
+
+    reason = _require_reason(reason)
+    sample = _locked(Sample, sample)
+    _refuse_retracted(sample)
+    check_version(sample, version)
+    changes = _apply_changes(sample, {"label": label, "method": method, "diameter_mm": diameter_mm, "cast_on": cast_on,
+                                      "notes": notes})
+    _nothing_changed(changes, sample)
+    correction = _write(sample, user=user, reason=reason, action=Correction.Action.CORRECT, changes=changes)
+    _finish([sample.alloy_id], user=user)
+    return correction
+
+
+@transaction.atomic
+def retract_sample(*, sample, user, reason, version=None):
+    """Retract a sample with its live XRD and DSC measurements (and their values)."""
+    reason = _require_reason(reason, "a retraction")
+    sample = _locked(Sample, sample)
+    _refuse_retracted(sample)
+    check_version(sample, version)
+    correction = _retract(sample, user=user, reason=reason)
+    for xrd in XRDMeasurement.objects.select_for_update().filter(sample=sample, retracted_at__isnull=True):
+        _retract(xrd, user=user, reason=f"sample {sample.label} retracted: {reason}", correction=False)
+    for dsc in DSCMeasurement.objects.select_for_update().filter(sample=sample, retracted_at__isnull=True):
+        _retract_dsc_locked(dsc, user=user, reason=f"sample {sample.label} retracted: {reason}", correction=False)
+    _finish([sample.alloy_id], user=user)
+    return correction
+
+
+def _refuse_experimental(value, action):
+    if value.dsc_id is not None:
+        raise ValidationError(
+            f"Property value #{value.pk} is DSC #{value.dsc_id}'s measurement: {action} the DSC measurement instead.",
+            code="experimental",
+        )
+
+
+@transaction.atomic
+def correct_property_value(*, value, user, reason, version=None, tg_k=UNSET, tx_k=UNSET, tl_k=UNSET,
+                           heating_rate_k_min=UNSET, gfa_class=UNSET, dmax_mm=UNSET, dmax_kind=UNSET, note=UNSET,
+                           units_confirmed=True, typed_unit=None):
+    """Correct a literature value (an experimental one is corrected through its DSC measurement)."""
+    from .models import Correction
+
+    reason = _require_reason(reason)
+    value = _locked(PropertyValue, value)
+    _refuse_retracted(value)
+    check_version(value, version)
+    _refuse_experimental(value, "correct")
+    changes = _apply_changes(value, {"tg_k": tg_k, "tx_k": tx_k, "tl_k": tl_k, "heating_rate_k_min": heating_rate_k_min,
+                                     "gfa_class": gfa_class, "dmax_mm": dmax_mm, "dmax_kind": dmax_kind, "note": note})
+    _nothing_changed(changes, value)
+    validate_transition_temperatures(value.tg_k, value.tx_k, value.tl_k)
+    if not units_confirmed:
+        check_units(value.alloy, tg_k=value.tg_k, tx_k=value.tx_k, tl_k=value.tl_k,
+                    typed_unit=typed_unit or TemperatureUnit.KELVIN, exclude_value=value)
+    correction = _write(value, user=user, reason=reason, action=Correction.Action.CORRECT, changes=changes)
+    _finish([value.alloy_id], user=user)
+    return correction
+
+
+@transaction.atomic
+def retract_property_value(*, value, user, reason, version=None):
+    """Retract a property value; an experimental one is retracted with its DSC measurement."""
+    reason = _require_reason(reason, "a retraction")
+    value = _locked(PropertyValue, value)
+    _refuse_retracted(value)
+    check_version(value, version)
+    if value.dsc_id is not None:
+        dsc = _locked(DSCMeasurement, value.dsc_id)
+        correction = _retract_dsc_locked(dsc, user=user, reason=reason)
+    else:
+        correction = _retract(value, user=user, reason=reason)
+    _finish([value.alloy_id], user=user)
+    return correction
+
+
+# ------------------------------------------------------------------ units guard
+
+
+def check_units(alloy, *, tg_k=None, tx_k=None, tl_k=None, typed_unit=TemperatureUnit.KELVIN, exclude_value=None):
+    """Refuse (code "units") temperatures that look typed in the wrong unit; the person may
+    confirm them. K typed: ml.rules.celsius_suspicions for the alloy's family. Either unit: the
+    entry is further than half the K/°C offset from the alloy's (else its element set's) known
+    values while the other reading of the same numbers is within it (ml.rules.compare_temperatures).
+    Messages echo what was typed, in the unit typed."""
+    typed_c = rules.temperature_unit(typed_unit) == rules.CELSIUS
+    entered = {"tg_k": tg_k, "tx_k": tx_k, "tl_k": tl_k}
+    shift = -rules.C_TO_K if typed_c else rules.C_TO_K
+    other = {f: None if v is None else v + shift for f, v in entered.items()}
+
+    def typed_text(values):
+        unit = "°C" if typed_c else "K"
+        parts = []
+        for f, v in values.items():
+            if v is not None:
+                shown = v - rules.C_TO_K if typed_c else v
+                parts.append(f"{rules.TEMPERATURE_LABELS[f]} = {shown:g} {unit}" + (f" ({v:.1f} K)" if typed_c else ""))
+        return ", ".join(parts)
+
+    reasons = []
+    if not typed_c:
+        reasons += rules.celsius_suspicions(alloy.base_element, tg_k, tx_k, tl_k)
+    close = PropertyValue.objects.filter(alloy=alloy, retracted_at__isnull=True)
+    if exclude_value is not None and getattr(exclude_value, "pk", None):
+        close = close.exclude(pk=exclude_value.pk)
+    known = list(close.values("tg_k", "tx_k", "tl_k"))
+    where = "this alloy's other values"
+    if not known:
+        siblings = Alloy.objects.filter(base_element=alloy.base_element, n_elements=alloy.n_elements,
+                                        fractions__has_keys=list(alloy.fractions)).exclude(pk=alloy.pk)
+        known = list(PropertyValue.objects.filter(alloy__in=siblings, retracted_at__isnull=True).values("tg_k", "tx_k", "tl_k")[:200])
+        where = f"close {'–'.join(alloy.elements)} alloys"
+    if known:
+        mean = {}
+        for f in rules.TEMPERATURE_FIELDS:
+            xs = [k[f] for k in known if k[f] is not None]
+            mean[f] = sum(xs) / len(xs) if xs else None
+        half = rules.C_TO_K / 2
+        if (rules.compare_temperatures(entered, mean, half) == rules.DIFFER
+                and rules.compare_temperatures(other, mean, half) == rules.AGREE):
+            said = ", ".join(f"{rules.TEMPERATURE_LABELS[f]} ≈ {mean[f]:.1f} K" for f in rules.TEMPERATURE_FIELDS
+                             if mean[f] is not None and entered[f] is not None)
+            reasons.append(f"{where} have {said}, about 273 K {'below' if typed_c else 'above'} this entry")
+    if reasons:
+        guess = "K" if typed_c else "°C"
+        raise ValidationError({NON_FIELD: ValidationError(
+            f"You typed {typed_text(entered)}: {'; '.join(reasons)}. Did you mean {guess}? "
+            "Change the unit, or tick “The unit is right” to save as typed.",
+            code="units",
+        )})
+
+
+NON_FIELD = "__all__"

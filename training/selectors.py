@@ -6,6 +6,7 @@ import json
 from django.db.models import Max, Q
 
 from lab.models import PropertyValue, Sample, XRDMeasurement
+from lab.services import counted_values
 from ml import rules
 
 from .models import ModelVersion, TrainingRun
@@ -36,7 +37,8 @@ def training_rows():
       diameter (empty when it was not recorded). Never a point Dmax.
     """
     rows = []
-    values = PropertyValue.objects.select_related("alloy").only(
+    # Retracted values and values in an unresolved conflict are out (lab.services.counted_values).
+    values = PropertyValue.objects.filter(counted_values()).select_related("alloy").only(
         "alloy__formula", "tg_k", "tx_k", "tl_k", "origin", "gfa_class", "dmax_mm", "dmax_kind"
     )
     for v in values.order_by("pk"):
@@ -67,7 +69,7 @@ def latest_xrd_verdicts():
 def latest_castings():
     """[(sample_id, alloy formula, verdict, rod diameter mm or None)] of each sample's latest XRD."""
     latest = {}
-    xrds = XRDMeasurement.objects.select_related("sample__alloy").only(
+    xrds = XRDMeasurement.objects.filter(retracted_at__isnull=True, sample__retracted_at__isnull=True).select_related("sample__alloy").only(
         "sample_id", "sample__diameter_mm", "sample__alloy__formula", "computed_verdict", "override_verdict", "created_at"
     )
     for x in xrds.order_by("sample_id", "created_at", "pk"):
@@ -81,12 +83,17 @@ def snapshot_hash(rows):
 
 
 def count_new_lab_results(since):
-    """Lab samples with an XRD or DSC measurement made after ``since`` (None: all of them)."""
-    samples = Sample.objects.all()
+    """Live lab samples with a live XRD or DSC measurement made or corrected after ``since``
+    (None: all of them). Retracted samples and measurements are not lab results."""
+    samples = Sample.objects.filter(retracted_at__isnull=True)
+    xrd, dsc = Q(xrd_measurements__retracted_at__isnull=True), Q(dsc_measurements__retracted_at__isnull=True)
     if since is not None:
-        samples = samples.filter(Q(xrd_measurements__created_at__gt=since) | Q(dsc_measurements__created_at__gt=since))
+        samples = samples.filter(
+            (xrd & (Q(xrd_measurements__created_at__gt=since) | Q(xrd_measurements__corrected_at__gt=since)))
+            | (dsc & (Q(dsc_measurements__created_at__gt=since) | Q(dsc_measurements__corrected_at__gt=since)))
+        )
     else:
-        samples = samples.filter(Q(xrd_measurements__isnull=False) | Q(dsc_measurements__isnull=False))
+        samples = samples.filter((xrd & Q(xrd_measurements__isnull=False)) | (dsc & Q(dsc_measurements__isnull=False)))
     return samples.distinct().count()
 
 

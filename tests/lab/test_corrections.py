@@ -1,0 +1,192 @@
+"""Corrections with an audit trail (issue 18): edit and retract samples, XRD and DSC
+measurements and property values, each with a reason; the alloy's means, the history and the
+next training rows follow; retracted and stale records are refused."""
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from lab import services
+from lab.models import Alloy, Correction, DSCMeasurement, PropertyValue, Reference, Sample, XRDMeasurement
+from tests.lab.patterns_fixtures import synthetic_xrd_pattern
+from training.selectors import count_new_lab_results, training_rows
+
+pytestmark = pytest.mark.django_db
+
+COMPOSITION = "Cu46Zr46Al8"
+
+
+def tg_rows(formula):
+    return sorted(float(r["Tg_K"]) for r in training_rows() if r["composition"] == formula and r["Tg_K"])
+
+
+@pytest.fixture
+def olga(make_user):
+    return make_user("olga", "experimenter")
+
+
+@pytest.fixture
+def two_dscs(olga):
+    """An alloy with a correct DSC (Tg 705 K) and a mistyped one (Tg 978 K: °C typed as K... the
+    other way round), on two samples."""
+    good = services.log_experiment(user=olga, composition=COMPOSITION, label="S-1", dsc={"tg_k": 705.0, "tx_k": 780.0, "tl_k": 1160.0})
+    bad = services.log_experiment(user=olga, composition=COMPOSITION, label="S-2", dsc={"tg_k": 978.0, "tx_k": 1053.0, "tl_k": 1433.0})
+    return good.dsc_measurements.get(), bad.dsc_measurements.get()
+
+
+def test_correcting_a_mistyped_tg_changes_the_mean_the_history_and_the_training_rows(olga, two_dscs):
+    good, bad = two_dscs
+    alloy = Alloy.objects.get()
+    assert alloy.tg_mean_k == pytest.approx((705 + 978) / 2)
+    assert alloy.has_conflict
+    assert tg_rows(alloy.formula) == [705.0, 978.0]
+
+    correction = services.correct_dsc(dsc=bad, user=olga, reason="typed in °C", version=1, tg_k=706.0, tx_k=781.0, tl_k=1161.0)
+
+    alloy.refresh_from_db()
+    assert alloy.tg_mean_k == pytest.approx((705 + 706) / 2)
+    assert alloy.tx_mean_k == pytest.approx((780 + 781) / 2)
+    assert not alloy.has_conflict  # the conflict was the typo; recomputed
+    assert tg_rows(alloy.formula) == [705.0, 706.0]
+    bad.refresh_from_db()
+    assert bad.version == 2 and bad.corrected_at is not None
+    assert bad.property_value.tg_k == 706.0 and not bad.property_value.conflict
+    # who, when, reason, before → after
+    assert correction.by == olga and correction.reason == "typed in °C"
+    assert correction.changes[0] == {"field": "tg_k", "label": "Tg", "before": 978.0, "after": 706.0, "unit": "K"}
+    assert "· olga · DSC #%d: Tg 978.0 → 706.0 K, Tx 1053.0 → 781.0 K, Tl 1433.0 → 1161.0 K · reason: typed in °C" % bad.pk in correction.line
+    assert list(alloy.corrections.all()) == [correction]
+    assert list(bad.sample.corrections.all()) == [correction]
+    # simple-history has it too (the admin's record of every save)
+    last = bad.history.order_by("-history_id").first()
+    assert last.tg_k == 706.0 and last.history_user == olga and last.history_change_reason == "typed in °C"
+
+
+def test_a_correction_counts_as_a_new_lab_result(olga, two_dscs):
+    from django.utils import timezone
+
+    _, bad = two_dscs
+    since = timezone.now()
+    assert count_new_lab_results(since) == 0
+    services.correct_dsc(dsc=bad, user=olga, reason="typo", tg_k=706.0, tx_k=781.0, tl_k=1161.0)
+    assert count_new_lab_results(since) == 1
+
+
+def test_a_retracted_dsc_leaves_the_mean_and_the_training_rows(olga, two_dscs):
+    good, bad = two_dscs
+    correction = services.retract_dsc(dsc=bad, user=olga, reason="wrong sample in the pan", version=1)
+    alloy = Alloy.objects.get()
+    assert alloy.tg_mean_k == pytest.approx(705.0)
+    assert alloy.n_values == 1 and not alloy.has_conflict
+    assert tg_rows(alloy.formula) == [705.0]
+    bad.refresh_from_db()
+    assert bad.retracted_at is not None and bad.retracted_by == olga and bad.retraction_reason == "wrong sample in the pan"
+    assert bad.property_value.retracted_at is not None  # the value follows its measurement
+    assert DSCMeasurement.objects.count() == 2 and PropertyValue.objects.count() == 2  # kept, never deleted
+    assert correction.action == Correction.Action.RETRACT and "retracted · reason: wrong sample in the pan" in correction.line
+    assert count_new_lab_results(None) == 1  # S-2's only measurement is retracted
+
+
+@pytest.mark.parametrize("reason", ["", "   ", None])
+def test_an_empty_reason_is_refused(olga, two_dscs, reason):
+    _, bad = two_dscs
+    for call in (lambda: services.correct_dsc(dsc=bad, user=olga, reason=reason, tg_k=706.0),
+                 lambda: services.retract_dsc(dsc=bad, user=olga, reason=reason)):
+        with pytest.raises(ValidationError) as exc:
+            call()
+        assert "reason" in exc.value.message_dict
+    bad.refresh_from_db()
+    assert bad.tg_k == 978.0 and bad.retracted_at is None and not Correction.objects.exists()
+
+
+def test_editing_a_retracted_record_is_refused(olga, two_dscs):
+    _, bad = two_dscs
+    services.retract_dsc(dsc=bad, user=olga, reason="bad scan")
+    with pytest.raises(ValidationError, match="retracted .bad scan.; a retracted record cannot be edited"):
+        services.correct_dsc(dsc=bad, user=olga, reason="fix", tg_k=706.0)
+    with pytest.raises(ValidationError, match="cannot be edited"):
+        services.retract_dsc(dsc=bad, user=olga, reason="again")
+    with pytest.raises(ValidationError, match="cannot be edited"):
+        services.correct_property_value(value=bad.property_value, user=olga, reason="fix", note="x")
+    assert Correction.objects.count() == 1
+
+
+def test_a_correction_that_breaks_the_order_is_refused_with_the_reason(olga, two_dscs):
+    _, bad = two_dscs
+    with pytest.raises(ValidationError) as exc:
+        services.correct_dsc(dsc=bad, user=olga, reason="fix", tg_k=1100.0)
+    assert "Tg < Tx < Tl" in " ".join(exc.value.messages) or "Tx" in " ".join(exc.value.messages)
+    bad.refresh_from_db()
+    assert bad.tg_k == 978.0 and bad.version == 1 and not Correction.objects.exists()
+    assert Alloy.objects.get().tg_mean_k == pytest.approx((705 + 978) / 2)
+
+
+def test_a_concurrent_edit_is_refused_with_who_changed_it(olga, make_user, two_dscs):
+    _, bad = two_dscs
+    piotr = make_user("piotr", "experimenter")
+    services.correct_dsc(dsc=bad, user=piotr, reason="typo", version=1, tg_k=706.0, tx_k=781.0, tl_k=1161.0)
+    with pytest.raises(ValidationError) as exc:  # olga loaded the form at version 1 too
+        services.correct_dsc(dsc=bad, user=olga, reason="mine", version=1, tg_k=707.0, tx_k=781.0, tl_k=1161.0)
+    message = exc.value.message_dict["version"][0]
+    assert "changed by piotr at " in message and "Reload" in message
+    assert exc.value.error_dict["version"][0].code == "stale"
+    bad.refresh_from_db()
+    assert bad.tg_k == 706.0 and bad.version == 2
+
+
+def test_nothing_changed_is_refused(olga, two_dscs):
+    good, _ = two_dscs
+    with pytest.raises(ValidationError, match="Nothing to correct"):
+        services.correct_dsc(dsc=good, user=olga, reason="check", tg_k=705.0)
+
+
+def test_correct_and_retract_a_sample_with_its_measurements(olga, two_dscs):
+    good, bad = two_dscs
+    sample = bad.sample
+    xrd = services.record_xrd(sample, user=olga, uploaded_file=SimpleUploadedFile("p.xy", synthetic_xrd_pattern("amorphous")))
+    correction = services.correct_sample(sample=sample, user=olga, reason="rod was 3 mm", version=1, diameter_mm=3.0)
+    assert correction.changes == [{"field": "diameter_mm", "label": "diameter", "before": None, "after": 3.0, "unit": "mm"}]
+    alloy = Alloy.objects.get()
+    assert alloy.dmax_mm == 3.0 and alloy.n_samples == 2
+    services.retract_sample(sample=sample, user=olga, reason="contaminated ingot", version=2)
+    alloy.refresh_from_db()
+    assert alloy.n_samples == 1 and alloy.dmax_mm is None and alloy.tg_mean_k == pytest.approx(705.0)
+    xrd.refresh_from_db()
+    bad.refresh_from_db()
+    assert xrd.retracted_at and bad.retracted_at and bad.property_value.retracted_at
+    assert not [r for r in training_rows() if r["origin"] == "xrd"]
+    with pytest.raises(ValidationError, match="cannot be edited"):  # no new measurement on a retracted sample
+        services.record_dsc(sample, user=olga, tg_k=700.0, tx_k=780.0)
+    assert Sample.objects.count() == 2
+
+
+def test_retracting_an_xrd_takes_it_out_of_the_gfa_evidence(olga):
+    sample = services.log_experiment(user=olga, composition=COMPOSITION, label="R-1", diameter_mm=2.0,
+                                     xrd_file=SimpleUploadedFile("p.xy", synthetic_xrd_pattern("amorphous")))
+    xrd = sample.xrd_measurements.get()
+    assert Alloy.objects.get().dmax_mm == 2.0
+    services.retract_xrd(xrd=xrd, user=olga, reason="wrong file", version=1)
+    assert Alloy.objects.get().dmax_mm is None and Alloy.objects.get().gfa_class == ""
+    with pytest.raises(ValidationError, match="cannot be edited"):
+        services.override_xrd_verdict(xrd, user=olga, verdict="crystalline", reason="x")
+    assert XRDMeasurement.objects.count() == 1
+
+
+def test_literature_values_are_corrected_and_retracted_experimental_ones_through_their_dsc(olga, two_dscs):
+    good, _ = two_dscs
+    alloy = Alloy.objects.get()
+    ref = Reference.objects.create(label="Paper")
+    value = PropertyValue.objects.create(alloy=alloy, origin="literature", reference=ref, tg_k=700.0, tx_k=770.0)
+    services.correct_property_value(value=value, user=olga, reason="Table 2, not Table 1", version=1, tg_k=702.0,
+                                    gfa_class="BMG")
+    value.refresh_from_db()
+    assert value.tg_k == 702.0 and value.gfa_class == "bmg" and value.version == 2
+    with pytest.raises(ValidationError, match="DSC #%d's measurement: correct the DSC" % good.pk):
+        services.correct_property_value(value=good.property_value, user=olga, reason="x", tg_k=700.0)
+    with pytest.raises(ValidationError):
+        services.correct_property_value(value=value, user=olga, reason="x", tg_k=900.0)  # Tg > Tx
+    services.retract_property_value(value=value, user=olga, reason="retracted paper")
+    assert 702.0 not in tg_rows(alloy.formula)
+    services.retract_property_value(value=good.property_value, user=olga, reason="bad pan")
+    good.refresh_from_db()
+    assert good.retracted_at is not None
