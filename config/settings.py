@@ -149,6 +149,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 GLASSLOOP_PDF_MAX_PAGES = env_int("GLASSLOOP_PDF_MAX_PAGES", 300, min=1)
 GLASSLOOP_PDF_MAX_TEXT_CHARS = env_int("GLASSLOOP_PDF_MAX_TEXT_CHARS", 2_000_000, min=1)
 GLASSLOOP_PDF_MAX_STREAM_BYTES = env_int("GLASSLOOP_PDF_MAX_STREAM_BYTES", 25_000_000, min=1)
+# An uploaded table (lab.tables, on the upload form and in the worker) is refused, naming the
+# limit, when it has more than this many rows (default 200,000), or when an XLSX workbook's
+# parts decompress to more than this many bytes (default 200 MB): a zip bomb.
+GLASSLOOP_TABLE_MAX_ROWS = env_int("GLASSLOOP_TABLE_MAX_ROWS", 200_000, min=1)
+GLASSLOOP_XLSX_MAX_UNCOMPRESSED_BYTES = env_int("GLASSLOOP_XLSX_MAX_UNCOMPRESSED_BYTES", 200_000_000, min=1)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 LOGIN_URL = "login"

@@ -12,7 +12,10 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 from pathlib import Path
+
+from django.conf import settings
 
 from core.middleware import CONTROL_CHARACTERS, control_character_problem
 
@@ -77,6 +80,7 @@ def read_table(source, *, filename=None):
     # An iterable of mappings (e.g. the starter set or tests).
     rows = []
     for index, row in enumerate(source):
+        _check_row_count(index + 1, "the table")
         rows.append((index + 2, _checked({normalise_header(k): v for k, v in row.items()})))
     check_columns(rows[0][1].keys() if rows else REQUIRED_COLUMNS, "the rows")
     return [(line, row) for line, row in rows if not _blank(row)]
@@ -113,7 +117,8 @@ def _read_csv(data, label):
     check_columns(columns, label)
     rows = []
     try:
-        for values in reader:
+        for count, values in enumerate(reader, start=1):
+            _check_row_count(count, label)
             row = {col: (values[i] if i < len(values) else "") for i, col in enumerate(columns) if col}
             if not _blank(row):
                 rows.append((reader.line_num, _checked(row)))
@@ -131,9 +136,35 @@ def _delimiter(sample):
         return ","
 
 
+def _check_row_count(count, label):
+    limit = settings.GLASSLOOP_TABLE_MAX_ROWS
+    if count > limit:
+        raise ImportFileError(
+            f"{label} has more than {limit:,} rows (GLASSLOOP_TABLE_MAX_ROWS); split it into smaller tables."
+        )
+
+
+def _check_xlsx_size(data, label):
+    """Refuse a workbook whose parts decompress beyond GLASSLOOP_XLSX_MAX_UNCOMPRESSED_BYTES (a zip
+    bomb), before openpyxl opens it. The sizes are the archive's own; zipfile never returns more
+    than a part declares, so a part cannot lie its way past the check."""
+    limit = settings.GLASSLOOP_XLSX_MAX_UNCOMPRESSED_BYTES
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            total = sum(item.file_size for item in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return  # not a zip: openpyxl's own message follows
+    if total > limit:
+        raise ImportFileError(
+            f"{label} decompresses to {total:,} bytes; at most {limit:,} are read "
+            "(GLASSLOOP_XLSX_MAX_UNCOMPRESSED_BYTES). Save the table as CSV, or split it."
+        )
+
+
 def _read_xlsx(data, label):
     from openpyxl import load_workbook
 
+    _check_xlsx_size(data, label)
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a damaged or foreign file
@@ -148,6 +179,7 @@ def _read_xlsx(data, label):
         check_columns(columns, label)
         rows = []
         for line, cells in enumerate(values, start=2):
+            _check_row_count(line - 1, label)
             row = {col: (cells[i] if i < len(cells) else None) for i, col in enumerate(columns) if col}
             if not _blank(row):
                 rows.append((line, _checked(row)))
