@@ -78,6 +78,10 @@ def cmd_fit(args) -> int:
     for name in ("Tg_K", "Tx_K", "Tl_K"):
         print(f"  {name}: MAE {m[name]['mae']:.1f} K, MAPE {m[name]['mape']:.2f} %, R² {m[name]['r2']:.3f}")
     print(f"  Trg R² {m['Trg']['r2']:.3f}, gamma R² {m['gamma']['r2']:.3f}")
+    iv = {h: v for h, v in (m.get("interval") or {}).items() if isinstance(v, dict)}
+    if iv:
+        print("  80 % interval coverage (goal 0.75–0.85): " +
+              ", ".join(f"{h} {v['coverage']:.2f}" for h, v in iv.items() if h in ("tg", "tx", "tl")))
     g = m.get("gfa") or {}
     if "skipped" in g:
         print(f"  GFA model: not fitted — {g['skipped']}")
@@ -98,6 +102,10 @@ def cmd_fit(args) -> int:
     print(f"model written to {args.out} in {meta['fit_seconds']:.1f} s")
     return 0
 
+
+# the forward model's calibrated 80 % intervals in predict and generate: (column, prediction key)
+INTERVAL_COLUMNS = (("Tg_low_K", "tg_low"), ("Tg_high_K", "tg_high"), ("Tx_low_K", "tx_low"),
+                    ("Tx_high_K", "tx_high"), ("Tl_low_K", "tl_low"), ("Tl_high_K", "tl_high"))
 
 # GFA output columns of predict and generate: (column, prediction key)
 GFA_COLUMNS = (("p_glass", "p_glass"), ("p_bmg", "p_bmg"), ("dmax_pred_mm", "dmax_mm"),
@@ -128,7 +136,7 @@ def cmd_predict(args) -> int:
 
     cols = {"Tg_pred_K": "tg_k", "Tg_pred_std_K": "tg_std", "Tx_pred_K": "tx_k", "Tx_pred_std_K": "tx_std",
             "Tl_pred_K": "tl_k", "Tl_pred_std_K": "tl_std", "Trg_pred": "trg", "gamma_pred": "gamma",
-            **dict(GFA_COLUMNS)}
+            **dict(GFA_COLUMNS), **dict(INTERVAL_COLUMNS)}
     out = df.copy()
     for col, key in cols.items():
         vals = np.concatenate([p[key] for p in parts])
@@ -162,6 +170,7 @@ def cmd_generate(args) -> int:
     if args.n < 1:
         raise CliError("-n must be at least 1")
     bundle = _load(args.model)
+    import numpy as np
     import pandas as pd
 
     rows = []
@@ -172,7 +181,13 @@ def cmd_generate(args) -> int:
               f"samples {sh['n_raw']}: plausible {sh['raw_plausible']:.2f}, novel {sh['raw_novel']:.2f}, "
               f"unique {sh['raw_unique']:.2f} (network alone: plausible {sh['network_plausible']:.2f}, "
               f"{sh['guard_changed_share']:.0%} of draws changed by the chemistry guard)", file=sys.stderr)
-        for r in res["rows"]:
+        # the forward model's calibrated intervals from each row's prediction and spread
+        iv = bundle.forward.intervals({
+            **{h: np.array([r[f"{c}_pred_K"] for r in res["rows"]], dtype=float)
+               for h, c in (("tg_k", "Tg"), ("tx_k", "Tx"), ("tl_k", "Tl"))},
+            **{f"{c.lower()}_std": np.array([r[f"{c}_std_K"] for r in res["rows"]], dtype=float)
+               for c in ("Tg", "Tx", "Tl")}})
+        for i, r in enumerate(res["rows"]):
             row = {"target_Tg_K": t.values["Tg"], "target_Tx_K": t.values["Tx"], "target_Tl_K": t.values["Tl"]}
             if args.targets:
                 row = {"id": t.id, **row}
@@ -184,7 +199,8 @@ def cmd_generate(args) -> int:
                         **{col: _round(r[col]) for col, _ in GFA_COLUMNS},
                         "rel_error": round(r["rel_error"], 4), "n_elements": r["n_elements"],
                         "nearest_training_alloy": r["nearest_training_alloy"],
-                        "nearest_distance_l1": round(r["nearest_distance_l1"], 4)})
+                        "nearest_distance_l1": round(r["nearest_distance_l1"], 4),
+                        **{col: _round(iv[key][i], 1) for col, key in INTERVAL_COLUMNS}})
             rows.append(row)
     pd.DataFrame(rows).to_csv(args.output, index=False)
     print(f"{len(rows)} compositions written to {args.output}", file=sys.stderr)

@@ -44,6 +44,9 @@ Progress = Callable[[str, dict], None]
 
 GFA_KEYS = ("p_glass", "p_bmg", "dmax_mm", "dmax_low_mm", "dmax_high_mm")
 FORWARD_KEYS = ("tg_k", "tg_std", "tx_k", "tx_std", "tl_k", "tl_std", "trg", "trg_std", "gamma", "gamma_std", "dtx_k")
+# the forward model's calibrated 80 % intervals (NaN for bundles whose forward model has none)
+INTERVAL_KEYS = ("tg_low", "tg_high", "tx_low", "tx_high", "tl_low", "tl_high", "trg_low", "trg_high",
+                 "gamma_low", "gamma_high")
 GFA_COLUMNS = ("composition", "gfa_class", "dmax_mm", "dmax_kind", "Tg_K", "weight", "origin")
 
 
@@ -118,6 +121,13 @@ def fit_bundle(df, out_dir: str, epochs: int = 600, seed: int = 0, descriptors: 
         metrics[name] = regression_metrics(val.y[:, j], pv[key])
     metrics["Trg"] = regression_metrics(val.tg_k / val.tl_k, pv["trg"])
     metrics["gamma"] = regression_metrics(val.tx_k / (val.tg_k + val.tl_k), pv["gamma"])
+    # the validation model's calibrated interval (fitted on its inner folds) on the held-out alloys
+    truth = {"tg": val.tg_k, "tx": val.tx_k, "tl": val.tl_k, "trg": val.tg_k / val.tl_k,
+             "gamma": val.tx_k / (val.tg_k + val.tl_k)}
+    metrics["interval"] = {"coverage_goal": fv.interval_coverage, **{
+        h: {"coverage": float(np.mean((pv[f"{h}_low"] <= t) & (t <= pv[f"{h}_high"]))),
+            "mean_width": float(np.mean(pv[f"{h}_high"] - pv[f"{h}_low"]))}
+        for h, t in truth.items() if np.all(np.isfinite(pv[f"{h}_low"]))}}
 
     gfa, metrics["gfa"], gfa_report = _fit_gfa(gfa_rows(df, gfa_df), seed, gfa_params, say)
 
@@ -222,8 +232,10 @@ class Bundle:
         return out
 
     def predict(self, compositions: Sequence[Composition]) -> dict[str, np.ndarray]:
-        """Forward predictions + the GFA outputs for parsed compositions (elements outside the
-        vocabulary raise ValueError; use :meth:`predict_texts` for per-row errors)."""
+        """Forward predictions (with the calibrated 80 % intervals ``tg_low``, ``tg_high``, …,
+        NaN for a forward model without calibration) + the GFA outputs for parsed compositions
+        (elements outside the vocabulary raise ValueError; use :meth:`predict_texts` for
+        per-row errors)."""
         X = self.forward.features_.fractions(compositions)
         out = self.forward.predict_fractions(X)
         out.update(self.predict_gfa(compositions))
@@ -252,7 +264,7 @@ class Bundle:
                 continue
             comps[i] = c
         ok = [i for i, c in enumerate(comps) if c is not None]
-        result = {k: np.full(len(texts), np.nan) for k in FORWARD_KEYS + GFA_KEYS}
+        result = {k: np.full(len(texts), np.nan) for k in FORWARD_KEYS + INTERVAL_KEYS + GFA_KEYS}
         if ok:
             for k, v in self.predict([comps[i] for i in ok]).items():
                 full = np.full(len(texts), np.nan)

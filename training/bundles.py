@@ -172,7 +172,9 @@ def bundle_vocabulary(bundle):
 
 
 def predict(bundle, compositions):
-    """dict of arrays: tg_k, tx_k, tl_k, trg, gamma, delta_tx_k (each with ``_std``), and the GFA
+    """dict of arrays: tg_k, tx_k, tl_k, trg, gamma, delta_tx_k (each with ``_std``), the calibrated
+    80 % intervals tg_k_low, tg_k_high, tx_k_low, tx_k_high, tl_k_low, tl_k_high, trg_low,
+    trg_high, gamma_low, gamma_high (NaN for a bundle whose forward model has none), and the GFA
     model's p_glass, p_bmg, dmax_mm, dmax_low_mm, dmax_high_mm (NaN when the bundle has none)."""
     raw = bundle.predict(list(compositions))
     out = {
@@ -183,6 +185,10 @@ def predict(bundle, compositions):
         "gamma": raw["gamma"], "gamma_std": raw.get("gamma_std"),
         "delta_tx_k": raw.get("dtx_k", np.asarray(raw["tx_k"]) - np.asarray(raw["tg_k"])),
         **{k: raw[k] for k in ("p_glass", "p_bmg", "dmax_mm", "dmax_low_mm", "dmax_high_mm")},
+        # calibrated 80 % intervals of the forward model (NaN for bundles fitted before them)
+        **{f"{app}_{side}": raw.get(f"{key}_{side}") for app, key in
+           (("tg_k", "tg"), ("tx_k", "tx"), ("tl_k", "tl"), ("trg", "trg"), ("gamma", "gamma"))
+           for side in ("low", "high")},
     }
     if out["tg_k_std"] is not None and out["tx_k_std"] is not None:
         out["delta_tx_k_std"] = np.hypot(out["tg_k_std"], out["tx_k_std"])

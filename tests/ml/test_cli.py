@@ -73,6 +73,11 @@ def test_predict_keeps_every_row_and_reports_refusals(model_dir):
     assert 0 <= float(out.loc[2, "p_glass"]) <= 1 and 0 <= float(out.loc[2, "p_bmg"]) <= 1
     low, mid, high = (float(out.loc[0, c]) for c in ("dmax_low_mm", "dmax_pred_mm", "dmax_high_mm"))
     assert 0 < low <= mid <= high
+    # calibrated 80 % intervals of the forward model bracket each temperature
+    for t in ("Tg", "Tx", "Tl"):
+        lo, mid, hi = (float(out.loc[0, c]) for c in (f"{t}_low_K", f"{t}_pred_K", f"{t}_high_K"))
+        assert lo < mid < hi, t
+    assert out.loc[1, "Tg_low_K"] == "" and out.loc[1, "Tl_high_K"] == ""
 
 
 @pytest.mark.slow
@@ -85,6 +90,8 @@ def test_generate_single_target_and_targets_csv(model_dir):
     assert {"composition", "Tg_pred_K", "Tx_pred_K", "Tl_pred_K", "p_glass", "p_bmg", "dmax_pred_mm", "dmax_low_mm",
             "dmax_high_mm", "nearest_training_alloy", "nearest_distance_l1"} <= set(g.columns)
     assert g["p_bmg"].between(0, 1).all() and (g["dmax_low_mm"] <= g["dmax_high_mm"]).all()
+    for t in ("Tg", "Tx", "Tl"):
+        assert (g[f"{t}_low_K"] < g[f"{t}_pred_K"]).all() and (g[f"{t}_pred_K"] < g[f"{t}_high_K"]).all(), t
     assert g["composition"].is_unique and (g["nearest_distance_l1"] > 0.05).all()
     tcsv = model_dir / "targets.csv"
     pd.DataFrame({"id": ["t1", "t2"], "Tg_K": [650, 670], "Tx_K": [710, 730], "Tl_K": [1100, 1120]}).to_csv(tcsv, index=False)
