@@ -60,6 +60,7 @@ from ml.dataprep import grouped_kfold, grouped_split, prepare, read_csv  # noqa:
 from ml.inverse_design import TrainingReference, design, make_target  # noqa: E402
 from ml.forward import ALLOY_ELEMENTS, ForwardModel, KnnBlock, targets_from_y  # noqa: E402
 from ml.gan import CGAN, GAN, fractions_matrix, set_torch_threads  # noqa: E402
+from ml.magpie import MAGPIE_PROPERTIES, magpie_features, magpie_table  # noqa: E402,F401
 from ml.metrics import classification_metrics, regression_metrics, wasserstein  # noqa: E402
 from ml.pipeline import fit_bundle  # noqa: E402
 from ml.surrogate import TRG_THRESHOLD, GFASurrogate, cross_validate, labels_from_trg  # noqa: E402
@@ -169,65 +170,10 @@ def nested_forward(data, folds, seed: int, params: dict, extra=None) -> dict:
 
 # ---- plain baselines (fixed XGBoost settings, never tuned; same outer folds)
 
-MAGPIE_PROPERTIES = ("Number", "MendeleevNumber", "AtomicWeight", "MeltingT", "Column", "Row", "CovalentRadius",
-                     "Electronegativity", "NsValence", "NpValence", "NdValence", "NfValence", "NValence",
-                     "NsUnfilled", "NpUnfilled", "NdUnfilled", "NfUnfilled", "NUnfilled", "GSvolume_pa",
-                     "GSbandgap", "GSmagmom", "SpaceGroupNumber")
 # the few Magpie statistics of the AlloyGAN-style baseline (fraction-weighted mean and spread)
 ALLOYGAN_PROPERTIES = ("CovalentRadius", "Electronegativity", "NValence", "MeltingT")
 BASELINE_XGB = dict(n_estimators=400, max_depth=5, learning_rate=0.05, subsample=0.8, colsample_bytree=0.8,
                     tree_method="hist", n_jobs=1)
-
-
-def magpie_table(vocabulary, properties=MAGPIE_PROPERTIES) -> np.ndarray:
-    """(len(vocabulary), len(properties)) Magpie element data from matminer's shipped tables
-    (missing values -> the property's mean over the vocabulary)."""
-    import matminer.utils.data_files as files
-
-    from ml.elements import ELEMENTS
-
-    z = {s: i for i, s in enumerate(ELEMENTS)}
-    base = Path(files.__file__).parent / "magpie_elementdata"
-    out = np.empty((len(vocabulary), len(properties)))
-    for j, prop in enumerate(properties):
-        lines = (base / f"{prop}.table").read_text().split("\n")
-        vals = []
-        for el in vocabulary:
-            try:
-                vals.append(float(lines[z[el]].split()[0]))
-            except (IndexError, ValueError):
-                vals.append(np.nan)
-        col = np.array(vals)
-        out[:, j] = np.where(np.isfinite(col), col, np.nanmean(col) if np.isfinite(col).any() else 0.0)
-    return out
-
-
-def magpie_features(X_frac: np.ndarray, table: np.ndarray, stats=("mean", "avg_dev", "min", "max", "range", "mode")
-                    ) -> np.ndarray:
-    """Magpie composition statistics of each property column of ``table`` over the elements
-    present (fraction-weighted mean and mean absolute deviation; min, max, range; mode = the
-    value of the most abundant element)."""
-    X = np.asarray(X_frac, dtype=float)
-    X = X / X.sum(axis=1, keepdims=True)
-    present = X > 0
-    mean = X @ table
-    cols = []
-    for st in stats:
-        if st == "mean":
-            cols.append(mean)
-        elif st == "avg_dev":
-            cols.append(np.einsum("nk,nkp->np", X, np.abs(table[None] - mean[:, None])))
-        elif st == "std":
-            cols.append(np.sqrt(np.einsum("nk,nkp->np", X, (table[None] - mean[:, None]) ** 2)))
-        elif st in ("min", "max", "range"):
-            lo = np.where(present[:, :, None], table[None], np.inf).min(axis=1)
-            hi = np.where(present[:, :, None], table[None], -np.inf).max(axis=1)
-            cols.append({"min": lo, "max": hi, "range": hi - lo}[st])
-        elif st == "mode":
-            cols.append(table[np.argmax(X, axis=1)])
-        else:
-            raise ValueError(f"unknown Magpie statistic {st!r}")
-    return np.hstack(cols)
 
 
 def baseline_features(compositions) -> dict[str, np.ndarray]:
@@ -302,6 +248,8 @@ def main() -> int:
     ap.add_argument("--targets", type=int, default=20,
                     help="held-out alloys used as inverse-design targets (fold 0), besides the AlloyGAN Zr target")
     ap.add_argument("--quick", action="store_true", help="fewer trees/epochs, no reference GAN, fold 0 only")
+    ap.add_argument("--forward-params", default="{}",
+                    help="JSON of ForwardModel parameters for the forward CV (on top of --quick's)")
     ap.add_argument("--forward-only", action="store_true",
                     help="only the nested forward CV, the plain baselines and the interval coverage")
     ap.add_argument("--extra-thermal", default=None,
@@ -320,6 +268,7 @@ def main() -> int:
                  ("rows_in", "rows_refused", "rows_dropped", "alloys", "duplicate_keys", "max_spread_K")}},
                  "folds": args.folds, "quick": args.quick}
     fparams = {"n_estimators": 150, "n_members": 1, "conformal_folds": 3} if args.quick else {}
+    fparams.update(json.loads(args.forward_params))
     epochs = min(args.epochs, 80) if args.quick else args.epochs
     folds = grouped_kfold(data.keys, args.folds, args.seed)
     eval_folds = folds[:1] if args.quick else folds

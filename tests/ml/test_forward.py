@@ -343,3 +343,21 @@ def test_no_calibration_without_inner_folds(model, data):
         ForwardModel(conformal_folds=1).fit(data.compositions[:50], data.y[:50])
     with pytest.raises(ValueError, match="conformal_mode"):
         ForwardModel(conformal_mode="wide").fit(data.compositions[:50], data.y[:50])
+
+
+def test_magpie_block_adds_features_and_survives_save_load(data, tmp_path):
+    from ml.magpie import MAGPIE_PROPERTIES, MAGPIE_STATS
+
+    comps, y = data.compositions[:50], data.y[:50]
+    with_m = ForwardModel(**SMALL).fit(comps, y)
+    without = ForwardModel(**SMALL, magpie=False).fit(comps, y)
+    q = data.compositions[50:]
+    n_extra = with_m.features_.transform_fractions(with_m.features_.fractions(q)).shape[1] - \
+        without.features_.transform_fractions(without.features_.fractions(q)).shape[1]
+    assert n_extra == len(MAGPIE_PROPERTIES) * len(MAGPIE_STATS)
+    state = with_m.save(str(tmp_path))
+    loaded = ForwardModel.load(str(tmp_path), state)
+    np.testing.assert_allclose(loaded.predict(q)["tg_k"], with_m.predict(q)["tg_k"], rtol=1e-6)
+    # a state written before the parameter existed has no Magpie block
+    old = {**state, "config": {k: v for k, v in state["config"].items() if k != "magpie"}}
+    assert ForwardModel.load(str(tmp_path), old).magpie is False
