@@ -1,11 +1,67 @@
 """Django admin for every lab record, with history (simple_history) and import/export."""
 
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from import_export.admin import ExportMixin, ImportExportModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
-from .models import Alloy, AlloyImport, DSCMeasurement, PropertyValue, Reference, Sample, XRDMeasurement
+from .models import Alloy, AlloyImport, Correction, DSCMeasurement, PropertyValue, Reference, Sample, XRDMeasurement
 from .resources import AlloyResource, LiteratureTableResource, PropertyValueResource
+
+
+class CorrectionAdminForm(forms.ModelForm):
+    correction_reason = forms.CharField(
+        label="Reason for this change", required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Required when changing a record: it goes into the record's history with your name.",
+    )
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk is not None:
+            if self.instance.retracted_at is not None:
+                raise ValidationError("This record is retracted; a retracted record cannot be edited.")
+            if self.has_changed() and not (data.get("correction_reason") or "").strip():
+                self.add_error("correction_reason", "Say why: a reason is required for an admin edit.")
+        return data
+
+
+class CorrectionAdminMixin:
+    """Admin edits of samples, XRD/DSC measurements and property values are corrections
+    (lab.services.record_admin_edit): a reason, a Correction with before → after, the
+    summaries refreshed. Nothing is hard-deleted: retract on the lab pages instead."""
+
+    form = CorrectionAdminForm
+    readonly_fields = ("version", "corrected_at", "retracted_at", "retracted_by", "retraction_reason")
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        from .services import record_admin_edit
+
+        if not change:
+            return super().save_model(request, obj, form, change)
+        fields = [f for f in form.changed_data if f != "correction_reason"]
+        if fields:
+            record_admin_edit(obj=obj, user=request.user, reason=form.cleaned_data.get("correction_reason"), fields=fields)
+
+
+@admin.register(Correction)
+class CorrectionAdmin(admin.ModelAdmin):
+    list_display = ("at", "by", "record_type", "record_id", "action", "change_text", "reason")
+    list_filter = ("record_type", "action")
+    search_fields = ("reason",)
+    raw_id_fields = ("alloy", "sample")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class PropertyValueInline(admin.TabularInline):
@@ -15,6 +71,10 @@ class PropertyValueInline(admin.TabularInline):
               "source_label", "conflict")
     raw_id_fields = ("reference",)
     show_change_link = True
+    can_delete = False
+
+    def has_change_permission(self, request, obj=None):  # edited on its own page (a correction, with a reason)
+        return False
 
 
 @admin.register(Alloy)
@@ -42,7 +102,7 @@ class ReferenceAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Sample)
-class SampleAdmin(SimpleHistoryAdmin):
+class SampleAdmin(CorrectionAdminMixin, SimpleHistoryAdmin):
     list_display = ("label", "alloy", "method", "diameter_mm", "cast_on", "operator")
     list_filter = ("method", "cast_on")
     search_fields = ("label", "alloy__formula", "alloy__name", "notes")
@@ -51,37 +111,24 @@ class SampleAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(XRDMeasurement)
-class XRDMeasurementAdmin(SimpleHistoryAdmin):
+class XRDMeasurementAdmin(CorrectionAdminMixin, SimpleHistoryAdmin):
     list_display = ("sample", "computed_verdict", "override_verdict", "peak_q_inv_a", "fwhm_inv_a", "measured_on")
     list_filter = ("computed_verdict", "override_verdict")
     search_fields = ("sample__label", "sample__alloy__formula")
     raw_id_fields = ("sample",)
 
-    # A cast sample's latest XRD is GFA evidence of its alloy (lab.services.write_gfa_summaries).
+    # A cast sample's latest XRD is GFA evidence of its alloy (lab.services.write_gfa_summaries):
+    # an edit refreshes the summaries through record_admin_edit, a new one here.
     def save_model(self, request, obj, form, change):
         from .services import refresh_alloy_summaries
 
-        previous = XRDMeasurement.objects.filter(pk=obj.pk).values_list("sample__alloy_id", flat=True).first() if obj.pk else None
         super().save_model(request, obj, form, change)
-        refresh_alloy_summaries([obj.sample.alloy_id, previous])
-
-    def delete_model(self, request, obj):
-        from .services import refresh_alloy_summaries
-
-        alloy_id = obj.sample.alloy_id
-        super().delete_model(request, obj)
-        refresh_alloy_summaries([alloy_id])
-
-    def delete_queryset(self, request, queryset):
-        from .services import refresh_alloy_summaries
-
-        alloy_ids = set(queryset.values_list("sample__alloy_id", flat=True))
-        super().delete_queryset(request, queryset)
-        refresh_alloy_summaries(alloy_ids)
+        if not change:
+            refresh_alloy_summaries([obj.sample.alloy_id])
 
 
 @admin.register(DSCMeasurement)
-class DSCMeasurementAdmin(SimpleHistoryAdmin):
+class DSCMeasurementAdmin(CorrectionAdminMixin, SimpleHistoryAdmin):
     list_display = ("sample", "tg_k", "tx_k", "tl_k", "heating_rate_k_min", "measured_on")
     list_filter = ("heating_rate_k_min",)
     search_fields = ("sample__label", "sample__alloy__formula")
@@ -89,7 +136,7 @@ class DSCMeasurementAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(PropertyValue)
-class PropertyValueAdmin(ExportMixin, SimpleHistoryAdmin):
+class PropertyValueAdmin(CorrectionAdminMixin, ExportMixin, SimpleHistoryAdmin):
     resource_classes = [PropertyValueResource]
     list_display = ("alloy", "origin", "tg_k", "tx_k", "tl_k", "gfa_class", "dmax_mm", "reference", "source_label", "conflict")
     list_filter = ("origin", "conflict", "gfa_class", "dmax_kind", "alloy__base_element")

@@ -13,7 +13,16 @@ from ml.composition import CompositionError, parse_composition
 from ml.rules import ElementListError, parse_element_list
 
 from . import services
-from .models import CU_KALPHA_WAVELENGTH_A, GFA_CLASS_CHOICES, Sample, TemperatureUnit, XRDMeasurement, to_kelvin
+from .models import (
+    CU_KALPHA_WAVELENGTH_A,
+    DMAX_KIND_CHOICES,
+    GFA_CLASS_CHOICES,
+    Sample,
+    TemperatureUnit,
+    XRDMeasurement,
+    to_kelvin,
+    validate_transition_temperatures,
+)
 from .selectors import ALLOY_ORDERINGS, GFA_UNKNOWN, AlloyFilters
 
 GFA_FILTER_CHOICES = [("", "any"), *GFA_CLASS_CHOICES, (GFA_UNKNOWN, "unknown")]
@@ -30,13 +39,19 @@ SERVICE_FIELD_NAMES = {
 
 
 def add_service_errors(form, error):
-    """Put a ValidationError raised by a service on the form's matching fields (else on the form)."""
+    """Put a ValidationError raised by a service on the form's matching fields (else on the form).
+
+    A stale version ("changed by X at T") and a suspected unit go on the form as a whole; the
+    latter shows the form's "The unit is right" box (``units_suspected``)."""
     if not hasattr(error, "error_dict"):
         form.add_error(None, error)
         return
     for key, errors in error.error_dict.items():
+        if any(getattr(e, "code", None) == "units" for e in errors):
+            form.units_suspected = True
         name = SERVICE_FIELD_NAMES.get(key, key)
-        form.add_error(name if name in form.fields else None, errors)
+        hidden = name in form.fields and form.fields[name].widget.is_hidden
+        form.add_error(name if name in form.fields and not hidden else None, errors)
 
 
 def _temperature_field(label, required=False):
@@ -107,7 +122,52 @@ class XRDFieldsForm(forms.Form):
             add_service_errors(self, exc)
 
 
-class DSCFieldsForm(forms.Form):
+def _typed(data, unit, names=("tg", "tx", "tl")):
+    """"Tg = 705 °C, Tx = 780 °C" as the person typed them."""
+    shown = "°C" if unit == TemperatureUnit.CELSIUS else "K"
+    labels = {"tg": "Tg", "tx": "Tx", "tl": "Tl"}
+    return ", ".join(f"{labels[n]} = {data[n]:g} {shown}" for n in names if data.get(n) is not None)
+
+
+class UnitsGuardMixin:
+    """The units guard (lab.services.check_units): temperatures that look typed in the wrong
+    unit are refused with "did you mean K?" until the person ticks ``confirm_units``, a box
+    shown only after that refusal. ``units_alloy()`` says whose values to compare with."""
+
+    units_suspected = False
+
+    def units_alloy(self):
+        return getattr(self, "alloy", None)
+
+    def guard_units(self, temps_k, unit):
+        """True when the temperatures may be saved; else the refusal is on the form."""
+        if self.cleaned_data.get("confirm_units"):
+            return True
+        alloy = self.units_alloy()
+        if alloy is None:
+            return True
+        try:
+            services.check_units(alloy, typed_unit=unit, exclude_value=getattr(self, "exclude_value", None), **temps_k)
+        except ValidationError as exc:
+            add_service_errors(self, exc)
+            return False
+        return True
+
+    def echo_in_typed_unit(self, data, unit):
+        """After a refusal of °C input, say what was typed in °C (the rules speak K)."""
+        if unit == TemperatureUnit.CELSIUS:
+            kelvin = ", ".join(f"{to_kelvin(data[n], unit):.1f} K" for n in ("tg", "tx", "tl") if data.get(n) is not None)
+            self.add_error(None, f"You typed {_typed(data, unit)}, which is {kelvin}.")
+
+
+def _confirm_units_field():
+    return forms.BooleanField(
+        label="The unit is right", required=False,
+        help_text="Tick to save the temperatures as typed although they look like the other unit.",
+    )
+
+
+class DSCFieldsForm(UnitsGuardMixin, forms.Form):
     dsc_required = True
 
     tg = _temperature_field("Tg")
@@ -124,6 +184,11 @@ class DSCFieldsForm(forms.Form):
     dsc_curve_unit = forms.ChoiceField(
         label="Temperature unit of the curve file", choices=TemperatureUnit.choices, initial=TemperatureUnit.KELVIN, required=False
     )
+    confirm_units = _confirm_units_field()
+
+    def __init__(self, *args, alloy=None, **kwargs):
+        self.alloy = alloy
+        super().__init__(*args, **kwargs)
 
     def clean_dsc(self):
         """Convert to K and check the rules; leaves ``dsc`` (a dict for the services, or None)."""
@@ -154,6 +219,9 @@ class DSCFieldsForm(forms.Form):
             services.prepare_dsc(**dsc)  # the same checks the service makes, for field errors
         except ValidationError as exc:
             add_service_errors(self, exc)
+            self.echo_in_typed_unit(data, unit)
+            return
+        if not self.guard_units({k: dsc[k] for k in ("tg_k", "tx_k", "tl_k")}, unit):
             return
         data["dsc"] = dsc
 
@@ -163,6 +231,18 @@ class LogExperimentForm(SampleFieldsForm, XRDFieldsForm, DSCFieldsForm):
 
     xrd_required = False
     dsc_required = False
+
+    def units_alloy(self):
+        """The alloy of the composition typed, or an unsaved one (compared with close alloys)."""
+        from .models import Alloy
+
+        comp = self.cleaned_data.get("composition")
+        if comp is None or isinstance(comp, str):
+            return None
+        return Alloy.objects.filter(composition_key=comp.key).first() or Alloy(
+            composition_key=comp.key, formula=comp.formula, fractions=dict(comp), base_element=comp.base_element,
+            n_elements=len(comp),
+        )
 
     def clean(self):
         super().clean()
@@ -252,3 +332,146 @@ class AlloySearchForm(forms.Form):
             has_dmax={"yes": True, "no": False}.get(d.get("has_dmax") or ""),
             order=d.get("order") or "formula",
         )
+
+
+# ------------------------------------------------------------------ corrections
+
+
+class CorrectionFieldsForm(forms.Form):
+    """The reason (required) and the version the record was loaded at (optimistic concurrency)."""
+
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), max_length=services.REASON_MAX_CHARS,
+        help_text="Required; kept in the history with who and when.",
+        error_messages={"required": "Say why: a reason is required."},
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+    def clean_reason(self):
+        reason = (self.cleaned_data.get("reason") or "").strip()
+        if not reason:
+            raise ValidationError("Say why: a reason is required.")
+        return reason
+
+
+class RetractForm(CorrectionFieldsForm):
+    pass
+
+
+def _temperature_initial(obj):
+    return {"tg": obj.tg_k, "tx": obj.tx_k, "tl": obj.tl_k, "temperature_unit": TemperatureUnit.KELVIN, "version": obj.version}
+
+
+class TemperatureCorrectionForm(UnitsGuardMixin, CorrectionFieldsForm):
+    """Tg, Tx, Tl in K or °C; ``temperatures()`` gives them in K."""
+
+    tg = _temperature_field("Tg")
+    tx = _temperature_field("Tx")
+    tl = _temperature_field("Tl")
+    temperature_unit = forms.ChoiceField(
+        label="Unit of Tg, Tx, Tl", choices=TemperatureUnit.choices, initial=TemperatureUnit.KELVIN, required=False,
+        widget=forms.RadioSelect,
+    )
+    confirm_units = _confirm_units_field()
+
+    def __init__(self, *args, alloy=None, exclude_value=None, **kwargs):
+        self.alloy, self.exclude_value = alloy, exclude_value
+        super().__init__(*args, **kwargs)
+
+    def clean(self):
+        data = super().clean()
+        if any(n in self.errors for n in ("tg", "tx", "tl", "temperature_unit")):
+            return data
+        unit = data.get("temperature_unit") or TemperatureUnit.KELVIN
+        data["temps_k"] = {f"{n}_k": to_kelvin(data.get(n), unit) for n in ("tg", "tx", "tl")}
+        data["unit"] = unit
+        try:
+            validate_transition_temperatures(**data["temps_k"])
+        except ValidationError as exc:
+            add_service_errors(self, exc)
+            self.echo_in_typed_unit(data, unit)
+            return data
+        self.guard_units(data["temps_k"], unit)
+        return data
+
+
+class DSCCorrectionForm(TemperatureCorrectionForm):
+    tg = _temperature_field("Tg", required=True)
+    tx = _temperature_field("Tx", required=True)
+    tl = _temperature_field("Tl (optional)")
+    heating_rate_k_min = forms.FloatField(label="Heating rate (K/min)", widget=forms.NumberInput(attrs={"step": "any"}))
+    measured_on = forms.DateField(label="Measured on", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    @classmethod
+    def initial_for(cls, dsc):
+        return {**_temperature_initial(dsc), "heating_rate_k_min": dsc.heating_rate_k_min, "measured_on": dsc.measured_on}
+
+    def changes(self):
+        d = self.cleaned_data
+        return {**d["temps_k"], "heating_rate_k_min": d["heating_rate_k_min"], "measured_on": d.get("measured_on")}
+
+
+class PropertyValueCorrectionForm(TemperatureCorrectionForm):
+    tg = _temperature_field("Tg")
+    tx = _temperature_field("Tx")
+    tl = _temperature_field("Tl")
+    heating_rate_k_min = forms.FloatField(label="Heating rate (K/min)", required=False, widget=forms.NumberInput(attrs={"step": "any"}))
+    gfa_class = forms.ChoiceField(label="GFA class", choices=[("", "—"), *GFA_CLASS_CHOICES], required=False)
+    dmax_mm = forms.FloatField(label="Dmax (mm)", required=False, widget=forms.NumberInput(attrs={"step": "any"}))
+    dmax_kind = forms.ChoiceField(label="Dmax kind", choices=DMAX_KIND_CHOICES, required=False)
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    @classmethod
+    def initial_for(cls, value):
+        return {**_temperature_initial(value), "heating_rate_k_min": value.heating_rate_k_min, "gfa_class": value.gfa_class,
+                "dmax_mm": value.dmax_mm, "dmax_kind": value.dmax_kind, "note": value.note}
+
+    def changes(self):
+        d = self.cleaned_data
+        return {**d["temps_k"], "heating_rate_k_min": d.get("heating_rate_k_min"), "gfa_class": d.get("gfa_class") or "",
+                "dmax_mm": d.get("dmax_mm"), "dmax_kind": d.get("dmax_kind") or "point", "note": d.get("note") or ""}
+
+
+class SampleCorrectionForm(CorrectionFieldsForm):
+    label = forms.CharField(label="Sample label", max_length=64)
+    method = forms.ChoiceField(label="Casting method", choices=Sample.Method.choices)
+    diameter_mm = forms.FloatField(
+        label="Rod diameter (mm)", required=False, min_value=0.001, max_value=100, widget=forms.NumberInput(attrs={"step": "any"})
+    )
+    cast_on = forms.DateField(label="Cast on", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args, sample=None, **kwargs):
+        self.sample = sample
+        super().__init__(*args, **kwargs)
+
+    @classmethod
+    def initial_for(cls, sample):
+        return {"label": sample.label, "method": sample.method, "diameter_mm": sample.diameter_mm, "cast_on": sample.cast_on,
+                "notes": sample.notes, "version": sample.version}
+
+    def clean_label(self):
+        label = self.cleaned_data["label"].strip()
+        if not label:
+            raise ValidationError("Give the sample a label.")
+        if Sample.objects.filter(label=label).exclude(pk=getattr(self.sample, "pk", None)).exists():
+            raise ValidationError(f"A sample labelled {label!r} already exists.")
+        return label
+
+    def changes(self):
+        d = self.cleaned_data
+        return {n: d.get(n) if n != "notes" else d.get(n) or "" for n in services.SAMPLE_CORRECTABLE}
+
+
+class ConflictResolutionForm(forms.Form):
+    HOW = [
+        ("keep_one", "Keep this value; retract the values it conflicts with"),
+        ("keep_all", "Keep both (all): the difference is real"),
+        ("retract", "Retract this value"),
+    ]
+    how = forms.ChoiceField(choices=HOW, widget=forms.RadioSelect, initial="keep_all")
+    reason = CorrectionFieldsForm.base_fields["reason"]
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+    def clean_reason(self):
+        return CorrectionFieldsForm.clean_reason(self)

@@ -485,7 +485,7 @@ class Correction(models.Model):
 
         when = timezone.localtime(self.at).strftime("%Y-%m-%d %H:%M")
         who = self.by.get_username() if self.by_id else "—"
-        return f"{when} · {who} · {self.record_label}: {self.change_text} · reason: {self.reason}"
+        return f"{when} · {who} · {self.change_text} · reason: {self.reason}"
 
 
 def _shown(value):

@@ -128,7 +128,29 @@ def xrd_detail(pk):
 
 
 def dsc_detail(pk):
-    return get_object_or_404(DSCMeasurement.objects.select_related("sample__alloy", "operator"), pk=pk)
+    return get_object_or_404(DSCMeasurement.objects.select_related("sample__alloy", "operator", "property_value"), pk=pk)
+
+
+def value_detail(pk):
+    return get_object_or_404(PropertyValue.objects.select_related("alloy", "dsc__sample", "reference"), pk=pk)
+
+
+# ------------------------------------------------------------------ corrections
+
+
+def alloy_corrections(alloy, *, limit=50):
+    """Corrections, retractions and conflict resolutions of the alloy's records, newest first."""
+    return list(alloy.corrections.select_related("by", "sample")[:limit])
+
+
+def sample_corrections(sample, *, limit=50):
+    return list(sample.corrections.select_related("by")[:limit])
+
+
+def record_corrections(record_type, record_id):
+    from .models import Correction
+
+    return Correction.objects.filter(record_type=record_type, record_id=record_id).select_related("by")
 
 
 # ------------------------------------------------------------------ alloy detail

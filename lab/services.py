@@ -1000,6 +1000,91 @@ def retract_property_value(*, value, user, reason, version=None):
     return correction
 
 
+@transaction.atomic
+def record_admin_edit(*, obj, user, reason, fields):
+    """An edit made in the Django admin, as a correction: refused on a retracted record, saved
+    with the history user and reason, a Correction with before → after of ``fields``, a DSC's
+    experimental value following it, conflicts recomputed and the alloys' summaries refreshed
+    (the previous alloy too, when the record moved). The admin form has validated the record."""
+    from .models import Correction
+
+    reason = _require_reason(reason, "an admin edit")
+    model = type(obj)
+    stored = _locked(model, obj.pk)
+    _refuse_retracted(stored)
+    before_alloy, _ = _alloy_and_sample(stored)
+    changes = [(f, getattr(stored, f), getattr(obj, f)) for f in fields if getattr(stored, f) != getattr(obj, f)]
+    changes = [(f, _json_value(b) if not hasattr(b, "pk") else str(b), _json_value(a) if not hasattr(a, "pk") else str(a))
+               for f, b, a in changes]
+    obj.version = stored.version
+    correction = _write(obj, user=user, reason=reason, history_reason=f"admin: {reason}", action=Correction.Action.CORRECT,
+                        changes=changes)
+    if isinstance(obj, DSCMeasurement):
+        value = PropertyValue.objects.select_for_update().filter(dsc=obj).first()
+        if value is not None:
+            mirrored = _apply_changes(value, {"tg_k": obj.tg_k, "tx_k": obj.tx_k, "tl_k": obj.tl_k,
+                                              "heating_rate_k_min": obj.heating_rate_k_min})
+            if mirrored:
+                _write(value, user=user, reason=reason, history_reason=f"DSC #{obj.pk} edited in the admin"[:100],
+                       action=Correction.Action.CORRECT, changes=mirrored, correction=False)
+    after_alloy, _ = _alloy_and_sample(obj)
+    _finish([before_alloy, after_alloy], user=user)
+    return correction
+
+
+# ------------------------------------------------------------------ conflicts
+
+RESOLVE_KEEP_ONE, RESOLVE_KEEP_ALL, RESOLVE_RETRACT = "keep_one", "keep_all", "retract"
+
+
+def _resolve(value, *, user, reason):
+    from django.utils import timezone
+
+    from .models import Correction
+
+    value.conflict_resolution = reason
+    value.conflict_resolved_by = user if getattr(user, "pk", None) else None
+    value.conflict_resolved_at = timezone.now()
+    return _write(value, user=user, reason=reason, history_reason=f"conflict resolved: {reason}",
+                  action=Correction.Action.RESOLVE)
+
+
+@transaction.atomic
+def resolve_conflict(*, value, user, reason, how, version=None):
+    """A person settles a value's conflict (values in an unresolved conflict stay visible but
+    out of the means and the training rows): ``keep_one`` keeps this value and retracts the live
+    values it conflicts with; ``keep_all`` keeps it and every value it conflicts with (the
+    difference is real, say why); ``retract`` retracts it (the others count again once nothing
+    else contradicts them)."""
+    reason = _require_reason(reason, "resolving a conflict")
+    if how not in (RESOLVE_KEEP_ONE, RESOLVE_KEEP_ALL, RESOLVE_RETRACT):
+        raise ValidationError({"how": f"Unknown way to resolve {how!r}: keep_one, keep_all or retract."})
+    value = _locked(PropertyValue, value)
+    _refuse_retracted(value)
+    check_version(value, version)
+    if not value.conflict:
+        raise ValidationError(f"Property value #{value.pk} is not in conflict.", code="no_conflict")
+    others = [o for o in PropertyValue.objects.select_for_update().filter(alloy_id=value.alloy_id, retracted_at__isnull=True)
+              .exclude(pk=value.pk).order_by("pk") if values_conflict(value, o)]
+    if how == RESOLVE_RETRACT:
+        if value.dsc_id is not None:
+            correction = _retract_dsc_locked(_locked(DSCMeasurement, value.dsc_id), user=user, reason=reason)
+        else:
+            correction = _retract(value, user=user, reason=reason)
+    else:
+        correction = _resolve(value, user=user, reason=reason)
+        for other in others:
+            if how == RESOLVE_KEEP_ALL:
+                _resolve(other, user=user, reason=f"kept with value #{value.pk}: {reason}")
+            elif other.dsc_id is not None:
+                _retract_dsc_locked(_locked(DSCMeasurement, other.dsc_id), user=user,
+                                    reason=f"conflict with value #{value.pk} resolved: {reason}")
+            else:
+                _retract(other, user=user, reason=f"conflict with value #{value.pk} resolved: {reason}")
+    _finish([value.alloy_id], user=user)
+    return correction
+
+
 # ------------------------------------------------------------------ units guard
 
 
@@ -1026,14 +1111,18 @@ def check_units(alloy, *, tg_k=None, tx_k=None, tl_k=None, typed_unit=Temperatur
     reasons = []
     if not typed_c:
         reasons += rules.celsius_suspicions(alloy.base_element, tg_k, tx_k, tl_k)
-    close = PropertyValue.objects.filter(alloy=alloy, retracted_at__isnull=True)
-    if exclude_value is not None and getattr(exclude_value, "pk", None):
-        close = close.exclude(pk=exclude_value.pk)
-    known = list(close.values("tg_k", "tx_k", "tl_k"))
+    known = []
+    if alloy.pk is not None:
+        close = PropertyValue.objects.filter(alloy=alloy, retracted_at__isnull=True)
+        if exclude_value is not None and getattr(exclude_value, "pk", None):
+            close = close.exclude(pk=exclude_value.pk)
+        known = list(close.values("tg_k", "tx_k", "tl_k"))
     where = "this alloy's other values"
     if not known:
         siblings = Alloy.objects.filter(base_element=alloy.base_element, n_elements=alloy.n_elements,
-                                        fractions__has_keys=list(alloy.fractions)).exclude(pk=alloy.pk)
+                                        fractions__has_keys=list(alloy.fractions))
+        if alloy.pk is not None:
+            siblings = siblings.exclude(pk=alloy.pk)
         known = list(PropertyValue.objects.filter(alloy__in=siblings, retracted_at__isnull=True).values("tg_k", "tx_k", "tl_k")[:200])
         where = f"close {'–'.join(alloy.elements)} alloys"
     if known:

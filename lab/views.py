@@ -18,8 +18,13 @@ from core.roles import EXPERIMENTER, VIEWER, has_role, role_required
 from . import selectors, services
 from .forms import (
     AlloySearchForm,
+    ConflictResolutionForm,
+    DSCCorrectionForm,
     DSCForm,
     LogExperimentForm,
+    PropertyValueCorrectionForm,
+    RetractForm,
+    SampleCorrectionForm,
     VerdictOverrideForm,
     XRDForm,
     add_service_errors,
@@ -58,11 +63,13 @@ def alloy_detail(request, pk):
             "alloy": alloy,
             "composition": selectors.composition_table(alloy),
             "values": values,
-            "summary": selectors.property_summary(values),
+            "summary": selectors.property_summary([v for v in values if v.counts]),
+            "n_left_out": sum(1 for v in values if not v.counts),
             "samples": samples,
             "castings": selectors.casting_evidence(samples),
             "gfa_values": [v for v in values if v.gfa_class or v.dmax_mm is not None],
             "history": selectors.alloy_history(alloy),
+            "corrections": selectors.alloy_corrections(alloy),
         },
     )
 
@@ -87,6 +94,7 @@ def sample_detail(request, pk):
             "sample": sample,
             "override_form": VerdictOverrideForm(),
             "history": selectors.sample_history(sample),
+            "corrections": selectors.sample_corrections(sample),
         },
     )
 
@@ -246,4 +254,123 @@ def dsc_plot(request, pk):
             curve, tg_k=dsc.tg_k, tx_k=dsc.tx_k, tl_k=dsc.tl_k, title=f"{dsc.sample.label} · {dsc.sample.alloy.formula}",
             proposals=proposals,
         )
+    )
+
+
+# ------------------------------------------------------------------ corrections
+#
+# Edit and retract pages: the form carries the version the record was loaded at; the service
+# refuses a stale one ("changed by X at T, reload") and the typed values are shown again.
+
+
+def _correction_page(request, *, record, form, title, back, call, done):
+    if request.method == "POST" and form.is_valid():
+        try:
+            call(form)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, done)
+            return redirect(back)
+    return render(request, "lab/correct.html", {"form": form, "record": record, "title": title, "back": back})
+
+
+@role_required(EXPERIMENTER)
+@require_http_methods(["GET", "POST"])
+def correct_dsc(request, pk):
+    dsc = selectors.dsc_detail(pk)
+    form = DSCCorrectionForm(request.POST or None, initial=DSCCorrectionForm.initial_for(dsc), alloy=dsc.sample.alloy,
+                             exclude_value=getattr(dsc, "property_value", None))
+    return _correction_page(
+        request, record=dsc, form=form, title=f"Correct DSC #{dsc.pk} of {dsc.sample.label}",
+        back=reverse("lab:sample_detail", args=[dsc.sample_id]), done=f"DSC #{dsc.pk} corrected.",
+        call=lambda f: services.correct_dsc(
+            dsc=dsc, user=request.user, reason=f.cleaned_data["reason"], version=f.cleaned_data["version"],
+            units_confirmed=True, **f.changes()),
+    )
+
+
+@role_required(EXPERIMENTER)
+@require_http_methods(["GET", "POST"])
+def correct_sample(request, pk):
+    sample = selectors.sample_detail(pk)
+    form = SampleCorrectionForm(request.POST or None, initial=SampleCorrectionForm.initial_for(sample), sample=sample)
+    return _correction_page(
+        request, record=sample, form=form, title=f"Correct sample {sample.label}",
+        back=reverse("lab:sample_detail", args=[sample.pk]), done=f"Sample {sample.label} corrected.",
+        call=lambda f: services.correct_sample(
+            sample=sample, user=request.user, reason=f.cleaned_data["reason"], version=f.cleaned_data["version"], **f.changes()),
+    )
+
+
+@role_required(EXPERIMENTER)
+@require_http_methods(["GET", "POST"])
+def correct_value(request, pk):
+    value = selectors.value_detail(pk)
+    if value.dsc_id:  # an experimental value is its DSC measurement's
+        return redirect("lab:correct_dsc", pk=value.dsc_id)
+    form = PropertyValueCorrectionForm(request.POST or None, initial=PropertyValueCorrectionForm.initial_for(value),
+                                       alloy=value.alloy, exclude_value=value)
+    return _correction_page(
+        request, record=value, form=form, title=f"Correct property value #{value.pk} ({value.provenance})",
+        back=reverse("lab:alloy_detail", args=[value.alloy_id]), done=f"Property value #{value.pk} corrected.",
+        call=lambda f: services.correct_property_value(
+            value=value, user=request.user, reason=f.cleaned_data["reason"], version=f.cleaned_data["version"], **f.changes()),
+    )
+
+
+_RETRACTABLE = {
+    "sample": (selectors.sample_detail, services.retract_sample, "sample"),
+    "xrd": (selectors.xrd_detail, services.retract_xrd, "xrd"),
+    "dsc": (selectors.dsc_detail, services.retract_dsc, "dsc"),
+    "value": (selectors.value_detail, services.retract_property_value, "value"),
+}
+
+
+def _back_of(record):
+    from .models import PropertyValue, Sample
+
+    if isinstance(record, Sample):
+        return reverse("lab:sample_detail", args=[record.pk])
+    if isinstance(record, PropertyValue):
+        return reverse("lab:alloy_detail", args=[record.alloy_id])
+    return reverse("lab:sample_detail", args=[record.sample_id])
+
+
+def _retract_view(kind):
+    get, retract, keyword = _RETRACTABLE[kind]
+
+    @role_required(EXPERIMENTER)
+    @require_http_methods(["GET", "POST"])
+    def view(request, pk):
+        record = get(pk)
+        name = services._record_name(record)
+        form = RetractForm(request.POST or None, initial={"version": record.version})
+        return _correction_page(
+            request, record=record, form=form, title=f"Retract {name}", back=_safe_next(request) or _back_of(record),
+            done=f"{name.capitalize()} retracted: kept and shown, out of the means and the training data.",
+            call=lambda f: retract(**{keyword: record}, user=request.user, reason=f.cleaned_data["reason"],
+                                   version=f.cleaned_data["version"]),
+        )
+
+    view.__name__ = view.__qualname__ = f"retract_{kind}"
+    return view
+
+
+retract_sample = _retract_view("sample")
+retract_xrd = _retract_view("xrd")
+retract_dsc = _retract_view("dsc")
+retract_value = _retract_view("value")
+
+
+@role_required(EXPERIMENTER)
+@require_http_methods(["GET", "POST"])
+def resolve_conflict(request, pk):
+    value = selectors.value_detail(pk)
+    form = ConflictResolutionForm(request.POST or None, initial={"version": value.version})
+    return _correction_page(
+        request, record=value, form=form, title=f"Resolve the conflict of property value #{value.pk} ({value.provenance})",
+        back=reverse("lab:alloy_detail", args=[value.alloy_id]), done="Conflict resolved.",
+        call=lambda f: services.resolve_conflict(value=value, user=request.user, how=f.cleaned_data["how"],
+                                                 reason=f.cleaned_data["reason"], version=f.cleaned_data["version"]),
     )

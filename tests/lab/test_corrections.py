@@ -54,7 +54,8 @@ def test_correcting_a_mistyped_tg_changes_the_mean_the_history_and_the_training_
     # who, when, reason, before → after
     assert correction.by == olga and correction.reason == "typed in °C"
     assert correction.changes[0] == {"field": "tg_k", "label": "Tg", "before": 978.0, "after": 706.0, "unit": "K"}
-    assert "· olga · DSC #%d: Tg 978.0 → 706.0 K, Tx 1053.0 → 781.0 K, Tl 1433.0 → 1161.0 K · reason: typed in °C" % bad.pk in correction.line
+    assert correction.line.endswith("· olga · Tg 978.0 → 706.0 K, Tx 1053.0 → 781.0 K, Tl 1433.0 → 1161.0 K · reason: typed in °C")
+    assert correction.record_label == f"DSC #{bad.pk}"
     assert list(alloy.corrections.all()) == [correction]
     assert list(bad.sample.corrections.all()) == [correction]
     # simple-history has it too (the admin's record of every save)
@@ -190,3 +191,119 @@ def test_literature_values_are_corrected_and_retracted_experimental_ones_through
     services.retract_property_value(value=good.property_value, user=olga, reason="bad pan")
     good.refresh_from_db()
     assert good.retracted_at is not None
+
+
+# ---------------------------------------------------------------- pages
+
+
+def test_an_experimenter_corrects_a_dsc_on_the_page_and_the_alloy_page_and_history_change(client, olga, two_dscs):
+    from django.urls import reverse
+
+    _, bad = two_dscs
+    client.force_login(olga)
+    sample_page = client.get(reverse("lab:sample_detail", args=[bad.sample_id])).content.decode()
+    assert reverse("lab:correct_dsc", args=[bad.pk]) in sample_page and reverse("lab:retract_dsc", args=[bad.pk]) in sample_page
+    url = reverse("lab:correct_dsc", args=[bad.pk])
+    form = client.get(url)
+    assert form.status_code == 200 and 'name="version" value="1"' in form.content.decode()
+    # °C ticked: 432.85 °C = 706.0 K
+    response = client.post(url, {"tg": "432.85", "tx": "507.85", "tl": "887.85", "temperature_unit": "C",
+                                 "heating_rate_k_min": "20", "reason": "typed in °C", "version": "1"})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    alloy = Alloy.objects.get()
+    page = client.get(reverse("lab:alloy_detail", args=[alloy.pk])).content.decode()
+    assert "705.5 K" in page  # the mean of 705 and 706
+    assert "· olga · Tg 978.0 → 706.0 K, Tx 1053.0 → 781.0 K, Tl 1433.0 → 1161.0 K · reason: typed in °C" in page
+    sample_page = client.get(reverse("lab:sample_detail", args=[bad.sample_id])).content.decode()
+    assert "Tg 978.0 → 706.0 K" in sample_page
+
+
+def test_the_page_refuses_an_empty_reason_and_a_stale_version_keeping_what_was_typed(client, olga, make_user, two_dscs):
+    from django.urls import reverse
+
+    _, bad = two_dscs
+    client.force_login(olga)
+    url = reverse("lab:correct_dsc", args=[bad.pk])
+    data = {"tg": "706", "tx": "781", "tl": "1161", "temperature_unit": "K", "heating_rate_k_min": "20", "reason": " ",
+            "version": "1"}
+    response = client.post(url, data)
+    assert response.status_code == 200 and "a reason is required" in response.content.decode()
+    services.correct_dsc(dsc=bad, user=make_user("piotr", "experimenter"), reason="typo", tg_k=707.0, tx_k=781.0, tl_k=1161.0)
+    response = client.post(url, {**data, "tg": "706.5", "reason": "mine"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "was changed by piotr at " in html and "Reload" in html
+    assert 'value="706.5"' in html  # the typed value is shown again
+    bad.refresh_from_db()
+    assert bad.tg_k == 707.0
+
+
+def test_a_page_correction_that_breaks_the_order_is_refused_in_the_unit_typed(client, olga, two_dscs):
+    from django.urls import reverse
+
+    _, bad = two_dscs
+    client.force_login(olga)
+    response = client.post(reverse("lab:correct_dsc", args=[bad.pk]), {
+        "tg": "600", "tx": "500", "tl": "900", "temperature_unit": "C", "heating_rate_k_min": "20", "reason": "x", "version": "1"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "You typed Tg = 600 °C, Tx = 500 °C, Tl = 900 °C" in html
+    bad.refresh_from_db()
+    assert bad.tg_k == 978.0
+
+
+def test_retract_and_resolve_pages(client, olga, two_dscs):
+    from django.urls import reverse
+
+    good, bad = two_dscs
+    client.force_login(olga)
+    alloy = Alloy.objects.get()
+    page = client.get(reverse("lab:alloy_detail", args=[alloy.pk])).content.decode()
+    assert reverse("lab:resolve_conflict", args=[bad.property_value.pk]) in page
+    response = client.post(reverse("lab:resolve_conflict", args=[good.property_value.pk]),
+                           {"how": "keep_one", "reason": "S-2 was typed in °C", "version": "1"})
+    assert response.status_code == 302
+    bad.refresh_from_db()
+    assert bad.retracted_at is not None and Alloy.objects.get().tg_mean_k == pytest.approx(705.0)
+    response = client.post(reverse("lab:retract_sample", args=[good.sample_id]), {"reason": "", "version": "1"})
+    assert response.status_code == 200 and "a reason is required" in response.content.decode()
+    response = client.post(reverse("lab:retract_sample", args=[good.sample_id]), {"reason": "lost", "version": "1"})
+    assert response.status_code == 302
+    alloy.refresh_from_db()
+    assert alloy.n_samples == 1 and alloy.n_values == 0 and alloy.tg_mean_k is None  # S-2 is left, its DSC retracted
+
+
+def test_viewers_see_the_history_but_no_buttons_and_cannot_correct(client, viewer, olga, two_dscs):
+    from django.urls import reverse
+
+    _, bad = two_dscs
+    services.correct_dsc(dsc=bad, user=olga, reason="typo", tg_k=706.0, tx_k=781.0, tl_k=1161.0)
+    client.force_login(viewer)
+    page = client.get(reverse("lab:sample_detail", args=[bad.sample_id])).content.decode()
+    assert "Tg 978.0 → 706.0 K" in page and reverse("lab:correct_dsc", args=[bad.pk]) not in page
+    for name in ("correct_dsc", "retract_dsc"):
+        assert client.post(reverse(f"lab:{name}", args=[bad.pk]), {"reason": "x", "version": "2"}).status_code == 403
+
+
+def test_an_admin_edit_is_a_correction_that_refreshes_the_summary(admin_client, two_dscs):
+    from django.urls import reverse
+
+    _, bad = two_dscs
+    url = reverse("admin:lab_dscmeasurement_change", args=[bad.pk])
+    page = admin_client.get(url)
+    assert page.status_code == 200
+    form = page.context["adminform"].form
+    data = {k: ("" if v is None else v) for k, v in form.initial.items() if k in form.fields}
+    data.update({"sample": bad.sample_id, "tg_k": "706", "tx_k": "781", "tl_k": "1161", "curve": "",
+                 "measured_on": "", "operator": bad.operator_id})
+    response = admin_client.post(url, {**data, "correction_reason": ""})
+    assert response.status_code == 200 and "a reason is required for an admin edit" in response.content.decode()
+    response = admin_client.post(url, {**data, "correction_reason": "typed in °C"})
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    alloy = Alloy.objects.get()
+    assert alloy.tg_mean_k == pytest.approx(705.5) and not alloy.has_conflict
+    correction = alloy.corrections.get()
+    assert correction.reason == "typed in °C" and correction.by.username == "admin"
+    assert "Tg 978.0 → 706.0 K" in correction.line
+    assert PropertyValue.objects.get(dsc=bad).tg_k == 706.0
+    assert admin_client.post(reverse("admin:lab_dscmeasurement_delete", args=[bad.pk])).status_code == 403
