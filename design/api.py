@@ -6,6 +6,9 @@
     GET        /api/design-candidates/?campaign=<id>  candidates with their predictions,
                                                       P(glass), P(BMG), Dmax (80 % interval) and
                                                       top feature contributions
+    GET        /api/design-candidates/<id>/recipe/?ingot_g=10&purity=0.9995
+                                                      its casting recipe (ml.recipe): grams per
+                                                      element, at.%, wt%, atomic weights, purity
 
 Thin like the pages: ``design.serializers`` check the shape with the model's rules,
 ``design.services`` make the change (validated again as a whole, so the API refuses what the
@@ -16,12 +19,13 @@ campaign form refuses). Registered by ``register(router)`` once ``"design.api"``
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from core.api import RolePermission
 from core.roles import APPROVER, EXPERIMENTER, has_role
 
-from . import services
+from . import recipes, services
 from .models import Candidate, DesignCampaign
 from .serializers import CampaignSerializer, CampaignWriteSerializer, CandidateSerializer
 
@@ -100,10 +104,27 @@ class CandidateViewSet(viewsets.ReadOnlyModelViewSet):
     }
 
     def get_queryset(self):
-        qs = Candidate.objects.select_related("generation_round").order_by("campaign", "generation_round__number", "rank")
+        qs = Candidate.objects.select_related("generation_round", "sample", "campaign").order_by("campaign", "generation_round__number", "rank")
         campaign = self.request.query_params.get("campaign")
         if campaign:
             if not campaign.isdigit():
                 raise exceptions.ValidationError({"campaign": ["A campaign id (a whole number)."]})
             qs = qs.filter(campaign_id=int(campaign))
         return qs
+
+    @extend_schema(
+        summary="A candidate's casting recipe: grams of each element for an ingot (ml.recipe)",
+        parameters=[
+            OpenApiParameter("ingot_g", OpenApiTypes.NUMBER, description="Ingot mass in g (default 10; above 0, at most 1000)"),
+            OpenApiParameter("purity", OpenApiTypes.STR,
+                             description="One mass fraction for every raw material (0.9995) or per element (\"Zr 0.998, Cu 0.9999\")"),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    @action(detail=True, methods=["get"])
+    def recipe(self, request, pk=None):
+        candidate = self.get_object()
+        req = recipes.recipe_for(candidate.formula, request.query_params)
+        if req.errors:
+            raise exceptions.ValidationError({k: [v] for k, v in req.errors.items()})
+        return Response({"candidate": candidate.pk, "label": candidate.label, **req.recipe.as_dict()})

@@ -6,9 +6,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-from ml.rules import DMAX_MAX_MM, ElementListError, parse_element_list
+from ml.rules import DMAX_MAX_MM, DTX_MAX_K, T_MAX_K, T_MIN_K, ElementListError, parse_element_list
 
-from .models import DMAX_TARGET, TARGET_PROPERTIES, DesignCampaign, dmax_bound_problem
+from .models import DMAX_TARGET, RATIO_TARGETS, TARGET_PROPERTIES, TEMPERATURE_TARGETS, DesignCampaign, target_bound_problem
 
 _RANGE_ITEM = re.compile(r"^\s*([A-Za-z]{1,2})\s*[:=]?\s*([0-9.]+)\s*(?:-|–|\.\.|to)\s*([0-9.]+)\s*%?\s*$")
 
@@ -56,6 +56,17 @@ class CampaignForm(forms.ModelForm):
             self.fields[f"{name}_min"] = forms.FloatField(label=f"{label} min{suffix}", required=False)
             self.fields[f"{name}_max"] = forms.FloatField(label=f"{label} max{suffix}", required=False)
         self.fields[f"{DMAX_TARGET}_min"].help_text = f"critical casting diameter, 0 < Dmax ≤ {DMAX_MAX_MM:g} mm"
+        for name in TEMPERATURE_TARGETS:
+            self.fields[f"{name}_min"].help_text = f"{T_MIN_K:g}–{T_MAX_K:g} K"
+            for end in ("min", "max"):
+                self.fields[f"{name}_{end}"].widget.attrs.update(min=f"{T_MIN_K:g}", max=f"{T_MAX_K:g}", step="any")
+        for name in RATIO_TARGETS:
+            self.fields[f"{name}_min"].help_text = "between 0 and 1"
+            for end in ("min", "max"):
+                self.fields[f"{name}_{end}"].widget.attrs.update(min="0", max="1", step="any")
+        self.fields["delta_tx_k_min"].help_text = f"0 < ΔTx ≤ {DTX_MAX_K:g} K"
+        for end in ("min", "max"):
+            self.fields[f"delta_tx_k_{end}"].widget.attrs.update(min="0", max=f"{DTX_MAX_K:g}", step="any")
         for name in (f"{DMAX_TARGET}_min", f"{DMAX_TARGET}_max"):
             self.fields[name].widget.attrs.update(min="0", max=f"{DMAX_MAX_MM:g}", step="any")
         # Probabilities: 0–1, each field's error on the field (every one shown at once).
@@ -108,18 +119,15 @@ class CampaignForm(forms.ModelForm):
         value = self.cleaned_data.get("min_p_bmg")
         return 0.0 if value is None else value
 
-    def _clean_dmax(self, name):
-        value = self.cleaned_data.get(name)
-        why = dmax_bound_problem(value)
-        if why:
-            raise ValidationError(f"Dmax {why}.")
-        return value
-
-    def clean_dmax_mm_min(self):
-        return self._clean_dmax("dmax_mm_min")
-
-    def clean_dmax_mm_max(self):
-        return self._clean_dmax("dmax_mm_max")
+    def _clean_target_fields(self):
+        """Every target bound's physical limits (models.target_bound_problem), each on its field."""
+        for name in TARGET_PROPERTIES:
+            for end in ("min", "max"):
+                field = f"{name}_{end}"
+                if field in self.cleaned_data:
+                    why = target_bound_problem(name, self.cleaned_data[field])
+                    if why:
+                        self.add_error(field, f"{why}.")
 
     def clean_base_element(self):
         return _element(self.cleaned_data.get("base_element"))
@@ -142,6 +150,7 @@ class CampaignForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        self._clean_target_fields()
         targets = {}
         for name in TARGET_PROPERTIES:
             lo, hi = data.get(f"{name}_min"), data.get(f"{name}_max")
@@ -159,3 +168,24 @@ class CampaignForm(forms.ModelForm):
 
 class DecisionForm(forms.Form):
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+
+
+class SynthesisSampleForm(forms.Form):
+    """The casting details of a candidate's sample (design.services.update_synthesis_sample)."""
+
+    method = forms.ChoiceField(label="Method", choices=())
+    diameter_mm = forms.FloatField(label="Rod diameter (mm)", required=False, help_text="validation needs it: an amorphous rod of stated diameter")
+    cast_on = forms.DateField(label="Cast on", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    operator = forms.ModelChoiceField(label="Operator", queryset=None, required=False)
+
+    def __init__(self, *args, sample=None, **kwargs):
+        from django.contrib.auth import get_user_model
+
+        from lab.models import Sample
+
+        if sample is not None and not args and "data" not in kwargs:
+            kwargs["initial"] = {"method": sample.method, "diameter_mm": sample.diameter_mm, "cast_on": sample.cast_on,
+                                 "operator": sample.operator_id}
+        super().__init__(*args, **kwargs)
+        self.fields["method"].choices = Sample.Method.choices
+        self.fields["operator"].queryset = get_user_model().objects.filter(is_active=True).order_by("username")

@@ -15,7 +15,7 @@ from core.jobs import Job
 from core.roles import APPROVER, EXPERIMENTER
 
 from ml.composition import CompositionError, parse_composition
-from ml.rules import BMG_MIN_DMAX_MM, DMAX_MAX_MM
+from ml.rules import BMG_MIN_DMAX_MM, DMAX_MAX_MM, DTX_MAX_K, T_MAX_K, T_MIN_K
 
 from . import generation
 
@@ -33,6 +33,10 @@ TARGET_PROPERTIES = {
 DMAX_TARGET = generation.DMAX_TARGET
 P_BMG_LABEL = f"P(BMG) (rod ≥ {BMG_MIN_DMAX_MM:g} mm)"
 NO_GFA_MODEL = "the model version that proposed it has no glass-forming-ability (GFA) model"
+# What the stored Tg/Tx/Tl "_std" is: the forward ensemble's spread, not a calibrated interval
+# (on unseen alloys it is about a quarter of the real error; issue 15).
+INTERVAL_LABEL = "ensemble spread σ"
+INTERVAL_NOTE = "± the spread σ of the forward model's ensemble, not a calibrated interval: the real error is larger"
 GFA_LABELS = {"p_glass": "P(glass)", "p_bmg": "P(BMG)", "dmax_mm": "Dmax"}
 
 
@@ -49,6 +53,32 @@ def dmax_bound_problem(value):
     return None
 
 
+TEMPERATURE_TARGETS = ("tg_k", "tx_k", "tl_k")
+RATIO_TARGETS = ("trg", "gamma")
+
+
+def target_bound_problem(name, value):
+    """Why ``value`` cannot bound target ``name`` physically, or None: Tg/Tx/Tl within
+    ml.rules' T_MIN_K–T_MAX_K, 0 < Trg < 1, 0 < γ < 1, 0 < ΔTx ≤ ml.rules.DTX_MAX_K, Dmax 0 < d ≤
+    ml.rules.DMAX_MAX_MM (the words of ``dmax_bound_problem``)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return "must be a number"
+    label = TARGET_PROPERTIES[name][0].split(" ")[0] if name in TARGET_PROPERTIES else name
+    if name in TEMPERATURE_TARGETS and not T_MIN_K <= value <= T_MAX_K:
+        hint = " (was it entered in °C?)" if value < T_MIN_K else ""
+        return f"{label} must be between {T_MIN_K:g} and {T_MAX_K:g} K (got {value:g} K){hint}"
+    if name in RATIO_TARGETS and not 0 < value < 1:
+        return f"{label} must be above 0 and below 1 (got {value:g})"
+    if name == "delta_tx_k" and not 0 < value <= DTX_MAX_K:
+        return f"ΔTx must be above 0 K and at most {DTX_MAX_K:g} K (got {value:g} K)"
+    if name == "dmax_mm":
+        why = dmax_bound_problem(value)
+        return f"Dmax {why}" if why else None
+    return None
+
+
 def probability_problem(value):
     """Why a probability threshold cannot be used, or None (0 ≤ p ≤ 1)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
@@ -61,8 +91,8 @@ def probability_problem(value):
 def target_problems(targets):
     """Every reason the targets cannot be used (empty list: they can).
 
-    Targets: {property: {"min": x?, "max": y?}} with known properties, numbers, min < max;
-    Dmax bounds 0 < d ≤ ml.rules.DMAX_MAX_MM.
+    Targets: {property: {"min": x?, "max": y?}} with known properties, numbers, min < max,
+    each bound physical (``target_bound_problem``).
     """
     if not isinstance(targets, dict) or not targets:
         return ["State at least one target (a minimum or a range)."]
@@ -86,6 +116,11 @@ def target_problems(targets):
                 why = dmax_bound_problem(v)
                 if why:
                     problems.append(f"{name}: the {key} Dmax {why}.")
+        else:
+            for key, v in (("minimum", lo), ("maximum", hi)):
+                why = target_bound_problem(name, v)
+                if why:
+                    problems.append(f"{name}: the {key} {why}.")
         if lo is not None and hi is not None and not lo < hi:
             problems.append(f"{name}: the minimum ({lo:g}) must be below the maximum ({hi:g}).")
     return problems
@@ -232,8 +267,9 @@ class Candidate(models.Model):
         PROPOSED = "proposed", "Proposed"
         APPROVED = "approved_for_synthesis", "Approved for synthesis"
         IN_SYNTHESIS = "in_synthesis", "In synthesis"
-        VALIDATED = "validated", "Validated (amorphous)"
-        FAILED = "failed", "Failed (crystalline)"
+        VALIDATED = "validated", "Validated: glass and thermal targets"
+        MISSED_TARGETS = "missed_targets", "Glass, misses thermal targets"
+        FAILED = "failed", "Failed: crystalline"
         REJECTED = "rejected", "Rejected"
 
     campaign = models.ForeignKey(DesignCampaign, on_delete=models.CASCADE, related_name="candidates")
@@ -306,6 +342,22 @@ class Candidate(models.Model):
         if comp.key != self.composition_key:
             raise ValidationError({"composition_key": "The key does not match the formula."})
 
+    # The two parts of validation (design/validation.py); the sample's rod diameter comes from
+    # the sample (select_related("sample", "campaign") on lists).
+    def glass_part(self):
+        from .validation import glass_part
+
+        diameter = self.sample.diameter_mm if self.sample_id and self.sample is not None else None
+        return glass_part(self.xrd_verdict, diameter, self.campaign.targets)
+
+    def thermal_part(self):
+        from .validation import thermal_part
+
+        return thermal_part(self.tg_k_measured, self.tx_k_measured, self.tl_k_measured, self.campaign.targets)
+
+    def validation_parts(self):
+        return [self.glass_part(), self.thermal_part()]
+
     @property
     def measured_trg(self):
         if self.tg_k_measured and self.tl_k_measured:
@@ -348,4 +400,13 @@ class CandidateEvent(models.Model):
         ordering = ["created_at", "pk"]
 
     def __str__(self):
-        return f"{self.candidate.label}: {self.from_status or '—'} → {self.to_status}"
+        return f"{self.candidate.label}: {self.from_status_display or '—'} → {self.get_to_status_display()}"
+
+    @property
+    def from_status_display(self):
+        return status_label(self.from_status)
+
+
+def status_label(status):
+    """The readable name of a candidate status slug ("" stays "")."""
+    return dict(Candidate.Status.choices).get(status, status)

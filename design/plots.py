@@ -23,18 +23,20 @@ from ml.descriptors import fractions_matrix
 FIGSIZE_IN = (7.0, 4.6)
 
 
-def pca_map_svg(known, candidates=(), validated=(), failed=(), *, title=""):
-    """known/candidates/validated/failed: lists of element -> fraction dicts."""
+def pca_map_svg(known, candidates=(), validated=(), failed=(), *, title="", highlight=None, highlight_label=""):
+    """known/candidates/validated/failed: lists of element -> fraction dicts; ``highlight``: one
+    more (a candidate's fractions) drawn as a large ring with id ``highlight``."""
     from ml.metrics import PCAMap
 
     if len(known) < 3:
         return empty_svg("Too few known alloys for a composition map.")
-    vocab = sorted({el for group in (known, candidates, validated, failed) for f in group for el in f})
+    extra = [highlight] if highlight else []
+    vocab = sorted({el for group in (known, candidates, validated, failed, extra) for f in group for el in f})
     K = fractions_matrix(known, vocab)
     pca = PCAMap(2).fit(K)
     fig = Figure(figsize=FIGSIZE_IN, dpi=100, layout="constrained")
     ax = fig.add_subplot()
-    groups = [fractions_matrix(g, vocab) for g in (candidates, validated, failed) if len(g)]
+    groups = [fractions_matrix(g, vocab) for g in (candidates, validated, failed, extra) if len(g)]
     Z_all = np.vstack([pca.transform(K)] + [pca.transform(G) for G in groups])
     lo, hi = Z_all.min(axis=0), Z_all.max(axis=0)
     pad = 0.08 * np.where(hi - lo > 0, hi - lo, 1.0)
@@ -55,6 +57,11 @@ def pca_map_svg(known, candidates=(), validated=(), failed=(), *, title=""):
             Z = pca.transform(fractions_matrix(group, vocab))
             coll = ax.scatter(Z[:, 0], Z[:, 1], label=f"{gid} ({len(group)})", **style)
             coll.set_gid(gid)
+    if highlight:
+        Z = pca.transform(fractions_matrix([highlight], vocab))
+        coll = ax.scatter(Z[:, 0], Z[:, 1], marker="o", s=220, facecolors="none", edgecolors="#e67e22", linewidths=2.4,
+                          label=(highlight_label or "this candidate").replace("$", r"\$"))
+        coll.set_gid("highlight")
     ev = pca.explained_variance_ratio_
     ax.set_xlabel(f"PC1 ({100 * ev[0]:.0f} % of variance)")
     ax.set_ylabel(f"PC2 ({100 * ev[1]:.0f} % of variance)")

@@ -36,7 +36,7 @@ def campaign_list():
 
 def campaign_candidates(campaign, sort="rank"):
     order = CANDIDATE_SORTS.get(sort, CANDIDATE_SORTS["rank"])
-    return campaign.candidates.select_related("generation_round", "sample", "nearest_known_alloy").order_by(*order, "pk")
+    return campaign.candidates.select_related("generation_round", "sample", "nearest_known_alloy", "campaign").order_by(*order, "pk")
 
 
 def latest_round(campaign):
@@ -44,7 +44,9 @@ def latest_round(campaign):
 
 
 def measured_candidates(campaign):
-    return campaign.candidates.filter(status__in=(Candidate.Status.VALIDATED, Candidate.Status.FAILED)).select_related("sample")
+    """Candidates with an XRD verdict or DSC values (whatever their status)."""
+    return (campaign.candidates.filter(~Q(xrd_verdict="") | Q(tg_k_measured__isnull=False) | Q(tx_k_measured__isnull=False))
+            .select_related("sample", "campaign"))
 
 
 def round_history(campaign):
@@ -75,3 +77,64 @@ def map_points(campaign):
             candidates.append(fractions)
     return known, candidates, validated, failed
 
+
+
+# ------------------------------------------------------------------------------ evidence
+
+NEAREST_ALLOYS = 5
+
+
+def measured_alloys():
+    """The lab's alloys with measured values: a mean Tg/Tx/Tl, a GFA class or a Dmax."""
+    return Alloy.objects.filter(Q(tg_mean_k__isnull=False) | Q(tx_mean_k__isnull=False) | Q(tl_mean_k__isnull=False)
+                                | Q(dmax_mm__isnull=False) | ~Q(gfa_class=""))
+
+
+def l1_distances(fractions, others):
+    """L1 distance on atomic fractions from one element -> fraction dict to each of ``others``."""
+    import numpy as np
+
+    from ml.descriptors import fractions_matrix
+
+    if not others:
+        return np.zeros(0)
+    vocab = sorted({el for f in others for el in f} | set(fractions))
+    return np.abs(fractions_matrix(list(others), vocab) - fractions_matrix([fractions], vocab)).sum(axis=1)
+
+
+def nearest_alloys(candidate, k=NEAREST_ALLOYS):
+    """The ``k`` alloys with measured values nearest to the candidate (L1 on the stored atomic
+    fractions; the candidate's own alloy left out): [{alloy, distance, sources}], nearest first,
+    each source {text, url} (a DOI link, a DSC of this lab's sample, or the label as written)."""
+    import numpy as np
+
+    from lab.models import PropertyValue
+
+    rows = list(measured_alloys().exclude(composition_key=candidate.composition_key).values_list("pk", "fractions"))
+    if not rows:
+        return []
+    dist = l1_distances(candidate.fractions, [f for _, f in rows])
+    order = np.argsort(dist, kind="stable")[:k]
+    picked = [(rows[i][0], float(dist[i])) for i in order]
+    alloys = Alloy.objects.in_bulk([pk for pk, _ in picked])
+    values = PropertyValue.objects.filter(alloy_id__in=alloys).select_related("reference", "dsc__sample").order_by("pk")
+    sources = {}
+    for v in values:
+        sources.setdefault(v.alloy_id, [])
+        entry = _source(v)
+        if entry not in sources[v.alloy_id]:
+            sources[v.alloy_id].append(entry)
+    return [{"alloy": alloys[pk], "distance": d, "sources": sources.get(pk, [])} for pk, d in picked]
+
+
+def _source(value):
+    from django.urls import reverse
+
+    if value.dsc_id and value.dsc is not None:
+        sample = value.dsc.sample
+        return {"text": f"DSC of sample {sample.label}", "url": reverse("lab:sample_detail", args=[sample.pk])}
+    ref = value.reference
+    if ref is not None:
+        text = f"{ref}, {value.source_label}" if value.source_label else str(ref)
+        return {"text": text, "url": f"https://doi.org/{ref.doi}" if ref.doi else ""}
+    return {"text": value.source_label or "literature (source not given)", "url": ""}

@@ -95,6 +95,10 @@ class CandidateSerializer(serializers.ModelSerializer):
     label = serializers.CharField(read_only=True)
     round = serializers.IntegerField(source="generation_round.number", read_only=True)
     status_display = serializers.CharField(source="get_status_display", read_only=True)
+    validation = serializers.SerializerMethodField(
+        help_text='The two parts of validation: {"glass": {"state", "text"}, "thermal": {"state", "text"}}; state is '
+                  "pending, ok, incomplete, missed or failed; text e.g. \"glass ✓ (amorphous 3 mm rod)\"",
+    )
     contributions = serializers.JSONField(
         read_only=True,
         help_text='Top feature contributions: {"p_glass": [[feature, value], ...], "p_bmg": [...], "dmax_mm": [...]} '
@@ -105,7 +109,7 @@ class CandidateSerializer(serializers.ModelSerializer):
         model = Candidate
         fields = [
             "id", "label", "campaign", "round", "number", "rank", "formula", "composition_key", "status",
-            "status_display", "model_version",
+            "status_display", "validation", "model_version",
             "tg_k_pred", "tg_k_std", "tx_k_pred", "tx_k_std", "tl_k_pred", "tl_k_std", "trg_pred", "gamma_pred",
             "delta_tx_k_pred",
             "p_glass", "p_bmg", "dmax_mm_pred", "dmax_low_mm", "dmax_high_mm", "contributions",
@@ -114,9 +118,16 @@ class CandidateSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
         read_only_fields = fields
         extra_kwargs = {
+            "tg_k_std": {"help_text": "Spread σ of the forward ensemble (K), not a calibrated interval"},
+            "tx_k_std": {"help_text": "Spread σ of the forward ensemble (K), not a calibrated interval"},
+            "tl_k_std": {"help_text": "Spread σ of the forward ensemble (K), not a calibrated interval"},
             "p_glass": {"help_text": "P(glass); null when the model has no GFA model"},
             "p_bmg": {"help_text": f"P(castable as a glassy rod ≥ {BMG_MIN_DMAX_MM:g} mm); null without a GFA model"},
             "dmax_mm_pred": {"help_text": "Predicted critical casting diameter (mm); null without a GFA model"},
             "dmax_low_mm": {"help_text": "Low end of Dmax's 80 % interval (mm)"},
             "dmax_high_mm": {"help_text": "High end of Dmax's 80 % interval (mm)"},
         }
+
+    def get_validation(self, obj) -> dict:
+        glass, thermal = obj.validation_parts()
+        return {"glass": glass.as_dict(), "thermal": thermal.as_dict()}

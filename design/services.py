@@ -14,11 +14,11 @@ from django.db.models import Max
 from django.utils import timezone
 
 from core import jobs
-from lab.models import Alloy, Sample, XRDMeasurement
+from lab.models import Alloy, Sample
 from ml.composition import parse_composition
 
 from . import generation
-from .models import Candidate, CandidateEvent, DesignCampaign, GenerationRound
+from .models import Candidate, CandidateEvent, DesignCampaign, GenerationRound, status_label
 
 logger = logging.getLogger(__name__)
 
@@ -310,7 +310,7 @@ def _step(candidate, to_status, *, user, note=""):
     from_status = candidate.status
     candidate.status = to_status
     candidate._history_user = user
-    candidate._change_reason = f"{from_status} → {to_status}" + (f": {note}" if note else "")
+    candidate._change_reason = f"{status_label(from_status)} → {status_label(to_status)}" + (f": {note}" if note else "")
     candidate._change_reason = candidate._change_reason[:100]
     candidate.save()
     CandidateEvent.objects.create(candidate=candidate, from_status=from_status, to_status=to_status, user=user, note=note)
@@ -399,15 +399,51 @@ def _already(candidate):
     return f"{candidate.label} is already {candidate.get_status_display().lower()}{who}{when}; it cannot be approved or rejected again."
 
 
+# ------------------------------------------------------------------------------ the synthesis sample
+
+SAMPLE_FIELDS = ("method", "diameter_mm", "cast_on", "operator")
+
+
+def update_synthesis_sample(candidate, *, user, **fields):
+    """Change the casting details (method, rod diameter, cast date, operator) of the sample an
+    approval created; the candidate's validation follows (a rod diameter completes the glass part).
+
+    lab has no service that edits a sample yet (lab.services creates samples only); until it
+    has, this writes the sample the design app created, validated by ``Sample.full_clean`` and
+    recorded in its history with the user, as ``approve_candidate`` does when it creates it.
+    """
+    unknown = set(fields) - set(SAMPLE_FIELDS)
+    if unknown:
+        raise ValidationError(f"These cannot be changed here: {', '.join(sorted(unknown))}.")
+    with transaction.atomic():
+        candidate = _locked(candidate)
+        if candidate.sample_id is None:
+            raise TransitionError(f"{candidate.label} has no sample yet: approve it for synthesis first.")
+        sample = Sample.objects.select_for_update().get(pk=candidate.sample_id)
+        for name, value in fields.items():
+            setattr(sample, name, value)
+        sample.full_clean()
+        sample._history_user = user
+        sample._change_reason = f"casting details of design candidate {candidate.label}"
+        sample.save()  # design.signals follows with record_measurement
+    return Candidate.objects.get(pk=candidate.pk)
+
+
 # ------------------------------------------------------------------------------ results
 
 
 def record_measurement(sample_id, *, user=None):
-    """A sample got an XRD or DSC measurement: update its candidate (if it came from one).
+    """A sample got an XRD or DSC measurement, or its details changed: update its candidate (if
+    it came from one).
 
-    XRD amorphous -> validated, crystalline -> failed (latest measurement, override included);
-    DSC values are copied as the measured Tg/Tx/Tl. Runs inside the measurement's transaction.
+    The latest XRD's verdict (override included) and the latest DSC's Tg/Tx/Tl are copied; the
+    status follows the two parts of validation (design/validation.py): crystalline → failed;
+    an amorphous rod of stated diameter *and* a DSC meeting the thermal targets → validated;
+    amorphous but a thermal target missed → "glass, misses thermal targets"; anything still
+    open → in synthesis. Runs inside the measurement's transaction.
     """
+    from .validation import status_for
+
     candidate = Candidate.objects.select_for_update().filter(sample_id=sample_id).first()
     if candidate is None:
         return None
@@ -415,21 +451,19 @@ def record_measurement(sample_id, *, user=None):
     xrd = sample.xrd_measurements.order_by("-created_at", "-pk").first()
     dsc = sample.dsc_measurements.order_by("-created_at", "-pk").first()
     changed = False
-    if dsc is not None:
-        for name in ("tg_k", "tx_k", "tl_k"):
-            if getattr(candidate, f"{name}_measured") != getattr(dsc, name):
-                setattr(candidate, f"{name}_measured", getattr(dsc, name))
-                changed = True
-    target = None
-    if xrd is not None:
-        if candidate.xrd_verdict != xrd.verdict:
-            candidate.xrd_verdict = xrd.verdict
+    for name in ("tg_k", "tx_k", "tl_k"):
+        value = getattr(dsc, name) if dsc is not None else None
+        if getattr(candidate, f"{name}_measured") != value:
+            setattr(candidate, f"{name}_measured", value)
             changed = True
-        target = Candidate.Status.VALIDATED if xrd.verdict == XRDMeasurement.Verdict.AMORPHOUS else Candidate.Status.FAILED
-    elif candidate.status == Candidate.Status.APPROVED:
-        target = Candidate.Status.IN_SYNTHESIS  # a DSC before the XRD: it is being made
+    verdict = xrd.verdict if xrd is not None else ""
+    if candidate.xrd_verdict != verdict:
+        candidate.xrd_verdict = verdict
+        changed = True
+    glass, thermal = candidate.validation_parts()
+    target = status_for(glass, thermal, Candidate.Status)
     if target is not None and target != candidate.status and candidate.status != Candidate.Status.REJECTED:
-        note = f"XRD of {sample.label}: {xrd.verdict}" if xrd is not None else f"DSC of {sample.label} recorded"
+        note = f"{glass.text}; {thermal.text} (sample {sample.label})"
         if candidate.status == Candidate.Status.APPROVED and target != Candidate.Status.IN_SYNTHESIS:
             _step(candidate, Candidate.Status.IN_SYNTHESIS, user=user, note="measurements arrived")
         return _step(candidate, target, user=user, note=note)

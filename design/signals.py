@@ -1,7 +1,7 @@
 """Lab results flowing back into the design loop.
 
-A saved XRD or DSC measurement updates the candidate its sample came from (in the same
-transaction), and once committed lets the loop decide whether enough new lab results exist
+A saved XRD or DSC measurement, or a change of the sample itself (its rod diameter), updates
+the candidate its sample came from (in the same transaction), and once committed lets the loop decide whether enough new lab results exist
 to retrain the models.
 """
 
@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from lab.models import DSCMeasurement, XRDMeasurement
+from lab.models import DSCMeasurement, Sample, XRDMeasurement
 
 logger = logging.getLogger(__name__)
 
@@ -39,3 +39,20 @@ def lab_result_saved(sender, instance, raw=False, **kwargs):
     except Exception:
         logger.exception("Could not update the design candidate of sample %s", instance.sample_id)
     transaction.on_commit(_after_commit_retrain_check)
+
+
+@receiver(post_save, sender=Sample, dispatch_uid="design.sample_changed")
+def sample_saved(sender, instance, created=False, raw=False, **kwargs):
+    """A candidate's sample changed (e.g. its rod diameter was stated): its validation follows."""
+    if raw or created:
+        return
+    from .models import Candidate
+    from .services import record_measurement
+
+    if not Candidate.objects.filter(sample_id=instance.pk).exists():
+        return
+    try:
+        with transaction.atomic():
+            record_measurement(instance.pk, user=getattr(instance, "_history_user", None))
+    except Exception:
+        logger.exception("Could not update the design candidate of sample %s", instance.pk)

@@ -13,9 +13,9 @@ from core.roles import APPROVER, EXPERIMENTER, VIEWER, has_role, role_required
 from core.views import job_action_view
 from training import selectors as ml_selectors
 
-from . import generation, selectors, services
-from .forms import CampaignForm, DecisionForm
-from .models import GFA_LABELS, NO_GFA_MODEL, P_BMG_LABEL, Candidate, DesignCampaign
+from . import feasibility, generation, recipes, selectors, services
+from .forms import CampaignForm, DecisionForm, SynthesisSampleForm
+from .models import GFA_LABELS, INTERVAL_LABEL, INTERVAL_NOTE, NO_GFA_MODEL, P_BMG_LABEL, Candidate, DesignCampaign
 
 
 def _errors(exc):
@@ -55,6 +55,9 @@ def campaign_detail(request, pk):
     candidates = selectors.campaign_candidates(campaign, sort)
     current = selectors.latest_round(campaign)
     measured = list(selectors.measured_candidates(campaign))
+    rounds = list(selectors.round_history(campaign))
+    for r in rounds:
+        r.explanation = feasibility.round_explanation(r.counts, campaign) if r.status == "done" else ""
     return render(
         request,
         "design/campaign_detail.html",
@@ -65,7 +68,9 @@ def campaign_detail(request, pk):
             "sorts": selectors.CANDIDATE_SORTS,
             "round": current,
             "round_live": current is not None and not current.is_finished,
-            "rounds": selectors.round_history(campaign),
+            "rounds": rounds,
+            "round_explanation": next((r.explanation for r in rounds if current and r.pk == current.pk), ""),
+            "feasibility": feasibility.feasibility(campaign),
             "measured": measured,
             "versions": selectors.model_history(),
             "active_version": ml_selectors.active_version(),
@@ -128,7 +133,15 @@ def campaign_map(request, pk):
 
     campaign = get_object_or_404(DesignCampaign, pk=pk)
     known, candidates, validated, failed = selectors.map_points(campaign)
-    svg = pca_map_svg(known, candidates, validated, failed, title=f"{campaign.name}: composition map")
+    highlight = None
+    raw = request.GET.get("highlight", "")
+    if raw.isdigit():  # ?highlight=<candidate id>: that candidate of this campaign as a large ring
+        highlight = campaign.candidates.filter(pk=int(raw)).first()
+    svg = pca_map_svg(
+        known, candidates, validated, failed, title=f"{campaign.name}: composition map",
+        highlight=highlight.fractions if highlight else None,
+        highlight_label=f"{highlight.label} {highlight.formula}" if highlight else "",
+    )
     response = HttpResponse(svg, content_type="image/svg+xml")
     response["Cache-Control"] = "private, max-age=0"
     return response
@@ -148,7 +161,7 @@ def campaign_parity(request, pk):
 
 
 @role_required(VIEWER)
-def candidate_detail(request, pk):
+def candidate_detail(request, pk, sample_form=None, status=200):
     candidate = get_object_or_404(
         Candidate.objects.select_related("campaign", "generation_round", "model_version", "sample", "alloy", "nearest_known_alloy"),
         pk=pk,
@@ -162,13 +175,54 @@ def candidate_detail(request, pk):
             "history": candidate.history.select_related("history_user").order_by("-history_date")[:30],
             "comparison": candidate.predicted_vs_measured(),
             "why": _why(candidate),
+            "nearest": selectors.nearest_alloys(candidate),
+            "recipe": recipes.recipe_for(candidate.formula, request.GET),
+            "interval_label": INTERVAL_LABEL,
+            "interval_note": INTERVAL_NOTE,
             "no_gfa_model": NO_GFA_MODEL,
             "p_bmg_label": P_BMG_LABEL,
             "form": DecisionForm(),
+            "sample_form": sample_form or (SynthesisSampleForm(sample=candidate.sample) if candidate.sample_id else None),
+            "parts": candidate.validation_parts(),
+            "events_readable": [(e, e.from_status_display, e.get_to_status_display()) for e in candidate.events.select_related("user")],
             "can_approve": has_role(request.user, APPROVER),
             "can_synthesise": has_role(request.user, EXPERIMENTER) or has_role(request.user, APPROVER),
         },
+        status=status,
     )
+
+
+@require_POST
+@role_required(VIEWER)
+def candidate_sample(request, pk):
+    """The casting details of the candidate's sample (experimenter or approver)."""
+    candidate = get_object_or_404(Candidate.objects.select_related("sample"), pk=pk)
+    if not (has_role(request.user, EXPERIMENTER) or has_role(request.user, APPROVER)):
+        messages.error(request, "Editing the sample needs the experimenter or approver role.")
+        return redirect(candidate)
+    if candidate.sample_id is None:
+        messages.error(request, f"{candidate.label} has no sample yet: approve it for synthesis first.")
+        return redirect(candidate)
+    form = SynthesisSampleForm(request.POST, sample=candidate.sample)
+    if form.is_valid():
+        try:
+            candidate = services.update_synthesis_sample(candidate, user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            for field, errors in getattr(exc, "message_dict", {None: exc.messages}).items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, f"Sample {candidate.sample.label} saved; {candidate.label} is {candidate.get_status_display().lower()}.")
+            return redirect(candidate)
+    return candidate_detail(request, pk, sample_form=form, status=400)
+
+
+@require_GET
+@role_required(VIEWER)
+def candidate_recipe(request, pk):
+    """The casting recipe alone, laid out for printing (?ingot_g=…&purity=… as on the candidate page)."""
+    candidate = get_object_or_404(Candidate.objects.select_related("campaign"), pk=pk)
+    req = recipes.recipe_for(candidate.formula, request.GET)
+    return render(request, "design/recipe_print.html", {"c": candidate, "recipe": req}, status=400 if req.errors else 200)
 
 
 def _why(candidate):

@@ -53,7 +53,7 @@ def test_approval_creates_the_sample_and_cannot_happen_twice(candidate, approver
     assert c.status == Candidate.Status.APPROVED
     # In the history, with who and why.
     h = c.history.order_by("-history_date").first()
-    assert h.history_user == approver and "approved_for_synthesis" in h.history_change_reason
+    assert h.history_user == approver and "Proposed → Approved for synthesis" in h.history_change_reason
     event = c.events.last()
     assert (event.user, event.from_status, event.to_status, event.note) == (approver, "proposed", "approved_for_synthesis", "cast a 2 mm rod")
 
@@ -144,9 +144,12 @@ def test_xrd_override_moves_the_candidate(candidate, approver, experimenter):
     from .conftest import xrd_upload
 
     c = services.approve_candidate(candidate, user=approver)
+    c = services.update_synthesis_sample(c, user=experimenter, diameter_mm=2.0)
     xrd = lab_services.record_xrd(c.sample, user=experimenter, uploaded_file=xrd_upload("amorphous", seed=5))
     c.refresh_from_db()
-    assert c.status == Candidate.Status.VALIDATED and c.xrd_verdict == "amorphous"
+    # Glass confirmed; validated only once a DSC is in too (tests/design/test_validation_parts.py).
+    assert c.status == Candidate.Status.IN_SYNTHESIS and c.xrd_verdict == "amorphous"
+    assert c.glass_part().state == "ok" and c.thermal_part().state == "pending"
     assert c.tg_k_measured is None  # no DSC yet
     lab_services.override_xrd_verdict(xrd, user=experimenter, verdict="crystalline", reason="sharp peak at 38° seen by eye")
     c.refresh_from_db()

@@ -76,6 +76,7 @@ def test_whole_loop(active_model, campaign_factory, approver, experimenter, clie
     measured = {}
     with django_capture_on_commit_callbacks(execute=True):
         for i, c in enumerate(approved):
+            services.update_synthesis_sample(c, user=experimenter, diameter_mm=2.0)  # a rod of stated diameter
             sample = Sample.objects.get(pk=c.sample_id)
             kind = "crystalline" if i == 2 else "amorphous"
             lab_services.record_xrd(sample, user=experimenter, uploaded_file=xrd_upload(kind, seed=i))
@@ -86,11 +87,14 @@ def test_whole_loop(active_model, campaign_factory, approver, experimenter, clie
                 lab_services.record_dsc(sample, user=experimenter, tg_k=tg, tx_k=tx, tl_k=tl, curve_file=curve)
                 measured[c.pk] = (tg, tx, tl)
     statuses = {c.pk: Candidate.objects.get(pk=c.pk).status for c in approved}
-    assert statuses[approved[0].pk] == statuses[approved[1].pk] == Candidate.Status.VALIDATED
+    for c in approved[:2]:  # glass ✓ (amorphous 2 mm rod): validated when the DSC meets the targets
+        tg, tx, tl = measured[c.pk]
+        meets = tg >= 680 and tg / tl >= 0.58
+        assert statuses[c.pk] == (Candidate.Status.VALIDATED if meets else Candidate.Status.MISSED_TARGETS)
     assert statuses[approved[2].pk] == Candidate.Status.FAILED
     # Every step is recorded with who did it.
     steps = list(CandidateEvent.objects.filter(candidate=approved[0]).values_list("to_status", flat=True))
-    assert steps == ["proposed", "approved_for_synthesis", "in_synthesis", "validated"]
+    assert steps == ["proposed", "approved_for_synthesis", "in_synthesis", statuses[approved[0].pk]]
 
     # The candidate page shows predicted vs measured with relative errors.
     validated = Candidate.objects.get(pk=approved[0].pk)
