@@ -27,7 +27,8 @@ Protocol
   the σ grid, tree sizes) were set by looking only at inner-fold scores on the *training* rows
   of outer fold 0 (4 system folds inside them). Those rows hold the test rows of outer folds
   1–4, so their outer scores carry a mild optimism; fold 0's outer score (in "folds") does not.
-* Cost: seconds and peak resident memory (``resource.getrusage``, the process maximum so far,
+* Cost: wall seconds, CPU seconds (the wall time depends on what else the shared machine runs;
+  the 1-minute load average is reported beside it) and peak resident memory (``resource.getrusage``, the process maximum so far,
   so measured in a fresh child process) of one full fit of the default on all rows, with
   ``--n-jobs`` threads (1 by default: on the shared 2-core machine two OpenMP threads competing
   with other processes made the full fit ~5× slower, 94 s against ~20 s).
@@ -57,7 +58,7 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "gfa_dev.csv"
 # Candidate configurations chosen between on inner folds (the first is GFAModel's default).
 CANDIDATES = (
     {},
-    {"balance": "weight"},  # class balance by scale_pos_weight instead of SMOTE
+    {"fractions": False},  # no atomic-fraction (D1) columns: element identity only through properties
 )
 QUICK = {"n_estimators": 30, "dmax_n_estimators": 30, "max_depth": 3, "inner_folds": 2}
 
@@ -230,8 +231,10 @@ def full_fit_cost(path, params: dict | None = None, n_jobs: int = 2) -> dict:
         "import json,resource,sys,time; sys.path.insert(0, %r)\n"
         "from bench.gfa_bench import load\nfrom ml.gfa import GFAModel\n"
         "d = load(%r); base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "t = time.perf_counter(); GFAModel(n_jobs=%d, **%r).fit(d); s = time.perf_counter() - t\n"
-        "print(json.dumps({'fit_s': s, 'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,"
+        "cpu = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_utime + resource.getrusage(resource.RUSAGE_SELF).ru_stime\n"
+        "c = cpu(); t = time.perf_counter(); GFAModel(n_jobs=%d, **%r).fit(d); s = time.perf_counter() - t\n"
+        "print(json.dumps({'fit_s': s, 'cpu_s': cpu() - c, 'load_avg_1min': __import__('os').getloadavg()[0],"
+        " 'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,"
         " 'peak_mb_before_fit': base / 1024, 'n_jobs': %d, 'rows': len(d)}))\n"
     ) % (str(REPO), str(path), n_jobs, dict(params or {}), n_jobs)
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -353,6 +353,7 @@ def test_save_and_load_give_identical_predictions(model, data, tmp_path):
     json.dumps(state)
     files = sorted(os.listdir(tmp_path))
     assert all(f.endswith((".json", ".ubj", ".npz")) for f in files)
+    assert all(isinstance(f, str) for f in state["model_files"].values())
     assert set(state["model_files"].values()) <= set(files)
     assert state["data_hash"] == gfa_data_hash(data) and state["feature_names"] == model.feature_names_
     assert {"xgboost", "scikit-learn", "imbalanced-learn", "numpy"} <= set(state["versions"])
@@ -407,3 +408,19 @@ def test_every_feature_is_finite_so_smote_always_runs():
     assert heads and all(e["smote"] for e in heads)
     raw, F = m._raw(["Cu", "Co50Ni50", "Zr60Cu30Al10"])
     assert np.isfinite(F).all()
+
+
+def test_optional_feature_blocks_change_the_features_and_survive_save_load(data, tmp_path):
+    m = GFAModel(seed=0, fractions=False, pair_ratios=True, knn_groups=1.0, dmax_members=3, **TINY).fit(data)
+    assert len(m.boosters_["dmax_mm"].boosters) == 3
+    names = m.feature_names_
+    assert not any(n.startswith("frac_") for n in names)
+    assert {"ratio_glass_mean", "ratio_bmg_min", "pair_glass_mean", "knn_glass_rate", "group_metalloid"} <= set(names)
+    emb = m.features_.embed(m.features_.fractions(data.compositions[:5]))
+    np.testing.assert_allclose(emb.sum(axis=1), 1.0)  # L1 on the embedding needs rows summing to 1
+    again = GFAModel.load(str(tmp_path), m.save(str(tmp_path)))
+    a, b = m.predict(data.compositions[:20]), again.predict(data.compositions[:20])
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    plain = GFAModel(seed=0, **{**TINY, "knn_k": 0, "pair_stats": False}).fit(data)
+    assert not any(n.startswith(("knn_", "pair_", "ratio_")) for n in plain.feature_names_)
