@@ -175,7 +175,7 @@ class SynthesisSampleForm(forms.Form):
 
     method = forms.ChoiceField(label="Method", choices=())
     diameter_mm = forms.FloatField(label="Rod diameter (mm)", required=False, help_text="validation needs it: an amorphous rod of stated diameter")
-    cast_on = forms.DateField(label="Cast on", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    cast_on = forms.DateField(label="Cast on", required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     operator = forms.ModelChoiceField(label="Operator", queryset=None, required=False)
 
     def __init__(self, *args, sample=None, **kwargs):

@@ -101,6 +101,7 @@ def test_synthesis_sample_is_editable_from_the_candidate_page(approved, experime
     assert sample.history.first().history_user == experimenter
     page = experimenter_client.get(c.get_absolute_url()).content.decode()
     assert "rod diameter 3 mm" in page and "cast 2026-11-30 by erin" in page
+    assert 'value="2026-11-30"' in page  # the date field shows the stored date (ISO, as type=date needs)
 
 
 def test_viewer_cannot_edit_the_sample(approved, viewer_client):
