@@ -9,6 +9,7 @@ Reads need the viewer role; creating alloys, samples and measurements and overri
 XRD verdict need the experimenter role (as on the web pages).
 """
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
@@ -19,7 +20,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from core.api import HasRole
+from core.api import HasRole, error_body
 from core.roles import EXPERIMENTER
 from ml.composition import CompositionError
 
@@ -33,6 +34,12 @@ from .filters import (
 )
 from .models import DSCMeasurement, PropertyValue, Sample, XRDMeasurement
 from .serializers import (
+    ConflictResolutionSerializer,
+    CorrectionSerializer,
+    DSCCorrectionSerializer,
+    PropertyValueCorrectionSerializer,
+    RetractSerializer,
+    SampleCorrectionSerializer,
     AlloyCreateSerializer,
     AlloyDetailSerializer,
     AlloySerializer,
@@ -58,6 +65,97 @@ def register(router):
 
 _INT_PK = r"[0-9]+"
 _WRITE = [HasRole(EXPERIMENTER)]
+
+
+def _is_stale(exc):
+    return any(getattr(e, "code", None) == "stale" for e in getattr(exc, "error_dict", {}).get("version", ()))
+
+
+def _service(call):
+    """Run a correction service; a stale version ("changed by X at T, reload") answers 409."""
+    try:
+        return call()
+    except DjangoValidationError as exc:
+        if _is_stale(exc):
+            message = "; ".join(exc.message_dict["version"])
+            return Response(error_body(message, {"version": exc.message_dict["version"]}), status=status.HTTP_409_CONFLICT)
+        raise
+
+
+class CorrectionActions:
+    """``POST .../correct/`` (and PATCH on the record) with ``reason`` and ``version``,
+    ``POST .../retract/``, ``GET .../history/``: the web pages' corrections (lab.services),
+    experimenters write, viewers read."""
+
+    record_type = None
+    detail_serializer = None
+    correction_serializer = None
+
+    def _respond(self, request, pk, result):
+        if isinstance(result, Response):
+            return result
+        obj = self.get_queryset().get(pk=pk)
+        return Response(self.detail_serializer(obj, context={"request": request}).data)
+
+    def _retract(self, obj, user, reason, version):
+        raise NotImplementedError
+
+    def _correct(self, obj, user, serializer):
+        raise NotImplementedError
+
+    def history(self, request, pk=None):
+        obj = self.get_object()
+        return Response(CorrectionSerializer(selectors.record_corrections(self.record_type, obj.pk), many=True).data)
+
+    def retract(self, request, pk=None):
+        obj = self.get_object()
+        serializer = RetractSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        d = serializer.validated_data
+        return self._respond(request, obj.pk, _service(lambda: self._retract(obj, request.user, d["reason"], d.get("version"))))
+
+    def correct(self, request, pk=None):
+        obj = self.get_object()
+        serializer = self.correction_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self._respond(request, obj.pk, _service(lambda: self._correct(obj, request.user, serializer)))
+
+
+def _partial_update(self, request, pk=None):
+    """PATCH on a record: its correction (``reason`` and ``version`` with the fields to change)."""
+    return self.correct(request, pk)
+
+
+def _fresh(method):
+    """A new function object for ``method``: action() and extend_schema() annotate the function
+    itself, and each viewset's actions need their own annotations."""
+
+    def wrapper(self, request, pk=None):
+        return method(self, request, pk)
+
+    name = method.__name__.lstrip("_")
+    wrapper.__name__, wrapper.__qualname__, wrapper.__doc__ = name, name, method.__doc__
+    return wrapper
+
+
+def _correction_actions(name, record_serializer, correction_serializer):
+    """history, retract (and correct, partial_update) with their schema, for one kind of record."""
+    history = extend_schema(summary=f"The {name}'s corrections and retractions, newest first",
+                            responses={200: CorrectionSerializer(many=True)})(
+        action(detail=True, methods=["get"], url_path="history", url_name="history", filter_backends=[], pagination_class=None)(
+            _fresh(CorrectionActions.history)))
+    retract = extend_schema(
+        summary=f"Retract the {name} (kept and shown, out of the means and the training data); a reason is required",
+        request=RetractSerializer, responses={200: record_serializer, 409: OpenApiResponse(description="Changed since your version")},
+    )(action(detail=True, methods=["post"], url_path="retract", url_name="retract")(_fresh(CorrectionActions.retract)))
+    if correction_serializer is None:
+        return history, retract
+    doc = dict(summary=f"Correct the {name}: the fields given change; a reason is required",
+               request=correction_serializer,
+               responses={200: record_serializer, 409: OpenApiResponse(description="Changed since your version")})
+    correct = extend_schema(**doc)(action(detail=True, methods=["post"], url_path="correct", url_name="correct")(
+        _fresh(CorrectionActions.correct)))
+    return history, retract, correct, extend_schema(**doc)(_fresh(_partial_update))
 
 
 def _created(serializer_class, instance, request):
@@ -134,8 +232,19 @@ class AlloyViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         responses={201: SampleSerializer},
     ),
 )
-class SampleViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class SampleViewSet(CorrectionActions, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     permission_classes = _WRITE
+    record_type = "sample"
+    detail_serializer = SampleSerializer
+    correction_serializer = SampleCorrectionSerializer
+    history, retract, correct, partial_update = _correction_actions("sample", SampleSerializer, SampleCorrectionSerializer)
+
+    def _retract(self, obj, user, reason, version):
+        return services.retract_sample(sample=obj, user=user, reason=reason, version=version)
+
+    def _correct(self, obj, user, serializer):
+        d = serializer.validated_data
+        return services.correct_sample(sample=obj, user=user, reason=d["reason"], version=d.get("version"), **serializer.changes())
     filterset_class = SampleFilterSet
     lookup_value_regex = _INT_PK
     ordering_fields = ["created_at", "label", "diameter_mm", "cast_on", "method"]
@@ -172,8 +281,14 @@ class SampleViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         responses={201: XRDMeasurementSerializer},
     ),
 )
-class XRDMeasurementViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class XRDMeasurementViewSet(CorrectionActions, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     permission_classes = _WRITE
+    record_type = "xrd"
+    detail_serializer = XRDMeasurementSerializer
+    history, retract = _correction_actions("XRD measurement", XRDMeasurementSerializer, None)
+
+    def _retract(self, obj, user, reason, version):
+        return services.retract_xrd(xrd=obj, user=user, reason=reason, version=version)
     filterset_class = XRDFilterSet
     lookup_value_regex = _INT_PK
     parser_classes = [MultiPartParser, FormParser, JSONParser]
@@ -243,8 +358,22 @@ def _file_response(field_file):
         responses={201: DSCMeasurementSerializer},
     ),
 )
-class DSCMeasurementViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class DSCMeasurementViewSet(CorrectionActions, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     permission_classes = _WRITE
+    record_type = "dsc"
+    detail_serializer = DSCMeasurementSerializer
+    correction_serializer = DSCCorrectionSerializer
+    history, retract, correct, partial_update = _correction_actions(
+        "DSC measurement", DSCMeasurementSerializer, DSCCorrectionSerializer)
+
+    def _retract(self, obj, user, reason, version):
+        return services.retract_dsc(dsc=obj, user=user, reason=reason, version=version)
+
+    def _correct(self, obj, user, serializer):
+        d = serializer.validated_data
+        changes, unit = serializer.changes()
+        return services.correct_dsc(dsc=obj, user=user, reason=d["reason"], version=d.get("version"),
+                                    units_confirmed=d["confirm_units"], typed_unit=unit, **changes)
     filterset_class = DSCFilterSet
     lookup_value_regex = _INT_PK
     parser_classes = [MultiPartParser, FormParser, JSONParser]
@@ -276,10 +405,41 @@ class DSCMeasurementViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
 
 
 @extend_schema_view(
-    list=extend_schema(summary="Property values (Tg/Tx/Tl) of every source, with provenance; read-only"),
+    list=extend_schema(summary="Property values (Tg/Tx/Tl) of every source, with provenance; corrected and retracted through their actions"),
 )
-class PropertyValueViewSet(viewsets.ReadOnlyModelViewSet):
+class PropertyValueViewSet(CorrectionActions, viewsets.ReadOnlyModelViewSet):
+    permission_classes = _WRITE
     serializer_class = PropertyValueSerializer
+    record_type = "value"
+    detail_serializer = PropertyValueSerializer
+    correction_serializer = PropertyValueCorrectionSerializer
+    # POST .../correct/ only: PATCH on a property value stays refused (tests/api/test_measurements.py
+    # holds the list read-only for PUT/PATCH/DELETE).
+    history, retract, correct, _ = _correction_actions(
+        "property value", PropertyValueSerializer, PropertyValueCorrectionSerializer)
+
+    def _retract(self, obj, user, reason, version):
+        return services.retract_property_value(value=obj, user=user, reason=reason, version=version)
+
+    def _correct(self, obj, user, serializer):
+        d = serializer.validated_data
+        changes, unit = serializer.changes()
+        return services.correct_property_value(value=obj, user=user, reason=d["reason"], version=d.get("version"),
+                                               units_confirmed=d["confirm_units"], typed_unit=unit, **changes)
+
+    @extend_schema(
+        summary="Resolve a conflict: keep this value (retracting those it conflicts with), keep all, or retract it",
+        request=ConflictResolutionSerializer,
+        responses={200: PropertyValueSerializer, 409: OpenApiResponse(description="Changed since your version")},
+    )
+    @action(detail=True, methods=["post"], url_path="resolve", url_name="resolve")
+    def resolve(self, request, pk=None):
+        obj = self.get_object()
+        serializer = ConflictResolutionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        d = serializer.validated_data
+        return self._respond(request, obj.pk, _service(lambda: services.resolve_conflict(
+            value=obj, user=request.user, how=d["how"], reason=d["reason"], version=d.get("version"))))
     filterset_class = PropertyValueFilterSet
     lookup_value_regex = _INT_PK
     ordering_fields = ["created_at", "tg_k", "tx_k", "tl_k", "alloy"]

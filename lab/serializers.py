@@ -6,13 +6,16 @@ from rest_framework import serializers
 from . import selectors
 from .models import (
     CU_KALPHA_WAVELENGTH_A,
+    DMAX_KIND_CHOICES,
     Alloy,
+    Correction,
     DSCMeasurement,
     PropertyValue,
     Reference,
     Sample,
     TemperatureUnit,
     XRDMeasurement,
+    to_kelvin,
 )
 
 
@@ -34,6 +37,7 @@ class PropertyValueSerializer(serializers.ModelSerializer):
     trg = serializers.FloatField(source="reduced_glass_transition", read_only=True, allow_null=True, help_text="Tg/Tl")
     gamma = serializers.FloatField(read_only=True, allow_null=True, help_text="Tx/(Tg+Tl)")
     dtx_k = serializers.FloatField(source="supercooled_liquid_region_k", read_only=True, allow_null=True, help_text="Tx−Tg (K)")
+    counts = serializers.BooleanField(read_only=True, help_text="In the alloy's means and the training data: not retracted, not in an unresolved conflict")
 
     class Meta:
         model = PropertyValue
@@ -41,8 +45,9 @@ class PropertyValueSerializer(serializers.ModelSerializer):
             "id", "alloy", "formula", "origin", "tg_k", "tx_k", "tl_k", "trg", "gamma", "dtx_k",
             "gfa_class", "dmax_mm", "dmax_kind",
             "heating_rate_k_min", "conflict", "provenance", "dsc", "sample", "reference", "source_label",
-            "note", "created_at",
+            "note", "conflict_resolution", "counts", "version", "corrected_at", "retracted_at", "retraction_reason", "created_at",
         ]  # fmt: skip
+        read_only_fields = ["counts", "conflict_resolution", "version", "corrected_at", "retracted_at", "retraction_reason"]
 
     @extend_schema_field(
         {"type": "object", "nullable": True, "properties": {"id": {"type": "integer"}, "label": {"type": "string"}}}
@@ -140,8 +145,9 @@ class SampleSerializer(serializers.ModelSerializer):
         model = Sample
         fields = [
             "id", "url", "label", "alloy", "formula", "method", "diameter_mm", "cast_on", "operator", "notes",
-            "xrd_measurements", "dsc_measurements", "latest_verdict", "created_at",
+            "xrd_measurements", "dsc_measurements", "latest_verdict", "version", "corrected_at", "retracted_at", "retraction_reason", "created_at",
         ]  # fmt: skip
+        read_only_fields = ["version", "corrected_at", "retracted_at", "retraction_reason"]
 
     @extend_schema_field({"type": "array", "items": {"type": "integer"}})
     def get_xrd_measurements(self, sample):
@@ -192,7 +198,7 @@ class XRDMeasurementSerializer(serializers.ModelSerializer):
             "id", "url", "sample", "sample_label", "alloy", "formula", "wavelength_a", "peak_q_inv_a",
             "peak_two_theta_deg", "fwhm_inv_a", "computed_verdict", "verdict_reason", "override_verdict",
             "override_reason", "verdict", "is_amorphous", "analysis", "measured_on", "operator", "pattern_url",
-            "created_at",
+            "version", "corrected_at", "retracted_at", "retraction_reason", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -231,7 +237,7 @@ class DSCMeasurementSerializer(serializers.ModelSerializer):
         fields = [
             "id", "url", "sample", "sample_label", "alloy", "formula", "tg_k", "tx_k", "tl_k", "trg", "gamma",
             "dtx_k", "heating_rate_k_min", "curve_temperature_unit", "has_curve", "property_value", "measured_on",
-            "operator", "created_at",
+            "operator", "version", "corrected_at", "retracted_at", "retraction_reason", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -251,3 +257,79 @@ class DSCCreateSerializer(serializers.Serializer):
     measured_on = serializers.DateField(required=False, allow_null=True)
 
 
+
+
+# ------------------------------------------------------------------ corrections
+
+
+class CorrectionSerializer(serializers.ModelSerializer):
+    """One correction, retraction or conflict resolution: who, when, why, before → after."""
+
+    by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    line = serializers.CharField(read_only=True, help_text='"2026-12-01 14:02 · olga · Tg 978.0 → 705.0 K · reason: typed in °C"')
+
+    class Meta:
+        model = Correction
+        fields = ["id", "record_type", "record_id", "action", "changes", "reason", "version", "by", "at", "line"]
+        read_only_fields = fields
+
+
+class RetractSerializer(serializers.Serializer):
+    reason = serializers.CharField(allow_blank=True, help_text="Required: why the record is retracted")
+    version = serializers.IntegerField(required=False, allow_null=True, help_text="The version you read; refused (409) if it changed since")
+
+
+class _CorrectionBase(serializers.Serializer):
+    reason = serializers.CharField(allow_blank=True, help_text="Required: why")
+    version = serializers.IntegerField(required=False, allow_null=True, help_text="The version you read; refused (409) if it changed since")
+
+
+class _TemperatureCorrection(_CorrectionBase):
+    tg_k = serializers.FloatField(required=False, allow_null=True, help_text="In temperature_unit (K unless said)")
+    tx_k = serializers.FloatField(required=False, allow_null=True, help_text="In temperature_unit")
+    tl_k = serializers.FloatField(required=False, allow_null=True, help_text="In temperature_unit")
+    temperature_unit = serializers.ChoiceField(choices=TemperatureUnit.choices, default=TemperatureUnit.KELVIN,
+                                               help_text="Unit of tg_k, tx_k, tl_k as sent: K or C")
+    heating_rate_k_min = serializers.FloatField(required=False)
+    confirm_units = serializers.BooleanField(default=False, help_text="Save although the values look typed in the other unit")
+
+    def changes(self):
+        """The fields given, temperatures in K (ml.rules.to_kelvin)."""
+        data = dict(self.validated_data)
+        unit = data.pop("temperature_unit", TemperatureUnit.KELVIN)
+        for name in ("reason", "version", "confirm_units"):
+            data.pop(name, None)
+        for name in ("tg_k", "tx_k", "tl_k"):
+            if name in data:
+                data[name] = to_kelvin(data[name], unit)
+        return data, unit
+
+
+class DSCCorrectionSerializer(_TemperatureCorrection):
+    measured_on = serializers.DateField(required=False, allow_null=True)
+
+
+class PropertyValueCorrectionSerializer(_TemperatureCorrection):
+    gfa_class = serializers.CharField(required=False, allow_blank=True, help_text="bmg / ribbon / crystal or \"\"")
+    dmax_mm = serializers.FloatField(required=False, allow_null=True)
+    dmax_kind = serializers.ChoiceField(choices=DMAX_KIND_CHOICES, required=False)
+    note = serializers.CharField(required=False, allow_blank=True)
+
+
+class SampleCorrectionSerializer(_CorrectionBase):
+    label = serializers.CharField(max_length=64, required=False)
+    method = serializers.ChoiceField(choices=Sample.Method.choices, required=False)
+    diameter_mm = serializers.FloatField(required=False, allow_null=True)
+    cast_on = serializers.DateField(required=False, allow_null=True)
+    notes = serializers.CharField(required=False, allow_blank=True)
+
+    def changes(self):
+        return {k: v for k, v in self.validated_data.items() if k not in ("reason", "version")}
+
+
+class ConflictResolutionSerializer(serializers.Serializer):
+    how = serializers.ChoiceField(choices=[("keep_one", "keep this value, retract those it conflicts with"),
+                                           ("keep_all", "keep it and those it conflicts with"),
+                                           ("retract", "retract this value")])
+    reason = serializers.CharField(allow_blank=True)
+    version = serializers.IntegerField(required=False, allow_null=True)

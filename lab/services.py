@@ -1091,8 +1091,9 @@ def resolve_conflict(*, value, user, reason, how, version=None):
 def check_units(alloy, *, tg_k=None, tx_k=None, tl_k=None, typed_unit=TemperatureUnit.KELVIN, exclude_value=None):
     """Refuse (code "units") temperatures that look typed in the wrong unit; the person may
     confirm them. K typed: ml.rules.celsius_suspicions for the alloy's family. Either unit: the
-    entry is further than half the K/°C offset from the alloy's (else its element set's) known
-    values while the other reading of the same numbers is within it (ml.rules.compare_temperatures).
+    entry is further than half the K/°C offset from every known value of the alloy (else of the
+    alloys of its element set) while the other reading of the same numbers is within it of some
+    (ml.rules.compare_temperatures).
     Messages echo what was typed, in the unit typed."""
     typed_c = rules.temperature_unit(typed_unit) == rules.CELSIUS
     entered = {"tg_k": tg_k, "tx_k": tx_k, "tl_k": tl_k}
@@ -1125,14 +1126,15 @@ def check_units(alloy, *, tg_k=None, tx_k=None, tl_k=None, typed_unit=Temperatur
             siblings = siblings.exclude(pk=alloy.pk)
         known = list(PropertyValue.objects.filter(alloy__in=siblings, retracted_at__isnull=True).values("tg_k", "tx_k", "tl_k")[:200])
         where = f"close {'–'.join(alloy.elements)} alloys"
-    if known:
-        mean = {}
-        for f in rules.TEMPERATURE_FIELDS:
-            xs = [k[f] for k in known if k[f] is not None]
-            mean[f] = sum(xs) / len(xs) if xs else None
-        half = rules.C_TO_K / 2
-        if (rules.compare_temperatures(entered, mean, half) == rules.DIFFER
-                and rules.compare_temperatures(other, mean, half) == rules.AGREE):
+    half = rules.C_TO_K / 2
+    # Suspect only when no known value agrees with the entry and some agree with the other reading.
+    if known and not any(rules.compare_temperatures(entered, k, half) == rules.AGREE for k in known):
+        matching = [k for k in known if rules.compare_temperatures(other, k, half) == rules.AGREE]
+        if matching:
+            mean = {}
+            for f in rules.TEMPERATURE_FIELDS:
+                xs = [k[f] for k in matching if k[f] is not None]
+                mean[f] = sum(xs) / len(xs) if xs else None
             said = ", ".join(f"{rules.TEMPERATURE_LABELS[f]} ≈ {mean[f]:.1f} K" for f in rules.TEMPERATURE_FIELDS
                              if mean[f] is not None and entered[f] is not None)
             reasons.append(f"{where} have {said}, about 273 K {'below' if typed_c else 'above'} this entry")
