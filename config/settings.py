@@ -310,6 +310,10 @@ GLASSLOOP_LOGIN_LOCKOUT_MINUTES = env_int("GLASSLOOP_LOGIN_LOCKOUT_MINUTES", 15,
 # POST /api/auth/token/ per client address, whatever the answer (default 20/minute; N/second,
 # N/minute, N/hour or N/day).
 GLASSLOOP_TOKEN_RATE = env_rate("GLASSLOOP_TOKEN_RATE", "20/minute")
+# An API token stops working this many hours after it was issued (default 720, 30 days; 0: never):
+# the API answers 401 "Token expired on …", and POST /api/auth/token/ then issues a new key
+# (core.api.ExpiringTokenAuthentication, core.api.token_for).
+GLASSLOOP_TOKEN_TTL_HOURS = env_float("GLASSLOOP_TOKEN_TTL_HOURS", 24.0 * 30, min=0)
 
 # Design loop and training (design/services.py, training/services.py).
 # Retrain once this many new validated lab results (default 3) exist since the active model's data.
@@ -337,7 +341,7 @@ GLASSLOOP_PROMOTION_F1_TOLERANCE = env_float("GLASSLOOP_PROMOTION_F1_TOLERANCE",
 # (DRF enforces CSRF on session-authenticated writes).
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "core.api.ExpiringTokenAuthentication",  # DRF's TokenAuthentication + GLASSLOOP_TOKEN_TTL_HOURS
         "rest_framework.authentication.SessionAuthentication",
     ],
     # Reads need the viewer role (as on the web pages); writes are refused unless a view names

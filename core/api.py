@@ -4,7 +4,8 @@ Named in settings.REST_FRAMEWORK (DRF imports these classes while ``rest_framewo
 being imported, so this module imports no DRF views, viewsets or routers; the URLs are in
 ``core.api_urls``).
 
-- authentication: token, then session;
+- authentication: an API token (:class:`ExpiringTokenAuthentication`: refused once older than
+  ``GLASSLOOP_TOKEN_TTL_HOURS``; POST /api/auth/token/ then gives a new one), then session;
 - permission: reads need the viewer role (as on the web pages); a write is refused unless
   the view names the role that may make it: ``permission_classes = [HasRole(EXPERIMENTER)]``.
   An anonymous caller can never change anything (401);
@@ -13,12 +14,17 @@ being imported, so this module imports no DRF views, viewsets or routers; the UR
 - pagination ``?page=`` (50 a page, ``?page_size=`` up to 500); ordering ``?ordering=``.
 """
 
+from datetime import UTC, timedelta
+
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import F
 from django.http import Http404, JsonResponse
 from django.urls import Resolver404, resolve
+from django.utils import timezone
 from rest_framework import exceptions, status
+from rest_framework.authentication import TokenAuthentication
 from rest_framework.filters import OrderingFilter
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
@@ -27,6 +33,53 @@ from rest_framework.settings import api_settings
 from core.roles import VIEWER, has_role
 
 AUTH_HINT = "Log in, or send an API token: Authorization: Token <key> (POST /api/auth/token/ gives one)."
+
+
+# ------------------------------------------------------------------ expiring tokens
+
+
+def token_expires_at(token):
+    """When ``token`` (DRF's authtoken Token) stops working: ``created`` + GLASSLOOP_TOKEN_TTL_HOURS,
+    or None when tokens never expire (GLASSLOOP_TOKEN_TTL_HOURS=0)."""
+    hours = settings.GLASSLOOP_TOKEN_TTL_HOURS
+    if not hours:
+        return None
+    return token.created + timedelta(hours=hours)
+
+
+def token_expired(token, now=None):
+    expires = token_expires_at(token)
+    return expires is not None and expires <= (now or timezone.now())
+
+
+def _when(moment):
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def token_for(user):
+    """The user's API token, a new one (a new key) in place of an expired one."""
+    from rest_framework.authtoken.models import Token
+
+    token, _ = Token.objects.get_or_create(user=user)
+    if token_expired(token):
+        # Delete by key, then get_or_create (which resolves a concurrent create by reading the
+        # winner's row): two simultaneous renewals end with one new token, never an IntegrityError.
+        Token.objects.filter(pk=token.pk).delete()
+        token, _ = Token.objects.get_or_create(user=user)
+    return token
+
+
+class ExpiringTokenAuthentication(TokenAuthentication):
+    """``Authorization: Token <key>``, refused (401) once the token is older than
+    ``GLASSLOOP_TOKEN_TTL_HOURS`` (0: never): "Token expired on …; POST /api/auth/token/ for a new one."."""
+
+    def authenticate_credentials(self, key):
+        user, token = super().authenticate_credentials(key)
+        if token_expired(token):
+            raise exceptions.AuthenticationFailed(
+                f"Token expired on {_when(token_expires_at(token))}; POST /api/auth/token/ for a new one."
+            )
+        return user, token
 
 
 # ------------------------------------------------------------------ permissions

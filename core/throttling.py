@@ -31,9 +31,14 @@ from django.dispatch import receiver
 from django.http import HttpResponse, JsonResponse
 from django.template import engines
 from django.urls import NoReverseMatch, reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import Throttled
+from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
+
+from core.api import token_expires_at, token_for
 
 logger = logging.getLogger(__name__)
 PREFIX = "glassloop:login-failures"
@@ -173,11 +178,28 @@ class LoginThrottleMiddleware:
         return response
 
 
+class TokenResponseSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text='Send it as "Authorization: Token <key>".')
+    expires_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the token stops working (GLASSLOOP_TOKEN_TTL_HOURS); null: never."
+    )
+
+
 class ObtainAuthTokenView(ObtainAuthToken):
-    """POST username + password -> {"token": ...}, throttled (scope ``auth_token``)."""
+    """POST username + password -> {"token": ..., "expires_at": ...}, throttled (scope ``auth_token``).
+
+    The same key while it is valid; an expired one is replaced by a new key (core.api.token_for).
+    """
 
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth_token"
+
+    @extend_schema(responses={200: TokenResponseSerializer}, summary="Obtain an API token")
+    def post(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        token = token_for(serializer.validated_data["user"])
+        return Response({"token": token.key, "expires_at": token_expires_at(token)})
 
     def throttled(self, request, wait):
         minutes = max(1, math.ceil((wait or 60) / 60))

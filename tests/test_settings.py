@@ -65,6 +65,7 @@ DEFAULTS = {
     "LOG_LEVEL": "INFO",
     "ALLOWED_HOSTS": ["127.0.0.1", "localhost", "testserver"],
     "CSRF_TRUSTED_ORIGINS": [],
+    "GLASSLOOP_TOKEN_TTL_HOURS": 720.0,
 }
 
 
@@ -106,6 +107,8 @@ def dump(tmp_path, names=tuple(DEFAULTS), **env):
     ("GLASSLOOP_FORWARD_PARAMS", "[1, 2]"),
     ("GLASSLOOP_GAN_DESCRIPTORS", "D4"),
     ("LOG_LEVEL", "verbose"),
+    ("GLASSLOOP_TOKEN_TTL_HOURS", "30d"),
+    ("GLASSLOOP_TOKEN_TTL_HOURS", "-1"),
 ])
 def test_a_bad_value_fails_at_start_with_the_variables_name(tmp_path, name, value):
     proc = start(tmp_path, **{name: value})
