@@ -314,6 +314,9 @@ GLASSLOOP_TOKEN_RATE = env_rate("GLASSLOOP_TOKEN_RATE", "20/minute")
 # the API answers 401 "Token expired on …", and POST /api/auth/token/ then issues a new key
 # (core.api.ExpiringTokenAuthentication, core.api.token_for).
 GLASSLOOP_TOKEN_TTL_HOURS = env_float("GLASSLOOP_TOKEN_TTL_HOURS", 24.0 * 30, min=0)
+# The OpenAPI schema (/api/schema/) and its Swagger UI (/api/docs/) for anyone (default off:
+# logged-in users and token holders only; anonymous callers get 401, the docs page the login page).
+GLASSLOOP_API_DOCS_PUBLIC = env_bool("GLASSLOOP_API_DOCS_PUBLIC", False)
 
 # Design loop and training (design/services.py, training/services.py).
 # Retrain once this many new validated lab results (default 3) exist since the active model's data.

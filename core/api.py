@@ -133,6 +133,15 @@ def HasRole(write_role, *, read_role=VIEWER):  # noqa: N802 - reads as a class i
     return _role_permissions[key]
 
 
+class ApiDocsPermission(ReadOnlyForViewers):
+    """The schema and its docs: for viewers (token or session) unless ``GLASSLOOP_API_DOCS_PUBLIC``."""
+
+    def has_permission(self, request, view):
+        if settings.GLASSLOOP_API_DOCS_PUBLIC:
+            return True
+        return super().has_permission(request, view)
+
+
 # ------------------------------------------------------------------ pagination, ordering
 
 

@@ -66,6 +66,7 @@ DEFAULTS = {
     "ALLOWED_HOSTS": ["127.0.0.1", "localhost", "testserver"],
     "CSRF_TRUSTED_ORIGINS": [],
     "GLASSLOOP_TOKEN_TTL_HOURS": 720.0,
+    "GLASSLOOP_API_DOCS_PUBLIC": False,
 }
 
 
@@ -109,6 +110,7 @@ def dump(tmp_path, names=tuple(DEFAULTS), **env):
     ("LOG_LEVEL", "verbose"),
     ("GLASSLOOP_TOKEN_TTL_HOURS", "30d"),
     ("GLASSLOOP_TOKEN_TTL_HOURS", "-1"),
+    ("GLASSLOOP_API_DOCS_PUBLIC", "public"),
 ])
 def test_a_bad_value_fails_at_start_with_the_variables_name(tmp_path, name, value):
     proc = start(tmp_path, **{name: value})

@@ -1,4 +1,5 @@
-"""The OpenAPI 3 schema at /api/schema/ and the Swagger UI at /api/docs/ (local assets only)."""
+"""The OpenAPI 3 schema at /api/schema/ and the Swagger UI at /api/docs/ (local assets only),
+for viewers only unless GLASSLOOP_API_DOCS_PUBLIC is on."""
 
 import json
 import re
@@ -16,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def schema(api):
-    response = api.get("/api/schema/")
+def schema(viewer_api):
+    response = viewer_api.get("/api/schema/")
     assert response.status_code == 200
     return yaml.safe_load(response.content)
 
@@ -38,8 +39,8 @@ def test_schema_is_openapi_3_with_the_lab_paths(schema):
     assert {"tokenAuth", "cookieAuth"} <= set(schemes)
 
 
-def test_schema_as_json(api):
-    response = api.get("/api/schema/", {"format": "json"})
+def test_schema_as_json(viewer_api):
+    response = viewer_api.get("/api/schema/", {"format": "json"})
     assert response.status_code == 200
     assert json.loads(response.content)["openapi"].startswith("3.")
 
@@ -56,8 +57,8 @@ def test_schema_validates_without_warnings(tmp_path):
     assert yaml.safe_load(out.read_text())["openapi"].startswith("3.")
 
 
-def test_docs_page_uses_local_assets_only(api):
-    response = api.get("/api/docs/")
+def test_docs_page_uses_local_assets_only(viewer_client):
+    response = viewer_client.get("/api/docs/")
     assert response.status_code == 200
     html = response.content.decode()
     assert "SwaggerUIBundle" in html and '"/api/schema/"' in html
@@ -67,3 +68,59 @@ def test_docs_page_uses_local_assets_only(api):
     for asset in assets:
         assert asset.startswith("/static/"), asset
         assert finders.find(asset.removeprefix("/static/")), f"{asset} is not a static file of the project"
+
+
+# ---------------------------------------------------------------- behind login unless public
+
+
+def test_anonymous_callers_get_neither_schema_nor_docs(api, client):
+    for params in ({}, {"format": "json"}):
+        response = api.get("/api/schema/", params)
+        assert response.status_code == 401
+        assert response["WWW-Authenticate"] == "Token"
+        assert "openapi" not in response.content.decode()
+        assert "API token" in response.json()["error"]
+    response = client.get("/api/docs/")  # a browser: to the login page, and back after it
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/api/docs/"
+
+
+def test_a_bad_token_gets_neither(api):
+    api.credentials(HTTP_AUTHORIZATION="Token 0123456789abcdef")
+    assert api.get("/api/schema/").status_code == 401
+    assert api.get("/api/docs/").status_code == 401
+
+
+def test_a_user_without_a_role_gets_neither(client, make_user):
+    from tests.api.conftest import token_client
+
+    nobody = make_user("noone")
+    response = token_client(nobody).get("/api/schema/")
+    assert response.status_code == 403 and response.json()["error"] == "This needs the viewer role."
+    client.force_login(nobody)
+    assert client.get("/api/schema/").status_code == 403
+    response = client.get("/api/docs/")
+    assert response.status_code == 403 and "To get a role" in response.content.decode()  # the site's 403 page
+
+
+def test_a_session_or_a_token_reads_both(viewer_client, viewer_api):
+    assert viewer_client.get("/api/schema/").status_code == 200  # what the Swagger UI page fetches
+    assert viewer_api.get("/api/schema/").status_code == 200
+    assert viewer_api.get("/api/docs/").status_code == 200
+
+
+def test_the_public_switch_opens_both(api, client, settings):
+    settings.GLASSLOOP_API_DOCS_PUBLIC = True
+    response = api.get("/api/schema/")
+    assert response.status_code == 200 and yaml.safe_load(response.content)["openapi"].startswith("3.")
+    response = client.get("/api/docs/")
+    assert response.status_code == 200 and "SwaggerUIBundle" in response.content.decode()
+    assert api.post("/api/schema/").status_code == 405  # still read-only
+    settings.GLASSLOOP_API_DOCS_PUBLIC = False
+    assert api.get("/api/schema/").status_code == 401
+
+
+def test_the_switch_is_off_by_default():
+    from django.conf import settings
+
+    assert settings.GLASSLOOP_API_DOCS_PUBLIC is False
