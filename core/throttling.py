@@ -10,11 +10,12 @@ web workers share the counts):
   "Too many failed login attempts; try again in N minutes.") until the window ends, right
   password or not. A successful login clears its username's count. Counting per address (not
   per username alone) means nobody can lock someone else out from elsewhere.
-- **The token endpoint** (:class:`ObtainAuthTokenView`): DRF's ScopedRateThrottle, scope
-  ``auth_token``, at ``GLASSLOOP_TOKEN_RATE`` requests per client address, whatever they answer.
+- **The token endpoint** (:class:`ObtainAuthTokenView`): DRF's ScopedRateThrottle
+  (:class:`CacheSafeScopedRateThrottle`), scope ``auth_token``, at ``GLASSLOOP_TOKEN_RATE``
+  requests per client address, whatever they answer.
 
-When the cache is down the failed-login guard lets logins through (logged) rather than
-refusing everyone. The client address is REMOTE_ADDR, or behind ``GLASSLOOP_NUM_PROXIES`` trusted proxies the
+When the cache is down both guards let requests through (with a logged warning) rather than
+refusing everyone or answering 500; Django still checks every password. The client address is REMOTE_ADDR, or behind ``GLASSLOOP_NUM_PROXIES`` trusted proxies the
 address that many entries from the right of X-Forwarded-For (as DRF's NUM_PROXIES).
 """
 
@@ -178,6 +179,18 @@ class LoginThrottleMiddleware:
         return response
 
 
+class CacheSafeScopedRateThrottle(ScopedRateThrottle):
+    """DRF's ScopedRateThrottle, except that a cache that is down lets the request through
+    (logged) instead of failing it with a 500."""
+
+    def allow_request(self, request, view):
+        try:
+            return super().allow_request(request, view)
+        except Exception:  # redis down, timed out, refusing: no count rather than no service
+            logger.warning("API throttle %r skipped: the cache is unavailable.", self.scope, exc_info=True)
+            return True
+
+
 class TokenResponseSerializer(serializers.Serializer):
     token = serializers.CharField(help_text='Send it as "Authorization: Token <key>".')
     expires_at = serializers.DateTimeField(
@@ -191,7 +204,7 @@ class ObtainAuthTokenView(ObtainAuthToken):
     The same key while it is valid; an expired one is replaced by a new key (core.api.token_for).
     """
 
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [CacheSafeScopedRateThrottle]
     throttle_scope = "auth_token"
 
     @extend_schema(responses={200: TokenResponseSerializer}, summary="Obtain an API token")

@@ -3,6 +3,7 @@ token endpoint get refused with "too many attempts, try again in N minutes"."""
 
 import pytest
 from django.core.cache import cache
+from django.core.cache.backends.base import BaseCache
 from rest_framework.test import APIClient
 
 pytestmark = pytest.mark.django_db
@@ -83,7 +84,7 @@ def test_the_token_endpoint_has_a_drf_rate(viewer, settings, monkeypatch):
     from core.throttling import ObtainAuthTokenView
 
     assert api_settings.DEFAULT_THROTTLE_RATES["auth_token"] == settings.GLASSLOOP_TOKEN_RATE
-    assert ObtainAuthTokenView.throttle_classes == [ScopedRateThrottle]
+    assert len(ObtainAuthTokenView.throttle_classes) == 1 and issubclass(ObtainAuthTokenView.throttle_classes[0], ScopedRateThrottle)
     monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"auth_token": "3/minute"})
     api = APIClient()
     codes = [api.post("/api/auth/token/", {"username": "vera", "password": PASSWORD}, format="json").status_code
@@ -114,3 +115,55 @@ def test_a_cache_that_is_down_lets_logins_through(client, viewer, monkeypatch):
     monkeypatch.setattr(core.throttling, "cache", Down())
     assert wrong_logins(client, "/accounts/login/", 2) == [200, 200]
     assert client.post("/accounts/login/", {"username": "vera", "password": PASSWORD}).status_code == 302
+
+
+class DownCache(BaseCache):
+    """A cache backend whose server is down: every operation raises, as django-redis / Django's
+    RedisCache do when Redis is unreachable."""
+
+    def __init__(self, location, params):
+        super().__init__(params)
+
+    def _down(self, *args, **kwargs):
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    add = get = set = touch = delete = incr = get_many = set_many = delete_many = clear = has_key = _down
+
+
+DOWN = {"default": {"BACKEND": f"{__name__}.DownCache"}}
+
+
+def test_the_token_endpoint_works_while_the_cache_is_down(viewer, caplog):
+    """The DRF throttle (and the failed-login guard) let the request through, logged: never a 500."""
+    from django.core.cache import cache as proxy
+    from django.test import override_settings
+
+    api = APIClient()
+    with override_settings(CACHES=DOWN), caplog.at_level("WARNING", logger="core.throttling"):
+        with pytest.raises(ConnectionError):
+            proxy.get("x")  # the backend really is down
+        response = api.post("/api/auth/token/", {"username": "vera", "password": PASSWORD}, format="json")
+        assert response.status_code == 200, response.content
+        assert response.json()["token"]
+        assert "API throttle 'auth_token' skipped: the cache is unavailable." in caplog.text
+        assert "Login throttle skipped: the cache is unavailable." in caplog.text
+        wrong = [api.post("/api/auth/token/", {"username": "vera", "password": f"no-{i}"}, format="json").status_code
+                 for i in range(3)]
+        assert wrong == [400, 400, 400]  # wrong passwords: refused as usual, not counted, no 500
+
+
+def test_the_throttle_class_lets_a_request_through_when_the_cache_raises(rf, monkeypatch, caplog):
+    from core.throttling import CacheSafeScopedRateThrottle, ObtainAuthTokenView
+
+    class Down:
+        def __getattr__(self, name):
+            def fail(*args, **kwargs):
+                raise TimeoutError("redis timed out")
+            return fail
+
+    monkeypatch.setattr(CacheSafeScopedRateThrottle, "cache", Down())
+    throttle = CacheSafeScopedRateThrottle()
+    request = rf.post("/api/auth/token/")
+    with caplog.at_level("WARNING", logger="core.throttling"):
+        assert throttle.allow_request(request, ObtainAuthTokenView()) is True
+    assert "cache is unavailable" in caplog.text
