@@ -21,13 +21,14 @@ CAMPAIGN_FIELDS = [
 
 class CampaignSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True, allow_null=True)
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
     targets = serializers.JSONField(
         help_text='{"tg_k": {"min": 700}, "trg": {"min": 0.62}, "dmax_mm": {"min": 3}}: Tg, Tx, Tl, ΔTx (K), Trg, γ, Dmax (mm)'
     )
 
     class Meta:
         model = DesignCampaign
-        fields = ["id", *CAMPAIGN_FIELDS, "owner", "status", "created_at"]
+        fields = ["id", *CAMPAIGN_FIELDS, "owner", "status", "status_display", "created_at"]
         read_only_fields = fields
 
 

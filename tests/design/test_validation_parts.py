@@ -122,5 +122,7 @@ def test_no_raw_status_slug_on_the_pages_or_in_the_api_display(approved, experim
     assert "Approved for synthesis" in detail and "In synthesis" in detail
     body = approver_client.get(f"/api/design-candidates/{c.pk}/").json()
     assert body["status"] == "in_synthesis" and body["status_display"] == "In synthesis"
+    assert body["validation"]["glass"]["text"] == "glass … (awaiting XRD)"
+    assert approver_client.get(f"/api/design-campaigns/{c.campaign_id}/").json()["status_display"] == "Open"
     h = Candidate.objects.get(pk=c.pk).history.order_by("-history_date").first()
     assert h.history_change_reason == "Approved for synthesis → In synthesis"
