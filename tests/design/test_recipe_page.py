@@ -67,7 +67,8 @@ def test_bad_ingot_mass_is_refused_with_the_recipes_message(approver_client, c, 
     assert error == message.replace("'", "&#x27;")
     api = approver_client.get(f"/api/design-candidates/{c.pk}/recipe/", {"ingot_g": ingot})
     assert api.status_code == 400 and api.json()["detail"]["ingot_g"] == [message]
-    assert approver_client.get(reverse("design:candidate_recipe", args=[c.pk]), {"ingot_g": ingot}).status_code == 400
+    printable = approver_client.get(reverse("design:candidate_recipe", args=[c.pk]), {"ingot_g": ingot})
+    assert printable.status_code == 400 and message.replace("'", "&#x27;") in printable.content.decode()
 
 
 def test_bad_purity_is_refused(approver_client, c):
