@@ -27,6 +27,7 @@ from .selectors import ALLOY_ORDERINGS, GFA_UNKNOWN, AlloyFilters
 
 GFA_FILTER_CHOICES = [("", "any"), *GFA_CLASS_CHOICES, (GFA_UNKNOWN, "unknown")]
 HAS_DMAX_CHOICES = [("", "any"), ("yes", "Dmax known"), ("no", "no Dmax")]
+HAS_CONFLICT_CHOICES = [("", "any"), ("yes", "has conflicts"), ("no", "no conflicts")]
 
 # Service error keys → form field names (the forms take temperatures in K or °C).
 SERVICE_FIELD_NAMES = {
@@ -294,6 +295,7 @@ class AlloySearchForm(forms.Form):
     gamma_min = forms.FloatField(required=False, label="γ ≥")
     gfa_class = forms.ChoiceField(required=False, choices=GFA_FILTER_CHOICES, label="GFA class")
     has_dmax = forms.ChoiceField(required=False, choices=HAS_DMAX_CHOICES, label="Dmax")
+    has_conflict = forms.ChoiceField(required=False, choices=HAS_CONFLICT_CHOICES, label="Conflicts")
     order = forms.ChoiceField(required=False, choices=[(k, k) for k in ALLOY_ORDERINGS], initial="formula")
 
     @staticmethod
@@ -330,6 +332,7 @@ class AlloySearchForm(forms.Form):
             gamma_min=d.get("gamma_min"),
             gfa_class=d.get("gfa_class") or "",
             has_dmax={"yes": True, "no": False}.get(d.get("has_dmax") or ""),
+            has_conflict={"yes": True, "no": False}.get(d.get("has_conflict") or ""),
             order=d.get("order") or "formula",
         )
 

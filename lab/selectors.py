@@ -49,6 +49,7 @@ class AlloyFilters:
     gamma_min: float | None = None
     gfa_class: str = ""  # ml.rules.GFA_CLASSES; "unknown" for alloys without a class
     has_dmax: bool | None = None  # True: a Dmax (reported or a casting's lower bound) is known
+    has_conflict: bool | None = None  # True: sources disagree (temperatures or GFA), see Alloy.has_conflict
     order: str = "formula"
     extra: dict = field(default_factory=dict)
 
@@ -90,6 +91,8 @@ def alloy_list(filters: AlloyFilters | None = None):
         qs = qs.filter(gfa_class="" if f.gfa_class == GFA_UNKNOWN else f.gfa_class)
     if f.has_dmax is not None:
         qs = qs.filter(dmax_mm__isnull=not f.has_dmax)
+    if f.has_conflict is not None:
+        qs = qs.filter(has_conflict=f.has_conflict)
     return qs.order_by(*ALLOY_ORDERINGS.get(f.order, ALLOY_ORDERINGS["formula"]))
 
 

@@ -24,6 +24,7 @@ from .models import (
     Sample,
     TemperatureUnit,
     XRDMeasurement,
+    conflicts_leave_means,
     format_dmax,
     gfa_fields,
     validate_transition_temperatures,
@@ -55,9 +56,13 @@ def live(model, prefix=""):
 
 
 def counted_values(value_model=PropertyValue, prefix=""):
-    """Q of the property values that count in the means and the training rows: live ones
-    (PropertyValue.counts says the same of one value)."""
-    return live(value_model, prefix)
+    """Q of the property values that count in the means and the training rows: live ones not in
+    a conflict nobody has resolved (PropertyValue.counts says the same of one value). A value in
+    conflict stays visible on the alloy page, out of the mean, until a person resolves it."""
+    q = live(value_model, prefix)
+    if conflicts_leave_means() and any(f.name == "conflict_resolution" for f in value_model._meta.get_fields()):
+        q &= Q(**{f"{prefix}conflict": False}) | ~Q(**{f"{prefix}conflict_resolution": ""})
+    return q
 
 
 def write_alloy_summaries(alloy_model, value_model, sample_model, ids):

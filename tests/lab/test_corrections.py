@@ -307,3 +307,52 @@ def test_an_admin_edit_is_a_correction_that_refreshes_the_summary(admin_client, 
     assert "Tg 978.0 → 706.0 K" in correction.line
     assert PropertyValue.objects.get(dsc=bad).tg_k == 706.0
     assert admin_client.post(reverse("admin:lab_dscmeasurement_delete", args=[bad.pk])).status_code == 403
+
+
+# ---------------------------------------------------------------- values in conflict
+
+
+@pytest.fixture
+def conflicts_out(settings):
+    settings.GLASSLOOP_CONFLICTS_OUT_OF_MEANS = True
+
+
+def test_values_in_conflict_stay_visible_but_out_of_the_mean_until_resolved(conflicts_out, client, olga):
+    from django.urls import reverse
+
+    good = services.log_experiment(user=olga, composition=COMPOSITION, label="S-1", dsc={"tg_k": 705.0, "tx_k": 780.0, "tl_k": 1160.0})
+    alloy = Alloy.objects.get()
+    ref = Reference.objects.create(label="Paper")
+    literature = PropertyValue.objects.create(alloy=alloy, origin="literature", reference=ref, tg_k=708.0, tx_k=782.0)
+    services.refresh_alloy_summaries([alloy.pk])
+    bad = services.log_experiment(user=olga, composition=COMPOSITION, label="S-2", dsc={"tg_k": 978.0, "tx_k": 1053.0, "tl_k": 1433.0})
+    bad_value = bad.dsc_measurements.get().property_value
+    alloy.refresh_from_db()
+    assert alloy.has_conflict and PropertyValue.objects.filter(conflict=True).count() == 3
+    assert alloy.tg_mean_k is None and tg_rows(alloy.formula) == []  # all three clash with 978: none counts yet
+    client.force_login(olga)
+    page = client.get(reverse("lab:alloy_detail", args=[alloy.pk])).content.decode()
+    assert "978.0" in page and "out of the mean until resolved" in page  # visible
+    assert client.get(reverse("lab:alloy_list"), {"has_conflict": "yes"}).context["page"].paginator.count == 1
+
+    # keep both of the agreeing ones, with a reason: they count again; 978 stays out
+    services.resolve_conflict(value=literature, user=olga, reason="agrees with our S-1", how="keep_one")
+    alloy.refresh_from_db()
+    bad_value.refresh_from_db()
+    assert bad_value.retracted_at is not None
+    assert alloy.tg_mean_k == pytest.approx((705 + 708) / 2) and not alloy.has_conflict
+    assert tg_rows(alloy.formula) == [705.0, 708.0]
+    assert good.dsc_measurements.get().property_value.counts
+
+
+def test_keep_both_with_a_reason(conflicts_out, olga, two_dscs):
+    good, bad = two_dscs
+    alloy = Alloy.objects.get()
+    assert alloy.tg_mean_k is None
+    with pytest.raises(ValidationError, match="reason"):
+        services.resolve_conflict(value=good.property_value, user=olga, reason="", how="keep_all")
+    services.resolve_conflict(value=good.property_value, user=olga, reason="two different glasses: S-2 relaxed", how="keep_all")
+    alloy.refresh_from_db()
+    assert alloy.tg_mean_k == pytest.approx((705 + 978) / 2)
+    assert tg_rows(alloy.formula) == [705.0, 978.0]
+    assert [c.action for c in alloy.corrections.all()] == ["resolve", "resolve"]
