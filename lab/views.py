@@ -155,7 +155,7 @@ def add_xrd(request, pk):
 @require_http_methods(["GET", "POST"])
 def add_dsc(request, pk):
     sample = selectors.sample_detail(pk)
-    form = DSCForm(request.POST or None, request.FILES or None)
+    form = DSCForm(request.POST or None, request.FILES or None, alloy=sample.alloy)
     if request.method == "POST" and form.is_valid():
         try:
             services.record_dsc(sample, user=request.user, **form.cleaned_data["dsc"])
