@@ -54,6 +54,10 @@ def test_approved_candidate_is_cast_measured_validated_and_retrains(
     page.wait_for_load_state()
     login("erin")
     page.goto(f"{live_server.url}/design/candidates/{candidate.pk}/")
+    page.fill("#id_diameter_mm", "2")  # the rod's diameter: half of what validates the glass part
+    with page.expect_navigation():
+        page.click("#sample-form button")
+    assert "rod diameter 2 mm" in page.inner_text("#synthesis-sample")
     page.click(f"main a[href='/lab/samples/{candidate.sample_id}/']")
     page.wait_for_url(re.compile(rf"/lab/samples/{candidate.sample_id}/$"))
     xrd_file = tmp_path / "cast.xy"
@@ -74,7 +78,7 @@ def test_approved_candidate_is_cast_measured_validated_and_retrains(
 
     # The candidate follows: validated, predicted vs measured side by side.
     page.goto(f"{live_server.url}/design/candidates/{candidate.pk}/")
-    assert page.inner_text("#candidate-status").strip() == "Validated (amorphous)"
+    assert page.inner_text("#candidate-status").strip() == "Validated: glass and thermal targets"
     rows = {r.split("\t")[0].strip(): r for r in page.locator("#comparison tbody tr").all_inner_texts()}
     assert f"{tg:.1f}" in rows["Tg (K)"] and f"{candidate.tg_k_pred:.1f}" in rows["Tg (K)"]
     assert f"{tl:.1f}" in rows["Tl (K)"]
