@@ -6,6 +6,8 @@ Field-level checks that need the upload (size, parse, analysis) run through the 
 message the service would raise.
 """
 
+import os
+
 from django import forms
 from django.core.exceptions import ValidationError
 
@@ -46,6 +48,8 @@ def add_service_errors(form, error):
     latter shows the form's "The unit is right" box (``units_suspected``)."""
     if not hasattr(error, "error_dict"):
         form.add_error(None, error)
+        if hasattr(form, "keep_uploads"):
+            form.keep_uploads()
         return
     for key, errors in error.error_dict.items():
         if any(getattr(e, "code", None) == "units" for e in errors):
@@ -53,6 +57,138 @@ def add_service_errors(form, error):
         name = SERVICE_FIELD_NAMES.get(key, key)
         hidden = name in form.fields and form.fields[name].widget.is_hidden
         form.add_error(name if name in form.fields and not hidden else None, errors)
+    if hasattr(form, "keep_uploads"):
+        form.keep_uploads()
+
+
+# ------------------------------------------------------------------ uploads kept across a failed form
+
+KEPT_UPLOAD_SALT = "lab.kept-upload"
+KEPT_UPLOAD_MAX_AGE_S = 24 * 3600
+KEPT_UPLOAD_DIR = "pending"
+
+
+def kept_upload_storage():
+    """Where kept uploads wait: outside MEDIA_ROOT (a refused form leaves nothing among the lab's
+    files), in settings.GLASSLOOP_KEPT_UPLOADS_DIR if set, else the system's temp folder."""
+    import tempfile
+
+    from django.conf import settings
+    from django.core.files.storage import FileSystemStorage
+
+    location = getattr(settings, "GLASSLOOP_KEPT_UPLOADS_DIR", None) or os.path.join(tempfile.gettempdir(), "glassloop-kept-uploads")
+    return FileSystemStorage(location=location)
+
+
+class KeptUploadsMixin:
+    """Uploads survive a failed form: when the form (or the service after it) refuses the input,
+    each file uploaded is stored in kept_upload_storage() under pending/ and the form carries a signed token
+    to it (hidden ``kept_<field>``, bound to the user, valid a day); the page shows
+    "pattern.xy — kept" and a resubmission without a new file uses the kept one. A new upload
+    replaces it. ``discard_kept()`` removes the kept files once the record is saved."""
+
+    kept_upload_fields = ("xrd_file", "dsc_curve")
+
+    def __init__(self, *args, user=None, **kwargs):
+        self.upload_user_id = getattr(user, "pk", None)
+        super().__init__(*args, **kwargs)
+        self.kept = {}  # field → original file name
+        self._kept_paths = {}
+        for name in self.kept_upload_fields:
+            if name in self.fields:
+                self.fields[f"kept_{name}"] = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def _kept_names(self):
+        return [n for n in self.kept_upload_fields if n in self.fields]
+
+    def _signer(self):
+        from django.core import signing
+
+        return signing.TimestampSigner(salt=f"{KEPT_UPLOAD_SALT}:{self.upload_user_id}")
+
+    def _load_kept(self, token):
+        """(storage path, original name) of a valid token of this user, else None."""
+        from django.core import signing
+
+        try:
+            payload = signing.loads(self._signer().unsign(token, max_age=KEPT_UPLOAD_MAX_AGE_S))
+        except (signing.BadSignature, ValueError, TypeError):
+            return None
+        path, name = payload.get("path", ""), payload.get("name", "")
+        if not path.startswith(f"{KEPT_UPLOAD_DIR}/") or ".." in path:
+            return None
+        return path, name
+
+    def _use_kept(self):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        default_storage = kept_upload_storage()
+
+        files = None
+        for name in self._kept_names():
+            if self.files.get(name):
+                continue
+            token = self.data.get(f"kept_{name}") or ""
+            found = self._load_kept(token) if token else None
+            if found is None:
+                continue
+            path, original = found
+            try:
+                with default_storage.open(path, "rb") as fh:
+                    content = fh.read()
+            except OSError:
+                continue
+            files = files if files is not None else self.files.copy()
+            files[name] = SimpleUploadedFile(original, content)
+            self.kept[name], self._kept_paths[name] = original, path
+        if files is not None:
+            self.files = files
+
+    def full_clean(self):
+        if self.is_bound:
+            self._use_kept()
+        super().full_clean()
+        if self.is_bound and self._errors:
+            self.keep_uploads()
+
+    def keep_uploads(self):
+        """Store the uploads of a refused form and put their tokens on it (idempotent)."""
+        import uuid
+
+        from django.core import signing
+        from django.core.files.base import ContentFile
+
+        default_storage = kept_upload_storage()
+
+        data = None
+        for name in self._kept_names():
+            upload = self.files.get(name)
+            if not upload or name in self.kept or name in (self._errors or {}):
+                continue  # nothing new, kept already, or the file itself is refused
+            size = getattr(upload, "size", None)
+            if size is None or size > services.max_upload_bytes() or size == 0:
+                continue
+            upload.seek(0)
+            content = upload.read()
+            upload.seek(0)
+            original = services._storage_name(upload, "upload.txt")
+            path = default_storage.save(f"{KEPT_UPLOAD_DIR}/{uuid.uuid4().hex}/{original}", ContentFile(content))
+            token = self._signer().sign(signing.dumps({"path": path, "name": original}))
+            data = data if data is not None else self.data.copy()
+            data[f"kept_{name}"] = token
+            self.kept[name], self._kept_paths[name] = original, path
+        if data is not None:
+            self.data = data
+
+    def discard_kept(self):
+        default_storage = kept_upload_storage()
+
+        for path in self._kept_paths.values():
+            try:
+                default_storage.delete(path)
+            except OSError:
+                pass
+        self._kept_paths = {}
 
 
 def _temperature_field(label, required=False):
@@ -227,7 +363,7 @@ class DSCFieldsForm(UnitsGuardMixin, forms.Form):
         data["dsc"] = dsc
 
 
-class LogExperimentForm(SampleFieldsForm, XRDFieldsForm, DSCFieldsForm):
+class LogExperimentForm(KeptUploadsMixin, SampleFieldsForm, XRDFieldsForm, DSCFieldsForm):
     """Sample + optional XRD + optional DSC in one go."""
 
     xrd_required = False
@@ -252,14 +388,14 @@ class LogExperimentForm(SampleFieldsForm, XRDFieldsForm, DSCFieldsForm):
         return self.cleaned_data
 
 
-class XRDForm(XRDFieldsForm):
+class XRDForm(KeptUploadsMixin, XRDFieldsForm):
     def clean(self):
         super().clean()
         self.clean_xrd()
         return self.cleaned_data
 
 
-class DSCForm(DSCFieldsForm):
+class DSCForm(KeptUploadsMixin, DSCFieldsForm):
     def clean(self):
         super().clean()
         self.clean_dsc()

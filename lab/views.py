@@ -104,7 +104,7 @@ def sample_detail(request, pk):
 def log_experiment(request):
     # "Log another sample of this alloy" links pass the composition.
     initial = {"composition": request.GET.get("composition", "")}
-    form = LogExperimentForm(request.POST or None, request.FILES or None, initial=initial)
+    form = LogExperimentForm(request.POST or None, request.FILES or None, initial=initial, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -124,6 +124,7 @@ def log_experiment(request):
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
+            form.discard_kept()
             parts = ["sample"] + (["XRD"] if data.get("xrd_file") else []) + (["DSC"] if data.get("dsc") else [])
             messages.success(request, f"Logged {' + '.join(parts)} for {sample.label} ({sample.alloy.formula}).")
             return redirect("lab:sample_detail", pk=sample.pk)
@@ -134,7 +135,7 @@ def log_experiment(request):
 @require_http_methods(["GET", "POST"])
 def add_xrd(request, pk):
     sample = selectors.sample_detail(pk)
-    form = XRDForm(request.POST or None, request.FILES or None)
+    form = XRDForm(request.POST or None, request.FILES or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
             xrd = services.record_xrd(
@@ -146,6 +147,7 @@ def add_xrd(request, pk):
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
+            form.discard_kept()
             messages.success(request, f"XRD of {sample.label}: {xrd.get_computed_verdict_display().lower()}.")
             return redirect("lab:sample_detail", pk=sample.pk)
     return render(request, "lab/add_xrd.html", {"form": form, "sample": sample})
@@ -155,13 +157,14 @@ def add_xrd(request, pk):
 @require_http_methods(["GET", "POST"])
 def add_dsc(request, pk):
     sample = selectors.sample_detail(pk)
-    form = DSCForm(request.POST or None, request.FILES or None, alloy=sample.alloy)
+    form = DSCForm(request.POST or None, request.FILES or None, alloy=sample.alloy, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
             services.record_dsc(sample, user=request.user, **form.cleaned_data["dsc"])
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
+            form.discard_kept()
             messages.success(request, f"DSC of {sample.label} recorded.")
             return redirect("lab:sample_detail", pk=sample.pk)
     return render(request, "lab/add_dsc.html", {"form": form, "sample": sample})
