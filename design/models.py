@@ -34,7 +34,8 @@ DMAX_TARGET = generation.DMAX_TARGET
 P_BMG_LABEL = f"P(BMG) (rod ≥ {BMG_MIN_DMAX_MM:g} mm)"
 NO_GFA_MODEL = "the model version that proposed it has no glass-forming-ability (GFA) model"
 # What the stored Tg/Tx/Tl "_std" is: the forward ensemble's spread, not a calibrated interval
-# (on unseen alloys it is about a quarter of the real error; issue 15).
+# (on unseen alloys it is about a quarter of the real error; issue 15). Pages show it only for
+# candidates of models without calibrated intervals (tg_k_low … tl_k_high).
 INTERVAL_LABEL = "ensemble spread σ"
 INTERVAL_NOTE = "± the spread σ of the forward model's ensemble, not a calibrated interval: the real error is larger"
 GFA_LABELS = {"p_glass": "P(glass)", "p_bmg": "P(BMG)", "dmax_mm": "Dmax"}
@@ -289,6 +290,13 @@ class Candidate(models.Model):
     tx_k_std = models.FloatField(null=True, blank=True)
     tl_k_pred = models.FloatField()
     tl_k_std = models.FloatField(null=True, blank=True)
+    # Calibrated 80 % intervals (split-conformal on held-out alloys); None from older models.
+    tg_k_low = models.FloatField("Tg, 80 % interval low (K)", null=True, blank=True)
+    tg_k_high = models.FloatField("Tg, 80 % interval high (K)", null=True, blank=True)
+    tx_k_low = models.FloatField("Tx, 80 % interval low (K)", null=True, blank=True)
+    tx_k_high = models.FloatField("Tx, 80 % interval high (K)", null=True, blank=True)
+    tl_k_low = models.FloatField("Tl, 80 % interval low (K)", null=True, blank=True)
+    tl_k_high = models.FloatField("Tl, 80 % interval high (K)", null=True, blank=True)
     trg_pred = models.FloatField()
     gamma_pred = models.FloatField()
     delta_tx_k_pred = models.FloatField()

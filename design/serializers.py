@@ -111,7 +111,8 @@ class CandidateSerializer(serializers.ModelSerializer):
         fields = [
             "id", "label", "campaign", "round", "number", "rank", "formula", "composition_key", "status",
             "status_display", "validation", "model_version",
-            "tg_k_pred", "tg_k_std", "tx_k_pred", "tx_k_std", "tl_k_pred", "tl_k_std", "trg_pred", "gamma_pred",
+            "tg_k_pred", "tg_k_std", "tx_k_pred", "tx_k_std", "tl_k_pred", "tl_k_std", "tg_k_low", "tg_k_high",
+            "tx_k_low", "tx_k_high", "tl_k_low", "tl_k_high", "trg_pred", "gamma_pred",
             "delta_tx_k_pred",
             "p_glass", "p_bmg", "dmax_mm_pred", "dmax_low_mm", "dmax_high_mm", "contributions",
             "nearest_known_formula", "nearest_distance", "acquisition_score", "score_terms",

@@ -261,6 +261,7 @@ def _store_batch(gen_round, version, result, known, contributions=None):
             tg_k_pred=p["tg_k"], tg_k_std=p.get("tg_k_std"),
             tx_k_pred=p["tx_k"], tx_k_std=p.get("tx_k_std"),
             tl_k_pred=p["tl_k"], tl_k_std=p.get("tl_k_std"),
+            **{f"{t}_{end}": _number(p.get(f"{t}_{end}")) for t in ("tg_k", "tx_k", "tl_k") for end in ("low", "high")},
             trg_pred=p["trg"], gamma_pred=p["gamma"], delta_tx_k_pred=p["delta_tx_k"],
             p_glass=_number(p.get("p_glass")),
             p_bmg=_number(p.get("p_bmg")),
