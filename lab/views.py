@@ -193,7 +193,8 @@ def xrd_detail(request, pk):
                 messages.success(request, "Verdict updated.")
                 return redirect(_safe_next(request) or reverse("lab:xrd_detail", args=[xrd.pk]))
     return render(
-        request, "lab/xrd_detail.html", {"xrd": xrd, "form": form, "history": selectors.xrd_history(xrd)}
+        request, "lab/xrd_detail.html",
+        {"xrd": xrd, "form": form, "history": selectors.xrd_history(xrd), "corrections": selectors.record_corrections("xrd", xrd.pk)}
     )
 
 

@@ -356,3 +356,18 @@ def test_keep_both_with_a_reason(conflicts_out, olga, two_dscs):
     assert alloy.tg_mean_k == pytest.approx((705 + 978) / 2)
     assert tg_rows(alloy.formula) == [705.0, 978.0]
     assert [c.action for c in alloy.corrections.all()] == ["resolve", "resolve"]
+
+
+def test_the_xrd_page_shows_a_retraction_and_its_history(client, olga):
+    from django.urls import reverse
+
+    sample = services.log_experiment(user=olga, composition=COMPOSITION, label="X-1",
+                                     xrd_file=SimpleUploadedFile("p.xy", synthetic_xrd_pattern("amorphous")))
+    xrd = sample.xrd_measurements.get()
+    client.force_login(olga)
+    assert reverse("lab:retract_xrd", args=[xrd.pk]) in client.get(reverse("lab:xrd_detail", args=[xrd.pk])).content.decode()
+    response = client.post(reverse("lab:retract_xrd", args=[xrd.pk]), {"reason": "wrong sample on the stage", "version": "1"})
+    assert response.status_code == 302
+    html = client.get(reverse("lab:xrd_detail", args=[xrd.pk])).content.decode()
+    assert "Retracted" in html and "wrong sample on the stage" in html and "· olga · retracted · reason: wrong sample on the stage" in html
+    assert reverse("lab:retract_xrd", args=[xrd.pk]) not in html
