@@ -14,6 +14,7 @@ being imported, so this module imports no DRF views, viewsets or routers; the UR
 - pagination ``?page=`` (50 a page, ``?page_size=`` up to 500); ordering ``?ordering=``.
 """
 
+import logging
 from datetime import UTC, timedelta
 
 from django.conf import settings
@@ -32,6 +33,8 @@ from rest_framework.settings import api_settings
 
 from core.roles import VIEWER, has_role
 
+logger = logging.getLogger(__name__)
+OUT_OF_RANGE = "A number in the request is out of range (too large to store or compare)."
 AUTH_HINT = "Log in, or send an API token: Authorization: Token <key> (POST /api/auth/token/ gives one)."
 
 
@@ -222,10 +225,19 @@ def exception_handler(exc, context):
 
     Services raise Django's ValidationError (keyed by field, with the validator's or the
     parser's message); it becomes a 400 whose ``detail`` keeps those keys and messages.
+
+    An OverflowError is a number in the request too large to store or compare (SQLite refuses
+    integers beyond 64 bits in a query: ``?batch=2**70``, an id list in a form): a 400 naming
+    that, logged with its traceback so the field that let it through can still be found. It is
+    a safety net; a field should refuse such a number itself.
     """
     from rest_framework.views import exception_handler as drf_exception_handler
 
-    if isinstance(exc, DjangoValidationError):
+    if isinstance(exc, OverflowError):
+        view = context.get("view")
+        logger.warning("A number out of range reached %s: answered 400.", type(view).__name__, exc_info=exc)
+        exc = exceptions.ParseError(OUT_OF_RANGE)
+    elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(_django_validation_detail(exc))
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
