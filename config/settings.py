@@ -135,6 +135,12 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns when it is missing before collectstatic
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+# Files of a lab form that failed validation, kept (signed token, one day) so the person need
+# not upload them again; outside MEDIA_ROOT, shared by every web worker.
+GLASSLOOP_KEPT_UPLOADS_DIR = Path(env_str("GLASSLOOP_KEPT_UPLOADS_DIR", str(VAR_DIR / "kept-uploads")))
+# Issue 18: values in an unresolved conflict stay out of the alloy means and the training rows.
+# Off until the lab decides (on, an alloy whose two sources disagree has no mean until resolved).
+GLASSLOOP_CONFLICTS_OUT_OF_MEANS = env_bool("GLASSLOOP_CONFLICTS_OUT_OF_MEANS", False)
 # Trained models live beside the uploads so one volume keeps both.
 MODEL_ARTEFACT_ROOT = Path(env_str("MODEL_ARTEFACT_ROOT", str(VAR_DIR / "models")))
 

@@ -70,14 +70,11 @@ KEPT_UPLOAD_DIR = "pending"
 
 def kept_upload_storage():
     """Where kept uploads wait: outside MEDIA_ROOT (a refused form leaves nothing among the lab's
-    files), in settings.GLASSLOOP_KEPT_UPLOADS_DIR if set, else the system's temp folder."""
-    import tempfile
-
+    files), in settings.GLASSLOOP_KEPT_UPLOADS_DIR."""
     from django.conf import settings
     from django.core.files.storage import FileSystemStorage
 
-    location = getattr(settings, "GLASSLOOP_KEPT_UPLOADS_DIR", None) or os.path.join(tempfile.gettempdir(), "glassloop-kept-uploads")
-    return FileSystemStorage(location=location)
+    return FileSystemStorage(location=str(settings.GLASSLOOP_KEPT_UPLOADS_DIR))
 
 
 class KeptUploadsMixin:

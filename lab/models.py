@@ -72,7 +72,7 @@ def conflicts_leave_means():
     """Values in an unresolved conflict are out of the alloy's means and the training rows
     (issue 18) when settings.GLASSLOOP_CONFLICTS_OUT_OF_MEANS is true; off by default until the
     tests that expect conflicting values averaged are updated."""
-    return bool(getattr(settings, "GLASSLOOP_CONFLICTS_OUT_OF_MEANS", False))
+    return settings.GLASSLOOP_CONFLICTS_OUT_OF_MEANS
 
 
 class TemperatureUnit(models.TextChoices):

@@ -71,6 +71,7 @@ def all_roles():
 def media_root(settings, tmp_path):
     """Uploads go to a per-test folder (never var/media); test users hash quickly."""
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.GLASSLOOP_KEPT_UPLOADS_DIR = tmp_path / "kept-uploads"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # No job heartbeat thread in tests: its own connection cannot write into a test's open
     # transaction (SQLite locks). Real-worker tests run workers with their own settings.
