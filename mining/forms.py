@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db.models.functions import Length
 
 from core.doi import validate_doi
+from core.forms import IdChoiceField, IdMultipleChoiceField
 from ml.rules import ElementListError, parse_element_list
 
 from .llm import CHARS_PER_TOKEN, LLMConfig, estimate, estimated_chunks
@@ -41,7 +42,7 @@ class BatchForm(forms.Form):
     the cap is stated, and a choice over the cap is refused (mining.llm.estimate)."""
 
     name = forms.CharField(max_length=120)
-    sources = forms.ModelMultipleChoiceField(
+    sources = IdMultipleChoiceField(
         queryset=LiteratureSource.objects.order_by("-created_at").defer("text").annotate(text_chars=Length("text")),
         widget=forms.SelectMultiple(attrs={"size": 8}),
     )
@@ -107,7 +108,7 @@ class RejectForm(forms.Form):
 
 
 class QueueFilterForm(forms.Form):
-    batch = forms.ModelChoiceField(queryset=ExtractionBatch.objects.order_by("-created_at"), required=False)
+    batch = IdChoiceField(queryset=ExtractionBatch.objects.order_by("-created_at"), required=False)
     status = forms.ChoiceField(choices=[("", "any")] + list(ExtractedRecord.Status.choices), required=False, initial="pending")
     flag = forms.ChoiceField(required=False, choices=())
     element = forms.CharField(required=False, max_length=3)

@@ -343,10 +343,10 @@ def test_batch_and_source_lists(viewer_api, batch):
     assert detail["counts"]["flags"]["order"] == 1 and detail["sources"][0]["id"] == source["id"]
 
 
-def test_the_mining_routes_are_in_the_schema(api):
+def test_the_mining_routes_are_in_the_schema(viewer_api):
     import yaml
 
-    paths = yaml.safe_load(api.get("/api/schema/").content)["paths"]
+    paths = yaml.safe_load(viewer_api.get("/api/schema/").content)["paths"]
     for path in ("/api/literature-sources/", "/api/literature-sources/{id}/", "/api/extraction-batches/",
                  "/api/extraction-batches/{id}/", "/api/extraction-batches/{id}/rerun/",
                  "/api/extraction-batches/{id}/approve-clean/", "/api/extracted-records/", "/api/extracted-records/{id}/",

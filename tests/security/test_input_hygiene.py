@@ -134,3 +134,12 @@ def test_create_source_refuses_a_txt_with_control_characters():
     with pytest.raises(services.MiningError, match="U\\+001B"):
         services.create_source(text="escape \x1b[31m red")
     assert services.create_source(data=b"Tg = 683 K\tok\r\n", filename="y.txt").text.startswith("Tg = 683 K\tok")
+
+
+def test_an_id_too_large_for_the_database_is_an_invalid_choice_on_the_batch_page(client, make_user):
+    """A source id beyond 64 bits used to reach SQLite (OverflowError, 500)."""
+    client.force_login(make_user("rita", "reviewer"))
+    response = client.post("/mining/batches/new/", {"name": "b", "sources": "1180591620717411303424", "extractor": "rules"})
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert client.get("/mining/review/?batch=1180591620717411303424").status_code in (200, 400)
