@@ -55,7 +55,9 @@ def feasibility(campaign):
     sentence} — see the module docstring. None when the campaign has no target."""
     from lab.models import Alloy
 
-    targets = {k: v for k, v in (campaign.targets or {}).items() if k in ALLOY_FIELDS}
+    # in ALLOY_FIELDS' order, not the stored one: PostgreSQL's jsonb reorders keys
+    stored = campaign.targets or {}
+    targets = {k: stored[k] for k in ALLOY_FIELDS if k in stored}
     if not targets:
         return None
     fields = [ALLOY_FIELDS[k] for k in targets]

@@ -72,7 +72,8 @@ def thermal_part(tg, tx, tl, targets) -> Part:
     trg, gamma, dtx = (float(v) for v in derived(*(nan if v is None else v for v in (tg, tx, tl))))
     measured = {"tg_k": tg, "tx_k": tx, "tl_k": tl, "trg": trg, "gamma": gamma, "delta_tx_k": dtx}
     measured = {k: (None if v is None or v != v else float(v)) for k, v in measured.items()}
-    thermal = {k: v for k, v in (targets or {}).items() if k in PROPERTIES}
+    stored = targets or {}
+    thermal = {k: stored[k] for k in PROPERTIES if k in stored}  # PROPERTIES' order (jsonb reorders keys)
     misses, open_, met = [], [], []
     for name, b in thermal.items():
         v, label = measured[name], _LABELS[name]

@@ -30,7 +30,7 @@ def test_approve_cast_xrd_dsc_validated(page, live_server, login, make_user, tmp
     page.goto(url)
     assert page.locator("#nearest-alloys tr.nearest-alloy").count() >= 3
     assert page.locator("#nearest-alloys a[href^='/lab/alloys/']").count() >= 3
-    assert "ensemble spread σ" in page.inner_text("#pred-tg")
+    assert "80 % interval" in page.inner_text("#pred-tg")  # calibrated, from the forward model
     assert images_loaded(page, "#candidate-map img") == []
     page.fill("#id_ingot_g", "20")
     with page.expect_navigation():
