@@ -1,4 +1,4 @@
-"""The design API: campaigns (read, create, change targets and thresholds) and their candidates (read).
+"""The design API: campaigns, their rounds and candidates, and every action the design pages offer.
 
     GET        /api/design-campaigns/                 campaigns, newest first
     POST       /api/design-campaigns/                 a new campaign (experimenter or approver)
@@ -9,6 +9,22 @@
     GET        /api/design-candidates/<id>/recipe/?ingot_g=10&purity=0.9995
                                                       its casting recipe (ml.recipe): grams per
                                                       element, at.%, wt%, atomic weights, purity
+    POST       /api/design-campaigns/<id>/generate/   queue the next round, as the page's Generate
+                                                      (experimenter or approver): 202 with the round
+                                                      and its progress URL /api/jobs/generation-rounds/<id>/
+    GET        /api/design-rounds/?campaign=<id>      rounds with status, progress, counts and the
+    GET        /api/design-rounds/<id>/               page's explanation of where the draws went
+    POST       /api/design-candidates/<id>/approve/   approve for synthesis (approver; note): its sample
+    POST       /api/design-candidates/<id>/reject/    reject (approver; note required)
+    POST       /api/design-candidates/<id>/start-synthesis/
+                                                      approved → in synthesis (experimenter or approver)
+
+The actions call the services the pages call (``services.start_generation``,
+``approve_candidate``, ``reject_candidate``, ``start_synthesis``) with the pages' roles. A step
+the current state does not allow answers 409 with the service's words: a candidate whose status
+does not allow it (``services.TransitionError``), a campaign that cannot start a round now
+(closed, no active model, a round still queued or running); a bad request (a rejection without
+a note) is a 400. Cancel and retry of a round are the job API's (core.api_jobs).
 
 Thin like the pages: ``design.serializers`` check the shape with the model's rules,
 ``design.services`` make the change (validated again as a whole, so the API refuses what the
@@ -16,18 +32,26 @@ campaign form refuses). Registered by ``register(router)`` once ``"design.api"``
 ``settings.GLASSLOOP_API_MODULES``.
 """
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from core.api import RolePermission
+from core.api import HasRole, RolePermission
+from core.jobs import QUEUE_UNAVAILABLE
 from core.roles import APPROVER, EXPERIMENTER, has_role
 
 from . import recipes, services
-from .models import Candidate, DesignCampaign
-from .serializers import CampaignSerializer, CampaignWriteSerializer, CandidateSerializer
+from .models import Candidate, DesignCampaign, GenerationRound
+from .serializers import (
+    CampaignSerializer,
+    CampaignWriteSerializer,
+    CandidateSerializer,
+    DecisionSerializer,
+    RoundSerializer,
+)
 
 _INT_PK = r"[0-9]+"
 
@@ -36,6 +60,34 @@ def register(router):
     """Add the design viewsets to the API router (core/api_urls.py)."""
     router.register("design-campaigns", CampaignViewSet, basename="design-campaign")
     router.register("design-candidates", CandidateViewSet, basename="design-candidate")
+    router.register("design-rounds", RoundViewSet, basename="design-round")
+
+
+class Conflict(exceptions.APIException):
+    """The current state does not allow the step (409), in the service's words."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The current state does not allow this."
+    default_code = "conflict"
+
+
+def _conflict(exc):
+    return Conflict("; ".join(exc.messages))
+
+
+ERROR = {"type": "object", "properties": {"error": {"type": "string"}, "detail": {}}}
+
+
+class ExperimenterOrApprover(RolePermission):
+    """Reads: viewer. Writes: experimenter or approver (generate, start synthesis, as the pages)."""
+
+    def has_permission(self, request, view):
+        if request.method in ("GET", "HEAD", "OPTIONS") or not (request.user and request.user.is_authenticated):
+            return super().has_permission(request, view)
+        if has_role(request.user, EXPERIMENTER) or has_role(request.user, APPROVER):
+            return True
+        self.message = "This needs the experimenter or approver role."
+        return False
 
 
 class CampaignWriters(RolePermission):
@@ -86,6 +138,28 @@ class CampaignViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets
         campaign = services.update_campaign(campaign, user=request.user, **serializer.validated_data)
         return Response(CampaignSerializer(campaign).data)
 
+    @extend_schema(
+        summary="Queue the campaign's next round, as the page's Generate button (experimenter or approver)",
+        description="Sent to the worker once committed; poll progress_url (GET /api/jobs/generation-rounds/<id>/). "
+                    "409 when the campaign is closed, no model is active or a round is still queued or running.",
+        request=None,
+        responses={202: OpenApiTypes.OBJECT, 403: OpenApiResponse(ERROR), 409: OpenApiResponse(ERROR)},
+    )
+    @action(detail=True, methods=["post"])
+    def generate(self, request, pk=None):
+        campaign = self.get_object()
+        try:
+            gen_round = services.start_generation(campaign, user=request.user)
+        except DjangoValidationError as exc:
+            raise _conflict(exc) from exc
+        if gen_round.error.startswith(QUEUE_UNAVAILABLE):  # as the page says it
+            outcome = f"{QUEUE_UNAVAILABLE}: round {gen_round.number} is saved as queued but cannot run yet."
+        else:
+            outcome = f"Round {gen_round.number} queued: sampling {campaign.n_draws:,} compositions."
+        body = RoundSerializer(gen_round, context=self.get_serializer_context()).data
+        return Response({"round": body, "outcome": outcome, "progress_url": body["job"]["status_url"]},
+                        status=status.HTTP_202_ACCEPTED)
+
 
 @extend_schema_view(
     list=extend_schema(
@@ -128,3 +202,68 @@ class CandidateViewSet(viewsets.ReadOnlyModelViewSet):
         if req.errors:
             raise exceptions.ValidationError({k: [v] for k, v in req.errors.items()})
         return Response({"candidate": candidate.pk, "label": candidate.label, **req.recipe.as_dict()})
+
+    def _decide(self, request, step, outcome):
+        candidate = self.get_object()
+        serializer = DecisionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            candidate = step(candidate, user=request.user, note=serializer.validated_data.get("note", ""))
+        except services.TransitionError as exc:
+            raise _conflict(exc) from exc
+        candidate = self.get_queryset().get(pk=candidate.pk)
+        data = CandidateSerializer(candidate, context=self.get_serializer_context()).data
+        return Response({"candidate": data, "outcome": outcome(candidate)})
+
+    @extend_schema(
+        summary="Approve a proposed candidate for synthesis (approver): creates its lab sample, as the page does",
+        request=DecisionSerializer,
+        responses={200: OpenApiTypes.OBJECT, 403: OpenApiResponse(ERROR), 409: OpenApiResponse(ERROR)},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[HasRole(APPROVER)])
+    def approve(self, request, pk=None):
+        return self._decide(request, services.approve_candidate,
+                            lambda c: f"{c.label} approved for synthesis: sample {c.sample.label} is ready to cast.")
+
+    @extend_schema(
+        summary="Reject a proposed candidate (approver); the note (why) is required, as on the page",
+        request=DecisionSerializer,
+        responses={200: OpenApiTypes.OBJECT, 400: OpenApiResponse(ERROR), 403: OpenApiResponse(ERROR),
+                   409: OpenApiResponse(ERROR)},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[HasRole(APPROVER)])
+    def reject(self, request, pk=None):
+        return self._decide(request, services.reject_candidate, lambda c: f"{c.label} rejected.")
+
+    @extend_schema(
+        summary="Start the synthesis of an approved candidate (experimenter or approver), as the page's Start",
+        request=DecisionSerializer,
+        responses={200: OpenApiTypes.OBJECT, 403: OpenApiResponse(ERROR), 409: OpenApiResponse(ERROR)},
+    )
+    @action(detail=True, methods=["post"], url_path="start-synthesis", url_name="start-synthesis",
+            permission_classes=[ExperimenterOrApprover])
+    def start_synthesis(self, request, pk=None):
+        return self._decide(request, services.start_synthesis, lambda c: f"{c.label} is in synthesis.")
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Generation rounds with status, progress, counts and the page's explanation",
+        parameters=[OpenApiParameter("campaign", OpenApiTypes.INT, description="Only this campaign's rounds")],
+    ),
+    retrieve=extend_schema(summary="A generation round: status, progress, counts, explanation, job URLs"),
+)
+class RoundViewSet(viewsets.ReadOnlyModelViewSet):
+    permission_classes = [RolePermission]
+    serializer_class = RoundSerializer
+    lookup_value_regex = _INT_PK
+    ordering_fields = ["created_at", "number", "status"]
+
+    def get_queryset(self):
+        qs = GenerationRound.objects.select_related("campaign", "requested_by").order_by("campaign", "number")
+        campaign = self.request.query_params.get("campaign")
+        if campaign and self.action == "list":
+            if not campaign.isdigit():
+                raise exceptions.ValidationError({"campaign": ["A campaign id (a whole number)."]})
+            qs = qs.filter(campaign_id=int(campaign))
+        return qs

@@ -1,4 +1,4 @@
-"""The design API's serializers: campaigns (read, create, change) and candidates (read).
+"""The design API's serializers: campaigns (read, create, change), candidates and rounds (read), decisions.
 
 Writes are checked here for shape and with the model's own rules (``design.models``:
 ``target_problems``, ``probability_problem``; Dmax bounds from ``ml.rules``) so the API refuses
@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from ml.rules import BMG_MIN_DMAX_MM, ElementListError, parse_element_list
 
-from .models import Candidate, DesignCampaign, probability_problem, target_problems
+from .models import Candidate, DesignCampaign, GenerationRound, probability_problem, target_problems
 
 CAMPAIGN_FIELDS = [
     "name", "description", "targets", "base_element", "allowed_elements", "forbidden_elements", "max_elements",
@@ -133,3 +133,58 @@ class CandidateSerializer(serializers.ModelSerializer):
     def get_validation(self, obj) -> dict:
         glass, thermal = obj.validation_parts()
         return {"glass": glass.as_dict(), "thermal": thermal.as_dict()}
+
+
+# ------------------------------------------------------------------ rounds and actions
+
+
+def _job_links(gen_round, context):
+    """The round's job URLs (core.api_jobs): its status (the progress poll), cancel and retry."""
+    from django.urls import reverse
+
+    kind = GenerationRound.job_api_name
+    request = context.get("request")
+
+    def url(name):
+        path = reverse(name, kwargs={"kind": kind, "pk": gen_round.pk})
+        return request.build_absolute_uri(path) if request is not None else path
+
+    return {"status_url": url("api-job"), "cancel_url": url("api-job-cancel"), "retry_url": url("api-job-retry")}
+
+
+class RoundSerializer(serializers.ModelSerializer):
+    status = serializers.ChoiceField(choices=GenerationRound.Status.choices, read_only=True)
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
+    requested_by = serializers.CharField(source="requested_by.username", read_only=True, allow_null=True)
+    n_candidates = serializers.SerializerMethodField()
+    explanation = serializers.SerializerMethodField(
+        help_text="Where a finished round's draws went, as on the campaign page; \"\" when it filled its batch",
+    )
+    job = serializers.SerializerMethodField(help_text="The job API: status_url (poll it for progress), cancel_url, retry_url")
+
+    class Meta:
+        model = GenerationRound
+        fields = [
+            "id", "campaign", "number", "status", "status_display", "progress", "message", "error", "counts",
+            "n_candidates", "explanation", "model_version", "requested_by", "created_at", "queued_at", "started_at",
+            "finished_at", "job",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_n_candidates(self, obj) -> int:
+        return obj.candidates.count()
+
+    def get_explanation(self, obj) -> str:
+        from .feasibility import round_explanation
+
+        return round_explanation(obj.counts, obj.campaign) if obj.status == GenerationRound.Status.DONE else ""
+
+    def get_job(self, obj) -> dict:
+        return _job_links(obj, self.context)
+
+
+class DecisionSerializer(serializers.Serializer):
+    """The note of an approval, rejection or start of synthesis (the page's DecisionForm)."""
+
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000,
+                                 help_text="Why; required to reject (as on the page)")

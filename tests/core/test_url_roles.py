@@ -59,13 +59,19 @@ def test_the_walk_finds_every_app_and_the_api():
     for expected in ("home", "lab:alloy_list", "lab:alloy_export", "lab:import_action", "mining:review_queue",
                      "mining:record_approve", "design:campaign_list", "design:round_action", "design:candidate_start",
                      "ml:model_list", "ml:run_curves", "ml:version_activate", "alloy-list", "api-predict",
+                     # model versions and training runs in the API (issue 16)
+                     "model-version-list", "model-version-detail", "model-version-activate", "training-run-list",
+                     "training-run-detail",
                      "literature-source-list", "extraction-batch-approve-clean", "extracted-record-approve",
                      # lab corrections (issue 18): pages and API
                      "lab:correct_sample", "lab:retract_sample", "lab:retract_xrd", "lab:correct_dsc", "lab:retract_dsc",
                      "lab:correct_value", "lab:retract_value", "lab:resolve_conflict", "sample-correct", "sample-retract",
                      "sample-history", "xrd-measurement-retract", "xrd-measurement-history", "dsc-measurement-correct",
                      "dsc-measurement-retract", "dsc-measurement-history", "property-value-correct",
-                     "property-value-retract", "property-value-resolve", "property-value-history"):
+                     "property-value-retract", "property-value-resolve", "property-value-history",
+                     # design actions in the API (issue 16)
+                     "design-campaign-generate", "design-round-list", "design-round-detail", "design-candidate-approve",
+                     "design-candidate-reject", "design-candidate-start-synthesis"):
         assert expected in names, expected
     for name in ("login", "logout", "api-token", "api-schema"):
         assert name not in names
