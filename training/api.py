@@ -7,25 +7,56 @@ Every composition goes through ``ml.composition.parse_composition``; a refused o
 parser's message word for word. Both endpoints change nothing, so any viewer may call them.
 Predictions come only from the active model bundle (``training.bundles.load_active_bundle``);
 until one exists the answer is 503 "no trained model is active yet".
+
+The Models pages' actions, with their roles (reads: viewer; writes: approver, as on the pages),
+through ``training.services`` only:
+
+    GET  /api/model-versions/                 ?status=candidate|active|retired, paginated
+    GET  /api/model-versions/<id>/            with its validation metrics, status and reason
+    POST /api/model-versions/<id>/activate/   the page's Activate ({"reason": "..."} optional)
+    GET  /api/training-runs/                  ?status=, ?trigger=, paginated
+    GET  /api/training-runs/<id>/             status, phase, progress, epoch, error, version, job URLs
+    POST /api/training-runs/                  the page's "Retrain now": 202 with the queued run and
+                                              its progress URL (/api/jobs/training-runs/<id>/);
+                                              409 when a run on this data is already queued,
+                                              running or done; 400 when there is no data yet
+
+Cancel and retry of a run are /api/jobs/training-runs/<id>/cancel/ and .../retry/ (core.api_jobs).
 """
 
 import math
 
 from django.urls import path
+from django_filters import rest_framework as filters
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema,
+    extend_schema_view,
     inline_serializer,
 )
-from rest_framework import serializers
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import HasRole, ServiceUnavailable
-from core.roles import VIEWER
+from core.api import HasRole, ServiceUnavailable, error_body
+from core.roles import APPROVER, VIEWER
 from ml.composition import Composition, CompositionError, parse_composition
+
+from . import selectors, services
+from .models import ModelVersion, TrainingRun
+from .serializers import (
+    ActivateResponseSerializer,
+    ActivateSerializer,
+    ModelVersionDetailSerializer,
+    ModelVersionSerializer,
+    RetrainResponseSerializer,
+    TrainingRunDetailSerializer,
+    TrainingRunSerializer,
+    job_links,
+)
 
 MAX_COMPOSITIONS = 1000
 MAX_COMPOSITION_CHARS = 500
@@ -268,6 +299,115 @@ class PredictView(APIView):
         return Response(
             {"model": active_model_description(), "results": items, "n_ok": n_ok, "n_errors": len(items) - n_ok}
         )
+
+
+# ------------------------------------------------------------------ model versions, training runs
+
+_INT_PK = r"[0-9]+"
+_APPROVERS = [HasRole(APPROVER)]
+
+
+class ModelVersionFilterSet(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=ModelVersion.Status.choices)
+
+    class Meta:
+        model = ModelVersion
+        fields = ["status"]
+
+
+class TrainingRunFilterSet(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=TrainingRun.Status.choices)
+    trigger = filters.ChoiceFilter(choices=TrainingRun.Trigger.choices)
+
+    class Meta:
+        model = TrainingRun
+        fields = ["status", "trigger"]
+
+
+class _ListFiltersOnly:
+    def filter_queryset(self, queryset):
+        # Filters and ordering shape lists; a detail (and an action on it) is found by its id alone.
+        return super().filter_queryset(queryset) if self.action == "list" else queryset
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Model versions, newest first, with validation metrics, status and reason"),
+    retrieve=extend_schema(summary="A model version: validation metrics, status and why, every stored metric"),
+)
+class ModelVersionViewSet(_ListFiltersOnly, viewsets.ReadOnlyModelViewSet):
+    permission_classes = _APPROVERS
+    filterset_class = ModelVersionFilterSet
+    lookup_value_regex = _INT_PK
+    ordering_fields = ["created_at", "activated_at", "data_size", "status"]
+
+    def get_queryset(self):
+        return selectors.version_list().order_by("-created_at", "-pk")
+
+    def get_serializer_class(self):
+        if self.action == "activate":
+            return ActivateSerializer
+        return ModelVersionDetailSerializer if self.action == "retrieve" else ModelVersionSerializer
+
+    @extend_schema(
+        summary="Activate this version (the page's Activate): the active one is retired",
+        request=ActivateSerializer,
+        responses={200: ActivateResponseSerializer, 404: OpenApiResponse(ERROR_SCHEMA)},
+    )
+    @action(detail=True, methods=["post"], url_path="activate", url_name="activate")
+    def activate(self, request, pk=None):
+        version = self.get_object()
+        serializer = ActivateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        reason = (serializer.validated_data.get("reason") or "").strip()
+        services.activate_version(version, user=request.user, reason=reason)
+        version = self.get_queryset().get(pk=version.pk)
+        body = ModelVersionDetailSerializer(version, context=self.get_serializer_context()).data
+        return Response({"version": body, "outcome": f"Model v{version.pk} is now active."})
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Training runs, newest first: status, phase, progress, epoch, error, version"),
+    retrieve=extend_schema(summary="A training run with its curves and log"),
+    create=extend_schema(
+        summary='Retrain now (the page\'s button): queue a run on the current data; poll its progress_url',
+        request=None,
+        responses={
+            202: RetrainResponseSerializer,
+            400: OpenApiResponse(ERROR_SCHEMA, description="No training data yet"),
+            409: OpenApiResponse(ERROR_SCHEMA, description="A run on exactly this data is already queued, running or done"),
+        },
+    ),
+)
+class TrainingRunViewSet(_ListFiltersOnly, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    permission_classes = _APPROVERS
+    filterset_class = TrainingRunFilterSet
+    lookup_value_regex = _INT_PK
+    ordering_fields = ["created_at", "finished_at", "status", "data_size"]
+
+    def get_queryset(self):
+        return TrainingRun.objects.select_related("model_version", "requested_by").order_by("-created_at", "-pk")
+
+    def get_serializer_class(self):
+        return TrainingRunDetailSerializer if self.action == "retrieve" else TrainingRunSerializer
+
+    def create(self, request, *args, **kwargs):
+        # The page's retrain view: the same service, queued once the request's transaction commits.
+        result = services.request_retrain(trigger=TrainingRun.Trigger.MANUAL, user=request.user)
+        if result.run is None:
+            return Response(error_body(result.message), status=status.HTTP_400_BAD_REQUEST)
+        run = self.get_queryset().get(pk=result.run.pk)
+        context = self.get_serializer_context()
+        body = {"run": TrainingRunSerializer(run, context=context).data,
+                "progress_url": job_links(run, context)["progress_url"]}
+        if not result.created:
+            return Response({**error_body(result.message), **body}, status=status.HTTP_409_CONFLICT)
+        return Response({**body, "outcome": result.message}, status=status.HTTP_202_ACCEPTED)
+
+
+def register(router):
+    """Add the training viewsets to the API router (core/api_urls.py)."""
+    router.register("model-versions", ModelVersionViewSet, basename="model-version")
+    router.register("training-runs", TrainingRunViewSet, basename="training-run")
 
 
 urlpatterns = [
