@@ -9,6 +9,7 @@
     GET        /api/design-candidates/<id>/recipe/?ingot_g=10&purity=0.9995
                                                       its casting recipe (ml.recipe): grams per
                                                       element, at.%, wt%, atomic weights, purity
+    POST       /api/design-campaigns/<id>/close/      close it, as the page's Close (approver)
     POST       /api/design-campaigns/<id>/generate/   queue the next round, as the page's Generate
                                                       (experimenter or approver): 202 with the round
                                                       and its progress URL /api/jobs/generation-rounds/<id>/
@@ -159,6 +160,15 @@ class CampaignViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets
         body = RoundSerializer(gen_round, context=self.get_serializer_context()).data
         return Response({"round": body, "outcome": outcome, "progress_url": body["job"]["status_url"]},
                         status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Close the campaign, as the page's Close button (approver): no further rounds",
+        request=None, responses={200: OpenApiTypes.OBJECT, 403: OpenApiResponse(ERROR)},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[HasRole(APPROVER)])
+    def close(self, request, pk=None):
+        campaign = services.close_campaign(self.get_object(), user=request.user)
+        return Response({"campaign": CampaignSerializer(campaign).data, "outcome": "Campaign closed."})
 
 
 @extend_schema_view(

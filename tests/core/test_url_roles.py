@@ -70,7 +70,7 @@ def test_the_walk_finds_every_app_and_the_api():
                      "dsc-measurement-retract", "dsc-measurement-history", "property-value-correct",
                      "property-value-retract", "property-value-resolve", "property-value-history",
                      # design actions in the API (issue 16)
-                     "design-campaign-generate", "design-round-list", "design-round-detail", "design-candidate-approve",
+                     "design-campaign-generate", "design-campaign-close", "design-round-list", "design-round-detail", "design-candidate-approve",
                      "design-candidate-reject", "design-candidate-start-synthesis"):
         assert expected in names, expected
     for name in ("login", "logout", "api-token", "api-schema"):

@@ -181,9 +181,24 @@ def test_a_finished_round_shows_its_counts_and_explanation(viewer_client, campai
     assert body["explanation"].startswith("1 of 5 candidates from 3,000 draws: ")
 
 
+def test_only_an_approver_closes_a_campaign(approver, experimenter, campaign_factory):
+    campaign = campaign_factory()
+    url = f"/api/design-campaigns/{campaign.pk}/close/"
+    response = post(logged_in(experimenter), url)
+    assert response.status_code == 403 and response.json()["error"] == "This needs the approver role."
+    campaign.refresh_from_db()
+    assert campaign.status == DesignCampaign.Status.OPEN
+    response = post(logged_in(approver), url)
+    assert response.status_code == 200, response.json()
+    assert response.json()["campaign"]["status"] == "closed" and response.json()["outcome"] == "Campaign closed."
+    campaign.refresh_from_db()
+    assert campaign.status == DesignCampaign.Status.CLOSED
+    assert post(logged_in(experimenter), f"/api/design-campaigns/{campaign.pk}/generate/").status_code == 409
+
+
 def test_the_action_routes_are_in_the_schema(viewer_client):
     paths = yaml.safe_load(viewer_client.get("/api/schema/").content)["paths"]
-    for path in ("/api/design-campaigns/{id}/generate/", "/api/design-rounds/", "/api/design-rounds/{id}/",
+    for path in ("/api/design-campaigns/{id}/generate/", "/api/design-campaigns/{id}/close/", "/api/design-rounds/", "/api/design-rounds/{id}/",
                  "/api/design-candidates/{id}/approve/", "/api/design-candidates/{id}/reject/",
                  "/api/design-candidates/{id}/start-synthesis/"):
         assert path in paths, path
