@@ -19,6 +19,7 @@
     POST       /api/design-candidates/<id>/reject/    reject (approver; note required)
     POST       /api/design-candidates/<id>/start-synthesis/
                                                       approved → in synthesis (experimenter or approver)
+    POST       /api/design-candidates/<id>/sample/    its sample's casting details (experimenter or approver)
 
 The actions call the services the pages call (``services.start_generation``,
 ``approve_candidate``, ``reject_candidate``, ``start_synthesis``) with the pages' roles. A step
@@ -52,6 +53,7 @@ from .serializers import (
     CandidateSerializer,
     DecisionSerializer,
     RoundSerializer,
+    SynthesisSampleSerializer,
 )
 
 _INT_PK = r"[0-9]+"
@@ -254,6 +256,28 @@ class CandidateViewSet(viewsets.ReadOnlyModelViewSet):
             permission_classes=[ExperimenterOrApprover])
     def start_synthesis(self, request, pk=None):
         return self._decide(request, services.start_synthesis, lambda c: f"{c.label} is in synthesis.")
+
+    @extend_schema(
+        summary="Change the casting details of the candidate's sample (experimenter or approver), as the page's form",
+        description="Only the fields given change; the candidate's validation follows (a rod diameter completes "
+                    "the glass part). 409 before approval (no sample yet).",
+        request=SynthesisSampleSerializer,
+        responses={200: OpenApiTypes.OBJECT, 400: OpenApiResponse(ERROR), 403: OpenApiResponse(ERROR),
+                   409: OpenApiResponse(ERROR)},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[ExperimenterOrApprover])
+    def sample(self, request, pk=None):
+        candidate = self.get_object()
+        serializer = SynthesisSampleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            candidate = services.update_synthesis_sample(candidate, user=request.user, **serializer.validated_data)
+        except services.TransitionError as exc:
+            raise _conflict(exc) from exc
+        candidate = self.get_queryset().get(pk=candidate.pk)
+        data = CandidateSerializer(candidate, context=self.get_serializer_context()).data
+        outcome = f"Sample {candidate.sample.label} saved; {candidate.label} is {candidate.get_status_display().lower()}."
+        return Response({"candidate": data, "outcome": outcome})
 
 
 @extend_schema_view(

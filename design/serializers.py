@@ -6,6 +6,8 @@ what the campaign form refuses, with the same words, every problem at once; the 
 (``design.services``) then validate the whole campaign again before saving.
 """
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ml.rules import BMG_MIN_DMAX_MM, ElementListError, parse_element_list
@@ -188,3 +190,27 @@ class DecisionSerializer(serializers.Serializer):
 
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000,
                                  help_text="Why; required to reject (as on the page)")
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class _ActiveUsername(serializers.SlugRelatedField):
+    def get_queryset(self):
+        from django.contrib.auth import get_user_model
+
+        return get_user_model().objects.filter(is_active=True)
+
+
+class SynthesisSampleSerializer(serializers.Serializer):
+    """Casting details of a candidate's sample, the page's SynthesisSampleForm; only the fields given change."""
+
+    method = serializers.ChoiceField(choices=(), required=False)
+    diameter_mm = serializers.FloatField(required=False, allow_null=True,
+                                         help_text="Rod diameter (mm); validation needs it: an amorphous rod of stated diameter")
+    cast_on = serializers.DateField(required=False, allow_null=True)
+    operator = _ActiveUsername(slug_field="username", required=False, allow_null=True, help_text="The operator's username")
+
+    def __init__(self, *args, **kwargs):
+        from lab.models import Sample
+
+        super().__init__(*args, **kwargs)
+        self.fields["method"].choices = Sample.Method.choices

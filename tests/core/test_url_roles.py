@@ -71,7 +71,7 @@ def test_the_walk_finds_every_app_and_the_api():
                      "property-value-retract", "property-value-resolve", "property-value-history",
                      # design actions in the API (issue 16)
                      "design-campaign-generate", "design-campaign-close", "design-round-list", "design-round-detail", "design-candidate-approve",
-                     "design-candidate-reject", "design-candidate-start-synthesis"):
+                     "design-candidate-reject", "design-candidate-start-synthesis", "design-candidate-sample"):
         assert expected in names, expected
     for name in ("login", "logout", "api-token", "api-schema"):
         assert name not in names

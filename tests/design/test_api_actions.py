@@ -108,6 +108,27 @@ def test_start_synthesis_needs_an_approved_candidate_and_the_experimenter_role(a
     assert post(experimenter_client, url).status_code == 409
 
 
+def test_sample_details_through_the_api_as_through_the_page(approver, experimenter, viewer, candidate):
+    url = action_url(candidate, "sample")
+    response = post(logged_in(experimenter), url, {"diameter_mm": 2})
+    assert response.status_code == 409
+    assert response.json()["error"] == f"{candidate.label} has no sample yet: approve it for synthesis first."
+    assert post(logged_in(approver), action_url(candidate, "approve")).status_code == 200
+    response = post(logged_in(viewer), url, {"diameter_mm": 2})
+    assert response.status_code == 403 and "experimenter or approver" in response.json()["error"]
+
+    response = post(logged_in(experimenter), url, {"diameter_mm": 101})
+    assert response.status_code == 400
+    assert response.json()["detail"] == {"diameter_mm": ["A rod diameter must be between 0 and 100 mm."]}
+    response = post(logged_in(experimenter), url, {"diameter_mm": 2.5, "method": "copper_mold", "operator": experimenter.username})
+    assert response.status_code == 200, response.json()
+    candidate.refresh_from_db()
+    sample = Sample.objects.get(pk=candidate.sample_id)
+    assert (sample.diameter_mm, sample.method, sample.operator) == (2.5, "copper_mold", experimenter)
+    assert response.json()["outcome"].startswith(f"Sample {sample.label} saved; {candidate.label} is ")
+    assert post(logged_in(experimenter), url, {"method": "nope"}).status_code == 400
+
+
 def test_an_unknown_candidate_is_a_404(approver_client):
     assert post(approver_client, "/api/design-candidates/999999/approve/").status_code == 404
 
@@ -200,7 +221,7 @@ def test_the_action_routes_are_in_the_schema(viewer_client):
     paths = yaml.safe_load(viewer_client.get("/api/schema/").content)["paths"]
     for path in ("/api/design-campaigns/{id}/generate/", "/api/design-campaigns/{id}/close/", "/api/design-rounds/", "/api/design-rounds/{id}/",
                  "/api/design-candidates/{id}/approve/", "/api/design-candidates/{id}/reject/",
-                 "/api/design-candidates/{id}/start-synthesis/"):
+                 "/api/design-candidates/{id}/start-synthesis/", "/api/design-candidates/{id}/sample/"):
         assert path in paths, path
     assert "post" in paths["/api/design-candidates/{id}/approve/"]
     assert reverse("design-candidate-start-synthesis", args=[1]) == "/api/design-candidates/1/start-synthesis/"
