@@ -15,6 +15,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from ml.dataprep import MIN_ALLOYS
+
 from . import jobs
 from .roles import APPROVER, EXPERIMENTER, REVIEWER, VIEWER, has_role, role_required, site_admins, user_roles
 
@@ -52,9 +54,9 @@ def _todo(user, c):
     """What waits for this person's roles, most urgent first: [{"text", "url"}]."""
     todo = []
     if c.get("models_installed") and not c.get("active_version") and not c.get("live_run"):
-        if (c.get("n_alloys_with_temps") or 0) < 10:
+        if (c.get("n_alloys_with_temps") or 0) < MIN_ALLOYS:
             if c["can_import"]:
-                todo.append({"text": "Import alloys with Tg, Tx and Tl (the models need at least 10)", "url": reverse("lab:import_list")})
+                todo.append({"text": f"Import alloys with Tg, Tx and Tl (the models need at least {MIN_ALLOYS})", "url": reverse("lab:import_list")})
         elif c["can_approve"]:
             todo.append({"text": "Train the first model", "url": reverse("ml:model_list")})
     if c.get("active_version") and c["can_design"] and not c.get("n_campaigns"):
@@ -94,7 +96,8 @@ def _count(label, **filters):
 
 def _data_summary():
     with_temps = _count("lab.Alloy", tg_mean_k__isnull=False, tx_mean_k__isnull=False, tl_mean_k__isnull=False)
-    return {"n_alloys": _count("lab.Alloy"), "n_alloys_with_temps": with_temps, "n_samples": _count("lab.Sample")}
+    return {"n_alloys": _count("lab.Alloy"), "n_alloys_with_temps": with_temps, "n_samples": _count("lab.Sample"),
+            "min_alloys": MIN_ALLOYS}
 
 
 def _review_summary():

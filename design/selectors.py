@@ -94,12 +94,12 @@ def l1_distances(fractions, others):
     """L1 distance on atomic fractions from one element -> fraction dict to each of ``others``."""
     import numpy as np
 
-    from ml.descriptors import fractions_matrix
+    from ml.descriptors import fractions_matrix, l1_distances as l1
 
     if not others:
         return np.zeros(0)
     vocab = sorted({el for f in others for el in f} | set(fractions))
-    return np.abs(fractions_matrix(list(others), vocab) - fractions_matrix([fractions], vocab)).sum(axis=1)
+    return l1(fractions_matrix([fractions], vocab), fractions_matrix(list(others), vocab))[0]
 
 
 def nearest_alloys(candidate, k=NEAREST_ALLOYS):

@@ -95,6 +95,17 @@ class PreparedData:
         )
 
 
+MIN_ALLOYS = 10  # fewer alloys with Tg, Tx and Tl than this: nothing to learn or validate on
+
+
+class TooFewAlloysError(ValueError):
+    """A thermal table with fewer than MIN_ALLOYS usable alloys after cleaning (a fit refuses it)."""
+
+    def __init__(self, n_alloys: int, needed: int = MIN_ALLOYS):
+        self.n_alloys, self.needed = n_alloys, needed
+        super().__init__(f"only {n_alloys} usable alloys after cleaning; need at least {needed} to fit")
+
+
 def _rows_from(df_or_rows: Any) -> tuple[list[dict], list[str]]:
     """Accept a pandas DataFrame, a list of dicts, or an iterable of mappings."""
     if hasattr(df_or_rows, "to_dict") and hasattr(df_or_rows, "columns"):

@@ -33,7 +33,7 @@ from sklearn.base import clone
 
 from ml.artefacts import ArtefactError, read_metadata, write_metadata
 from ml.composition import Composition, CompositionError, parse_composition
-from ml.dataprep import PreparedData, data_hash, grouped_split, prepare
+from ml.dataprep import MIN_ALLOYS, PreparedData, TooFewAlloysError, data_hash, grouped_split, prepare
 from ml.forward import ForwardModel
 from ml.gan import CGAN, GAN, fractions_matrix, set_torch_threads
 from ml.gfa import GFADataError, GFAModel, prepare_gfa, system_folds
@@ -103,8 +103,8 @@ def fit_bundle(df, out_dir: str, epochs: int = 600, seed: int = 0, descriptors: 
     t0 = time.perf_counter()
     say = progress or (lambda stage, info: None)
     data = prepare(df)
-    if len(data) < 10:
-        raise ValueError(f"only {len(data)} usable alloys after cleaning; need at least 10 to fit")
+    if len(data) < MIN_ALLOYS:
+        raise TooFewAlloysError(len(data))
     say("data", {"report": data.report})
     tr, va = grouped_split(data.keys, 0.2, seed)
     train, val = data.subset(tr), data.subset(va)

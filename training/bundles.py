@@ -70,8 +70,10 @@ def _rows_for_pipeline(rows):
     def has(r, *cols):
         return any(str(r.get(c, "") or "").strip() not in ("", "nan") for c in cols)
 
+    from ml.pipeline import GFA_COLUMNS
+
     thermal_cols = ["composition", "Tg_K", "Tx_K", "Tl_K"]
-    gfa_cols = ["composition", "gfa_class", "dmax_mm", "dmax_kind", "Tg_K", "weight", "origin"]
+    gfa_cols = list(GFA_COLUMNS)
     thermal = [r for r in rows if r.get("origin") != "xrd" and has(r, "Tg_K", "Tx_K", "Tl_K")]
     gfa = [r for r in rows if r.get("origin") == "xrd" or has(r, "gfa_class", "dmax_mm")]
     return (pd.DataFrame([{c: r.get(c, "") for c in thermal_cols} for r in thermal], columns=thermal_cols),

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from core import jobs
 from core.jobs import QUEUE_UNAVAILABLE
+from ml.dataprep import MIN_ALLOYS, TooFewAlloysError
 
 from . import selectors
 from .bundles import artefact_root, bundle_vocabulary, fit_bundle, gfa_data, load_bundle, overall_progress, predict
@@ -245,7 +246,6 @@ def _train(run, ctx):
 # =====================================================================================
 
 TOO_LITTLE_DATA_HINT = "Import a table or load the starter corpus."
-_TOO_FEW_ALLOYS = re.compile(r"only (\d+) usable alloys? after cleaning; need at least (\d+)")
 _NO_USABLE_ROWS = re.compile(r"no usable rows\b|no data rows\b")
 
 
@@ -258,12 +258,12 @@ def plain_training_error(exc):
     text = " ".join(str(exc).split())
     if isinstance(exc, (jobs.JobError, jobs.JobCancelled)):
         return text
-    if match := _TOO_FEW_ALLOYS.search(text):
-        n, need = int(match.group(1)), int(match.group(2))
-        have = f"Only {n} alloy has" if n == 1 else f"Only {n} alloys have"
-        return f"{have} usable Tg, Tx and Tl values; the models need at least {need}. {TOO_LITTLE_DATA_HINT}"
-    if _NO_USABLE_ROWS.search(text):
-        return f"No alloy has usable Tg, Tx and Tl values yet; the models need at least 10. {TOO_LITTLE_DATA_HINT}"
+    if isinstance(exc, TooFewAlloysError):
+        have = f"Only {exc.n_alloys} alloy has" if exc.n_alloys == 1 else f"Only {exc.n_alloys} alloys have"
+        return f"{have} usable Tg, Tx and Tl values; the models need at least {exc.needed}. {TOO_LITTLE_DATA_HINT}"
+    if _NO_USABLE_ROWS.search(text):  # ml.dataprep.DataError when every row was refused or dropped
+        return (f"No alloy has usable Tg, Tx and Tl values yet; the models need at least {MIN_ALLOYS}. "
+                f"{TOO_LITTLE_DATA_HINT}")
     return f"The training stopped on an unexpected error ({type(exc).__name__}: {text[:300]}). The details are in the worker's log."
 
 

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from ml.dataprep import DataError
+from ml.dataprep import DataError, TooFewAlloysError
 from tests.design.conftest import add_literature, synthetic_rows
 from training import services
 from training.models import ModelVersion, TrainingRun
@@ -43,9 +43,9 @@ def first_training(capture):
 
 
 def test_too_few_alloys_becomes_one_plain_sentence():
-    exc = ValueError("only 5 usable alloys after cleaning; need at least 10 to fit")
+    exc = TooFewAlloysError(5)
     assert services.plain_training_error(exc) == PLAIN_5
-    one = services.plain_training_error(ValueError("only 1 usable alloys after cleaning; need at least 10 to fit"))
+    one = services.plain_training_error(TooFewAlloysError(1))
     assert one.startswith("Only 1 alloy has usable")
 
 
