@@ -58,16 +58,18 @@ temperature (nothing to compare: neither a duplicate nor a conflict).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
 from ml.composition import ELEMENTS
 
 __all__ = [
     "T_MIN_K", "T_MAX_K", "DTX_MAX_K", "TEMPERATURE_FIELDS", "TEMPERATURE_LABELS",
     "RANGE", "ORDER", "DTX", "TemperatureProblem", "TemperatureError", "temperature_problems",
-    "check_temperatures", "is_plausible_temperature",
+    "check_temperatures", "is_plausible_temperature", "TEMPERATURE_DISPLAY_DECIMALS", "display_k",
     "KELVIN", "CELSIUS", "C_TO_K", "temperature_unit", "to_kelvin", "FAMILY_MIN_TG_K", "MIN_TL_K",
     "celsius_suspicions",
     "AGREEMENT_TOLERANCE_K", "AGREE", "DIFFER", "DISJOINT", "temperature_triple", "shared_temperatures",
@@ -108,6 +110,28 @@ class TemperatureError(ValueError):
 
 def _k(value: float) -> str:
     return f"{value:g} K"
+
+
+TEMPERATURE_DISPLAY_DECIMALS = 1  # 0.1 K: one rounding rule for every page, table and export
+
+
+def display_k(value, decimals: int = TEMPERATURE_DISPLAY_DECIMALS) -> str | None:
+    """A temperature as shown to people: 0.1 K, halves rounded up, as written in decimal.
+
+    ``f"{623.15:.1f}"`` gives 623.1 (the float is 623.1499…) where Django's ``floatformat``
+    gives 623.2; the same value must read the same on every page, so both go through here.
+    None (or a non-finite value) gives None.
+    """
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(number):
+        return None
+    step = Decimal(1).scaleb(-int(decimals))
+    return str(Decimal(repr(number)).quantize(step, rounding=ROUND_HALF_UP))
 
 
 def is_plausible_temperature(value: float) -> bool:

@@ -273,3 +273,18 @@ def test_one_periodic_table_and_one_fractions_matrix():
         with pytest.raises(ValueError, match=r"Fe \(row 0\)"):  # the copies raised KeyError: 'Fe'
             matrix([{"Fe": 1.0}], ["Cu"])
     assert plots.fractions_matrix is descriptors.fractions_matrix
+
+
+def test_one_rounding_rule_for_temperatures():
+    """623.15 K reads 623.2 everywhere (f-string formatting alone gives 623.1)."""
+    from django.template import Context, Template
+
+    from ml.rules import display_k
+
+    assert f"{623.15:.1f}" == "623.1"  # why the rule exists
+    assert display_k(623.15) == "623.2"
+    assert display_k(623.14) == "623.1"
+    assert display_k(700) == "700.0"
+    assert display_k(None) is None and display_k(float("nan")) is None
+    out = Template("{{ a|kelvin }} K · {{ b|kelvin }} · {{ a|floatformat:1 }}").render(Context({"a": 623.15, "b": None}))
+    assert out == "623.2 K · — · 623.2"

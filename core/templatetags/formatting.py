@@ -8,6 +8,8 @@ import math
 
 from django import template
 
+from ml.rules import display_k
+
 register = template.Library()
 
 
@@ -23,3 +25,11 @@ def fixed(value, digits=1):
     if not math.isfinite(number):
         return "—"
     return f"{number:.{int(digits)}f}"
+
+
+@register.filter
+def kelvin(value, decimals=None):
+    """``{{ t|kelvin }}``: a temperature (K) by the one display rule (``ml.rules.display_k``,
+    0.1 K, halves up), or "—" when unknown. No unit is added: templates write " K"."""
+    text = display_k(value) if decimals is None else display_k(value, int(decimals))
+    return "—" if text is None else text
