@@ -51,6 +51,9 @@ class AlloyFilterSet(filters.FilterSet):
         help_text="The alloy's GFA class (this lab's castings outweigh the literature); unknown: none known",
     )
     has_dmax = filters.BooleanFilter(method="by_selector", help_text="A Dmax is known (reported, or a casting's lower bound)")
+    has_conflicts = filters.BooleanFilter(
+        method="by_selector", help_text="Some sources disagree (temperatures by more than 10 K, or GFA), as the alloy list page's filter",
+    )
 
     class Meta:
         model = Alloy
@@ -68,6 +71,7 @@ class AlloyFilterSet(filters.FilterSet):
             **{name: data.get(name) for name in ("tg_min", "tg_max", "tx_min", "tx_max", "tl_min", "tl_max", "trg_min", "gamma_min")},
             gfa_class=data.get("gfa_class") or "",
             has_dmax=data.get("has_dmax"),
+            has_conflict=data.get("has_conflicts"),
         )
         if wanted == selectors.AlloyFilters():
             return queryset

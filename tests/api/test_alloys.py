@@ -177,3 +177,16 @@ def test_query_count_does_not_grow_with_rows(viewer_api, experimenter, url):
     many, body = count_queries(viewer_api, url)
     assert len(body["results"]) >= 30
     assert many == few, f"{url}: {few} queries for 5 rows, {many} for 30"
+
+
+def test_filter_by_has_conflicts_as_the_list_page(viewer_api, family):
+    """?has_conflicts=true|false as the alloy list page's "Conflicts" filter (Alloy.has_conflict)."""
+    mg = family["Mg65Cu25Y10"]
+    PropertyValue.objects.create(alloy=mg, origin="literature", source_label="other", tg_k=480, tx_k=530, tl_k=750,
+                                 conflict=True)
+    mg.refresh_from_db()
+    assert mg.has_conflict
+    assert formulas(viewer_api.get(ALLOYS, {"has_conflicts": "true"})) == ["Mg65Cu25Y10"]
+    assert "Mg65Cu25Y10" not in formulas(viewer_api.get(ALLOYS, {"has_conflicts": "false"}))
+    assert len(formulas(viewer_api.get(ALLOYS, {"has_conflicts": "false"}))) == 4
+    assert len(formulas(viewer_api.get(ALLOYS))) == 5
