@@ -116,3 +116,43 @@ def version_list():
 
 def run_list(limit=50):
     return TrainingRun.objects.select_related("model_version", "requested_by").order_by("-created_at")[:limit]
+
+
+def retrain_outlook(min_new_results):
+    """What the loop will do with the lab results, in one sentence for the Models page.
+
+    {"state": ..., "new": n, "text": ...}; state is "first" (no model yet: the first training
+    takes every lab result, the loop counts only after it), "counting" (below the threshold),
+    "running" (a run is queued or running), "failed" (enough results but the latest training
+    since then failed: nothing retries by itself until the next result or the scheduled
+    retrain) or "waiting" (enough results, no run yet: the next result or the schedule starts it).
+    """
+    from django.conf import settings
+
+    since = latest_trained_snapshot_at()
+    live = live_runs().order_by("-created_at").first()
+    running = f"run {live.pk} is {live.get_status_display().lower()}" if live is not None else ""
+    if since is None:
+        n = count_new_lab_results(None)
+        text = f"No model yet: the first training uses all {n} lab result{'s' if n != 1 else ''} with the literature"
+        text += f" ({running})." if running else "."
+        text += f" After it, the loop retrains by itself once {min_new_results} new lab results have come in."
+        return {"state": "first", "new": n, "text": text}
+    n = count_new_lab_results(since)
+    counted = f"{n} new lab result{'s' if n != 1 else ''} since the latest training"
+    if live is not None:
+        return {"state": "running", "new": n, "text": f"{counted}; {running} on the current data."}
+    if n < min_new_results:
+        return {"state": "counting", "new": n,
+                "text": f"{counted}; the loop retrains by itself at {min_new_results} ({min_new_results - n} more)."}
+    failed = (TrainingRun.objects.filter(created_at__gt=since, status=TrainingRun.Status.FAILED)
+              .order_by("-created_at").first())
+    hours = f"{settings.GLASSLOOP_RETRAIN_SCHEDULE_HOURS:g}"
+    if failed is not None:
+        return {"state": "failed", "new": n,
+                "text": f"{counted}, at or above the {min_new_results} that start a retrain, but the latest training "
+                        f"(run {failed.pk}) failed; the next lab result, the scheduled retrain (every {hours} h) or "
+                        f"Retrain now tries again."}
+    return {"state": "waiting", "new": n,
+            "text": f"{counted}, at or above the {min_new_results} that start a retrain; none is queued yet: the next "
+                    f"lab result, the scheduled retrain (every {hours} h) or Retrain now starts it."}
