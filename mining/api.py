@@ -1,14 +1,16 @@
 """The mining API: literature sources, extraction batches and the review of their records.
 
     GET        /api/literature-sources/                     sources, newest first (?q=, ?year=, ?doi=, ?has_doi=)
-    POST       /api/literature-sources/                     add one: DOI, .txt/.pdf file (multipart) or text
+    POST       /api/literature-sources/                     add one: DOI, .txt/.pdf file (multipart) or text;
+                                                            201, or 202 for a PDF (read on the worker: reading.status_url)
     GET        /api/literature-sources/<id>/                one, with its text
     GET        /api/extraction-batches/                     batches with status, progress, record counts
     POST       /api/extraction-batches/                     a batch over sources; queued for the worker
                                                             once committed (the answer links its job)
     GET        /api/extraction-batches/<id>/                one, with counts by status and flag, errors per source
     POST       /api/extraction-batches/<id>/rerun/          the page's Re-run (all sources, or {"sources": [...]})
-    POST       /api/extraction-batches/<id>/approve-clean/  the page's "Approve all clean records"
+    POST       /api/extraction-batches/<id>/approve-clean/  the page's "Approve all clean records": a job (202,
+                                                            /api/jobs/bulk-approvals/<id>/ for progress)
     GET        /api/extracted-records/                      the review queue (?batch=, ?status=, ?flag=,
                                                             ?elements=, ?q=, ?source=), flagged first
     GET/PATCH  /api/extracted-records/<id>/                 one, with snippet, source context, flags and
@@ -47,6 +49,7 @@ from .serializers import (
     BatchCreateSerializer,
     BatchDetailSerializer,
     BatchSerializer,
+    BulkApprovalSerializer,
     BulkApproveSerializer,
     RecordDetailSerializer,
     RecordEditSerializer,
@@ -113,6 +116,7 @@ class _ListFiltersOnly:
         request={"multipart/form-data": SourceCreateSerializer, "application/json": SourceCreateSerializer},
         responses={
             201: SourceDetailSerializer,
+            202: OpenApiResponse(SourceDetailSerializer, description="A PDF: stored, its text read on the worker (poll reading.status_url)"),
             400: OpenApiResponse(ERROR),
             409: OpenApiResponse(SOURCE_EXISTS, description="The DOI or file is already stored"),
         },
@@ -126,7 +130,7 @@ class SourceViewSet(_ListFiltersOnly, mixins.CreateModelMixin, viewsets.ReadOnly
     ordering_fields = ["created_at", "year", "title", "doi", "n_records"]
 
     def get_queryset(self):
-        qs = selectors.source_list().select_related("created_by").annotate(text_chars=Length("text")).order_by("-created_at", "-pk")
+        qs = selectors.source_list().select_related("created_by", "pdf_reading").annotate(text_chars=Length("text")).order_by("-created_at", "-pk")
         return qs if self.action == "retrieve" else qs.defer("text")
 
     def get_serializer_class(self):
@@ -148,8 +152,11 @@ class SourceViewSet(_ListFiltersOnly, mixins.CreateModelMixin, viewsets.ReadOnly
             return Response({**error_body(str(exc)), "source": exc.source.pk, "source_url": url}, status=status.HTTP_409_CONFLICT)
         except services.MiningError as exc:
             raise refused(exc) from exc
-        body = SourceDetailSerializer(self.get_queryset().get(pk=source.pk), context=self.get_serializer_context()).data
-        return Response(body, status=status.HTTP_201_CREATED)
+        source = self.get_queryset().get(pk=source.pk)
+        body = SourceDetailSerializer(source, context=self.get_serializer_context()).data
+        # A PDF is read on the worker: 202, and body["reading"]["status_url"] says how far it is.
+        code = status.HTTP_202_ACCEPTED if source.reading is not None else status.HTTP_201_CREATED
+        return Response(body, status=code)
 
 
 # ---------------------------------------------------------------- batches
@@ -220,20 +227,33 @@ class BatchViewSet(_ListFiltersOnly, mixins.CreateModelMixin, viewsets.ReadOnlyM
         return self._answer(batch.pk, f"Batch {batch.name} queued again.")
 
     @extend_schema(
-        summary="Approve every pending record that is complete and clean (the page's \"Approve all clean records\")",
-        description="Re-validates first; a record with any flag, a missing Tg/Tx/Tl or an unparsed composition "
-                    "is left for a person. Runs in the request, as on the page.",
-        request=None, responses={200: BulkApproveSerializer},
+        summary="Approve every pending record that is complete and clean (the page's \"Approve all clean records\"), as a job",
+        description="Queued for the worker (202): it re-validates first; a record with any flag, a missing Tg/Tx/Tl or an "
+                    "unparsed composition is left for a person. Poll bulk_approval.job.status_url; once done, "
+                    "bulk_approval has approved, skipped and skipped_reasons. A bulk approval of this batch already "
+                    "queued or running is returned (200) instead of a second one; only pending records are approved, "
+                    "so a re-run approves nothing twice.",
+        request=None, responses={202: BulkApproveSerializer, 200: BulkApproveSerializer, 400: OpenApiResponse(ERROR)},
     )
     @action(detail=True, methods=["post"], url_path="approve-clean", url_name="approve-clean")
     def approve_clean(self, request, pk=None):
         batch = self.get_object()
         try:
-            result = services.bulk_approve_clean(batch.pk, request.user)
+            job, created = services.request_bulk_approval(batch.pk, user=request.user)
         except services.MiningError as exc:
             raise refused(exc) from exc
+        job.refresh_from_db()
+        if job.queue_unavailable:
+            outcome = f"The approval is saved and stays queued. {job.error}"
+        else:
+            outcome = "Approval of the clean records queued." if created else "An approval of this batch is already under way."
         batch = self.get_queryset().get(pk=batch.pk)
-        return Response({**result, "batch": BatchDetailSerializer(batch, context=self.get_serializer_context()).data})
+        context = self.get_serializer_context()
+        return Response(
+            {"bulk_approval": BulkApprovalSerializer(job, context=context).data, "outcome": outcome,
+             "batch": BatchDetailSerializer(batch, context=context).data},
+            status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
+        )
 
 
 # ---------------------------------------------------------------- records

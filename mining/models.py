@@ -50,6 +50,43 @@ class LiteratureSource(models.Model):
 
         return reverse("mining:source_detail", args=[self.pk])
 
+    TEXT_READY, TEXT_READING, TEXT_REFUSED = "ready", "reading", "refused"
+
+    @property
+    def reading(self):
+        """Its PdfReading (the job reading its PDF on the worker), or None (text or DOI only)."""
+        try:
+            return self.pdf_reading
+        except models.ObjectDoesNotExist:
+            return None
+
+    @property
+    def text_status(self):
+        """ready (its text can be extracted from), reading (its PDF is being read) or refused."""
+        reading = self.reading
+        if reading is None or reading.status == reading.Status.DONE:
+            return self.TEXT_READY
+        if reading.status in (reading.Status.FAILED, reading.Status.CANCELLED):
+            return self.TEXT_REFUSED
+        return self.TEXT_READING
+
+    @property
+    def text_status_display(self):
+        """The source page's words: "reading the PDF…", "12 pages read", "refused: <why>"."""
+        reading, status = self.reading, self.text_status
+        if status == self.TEXT_READING:
+            return "reading the PDF…" + (f" ({reading.pages_read} of {reading.pages_total} pages)" if reading.pages_total else "")
+        if status == self.TEXT_REFUSED:
+            return f"refused: {reading.error or reading.message or 'cancelled'}"
+        if reading is not None:
+            return f"{reading.pages_read} page{'s' if reading.pages_read != 1 else ''} read"
+        chars = getattr(self, "text_chars", None)  # annotated on lists, which defer the text itself
+        return "text given" if (self.text if chars is None else chars) else "no text (DOI only)"
+
+    @property
+    def has_text(self):
+        return self.text_status == self.TEXT_READY and bool(self.text.strip())
+
 
 class ExtractionBatch(Job):
     """One run of an extractor over a set of sources (or one imported table); a job (core.jobs)."""
@@ -202,3 +239,73 @@ class ExtractedRecord(models.Model):
         names = sorted({f["flag"] for f in self.flags})
         self.flag_index = "|" + "|".join(names) + "|" if names else ""
         self.flag_count = len(self.flags)
+
+
+class PdfReading(Job):
+    """Reading the text of an uploaded PDF source on the worker (core.jobs): the web request only
+    checks the size and the ``%PDF`` header and stores the file, since parsing a crafted PDF can
+    take seconds and hundreds of MB (issue 16). While it is not done, the source's text is not
+    ready and no batch may include it."""
+
+    job_task_name = "mining.read_pdf"
+    job_api_name = "pdf-readings"
+    job_control_roles = (REVIEWER,)
+
+    source = models.OneToOneField(LiteratureSource, on_delete=models.CASCADE, related_name="pdf_reading")
+    pages_total = models.PositiveIntegerField(default=0)
+    pages_read = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Reading of {self.source} ({self.get_status_display()})"
+
+    def job_label(self):
+        return f"PDF reading {self.pk} (source {self.source_id})"
+
+    def reset_for_retry(self):
+        super().reset_for_retry()
+        self.pages_total = self.pages_read = 0
+
+    def get_absolute_url(self):
+        return self.source.get_absolute_url()
+
+
+class BulkApproval(Job):
+    """“Approve all clean records” of a batch, run on the worker (core.jobs): 30,000 records took
+    49 s in the request against gunicorn's 60 s. Idempotent: it approves only records still
+    pending, in chunks each committed on its own, so a re-run after a crash approves nothing twice."""
+
+    job_task_name = "mining.bulk_approve"
+    job_api_name = "bulk-approvals"
+    job_control_roles = (REVIEWER,)
+
+    batch = models.ForeignKey(ExtractionBatch, on_delete=models.CASCADE, related_name="bulk_approvals")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    approved = models.PositiveIntegerField(default=0)
+    alloys_created = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0, help_text="Pending records left for a person")
+    skipped_reasons = models.JSONField(default=dict, blank=True, help_text="Why records were left: reason → count")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Bulk approval {self.pk} of batch {self.batch_id} ({self.get_status_display()})"
+
+    def job_label(self):
+        return f"bulk approval {self.pk} (batch {self.batch_id})"
+
+    def get_absolute_url(self):
+        return self.batch.get_absolute_url()
+
+    def summary(self):
+        """The outcome in a sentence, as the batch page and the API say it."""
+        text = f"Approved {self.approved} clean records ({self.alloys_created} new alloys); {self.skipped} left for review"
+        if self.skipped_reasons:
+            reasons = sorted(self.skipped_reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+            text += ": " + "; ".join(f"{n} {why}" for why, n in reasons[:6])
+        return text + "."

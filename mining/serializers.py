@@ -17,7 +17,7 @@ from lab.models import TemperatureUnit, to_kelvin
 
 from . import selectors
 from .forms import BatchForm, RecordEditForm, RejectForm, SourceForm
-from .models import ExtractedRecord, ExtractionBatch, LiteratureSource
+from .models import BulkApproval, ExtractedRecord, ExtractionBatch, LiteratureSource
 
 JOB_KIND = ExtractionBatch.job_api_name
 TEMPERATURES = ("tg_k", "tx_k", "tl_k")
@@ -28,14 +28,26 @@ def _absolute(context, url):
     return request.build_absolute_uri(url) if request is not None else url
 
 
-def job_links(batch, context):
-    """The batch's job URLs (core.api_jobs): its status (the progress poll), cancel and retry."""
-    status = reverse("api-job", kwargs={"kind": JOB_KIND, "pk": batch.pk})
+def job_links(job, context):
+    """A job's URLs (core.api_jobs): its status (the progress poll), cancel and retry."""
+    kind = type(job).job_api_name
     return {
-        "status_url": _absolute(context, status),
-        "cancel_url": _absolute(context, reverse("api-job-cancel", kwargs={"kind": JOB_KIND, "pk": batch.pk})),
-        "retry_url": _absolute(context, reverse("api-job-retry", kwargs={"kind": JOB_KIND, "pk": batch.pk})),
+        "status_url": _absolute(context, reverse("api-job", kwargs={"kind": kind, "pk": job.pk})),
+        "cancel_url": _absolute(context, reverse("api-job-cancel", kwargs={"kind": kind, "pk": job.pk})),
+        "retry_url": _absolute(context, reverse("api-job-retry", kwargs={"kind": kind, "pk": job.pk})),
     }
+
+
+def job_with_links(job, context, **extra):
+    """A job's status (as GET /api/jobs/<kind>/<id>/ gives it) with its URLs."""
+    return {**jobs.status_payload(job), "kind": type(job).job_api_name, **job_links(job, context), **extra}
+
+
+JOB_SCHEMA = {"type": "object", "nullable": True, "properties": {
+    "id": {"type": "integer"}, "kind": {"type": "string"}, "status": {"type": "string"}, "status_display": {"type": "string"},
+    "progress": {"type": "number"}, "message": {"type": "string"}, "error": {"type": "string"},
+    "finished": {"type": "boolean"}, "status_url": {"type": "string"}, "cancel_url": {"type": "string"},
+    "retry_url": {"type": "string"}}}
 
 
 def form_errors(form):
@@ -92,13 +104,28 @@ class SourceSerializer(serializers.ModelSerializer):
     # The model's "url" (the paper's web address); "url" is this API's link, as everywhere.
     paper_url = serializers.URLField(source="url", read_only=True, help_text="The paper's web address")
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    text_status = serializers.ChoiceField(
+        choices=["ready", "reading", "refused"], read_only=True,
+        help_text="ready: extractors can read it; reading: its PDF is being read on the worker; refused: see text_status_display",
+    )
+    text_status_display = serializers.CharField(read_only=True, help_text="The source page's words: 'reading the PDF…', "
+                                                "'12 pages read', 'refused: <why, naming the limit>'")
+    reading = serializers.SerializerMethodField(help_text="The job reading its PDF (poll status_url), or null")
 
     class Meta:
         model = LiteratureSource
         fields = [
             "id", "url", "doi", "title", "authors", "year", "journal", "paper_url", "original_name", "has_file",
-            "sha256", "text_chars", "reference", "reference_text", "n_records", "records_url", "created_by", "created_at",
+            "sha256", "text_chars", "text_status", "text_status_display", "reading", "reference", "reference_text",
+            "n_records", "records_url", "created_by", "created_at",
         ]  # fmt: skip
+
+    @extend_schema_field(JOB_SCHEMA)
+    def get_reading(self, source):
+        reading = source.reading
+        if reading is None:
+            return None
+        return job_with_links(reading, self.context, pages_total=reading.pages_total, pages_read=reading.pages_read)
 
     def get_text_chars(self, source) -> int:
         chars = getattr(source, "text_chars", None)
@@ -179,9 +206,16 @@ class BatchDetailSerializer(BatchSerializer):
     source_errors = serializers.JSONField(read_only=True, help_text="Source id → why its extraction failed")
     sources = serializers.SerializerMethodField()
 
+    last_bulk_approval = serializers.SerializerMethodField(help_text="Its latest “approve all clean records” job, or null")
+
     class Meta(BatchSerializer.Meta):
-        fields = BatchSerializer.Meta.fields + ["counts", "source_errors", "sources"]
+        fields = BatchSerializer.Meta.fields + ["counts", "source_errors", "sources", "last_bulk_approval"]
         read_only_fields = fields
+
+    @extend_schema_field({"type": "object", "nullable": True})
+    def get_last_bulk_approval(self, batch):
+        job = batch.bulk_approvals.order_by("-pk").first()
+        return None if job is None else BulkApprovalSerializer(job, context=self.context).data
 
     @extend_schema_field({"type": "object", "properties": {
         "records": {"type": "integer"}, "clean": {"type": "integer"},
@@ -230,10 +264,29 @@ class RerunSerializer(serializers.Serializer):
     )
 
 
+class BulkApprovalSerializer(serializers.ModelSerializer):
+    """A bulk approval job: its status and, once done, the summary."""
+
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
+    finished = serializers.BooleanField(source="is_finished", read_only=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    summary = serializers.CharField(read_only=True, help_text="Approved N (new alloys), M left for review, and why")
+    job = serializers.SerializerMethodField(help_text="The job API: status (poll it for progress), cancel, retry")
+
+    class Meta:
+        model = BulkApproval
+        fields = ["id", "batch", "status", "status_display", "progress", "message", "error", "finished", "approved",
+                  "alloys_created", "skipped", "skipped_reasons", "requested_by", "created_at", "finished_at", "summary", "job"]
+        read_only_fields = fields
+
+    @extend_schema_field(JOB_SCHEMA)
+    def get_job(self, job):
+        return job_with_links(job, self.context)
+
+
 class BulkApproveSerializer(serializers.Serializer):
-    approved = serializers.IntegerField()
-    alloys_created = serializers.IntegerField()
-    skipped = serializers.IntegerField(help_text="Pending records left for a person")
+    bulk_approval = BulkApprovalSerializer()
+    outcome = serializers.CharField(help_text="What was done, in a sentence")
     batch = BatchDetailSerializer()
 
 
@@ -337,7 +390,9 @@ class RecordEditSerializer(FormSerializer):
         record = self.instance
         given = {name: data[name] for name in RecordEditForm.base_fields if name in data}
         initial = RecordEditForm.for_record(record).initial
-        return RecordEditForm.for_record(record, {**initial, **{k: ("" if v is None else v) for k, v in given.items()}})
+        values = {**initial, **{k: ("" if v is None else v) for k, v in given.items()}}
+        values["temperature_unit"] = TemperatureUnit.KELVIN  # converted below, only the values sent
+        return RecordEditForm.for_record(record, values)
 
     def to_internal_value(self, data):
         require_mapping(data, self.fields)
@@ -347,6 +402,7 @@ class RecordEditSerializer(FormSerializer):
         except serializers.ValidationError as exc:
             raise serializers.ValidationError({"temperature_unit": exc.detail}) from exc
         edits = dict(super().to_internal_value(data))
+        edits.pop("temperature_unit", None)
         for name in TEMPERATURES:
             if name in data and edits.get(name) is not None:  # only the values sent here are in that unit
                 edits[name] = to_kelvin(edits[name], unit)

@@ -29,7 +29,7 @@ from lab.services import get_or_create_alloy, refresh_alloy_summaries
 from . import selectors, validation
 from .extractors import extract_rules, snippet_occurs
 from .llm import BudgetExceeded, ExtractionError, LLMConfig, LLMExtractor, RequestBudget, Usage, estimate
-from .models import ExtractedRecord, ExtractionBatch, LiteratureSource, record_fingerprint
+from .models import BulkApproval, ExtractedRecord, ExtractionBatch, LiteratureSource, PdfReading, record_fingerprint
 from .prompts import PROMPT_VERSION
 
 logger = logging.getLogger(__name__)
@@ -64,12 +64,13 @@ def _pdf_limits():
     return {name: cap for name in names}
 
 
-def extract_pdf_text(data):
+def extract_pdf_text(data, *, on_page=None):
     """Plain text of a PDF's pages (pypdf), its control characters stripped (font-encoding
     artefacts). Raises MiningError, naming the limit, for an unreadable PDF, one over
     GLASSLOOP_PDF_MAX_PAGES pages or GLASSLOOP_PDF_MAX_TEXT_CHARS characters of text, or one
     that pypdf stops at a safety limit (a stream decompressing beyond
-    GLASSLOOP_PDF_MAX_STREAM_BYTES: a PDF bomb). Runs in the web request that adds a source.
+    GLASSLOOP_PDF_MAX_STREAM_BYTES: a PDF bomb). Runs on the worker (``read_pdf``), never in a
+    web request. ``on_page(done, total)`` is called before each page (progress, cancellation).
     """
     from pypdf import PdfReader, apply_configuration
     from pypdf.errors import FileNotDecryptedError, LimitReachedError
@@ -85,7 +86,9 @@ def extract_pdf_text(data):
                     f"The PDF has {pages:,} pages; at most {max_pages:,} are read (GLASSLOOP_PDF_MAX_PAGES). "
                     "Add the pages with the data, or paste their text."
                 )
-            for page in reader.pages:
+            for number, page in enumerate(reader.pages):
+                if on_page is not None:
+                    on_page(number, pages)
                 text = (page.extract_text() or "").strip()
                 chars += len(text)
                 if chars > max_chars:
@@ -94,7 +97,7 @@ def extract_pdf_text(data):
                         "add the pages with the data, or paste their text."
                     )
                 parts.append(text)
-    except MiningError:
+    except (MiningError, jobs.JobCancelled):
         raise
     except LimitReachedError as exc:
         raise MiningError(
@@ -122,9 +125,20 @@ def _refuse_control_characters(text, what):
     return text
 
 
-def _text_of(name, data):
-    if data[:5] == b"%PDF-" or name.lower().endswith(".pdf"):
-        return extract_pdf_text(data)
+PDF_MAGIC = b"%PDF-"
+PDF_MAGIC_WITHIN = 1024  # readers accept a few bytes of junk before the header, as pypdf does
+
+
+def _is_pdf(name, data):
+    """True for a PDF (its ``%PDF-`` header); MiningError for a file named .pdf without one."""
+    if PDF_MAGIC in data[:PDF_MAGIC_WITHIN]:
+        return True
+    if name.lower().endswith(".pdf"):
+        raise MiningError(f"{Path(name).name} is named .pdf but is not a PDF (it does not start with {PDF_MAGIC.decode()}).")
+    return False
+
+
+def _text_file(data):
     return _refuse_control_characters(data.decode("utf-8-sig", errors="replace"), "The text file")
 
 
@@ -143,18 +157,34 @@ def _reference_for(source):
     )
 
 
+def _upload_bytes(upload):
+    """The upload's bytes, refused before reading when over GLASSLOOP_MAX_UPLOAD_BYTES."""
+    limit = settings.GLASSLOOP_MAX_UPLOAD_BYTES
+    if upload.size is not None and upload.size > limit:
+        raise MiningError(f"The file is {upload.size:,} bytes; at most {limit:,} are accepted (GLASSLOOP_MAX_UPLOAD_BYTES).")
+    return b"".join(upload.chunks())
+
+
 @transaction.atomic
 def create_source(*, doi="", upload=None, filename="", data=None, text="", title="", authors="", year=None,
-                  journal="", url="", user=None):
+                  journal="", url="", user=None, queue_reading=True):
     """A LiteratureSource (and its lab Reference) from a file (upload or bytes) and/or text.
 
-    Refuses, naming the existing source, a DOI or a file already stored.
+    Cheap, as it runs in the web request: a PDF is checked (size, ``%PDF-`` header) and stored,
+    and its text read on the worker (``PdfReading``, queued once this commits; the source's
+    ``text_status`` says how far it is). A .txt file's text is taken at once. Refuses, naming
+    the existing source, a DOI or a file already stored. ``queue_reading=False`` (the
+    ``add_sources`` command, which reads in its own process) leaves the reading queued unsent.
     """
     doi = validate_doi(doi) or None  # core.doi: raises InvalidDOI (a ValidationError)
     if upload is not None:
         filename = filename or upload.name
-        data = b"".join(upload.chunks())
-    sha = None
+        data = _upload_bytes(upload)
+    elif data is not None and len(data) > settings.GLASSLOOP_MAX_UPLOAD_BYTES:
+        raise MiningError(f"The file is {len(data):,} bytes; at most {settings.GLASSLOOP_MAX_UPLOAD_BYTES:,} are accepted "
+                          "(GLASSLOOP_MAX_UPLOAD_BYTES).")
+    sha, pdf = None, False
+    text = text or ""
     if data is not None:
         if not data:
             raise MiningError("The file is empty.")
@@ -162,26 +192,87 @@ def create_source(*, doi="", upload=None, filename="", data=None, text="", title
         existing = LiteratureSource.objects.filter(sha256=sha).first()
         if existing:
             raise SourceExists(f"This file is already stored as source #{existing.pk} ({existing}).", existing)
-        text = _text_of(filename, data) or text
-        if not text.strip():
-            raise MiningError("No text could be extracted from the file (a scanned PDF needs OCR first).")
+        pdf = _is_pdf(filename or "", data)
+        if not pdf:
+            text = _text_file(data) or text
+            if not text.strip():
+                raise MiningError("The text file holds no text.")
     if doi:
         existing = LiteratureSource.objects.filter(doi=doi).first()
         if existing:
             raise SourceExists(f"DOI {doi} is already stored as source #{existing.pk} ({existing}).", existing)
-    if not (doi or text.strip()):
-        raise MiningError("Give a DOI, a file or the text.")
+    if not (doi or pdf or text.strip()):
+        raise MiningError(NEEDS_ONE)
     _refuse_control_characters(text, "The text")
     source = LiteratureSource(
         doi=doi, title=title[:500], authors=authors[:500], year=year, journal=journal[:255], url=url,
         original_name=Path(filename).name[:255] if filename else "", text=text, sha256=sha, created_by=user,
     )
     if data is not None:
-        source.file.save(Path(filename or "source.txt").name, ContentFile(data), save=False)
+        source.file.save(Path(filename or ("source.pdf" if pdf else "source.txt")).name, ContentFile(data), save=False)
     source.reference = _reference_for(source)
     source._history_user = user
     source.save()
+    if pdf:
+        reading = PdfReading.objects.create(source=source)
+        if queue_reading:
+            jobs.enqueue(reading, then="The PDF is stored and waits to be read; it is sent again once the broker is up, or press Retry.")
     return source
+
+
+NEEDS_ONE = ("Give at least one of: a DOI (the paper's metadata and citation), a .txt or .pdf file (its text, "
+             "for extraction), or the pasted text.")
+
+
+def read_pdf(reading_id, *, task_id=None):
+    """Read the text of a source's PDF (what the Celery task calls; core.jobs): idempotent, only
+    a queued reading runs; the text and "done" are written in one transaction."""
+    return jobs.run_job(PdfReading, reading_id, _read_pdf, task_id=task_id)
+
+
+def _read_pdf(reading, ctx):
+    source = LiteratureSource.objects.get(pk=reading.source_id)
+    if not source.file:
+        raise jobs.JobError("The source has no stored file to read.")
+    with source.file.open("rb") as handle:
+        data = handle.read()
+
+    def on_page(done, total):
+        if done == 0:
+            PdfReading.objects.filter(pk=reading.pk, attempts=reading.attempts).update(pages_total=total)
+        ctx.report(done / max(1, total), f"page {done + 1} of {total}")
+        ctx.check_cancel()
+
+    try:
+        text = extract_pdf_text(data, on_page=on_page)
+    except MiningError as exc:
+        raise jobs.JobError(str(exc)) from None
+    pages = PdfReading.objects.filter(pk=reading.pk).values_list("pages_total", flat=True).first() or 0
+    with transaction.atomic():
+        jobs.assert_owned(reading)
+        source = LiteratureSource.objects.select_for_update().get(pk=reading.source_id)
+        if text.strip():
+            source.text = text
+        elif not source.text.strip():  # text pasted with the file is kept when the PDF has none
+            raise jobs.JobError("No text could be extracted from the PDF (a scanned PDF needs OCR first); "
+                                "paste its text in a new source instead.")
+        LiteratureSource.objects.filter(pk=source.pk).update(text=source.text)  # text is not in the history
+        jobs.finish(reading, pages_total=pages, pages_read=pages,
+                    message=f"{pages} page{'s' if pages != 1 else ''} read, {len(source.text):,} characters of text")
+    return None
+
+
+def not_ready_problem(sources):
+    """Why these sources cannot be extracted from yet (a PDF being read, or refused); "" when they can."""
+    problems = []
+    for s in sources:
+        status = s.text_status
+        if status != LiteratureSource.TEXT_READY:
+            problems.append(f"source #{s.pk} ({str(s)[:80]}): {s.text_status_display}")
+    if not problems:
+        return ""
+    return ("A batch can only include sources whose text is ready; not ready: " + "; ".join(problems[:10])
+            + ". Wait until their PDF is read, or leave them out.")
 
 
 def get_or_create_source_for_doi(doi, *, user=None):
@@ -232,6 +323,9 @@ def create_batch(*, name, sources, extractor=None, user=None, enqueue=True):
     sources = list(sources)
     if not sources:
         raise MiningError("Choose at least one source.")
+    problem = not_ready_problem(sources)
+    if problem:
+        raise MiningError(problem)
     extractor = extractor or default_extractor()
     batch = ExtractionBatch(
         name=name, extractor=extractor, sources_total=len(sources), created_by=user,
@@ -614,10 +708,13 @@ def update_record(record_id, reviewer, edits):
     record = _locked(record_id)
     if record.status != RecordStatus.PENDING:
         raise _already(record)
+    old_key = record.composition_key
     _apply_edits(record, edits)
     _validate([record])
     record._history_user = reviewer
     record.save()
+    # Records flagged as duplicates of (or in conflict with) this one are compared anew.
+    revalidate_related({old_key, record.composition_key}, exclude_ids=[record.pk], user=reviewer)
     return record
 
 
@@ -643,6 +740,7 @@ def approve_record(record_id, reviewer, edits=None):
     record.alloy, record.property_value = alloy, value
     record._history_user = reviewer
     record.save()
+    revalidate_related({record.composition_key}, exclude_ids=[record.pk], user=reviewer)  # now an alloy value, not a record
     return record
 
 
@@ -657,25 +755,100 @@ def reject_record(record_id, reviewer, reason):
     record.status, record.reviewer, record.reviewed_at, record.reject_reason = RecordStatus.REJECTED, reviewer, timezone.now(), reason
     record._history_user = reviewer
     record.save()
+    # A rejected record is no longer compared with: the flags that named it go (issue 18).
+    revalidate_related({record.composition_key}, exclude_ids=[record.pk], user=reviewer)
     return record
 
 
-@transaction.atomic
-def bulk_approve_clean(batch_id, reviewer):
+BULK_CHUNK = 1000  # records approved per transaction: a crash loses at most one chunk's work, never doubles it
+
+
+def request_bulk_approval(batch_id, *, user):
+    """Queue “approve all clean records” of the batch for the worker (core.jobs, sent once this
+    commits). A bulk approval of this batch already queued or running is returned instead of a
+    second one. Returns (job, created)."""
+    with transaction.atomic():
+        batch = ExtractionBatch.objects.select_for_update().filter(pk=batch_id).first()
+        if batch is None:
+            raise MiningError(f"There is no batch {batch_id}.")
+        if not batch.is_finished:
+            raise MiningError(f"Batch {batch.name} is {batch.get_status_display().lower()}; approve its records once it is done.")
+        live = batch.bulk_approvals.filter(status__in=(Status.QUEUED, Status.RUNNING)).order_by("-pk").first()
+        if live is not None:
+            return live, False
+        job = BulkApproval.objects.create(batch=batch, requested_by=user)
+        jobs.enqueue(job, then="The approval waits; it is sent again once the broker is up, or press Retry.")
+    return job, True
+
+
+def run_bulk_approval(job_id, *, task_id=None):
+    """Run a queued bulk approval (what the Celery task calls; core.jobs)."""
+    def work(job, ctx):
+        result = bulk_approve_clean(job.batch_id, job.requested_by, ctx=ctx, job=job)
+        return {"message": BulkApproval(**{k: result[k] for k in ("approved", "alloys_created", "skipped", "skipped_reasons")}).summary()[:255]}
+
+    return jobs.run_job(BulkApproval, job_id, work, task_id=task_id)
+
+
+def bulk_approve_clean(batch_id, reviewer, *, ctx=None, job=None):
     """Approve every pending record of the batch that is complete and clean after
     re-validating now: the composition parsed, Tg, Tx and Tl all given, no flag at all
     (``validation.bulk_blockers``; ungrounded, duplicate and conflict included) and nothing
     that refuses a single approval. The others are left for a person.
 
-    Returns {"approved": n, "alloys_created": n, "skipped": n}.
+    Runs on the worker as a ``BulkApproval`` (``job``, ``ctx``: progress, cancellation) or
+    directly (scripts, tests). One transaction to re-validate, then one per ``BULK_CHUNK``
+    records, each approving only records still pending (so a re-run approves nothing twice);
+    a job's counts are written in the same transaction as its approvals.
+
+    Returns {"approved": n, "alloys_created": n, "skipped": n, "skipped_reasons": {reason: n}}
+    (with a job, "approved" and "alloys_created" include what earlier attempts approved).
     """
-    records = list(ExtractedRecord.objects.select_for_update().filter(batch_id=batch_id, status=RecordStatus.PENDING).order_by("id"))
-    _validate(records)
-    bulk_update_with_history(records, ExtractedRecord, VALIDATED_FIELDS, batch_size=500, default_user=reviewer)
-    clean = [r for r in records if not validation.bulk_blockers(r) and not _approvable_errors(r)]
-    if not clean:
-        return {"approved": 0, "alloys_created": 0, "skipped": len(records)}
+    report = ctx.report if ctx is not None else (lambda *a, **k: None)
+    report(0.0, "re-validating the pending records")
+    records = validate_batch(batch_id, user=reviewer)
+    reasons = Counter()
+    clean_ids = []
+    for r in records:
+        why = validation.bulk_blockers(r) or _approvable_errors(r)
+        if why:
+            reasons.update(why)
+        else:
+            clean_ids.append(r.pk)
+    skipped = len(records) - len(clean_ids)
+    del records
     batch = ExtractionBatch.objects.get(pk=batch_id)
+    approved = created = 0
+    keys = set()
+    for start in range(0, len(clean_ids), BULK_CHUNK):
+        if ctx is not None:
+            ctx.check_cancel(every_s=0)
+        chunk_ids = clean_ids[start:start + BULK_CHUNK]
+        report(0.1 + 0.85 * start / len(clean_ids), f"approving records {start + 1}–{start + len(chunk_ids)} of {len(clean_ids)}")
+        n, n_created, chunk_keys = _approve_chunk(batch, chunk_ids, reviewer, job)
+        approved, created = approved + n, created + n_created
+        keys |= chunk_keys
+    if keys:  # records of other batches flagged against the ones just approved are flagged anew
+        report(0.96, "re-checking the flags of records of the same alloys")
+        revalidate_related(keys, user=reviewer)
+    result = {"approved": approved, "alloys_created": created, "skipped": skipped, "skipped_reasons": dict(reasons)}
+    if job is not None:
+        BulkApproval.objects.filter(pk=job.pk).update(skipped=skipped, skipped_reasons=dict(reasons))
+        job.refresh_from_db(fields=["approved", "alloys_created"])
+        result.update(approved=job.approved, alloys_created=job.alloys_created)
+    return result
+
+
+@transaction.atomic
+def _approve_chunk(batch, ids, reviewer, job):
+    """Approve the records among ``ids`` that are still pending and still clean. Returns
+    (approved, alloys created, their composition keys)."""
+    clean = [
+        r for r in ExtractedRecord.objects.select_for_update().filter(pk__in=ids, status=RecordStatus.PENDING).order_by("id")
+        if not validation.bulk_blockers(r) and not _approvable_errors(r)
+    ]
+    if not clean:
+        return 0, 0, set()
     source_refs = dict(LiteratureSource.objects.filter(pk__in={r.source_id for r in clean if r.source_id}).values_list("pk", "reference_id"))
     alloys = {a.composition_key: a for a in Alloy.objects.filter(composition_key__in={r.composition_key for r in clean})}
     created = 0
@@ -697,4 +870,30 @@ def bulk_approve_clean(batch_id, reviewer):
     bulk_update_with_history(
         clean, ExtractedRecord, ["property_value", "alloy", "status", "reviewer", "reviewed_at"], batch_size=500, default_user=reviewer
     )
-    return {"approved": len(clean), "alloys_created": created, "skipped": len(records) - len(clean)}
+    if job is not None:
+        jobs.assert_owned(job)  # an attempt given up meanwhile keeps nothing of this chunk
+        BulkApproval.objects.filter(pk=job.pk).update(approved=F("approved") + len(clean), alloys_created=F("alloys_created") + created)
+    return len(clean), created, {r.composition_key for r in clean}
+
+
+def revalidate_related(keys, *, exclude_ids=(), user=None):
+    """Re-validate the pending records of these composition keys (all batches): their duplicate
+    and conflict flags name other records, which a rejection, an edit or an approval changes.
+    Returns the records re-validated."""
+    keys = {k for k in keys if k}
+    if not keys:
+        return []
+    records = []
+    key_list = sorted(keys)
+    for i in range(0, len(key_list), selectors.IN_CHUNK):
+        records += ExtractedRecord.objects.filter(
+            composition_key__in=key_list[i:i + selectors.IN_CHUNK], status=RecordStatus.PENDING
+        ).exclude(pk__in=list(exclude_ids)).order_by("id")
+    if not records:
+        return []
+    before = {r.pk: list(r.flags) for r in records}
+    _validate(records)
+    changed = [r for r in records if r.flags != before[r.pk] or r.composition_key not in keys]
+    if changed:
+        bulk_update_with_history(changed, ExtractedRecord, VALIDATED_FIELDS, batch_size=500, default_user=user)
+    return changed

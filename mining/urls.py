@@ -1,5 +1,7 @@
 from django.urls import path
 
+from core.views import job_action_view
+
 from . import views
 
 app_name = "mining"
@@ -19,4 +21,9 @@ urlpatterns = [
     path("sources/", views.source_list, name="source_list"),
     path("sources/new/", views.source_create, name="source_create"),
     path("sources/<int:pk>/", views.source_detail, name="source_detail"),
+    # Cancel / retry of the jobs behind a source's PDF and a batch's bulk approval (core.jobs).
+    path("pdf-readings/<int:pk>/<str:action>/",
+         job_action_view("mining.PdfReading", detail_url=lambda job: job.source.get_absolute_url()), name="pdf_reading_action"),
+    path("bulk-approvals/<int:pk>/<str:action>/",
+         job_action_view("mining.BulkApproval", detail_url=lambda job: job.batch.get_absolute_url()), name="bulk_approval_action"),
 ]

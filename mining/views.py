@@ -6,6 +6,7 @@ Viewers read; reviewers add sources, run batches and review records.
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models.functions import Length
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -32,7 +33,8 @@ def _next(request, default):
 
 @role_required(VIEWER)
 def source_list(request):
-    page = Paginator(selectors.source_list(), 50).get_page(request.GET.get("page"))
+    sources = selectors.source_list().select_related("pdf_reading").annotate(text_chars=Length("text")).defer("text")
+    page = Paginator(sources, 50).get_page(request.GET.get("page"))
     return render(request, "mining/source_list.html", {"page": page, "can_edit": has_role(request.user, REVIEWER)})
 
 
@@ -52,15 +54,23 @@ def source_create(request):
         except (services.MiningError, ValidationError) as exc:
             form.add_error(None, str(exc) if isinstance(exc, services.MiningError) else exc)
         else:
-            messages.success(request, f"Source #{source.pk} stored ({len(source.text):,} characters of text).")
+            if source.reading is not None:
+                messages.success(request, f"Source #{source.pk} stored; its PDF is being read (this page shows how far).")
+            else:
+                messages.success(request, f"Source #{source.pk} stored ({len(source.text):,} characters of text).")
             return redirect(source)
     return render(request, "mining/source_form.html", {"form": form})
 
 
 @role_required(VIEWER)
 def source_detail(request, pk):
-    source = get_object_or_404(LiteratureSource.objects.select_related("reference"), pk=pk)
-    return render(request, "mining/source_detail.html", {"source": source, "records": source.records.select_related("batch")[:200]})
+    source = get_object_or_404(LiteratureSource.objects.select_related("reference", "pdf_reading"), pk=pk)
+    reading = source.reading
+    return render(request, "mining/source_detail.html", {
+        "source": source, "records": source.records.select_related("batch")[:200], "reading": reading,
+        "reading_url": reverse("api-job", args=[reading.job_api_name, reading.pk]) if reading else "",
+        "can_edit": has_role(request.user, REVIEWER),
+    })
 
 
 # ---------------------------------------------------------------- batches
@@ -97,9 +107,12 @@ def batch_detail(request, pk):
     status = selectors.batch_status(batch)
     sources = {str(s.pk): s for s in batch.sources.all()}
     errors = [(sources.get(sid), sid, message) for sid, message in (batch.source_errors or {}).items()]
+    approval = batch.bulk_approvals.order_by("-pk").first()
     return render(request, "mining/batch_detail.html", {
         "batch": batch, "status": status, "errors": errors, "sources": sources.values(),
-        "can_edit": has_role(request.user, REVIEWER),
+        "can_edit": has_role(request.user, REVIEWER), "approval": approval,
+        "approval_url": reverse("api-job", args=[approval.job_api_name, approval.pk]) if approval else "",
+        "status_rows": [(k, ExtractedRecord.Status(k).label, n) for k, n in status["counts"]["status"].items()],
     })
 
 
@@ -141,8 +154,19 @@ def batch_rerun(request, pk):
 @role_required(REVIEWER)
 def batch_bulk_approve(request, pk):
     get_object_or_404(ExtractionBatch, pk=pk)
-    return _batch_action(request, pk, lambda: services.bulk_approve_clean(pk, request.user),
-                         lambda r: f"Approved {r['approved']} clean records ({r['alloys_created']} new alloys); {r['skipped']} left for review.")
+    try:
+        job, created = services.request_bulk_approval(pk, user=request.user)
+    except services.MiningError as exc:
+        messages.error(request, str(exc))
+        return redirect("mining:batch_detail", pk=pk)
+    job.refresh_from_db()
+    if job.queue_unavailable:
+        messages.error(request, f"The approval is saved and stays queued. {job.error}")
+    elif created:
+        messages.success(request, "Approving the clean records in the background; this page shows how far it is.")
+    else:
+        messages.info(request, "An approval of this batch is already under way; this page shows how far it is.")
+    return redirect("mining:batch_detail", pk=pk)
 
 
 # ---------------------------------------------------------------- review
@@ -176,17 +200,21 @@ def record_detail(request, pk):
             raise PermissionDenied("This needs the reviewer role.")
         form = RecordEditForm.for_record(record, request.POST)
         if form.is_valid():
-            edits = form.cleaned_data
+            edits = form.edits()
             try:
                 if request.POST.get("action") == "approve":
                     try:
                         services.approve_record(pk, request.user, edits=edits)
                     except services.ReviewConflict:
                         raise
-                    except services.MiningError:
-                        # Keep the reviewer's edits (re-validated, with their flags), then say why.
+                    except services.MiningError as exc:
+                        # Keep the reviewer's edits (re-validated, with their flags), then say why,
+                        # with the form as typed (°C stays °C).
                         services.update_record(pk, request.user, edits)
-                        raise
+                        typed = form.as_typed()
+                        messages.error(request, f"{exc}" + (f" (You typed {typed}.)" if typed and form.unit != "K" else ""))
+                        record = get_object_or_404(ExtractedRecord.objects.select_related("batch", "source", "reviewer", "alloy"), pk=pk)
+                        return _record_page(request, record, form)
                     messages.success(request, f"Record {pk} approved.")
                     return redirect(_next(request, reverse("mining:review_queue")))
                 services.update_record(pk, request.user, edits)
@@ -195,12 +223,17 @@ def record_detail(request, pk):
             except services.MiningError as exc:
                 messages.error(request, str(exc))
                 return redirect("mining:record_detail", pk=pk)
+    return _record_page(request, record, form)
+
+
+def _record_page(request, record, form):
     queue = selectors.review_queue(batch_id=record.batch_id)
     prev_id, next_id = selectors.neighbours(record, queue)
     selectors.attach_source_context([record], chars=1500)
     return render(request, "mining/record_detail.html", {
         "record": record, "form": form, "reject_form": RejectForm(), "can_review": has_role(request.user, REVIEWER),
         "prev_id": prev_id, "next_id": next_id, "history": record.history.select_related("history_user")[:20],
+        "temperature_fields": RecordEditForm.TEMPERATURES,
     })
 
 

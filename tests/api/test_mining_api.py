@@ -126,12 +126,21 @@ def test_a_reviewer_drives_a_batch_end_to_end(reviewer_api, reviewer, django_cap
     assert response.status_code == 200
     assert response.json()["status"] == "rejected" and response.json()["reject_reason"] == "not an alloy of this paper"
 
-    # Bulk approve: only the complete, unflagged record; Pd (order) stays for a person.
-    response = reviewer_api.post(f"{BATCHES}{batch_id}/approve-clean/")
-    assert response.status_code == 200, response.content
-    result = response.json()
-    assert (result["approved"], result["alloys_created"], result["skipped"]) == (1, 1, 1)
-    assert result["batch"]["counts"]["status"] == {"pending": 1, "approved": 2, "rejected": 1}
+    # Bulk approve, a job (202 and its progress URL; run eagerly here): only the complete,
+    # unflagged record; Pd (order) stays for a person.
+    with use_broker(eager=True), django_capture_on_commit_callbacks(execute=True):
+        response = reviewer_api.post(f"{BATCHES}{batch_id}/approve-clean/")
+    assert response.status_code == 202, response.content
+    queued = response.json()["bulk_approval"]
+    assert queued["job"]["status_url"].endswith(f"/api/jobs/bulk-approvals/{queued['id']}/")
+    job = reviewer_api.get(queued["job"]["status_url"]).json()
+    assert job["status"] == "done" and job["kind"] == "bulk-approvals"
+    assert job["message"] == "Approved 1 clean records (1 new alloys); 1 left for review: 1 flagged: order."
+    result = reviewer_api.get(f"{BATCHES}{batch_id}/").json()
+    approval = result["last_bulk_approval"]
+    assert (approval["approved"], approval["alloys_created"], approval["skipped"]) == (1, 1, 1)
+    assert approval["skipped_reasons"] == {"flagged: order": 1}
+    assert result["counts"]["status"] == {"pending": 1, "approved": 2, "rejected": 1}
     assert ExtractedRecord.objects.get(pk=zr["id"]).status == "approved"
     assert ExtractedRecord.objects.get(composition_raw="Pd41Ni41P18").status == "pending"
     assert PropertyValue.objects.filter(origin="literature").count() == 2
@@ -165,7 +174,9 @@ def test_batch_and_source_refusals_use_the_pages_messages(reviewer_api, batch):
     assert response.status_code == 400 and "extractor" in response.json()["detail"]
     response = reviewer_api.post(SOURCES, {"title": "nothing else"})
     assert response.status_code == 400
-    assert response.json()["detail"] == {"non_field_errors": ["Give a DOI and a file (or the text)."]}
+    assert response.json()["detail"] == {"non_field_errors": [
+        "Give at least one of: a DOI (the paper's metadata and citation), a .txt or .pdf file (its text, for extraction), "
+        "or the pasted text."]}
     response = reviewer_api.post(SOURCES, {"doi": "not a doi", "text": "The Cu50Zr50 glass has Tg = 700 K."})
     assert response.status_code == 400 and list(response.json()["detail"]) == ["doi"]
     response = reviewer_api.post(SOURCES, {"doi": "10.1000/api.1"})
@@ -373,21 +384,38 @@ def test_a_list_page_costs_the_same_queries_whatever_its_length(viewer_api, batc
         assert counts[0] == counts[1], (url, counts)
 
 
-def test_pdf_sources_and_refused_files(reviewer_api, settings):
+def test_pdf_sources_and_refused_files(reviewer_api, settings, django_capture_on_commit_callbacks):
     from tests.mining.test_services import tiny_pdf
 
     pdf = tiny_pdf("Zr57Cu28Al10Ni5 shows Tg = 683 K and Tx = 763 K.")
-    response = reviewer_api.post(SOURCES, {"file": SimpleUploadedFile("paper.pdf", pdf)}, format="multipart")
-    assert response.status_code == 201, response.content
-    assert "Zr57Cu28Al10Ni5" in response.json()["text"] and response.json()["original_name"] == "paper.pdf"
-    garbage = reviewer_api.post(SOURCES, {"file": SimpleUploadedFile("x.pdf", b"%PDF-1.4 garbage")}, format="multipart")
-    assert garbage.status_code == 400 and "The PDF could not be read" in garbage.json()["error"]
+    # A PDF is stored at once (202) and read on the worker: the answer links the reading's job.
+    with use_broker(eager=True), django_capture_on_commit_callbacks(execute=True):
+        response = reviewer_api.post(SOURCES, {"file": SimpleUploadedFile("paper.pdf", pdf)}, format="multipart")
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["text"] == "" and body["text_status"] == "reading" and body["original_name"] == "paper.pdf"
+    assert body["reading"]["status_url"].endswith(f"/api/jobs/pdf-readings/{body['reading']['id']}/")
+    job = reviewer_api.get(body["reading"]["status_url"]).json()
+    assert job["status"] == "done" and job["message"].startswith("1 page read")
+    read = reviewer_api.get(body["url"]).json()
+    assert read["text_status"] == "ready" and read["text_status_display"] == "1 page read" and "Zr57Cu28Al10Ni5" in read["text"]
+    # A damaged PDF is refused by the worker; the source says why (the batch API refuses it).
+    with use_broker(eager=True), django_capture_on_commit_callbacks(execute=True):
+        garbage = reviewer_api.post(SOURCES, {"file": SimpleUploadedFile("x.pdf", b"%PDF-1.4 garbage")}, format="multipart")
+    assert garbage.status_code == 202
+    refused = reviewer_api.get(garbage.json()["url"]).json()
+    assert refused["text_status"] == "refused" and "The PDF could not be read" in refused["text_status_display"]
+    batch = reviewer_api.post(BATCHES, {"name": "refused", "sources": [refused["id"]], "extractor": "rules"})
+    assert batch.status_code == 400 and "not ready" in batch.json()["detail"]["sources"][0]
+    named = reviewer_api.post(SOURCES, {"file": SimpleUploadedFile("y.pdf", b"GIF89a")}, format="multipart")
+    assert named.status_code == 400 and "is named .pdf but is not a PDF" in named.json()["error"]
     empty = reviewer_api.post(SOURCES, {"file": SimpleUploadedFile("x.txt", b"")}, format="multipart")
     assert empty.status_code == 400 and "file" in empty.json()["detail"]  # the form's "The submitted file is empty."
     settings.GLASSLOOP_MAX_UPLOAD_BYTES = 100
     big = reviewer_api.post(SOURCES, {"file": SimpleUploadedFile("big.txt", b"Cu50Zr50 Tg = 700 K. " * 20)}, format="multipart")
-    assert big.status_code == 400 and big.json()["detail"]["file"] == ["The file is larger than 0 MB."]
-    assert LiteratureSource.objects.count() == 1
+    assert big.status_code == 400
+    assert big.json()["detail"]["file"] == ["The file is 420 bytes; at most 100 are accepted (GLASSLOOP_MAX_UPLOAD_BYTES)."]
+    assert LiteratureSource.objects.count() == 2
 
 
 @pytest.mark.django_db(transaction=True)

@@ -45,7 +45,16 @@ def test_validate_doi():
 def test_pdf_upload_text_is_extracted_and_checksum_refuses_the_same_file():
     data = tiny_pdf("Zr57Cu28Al10Ni5 shows Tg = 683 K and Tx = 763 K.")
     source = services.create_source(doi="https://doi.org/10.1000/ABC.1", upload=SimpleUploadedFile("paper.pdf", data), title="T")
+    # The request only stores the file: the text is read on the worker (a PdfReading job).
+    assert source.text == "" and source.text_status == "reading" and source.pdf_reading.status == "queued"
+    with pytest.raises(services.MiningError, match="not ready.*reading the PDF"):
+        services.create_batch(name="too early", sources=[source], extractor="rules", enqueue=False)
+    reading = services.read_pdf(source.pdf_reading.pk)
+    source.refresh_from_db()
+    assert reading.status == "done" and reading.pages_total == reading.pages_read == 1
+    assert source.text_status == "ready" and source.text_status_display == "1 page read"
     assert "Zr57Cu28Al10Ni5" in source.text and "683" in source.text
+    assert services.read_pdf(reading.pk).status == "done"  # idempotent: a second delivery runs nothing
     assert source.doi == "10.1000/abc.1" and len(source.sha256) == 64 and source.file.name.endswith(".pdf")
     assert source.reference.doi == "10.1000/abc.1"
     with pytest.raises(services.SourceExists, match=f"source #{source.pk}"):
@@ -59,12 +68,24 @@ def test_pdf_upload_text_is_extracted_and_checksum_refuses_the_same_file():
 
 
 @pytest.mark.django_db
-def test_bad_files_are_refused_clearly():
-    with pytest.raises(services.MiningError, match="PDF could not be read"):
-        services.create_source(upload=SimpleUploadedFile("x.pdf", b"%PDF-1.4 garbage"))
+def test_bad_files_are_refused_clearly(settings):
+    with pytest.raises(services.MiningError, match="named .pdf but is not a PDF"):
+        services.create_source(upload=SimpleUploadedFile("x.pdf", b"<html>not a paper</html>"))
     with pytest.raises(services.MiningError, match="empty"):
         services.create_source(upload=SimpleUploadedFile("x.txt", b""))
+    settings.GLASSLOOP_MAX_UPLOAD_BYTES = 100
+    with pytest.raises(services.MiningError, match=r"at most 100 are accepted \(GLASSLOOP_MAX_UPLOAD_BYTES\)"):
+        services.create_source(upload=SimpleUploadedFile("big.pdf", b"%PDF-1.4 " + b" " * 200))
     assert LiteratureSource.objects.count() == 0
+    # A damaged PDF passes the cheap checks; the worker refuses it, and the source says why.
+    settings.GLASSLOOP_MAX_UPLOAD_BYTES = 20_000_000
+    source = services.create_source(upload=SimpleUploadedFile("x.pdf", b"%PDF-1.4 garbage"))
+    reading = services.read_pdf(source.pdf_reading.pk)
+    source.refresh_from_db()
+    assert reading.status == "failed" and "PDF could not be read" in reading.error
+    assert source.text_status == "refused" and source.text_status_display.startswith("refused: The PDF could not be read")
+    with pytest.raises(services.MiningError, match=f"source #{source.pk}.*refused"):
+        services.create_batch(name="refused", sources=[source], extractor="rules", enqueue=False)
 
 
 @pytest.mark.django_db
@@ -243,7 +264,8 @@ def test_bulk_approve_only_clean(tmp_path, reviewer):
                     "Pd41Ni41P18,700,690,915\nA1Cu50,1,2,3\n")
     summary = services.import_extracted(path, batch_name="bulk")
     result = services.bulk_approve_clean(summary["batch_id"], reviewer)
-    assert result == {"approved": 2, "alloys_created": 2, "skipped": 2}
+    assert result == {"approved": 2, "alloys_created": 2, "skipped": 2, "skipped_reasons": {
+        "composition not parsed": 1, "flagged: order": 1, "flagged: range, unparseable": 1}}
     assert PropertyValue.objects.count() == 2
     assert services.bulk_approve_clean(summary["batch_id"], reviewer)["approved"] == 0
 
@@ -283,7 +305,8 @@ def test_bulk_approve_skips_incomplete_ungrounded_and_duplicate_records(tmp_path
     summary = services.import_extracted(path, batch_name="bulk2")
     assert summary["flags"] == {"ungrounded": 1, "duplicate": 2}
     result = services.bulk_approve_clean(summary["batch_id"], reviewer)
-    assert result == {"approved": 1, "alloys_created": 1, "skipped": 4}
+    assert {k: result[k] for k in ("approved", "alloys_created", "skipped")} == {"approved": 1, "alloys_created": 1, "skipped": 4}
+    assert result["skipped_reasons"]["flagged: ungrounded"] == 1 and result["skipped_reasons"]["no Tl (incomplete)"] == 3
     assert list(PropertyValue.objects.values_list("alloy__formula", flat=True)) == ["Zr57Cu28Al10Ni5"]
     # The incomplete but clean one is still approvable by a person.
     one = ExtractedRecord.objects.get(composition_raw="Cu46Zr46Al8")

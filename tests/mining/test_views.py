@@ -99,9 +99,15 @@ def test_reject_requires_reason(reviewer_client, batch):
     assert record.status == "rejected" and record.reject_reason == "Tg above Tx: misread table"
 
 
-def test_bulk_approve_clean_and_batch_status(reviewer_client, batch):
-    response = reviewer_client.post(reverse("mining:batch_bulk_approve", args=[batch.pk]), follow=True)
-    assert "Approved 1 clean records" in response.content.decode()
+def test_bulk_approve_clean_and_batch_status(reviewer_client, batch, django_capture_on_commit_callbacks):
+    from tests.celery_broker import use_broker
+
+    with use_broker(eager=True), django_capture_on_commit_callbacks(execute=True):
+        response = reviewer_client.post(reverse("mining:batch_bulk_approve", args=[batch.pk]), follow=True)
+    assert "Approving the clean records in the background" in response.content.decode()
+    page = reviewer_client.get(reverse("mining:batch_detail", args=[batch.pk])).content.decode()
+    assert 'id="bulk-approval" data-status="done"' in page
+    assert "Approved 1 clean records (1 new alloys); 2 left for review: 1 composition not parsed;" in page
     status = reviewer_client.get(reverse("mining:batch_status", args=[batch.pk])).json()
     assert status["status"] == "done" and status["sources_done"] == status["sources_total"] == 1
     assert status["counts"]["status"] == {"pending": 2, "approved": 1, "rejected": 0}

@@ -80,7 +80,15 @@ class Command(BaseCommand):
                 source = services.create_source(
                     doi=doi, data=data, filename=file_path.name if file_path else "", title=row.get("title", ""),
                     authors=row.get("authors", ""), year=year, journal=row.get("journal", ""), url=row.get("url", ""),
+                    queue_reading=False,
                 )
+                if source.reading is not None:  # read here, in this process (a shell, not a web request)
+                    services.read_pdf(source.reading.pk)
+                    source.refresh_from_db()
+                    if source.text_status != source.TEXT_READY:
+                        report["skipped"].append({"item": label, "reason": f"stored as source #{source.pk}, but its PDF was "
+                                                  f"{source.text_status_display}"})
+                        continue
             except (OSError, ValueError, ValidationError, services.MiningError) as exc:
                 reason = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
                 report["skipped"].append({"item": label, "reason": reason})
