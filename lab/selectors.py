@@ -104,10 +104,14 @@ def _latest_first(model):
 
 
 def samples_with_measurements(queryset=None):
-    """Samples with their alloy, and their XRDs/DSCs (newest first) as ``xrds`` / ``dscs`` lists."""
+    """Samples with their alloy, and their XRDs/DSCs (newest first) as ``xrds`` / ``dscs`` lists.
+
+    The XRDs come without their stored ``plot`` (the thinned pattern the plot view draws, the
+    largest field of the table): pages show it through plot.svg, which reads it itself."""
     qs = Sample.objects.all() if queryset is None else queryset
+    xrds = _latest_first(XRDMeasurement).select_related("operator").defer("plot")
     return qs.select_related("alloy", "operator").prefetch_related(
-        Prefetch("xrd_measurements", queryset=_latest_first(XRDMeasurement).select_related("operator"), to_attr="xrds"),
+        Prefetch("xrd_measurements", queryset=xrds, to_attr="xrds"),
         Prefetch("dsc_measurements", queryset=_latest_first(DSCMeasurement).select_related("operator"), to_attr="dscs"),
     )
 
@@ -245,15 +249,42 @@ _KINDS = {"+": "created", "~": "changed", "-": "deleted"}
 _SKIP_DIFF = {"created_at", "analysis"}
 
 
+def _previous_versions(rows, shown):
+    """{history_id: the object's prior history row} for each changed record in ``shown`` (what
+    simple_history's ``prev_record`` gives with one query per record). ``rows`` are the records
+    fetched, newest first, ``shown`` a head of them: a prior version among them is taken from
+    there, the others come in one query."""
+    previous, missing = {}, []
+    for i, record in enumerate(shown):
+        if record.history_type != "~":
+            continue
+        older = next((r for r in rows[i + 1:] if r.id == record.id and r.history_date < record.history_date), None)
+        if older is None:
+            missing.append(record)
+        else:
+            previous[record.history_id] = older
+    if missing:
+        candidates = type(missing[0])._default_manager.filter(
+            id__in={r.id for r in missing}, history_date__lt=max(r.history_date for r in missing)
+        ).order_by("-history_date", "-history_id")
+        candidates = list(candidates)
+        for record in missing:
+            older = next((r for r in candidates if r.id == record.id and r.history_date < record.history_date), None)
+            if older is not None:
+                previous[record.history_id] = older
+    return previous
+
+
 def _entries(records, describe, limit):
+    rows = list(records[: limit + 1])  # one more: the last shown record's prior version is often the next
+    shown = rows[:limit]
+    previous = _previous_versions(rows, shown)
     out = []
-    for record in records[:limit]:
+    for record in shown:
         changes = []
-        if record.history_type == "~":
-            previous = record.prev_record
-            if previous is not None:
-                delta = record.diff_against(previous)
-                changes = [(c.field, c.old, c.new) for c in delta.changes if c.field not in _SKIP_DIFF]
+        if record.history_type == "~" and record.history_id in previous:
+            delta = record.diff_against(previous[record.history_id])
+            changes = [(c.field, c.old, c.new) for c in delta.changes if c.field not in _SKIP_DIFF]
         out.append(
             HistoryEntry(
                 when=record.history_date,
