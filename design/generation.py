@@ -9,7 +9,11 @@ Steps (``generate``):
    Tg, Tx, Tl, Trg, γ, ΔTx satisfy every thermal campaign target (a Dmax target does not
    condition the CGAN; it acts in steps 6–7). If fewer than 1 % qualify (targets
    beyond the data), the 5 % of draws closest to the region are used instead.
-2. **Sampling**: ``n_draws`` compositions from the CGAN with those conditions.
+2. **Sampling**: ``n_draws`` compositions from the CGAN with those conditions. A campaign that
+   asks for a bulk glass (P(BMG) ≥ a threshold, or a Dmax target) adds three condition columns
+   (:func:`gfa_condition_columns`: glass = 1, BMG = 1, Dmax drawn log-uniformly inside the
+   Dmax target, else unknown); a CGAN trained with the GFA condition (ml.gan) draws from the
+   region of castable glasses, an older CGAN ignores the columns.
 3. **Element constraints**: at most ``max_elements`` elements, the required base element
    (largest fraction), only allowed / no forbidden elements, per-element at.% ranges.
 4. **Dedupe** against known alloys (composition keys) and earlier candidates of the campaign.
@@ -204,6 +208,24 @@ def draw_conditions(train_y: np.ndarray, targets, n: int, rng: np.random.Generat
     return pool[rng.integers(0, len(pool), n)], ok
 
 
+DMAX_CONDITION_SPAN = 4.0  # an open Dmax minimum d conditions on [d, 4 d] (log-uniform)
+
+
+def gfa_condition_columns(spec: "DesignSpec", n: int, rng: np.random.Generator) -> np.ndarray | None:
+    """(n, 3) glass, BMG, Dmax (mm; NaN = unknown) condition columns for a campaign that asks
+    for a bulk glass, else None (step 2 of the module docstring)."""
+    b = spec.targets.get(DMAX_TARGET)
+    if spec.min_p_bmg <= 0 and b is None:
+        return None
+    dmax = np.full(n, np.nan)
+    if b is not None and (b.get("min") is not None or b.get("max") is not None):
+        lo = b.get("min") if b.get("min") is not None else max(1.0, b["max"] / DMAX_CONDITION_SPAN)
+        hi = b.get("max") if b.get("max") is not None else lo * DMAX_CONDITION_SPAN
+        lo, hi = max(lo, 1e-3), max(hi, lo * 1.0001)
+        dmax = 10 ** rng.uniform(math.log10(lo), math.log10(hi), n)
+    return np.column_stack([np.ones(n), np.ones(n), dmax])
+
+
 def condition_rows(train_y, train_compositions, spec: DesignSpec, min_rows: int = 5) -> np.ndarray:
     """The training rows to draw conditions from: those of alloys in the campaign's chemical
     family (base element, allowed / forbidden elements) when there are at least ``min_rows``
@@ -340,6 +362,9 @@ def generate(
     say(0.05, "drawing conditions inside the target region")
     conditions, inside = draw_conditions(condition_rows(train_y, train_compositions, spec), spec.targets, spec.n_draws, rng)
     counts["conditions_inside_targets"] = int(inside)
+    gfa_cols = gfa_condition_columns(spec, spec.n_draws, rng)
+    if gfa_cols is not None:
+        conditions = np.hstack([conditions, gfa_cols])
     say(0.1, f"sampling {spec.n_draws:,} compositions from the CGAN")
     comps = sample(conditions, seed)
     timings["sample"] = time.perf_counter() - t0

@@ -42,6 +42,20 @@ What we change, and why (measured in bench/ml_bench.py against ``loss="bce"`` wi
   dropping amounts < 1–2 at.% (no gain, fewer unique samples), a generator penalty on
   mass put on element pairs unseen in training (W 0.35, plausible share fell to 0.61–0.68).
 
+**GFA condition** (``gfa_condition=True``, issue 15): the condition vector gets seven more
+columns after the thermal ones (``GFA_CONDITION_COLUMNS``): thermal_known, glass, glass_known,
+bmg, bmg_known, log10 Dmax (z-score over the measured points), dmax_known. Rows of the GFA
+table (mostly binary/ternary melt-spinning results, ~90 % without Tg/Tx/Tl) train the network
+with their temperatures *masked* (zeros = the training mean, thermal_known = 0), not imputed:
+an imputed Tg would be a forward-model guess fed back as a condition, and the mask lets the
+network learn p(composition | class, Dmax) from them while the thermal rows teach
+p(composition | Tg, Tx, Tl). A thermal row without a GFA label reads as a glass of unknown
+castability (a measured Tg means it vitrified). Unknown values are exact zeros (no jitter).
+Each batch holds ``thermal_share`` (0.5) rows with temperatures and one epoch is as many
+batches as those rows fill, so the larger table adds no training time. At sampling, condition
+rows (Tg, Tx, Tl[, glass, BMG, Dmax mm]) are read by :meth:`GAN.condition_matrix`; a CGAN
+without the GFA condition ignores the extra columns (so older bundles keep working).
+
 The discriminator's descriptor map runs in torch on the generated fractions so gradients
 flow through it. Formulas (x = fractions, p = element property vectors from
 :func:`ml.elements.element_table`, H = Takeuchi–Inoue ΔH_mix matrix in kJ/mol):
@@ -75,10 +89,13 @@ from sklearn.base import BaseEstimator
 from torch import nn
 
 from ml.composition import Composition
+from ml.composition import _ELEMENT_SET, UNITS, _from_units  # the parser's symbols, grid and builder
 from ml.descriptors import fractions_matrix
 from ml.elements import cohesive_energies, element_table, mixing_enthalpy_matrix
 
 DESCRIPTOR_SETS = ("D1", "CD1", "CD2")
+# extra condition columns of a CGAN with gfa_condition=True, after the thermal ones
+GFA_CONDITION_COLUMNS = ("thermal_known", "glass", "glass_known", "bmg", "bmg_known", "log_dmax", "dmax_known")
 CONDITIONS = ("TgTxTl", "TrgGamma")
 MIN_FRACTION = 0.005  # amounts below 0.5 at.% are dropped
 GRID = 1000  # rounding grid: 0.1 at.% = 1/1000
@@ -126,12 +143,26 @@ def postprocess_fractions(F: np.ndarray, min_fraction: float = MIN_FRACTION, gri
 
 
 def to_compositions(F: np.ndarray, vocabulary: Sequence[str]) -> list[Composition]:
-    """Parse post-processed fraction rows through the composition parser."""
+    """Compositions of post-processed fraction rows.
+
+    Rows on the parser's own 0.01 at.% grid that sum to exactly 100 at.% (every row of
+    :func:`postprocess_fractions`) are built from their grid units directly — what
+    ``Composition.from_fractions`` would give them, without its per-row checks (10,000 draws:
+    ~1 s less); any other row goes through ``from_fractions``.
+    """
     vocab = list(vocabulary)
+    F = np.atleast_2d(np.asarray(F, dtype=float))
+    U = np.rint(F * UNITS)
+    known = np.array([el in _ELEMENT_SET for el in vocab], dtype=bool)
+    exact = ((np.abs(U - F * UNITS) < 1e-6).all(axis=1) & (U.sum(axis=1) == UNITS) & (U >= 0).all(axis=1)
+             & ~((F > 0) & ~known).any(axis=1))
     out = []
-    for row in F:
+    for i, row in enumerate(F):
         nz = np.flatnonzero(row)
-        out.append(Composition.from_fractions({vocab[j]: float(row[j]) for j in nz}))
+        if exact[i]:
+            out.append(_from_units([(vocab[j], int(U[i, j])) for j in nz]))
+        else:
+            out.append(Composition.from_fractions({vocab[j]: float(row[j]) for j in nz}))
     return out
 
 
@@ -296,6 +327,8 @@ class GAN(BaseEstimator):
         val_samples: int = 4,
         seed: int = 0,
         vocabulary: Sequence[str] | None = None,
+        gfa_condition: bool = False,
+        thermal_share: float = 0.5,
     ):
         self.descriptor_set = descriptor_set
         self.condition = condition
@@ -316,6 +349,8 @@ class GAN(BaseEstimator):
         self.val_samples = val_samples
         self.seed = seed
         self.vocabulary = vocabulary
+        self.gfa_condition = gfa_condition
+        self.thermal_share = thermal_share
 
     # -- config / state ---------------------------------------------------------------
     def get_config(self) -> dict:
@@ -343,6 +378,10 @@ class GAN(BaseEstimator):
             value = getattr(self, name)
             if not _is_number(value) or not value > 0:
                 raise ValueError(f"{name} must be a positive number; got {value!r}")
+        if not isinstance(self.gfa_condition, (bool, np.bool_)):
+            raise ValueError(f"gfa_condition must be True or False; got {self.gfa_condition!r}")
+        if not _is_number(self.thermal_share) or not 0.0 < self.thermal_share <= 1.0:
+            raise ValueError(f"thermal_share must lie in (0, 1]; got {self.thermal_share!r}")
         for name in ("gp_weight", "condition_jitter", "sample_sharpen"):
             value = getattr(self, name)
             if not _is_number(value) or value < 0:
@@ -357,7 +396,53 @@ class GAN(BaseEstimator):
     def cond_dim(self) -> int:
         if not self.conditional:
             return 0
+        base = 3 if self.condition == "TgTxTl" else 2
+        return base + (len(GFA_CONDITION_COLUMNS) if self.gfa_condition else 0)
+
+    @property
+    def _base_dim(self) -> int:
         return 3 if self.condition == "TgTxTl" else 2
+
+    def condition_matrix(self, conditions: np.ndarray, glass=None, bmg=None, dmax_mm=None,
+                         normalized: bool = False) -> np.ndarray:
+        """The network's condition rows from raw values (module docstring, "GFA condition").
+
+        ``conditions``: (n, 3) Tg, Tx, Tl in K (NaN row: unknown) — or (n, 2) Trg, γ for
+        ``condition="TrgGamma"`` — optionally followed by three columns glass (1/0), BMG (1/0)
+        and Dmax in mm (NaN: unknown), which ``glass``/``bmg``/``dmax_mm`` (scalars or arrays)
+        override. A CGAN without the GFA condition ignores those extra columns.
+        """
+        cond = np.atleast_2d(np.asarray(conditions, dtype=float))
+        n = cond.shape[0]
+        extra = cond[:, 3:6] if cond.shape[1] >= 6 else None
+        if self.condition == "TrgGamma" and not normalized and cond.shape[1] != 2:
+            thermal = condition_values(cond[:, :3], "TrgGamma")
+        else:
+            thermal = cond[:, :self._base_dim]
+        if not normalized:
+            thermal = self._norm_cond(thermal)
+        if not self.gfa_condition:
+            return thermal
+        known = np.all(np.isfinite(thermal), axis=1)
+        thermal = np.where(known[:, None], thermal, 0.0)  # unknown: the mean, flagged by the mask
+
+        def col(value, j, default):
+            if value is None:
+                value = extra[:, j] if extra is not None else default
+            return np.broadcast_to(np.asarray(value, dtype=float), (n,)).astype(float)
+
+        # rows given without any GFA value read as the thermal table's rows: a glass, castability unknown
+        g = col(glass, 0, 1.0)
+        b = col(bmg, 1, np.nan)
+        d = col(dmax_mm, 2, np.nan)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logd = np.where(d > 0, np.log10(np.where(d > 0, d, 1.0)), np.nan)
+        dz = (logd - self.dmax_log_mean_) / self.dmax_log_std_
+        cols = [known.astype(float),
+                np.nan_to_num(g), np.isfinite(g).astype(float),
+                np.nan_to_num(b), np.isfinite(b).astype(float),
+                np.nan_to_num(dz), np.isfinite(dz).astype(float)]
+        return np.column_stack([thermal, *cols])
 
     def _build(self):
         k = len(self.vocabulary_)
@@ -372,6 +457,8 @@ class GAN(BaseEstimator):
             "vocabulary": list(self.vocabulary_),
             "cond_mean": None if self.cond_mean_ is None else self.cond_mean_.tolist(),
             "cond_std": None if self.cond_std_ is None else self.cond_std_.tolist(),
+            **({"gfa_cond": {"dmax_log_mean": float(self.dmax_log_mean_), "dmax_log_std": float(self.dmax_log_std_)}}
+               if self.conditional and self.gfa_condition else {}),
             "history": {"epochs": self.history_.epochs, "best_epoch": self.history_.best_epoch,
                         "best_val_wasserstein": _finite_or_none(self.history_.best_val_wasserstein),
                         "stopped_early": self.history_.stopped_early},
@@ -400,6 +487,8 @@ class GAN(BaseEstimator):
         obj.vocabulary_ = list(state["vocabulary"])
         obj.cond_mean_ = None if state["cond_mean"] is None else np.asarray(state["cond_mean"])
         obj.cond_std_ = None if state["cond_std"] is None else np.asarray(state["cond_std"])
+        gc = state.get("gfa_cond") or {}
+        obj.dmax_log_mean_, obj.dmax_log_std_ = gc.get("dmax_log_mean", 0.0), gc.get("dmax_log_std", 1.0)
         obj._build()
         sd = torch.load(weights_path, map_location="cpu", weights_only=True)
         obj.generator_.load_state_dict(sd)
@@ -420,6 +509,7 @@ class GAN(BaseEstimator):
         conditions: np.ndarray | None = None,
         callback: Callable[[int, float, float, float | None], None] | None = None,
         validation: tuple | None = None,
+        gfa: dict | None = None,
     ) -> "GAN":
         """Train on compositions (or an (n, k) fraction matrix over ``vocabulary``).
 
@@ -427,6 +517,10 @@ class GAN(BaseEstimator):
         derived here). ``validation``: (compositions_or_fractions, conditions) of a held-out
         grouped split for early stopping; without it no early stopping happens.
         ``callback(epoch, d_loss, g_loss, val_wasserstein_or_None)`` is called every epoch.
+        ``gfa`` (``gfa_condition=True`` only): {"glass", "bmg", "dmax_mm"} arrays, one value per
+        composition, NaN where unknown; condition rows may then be NaN (temperatures unknown),
+        and batches hold ``thermal_share`` rows with temperatures (one epoch = as many batches
+        as the rows with temperatures fill, so the GFA table's rows add no training time).
         """
         from ml.metrics import wasserstein
 
@@ -458,9 +552,30 @@ class GAN(BaseEstimator):
             C_raw = condition_values(conditions, self.condition)
             if len(C_raw) != n:
                 raise ValueError("conditions and compositions differ in length")
-            self.cond_mean_ = C_raw.mean(axis=0)
-            self.cond_std_ = C_raw.std(axis=0) + 1e-9
-            C = self._norm_cond(C_raw)
+            thermal_rows = np.all(np.isfinite(C_raw), axis=1)
+            if not self.gfa_condition and not thermal_rows.all():
+                raise ValueError("conditions must be finite (only a CGAN with gfa_condition=True reads unknown temperatures)")
+            if thermal_rows.sum() < 2:
+                raise ValueError("need at least two rows with Tg, Tx and Tl to train a CGAN")
+            self.cond_mean_ = C_raw[thermal_rows].mean(axis=0)
+            self.cond_std_ = C_raw[thermal_rows].std(axis=0) + 1e-9
+            if self.gfa_condition:
+                gfa = gfa or {}
+                cols = {k: np.asarray(gfa.get(k, np.full(n, np.nan)), dtype=float) for k in ("glass", "bmg", "dmax_mm")}
+                if any(len(v) != n for v in cols.values()):
+                    raise ValueError("the gfa arrays and compositions differ in length")
+                d = cols["dmax_mm"]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    logd = np.log10(d[np.isfinite(d) & (d > 0)])
+                self.dmax_log_mean_ = float(logd.mean()) if logd.size else 0.0
+                self.dmax_log_std_ = float(logd.std() + 1e-9) if logd.size > 1 else 1.0
+                # a thermal row's class defaults to glass (a measured Tg means it vitrified)
+                glass = np.where(np.isnan(cols["glass"]) & thermal_rows, 1.0, cols["glass"])
+                C = self.condition_matrix(C_raw, glass=glass, bmg=cols["bmg"], dmax_mm=d, normalized=False) \
+                    if self.condition == "TgTxTl" else \
+                    self.condition_matrix(self._norm_cond(C_raw), glass=glass, bmg=cols["bmg"], dmax_mm=d, normalized=True)
+            else:
+                C = self._norm_cond(C_raw)
         else:
             self.cond_mean_ = self.cond_std_ = None
             C = None
@@ -509,18 +624,45 @@ class GAN(BaseEstimator):
         best_state = copy.deepcopy(G_s.state_dict())
         best_w = float("inf")
         bad = 0
-        bs = min(self.batch_size, n)
+        mixed = self.conditional and self.gfa_condition and not thermal_rows.all()
+        if mixed:
+            th_idx, other_idx = np.flatnonzero(thermal_rows), np.flatnonzero(~thermal_rows)
+            n_ep = len(th_idx)
+        else:
+            n_ep = n
+        bs = min(self.batch_size, n_ep)
+        jitter_mask = None
+        if Ct is not None:
+            # jitter the continuous columns only (temperatures, log Dmax), never the flags
+            jm = np.zeros(Ct.shape[1], dtype=np.float32)
+            jm[:self._base_dim] = 1.0
+            if self.gfa_condition:
+                jm[self._base_dim + GFA_CONDITION_COLUMNS.index("log_dmax")] = 1.0
+            jitter_mask = torch.as_tensor(jm)
         for epoch in range(1, self.epochs + 1):
             G.train()
-            perm = torch.as_tensor(rng.permutation(n))
+            if mixed:
+                n_th = max(1, int(round(self.thermal_share * bs)))
+                n_batches = max(1, n_ep // n_th)
+                th_perm = rng.permutation(th_idx)
+                perm = torch.as_tensor(np.concatenate([
+                    np.concatenate([th_perm[b * n_th:(b + 1) * n_th], rng.choice(other_idx, bs - n_th)])
+                    for b in range(n_batches)]))
+            else:
+                perm = torch.as_tensor(rng.permutation(n))
+                n_batches = max(1, n // bs)
             d_losses, g_losses = [], []
-            n_batches = max(1, n // bs)
             for b in range(n_batches):
                 idx = perm[b * bs:(b + 1) * bs]
                 real = Xt[idx]
                 c = None
                 if Ct is not None:
-                    c = Ct[idx] + self.condition_jitter * torch.randn(len(idx), Ct.shape[1])
+                    noise = self.condition_jitter * torch.randn(len(idx), Ct.shape[1]) * jitter_mask
+                    if self.gfa_condition:  # unknown columns stay exactly 0
+                        known = Ct[idx][:, [self._base_dim, self._base_dim + 6]]
+                        noise[:, :self._base_dim] *= known[:, :1]
+                        noise[:, self._base_dim + 5] *= known[:, 1]
+                    c = Ct[idx] + noise
                 # critic step(s)
                 for _ in range(self.n_critic if self.loss == "wgan-gp" else 1):
                     z = torch.randn(len(idx), self.noise_dim)
@@ -606,10 +748,8 @@ class GAN(BaseEstimator):
             if conditions is None:
                 raise ValueError("CGAN.sample needs conditions")
             cond = np.atleast_2d(np.asarray(conditions, dtype=float))
-            if not normalized:
-                if self.condition == "TrgGamma" and cond.shape[1] == 3:
-                    cond = condition_values(cond, "TrgGamma")
-                cond = self._norm_cond(cond)
+            if not (normalized and cond.shape[1] == self.cond_dim):
+                cond = self.condition_matrix(cond, normalized=normalized)
             if cond.shape[0] == 1:
                 cond = np.repeat(cond, n, axis=0)
             if cond.shape[0] != n:

@@ -69,6 +69,40 @@ def gfa_rows(thermal_df, gfa_df=None) -> list[dict]:
     return rows
 
 
+def gfa_condition_rows(gfa_data, keys: Sequence[str], vocabulary: Sequence[str], exclude_keys=()) -> dict:
+    """What a CGAN with ``gfa_condition=True`` learns from the GFA table (ml.gan, "GFA condition").
+
+    For the thermal rows (``keys``): their glass / BMG / Dmax by composition key (NaN where the
+    GFA table has none). Extra rows: the GFA table's alloys that are not thermal rows, not in
+    ``exclude_keys`` (the validation split: no leak into early stopping) and use only the
+    generator's ``vocabulary`` (the forward model and the plausibility reference cover those
+    elements only), with unknown temperatures. Dmax is a condition only where it was measured
+    as a point (low == high > 0); bounds and the source's codes (0, 0.15 mm) are not values.
+
+    Returns {"thermal": {glass, bmg, dmax_mm}, "fractions": (m, k), "extra": {glass, bmg, dmax_mm}}.
+    """
+    vocab = list(vocabulary)
+    with np.errstate(invalid="ignore"):
+        point = (gfa_data.dmax_low_mm == gfa_data.dmax_high_mm) & (gfa_data.dmax_low_mm > 0)
+    dmax = np.where(point, gfa_data.dmax_low_mm, np.nan)
+    index = {k: i for i, k in enumerate(gfa_data.keys)}
+
+    def pick(idx):
+        idx = np.asarray(idx, dtype=int)
+        return {"glass": gfa_data.glass[idx].astype(float), "bmg": gfa_data.bmg[idx].astype(float),
+                "dmax_mm": dmax[idx].astype(float)}
+
+    at = np.array([index.get(k, -1) for k in keys], dtype=int)
+    thermal = {name: np.where(at >= 0, col[np.maximum(at, 0)], np.nan) if len(col) else np.full(len(keys), np.nan)
+               for name, col in pick(np.arange(len(gfa_data))).items()}
+    skip = set(keys) | set(exclude_keys)
+    allowed = set(vocab)
+    extra = [i for i, (k, c) in enumerate(zip(gfa_data.keys, gfa_data.compositions))
+             if k not in skip and set(c) <= allowed]
+    F = fractions_matrix([gfa_data.compositions[i] for i in extra], vocab) if extra else np.zeros((0, len(vocab)))
+    return {"thermal": thermal, "fractions": F, "extra": pick(extra)}
+
+
 def _fit_gfa(rows, seed: int, params: dict | None, say: Progress):
     """(fitted GFAModel or None, metrics or {"skipped": reason}, data report or None)."""
     try:
@@ -137,7 +171,20 @@ def fit_bundle(df, out_dir: str, epochs: int = 600, seed: int = 0, descriptors: 
     cgan = CGAN(vocabulary=vocab, **gp)
     X_all = fractions_matrix(data.compositions, vocab)
     cb = (lambda e, d, g, w: say("cgan-epoch", {"epoch": e, "d_loss": d, "g_loss": g, "val_wasserstein": w}))
-    cgan.fit(X_all[tr], train.y, callback=cb, validation=(X_all[va], val.y))
+    X_fit, y_fit, gfa_cond = X_all[tr], train.y, None
+    if cgan.gfa_condition:
+        try:
+            gdata = prepare_gfa(gfa_rows(df, gfa_df))
+        except GFADataError:
+            gdata = None
+        if gdata is not None:
+            table = gfa_condition_rows(gdata, train.keys, vocab, exclude_keys=val.keys)
+            X_fit = np.vstack([X_fit, table["fractions"]])
+            y_fit = np.vstack([y_fit, np.full((len(table["fractions"]), 3), np.nan)])
+            gfa_cond = {k: np.concatenate([table["thermal"][k], table["extra"][k]]) for k in table["thermal"]}
+            metrics["cgan_gfa_rows"] = {"extra_alloys": int(len(table["fractions"])),
+                                        "thermal_rows_with_class": int(np.isfinite(table["thermal"]["glass"]).sum())}
+    cgan.fit(X_fit, y_fit, callback=cb, validation=(X_all[va], val.y), gfa=gfa_cond)
     metrics["cgan"] = {"best_val_wasserstein": cgan.history_.best_val_wasserstein,
                        "best_epoch": cgan.history_.best_epoch, "epochs_run": cgan.history_.epochs,
                        "stopped_early": cgan.history_.stopped_early}
@@ -155,7 +202,9 @@ def fit_bundle(df, out_dir: str, epochs: int = 600, seed: int = 0, descriptors: 
         mf = gstate.get("model_files") or {}
         files += list(mf.values() if isinstance(mf, dict) else mf)
     cgan.save(os.path.join(out_dir, "cgan.pt"))
-    np.savez(os.path.join(out_dir, "reference.npz"), fractions=X_all)
+    # properties: the (Tg, Tx, Tl) of each reference alloy, for the real-neighbour anchors
+    # (ml.inverse_design.generate_fractions); bundles written without them sample unanchored
+    np.savez(os.path.join(out_dir, "reference.npz"), fractions=X_all, properties=data.y)
     fit_s = time.perf_counter() - t0
     meta = {
         "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -293,10 +342,13 @@ def load_bundle(directory: str) -> Bundle:
         cgan = GAN.from_state(comp["cgan"], os.path.join(directory, "cgan.pt"))
         with np.load(os.path.join(directory, "reference.npz")) as z:
             X = z["fractions"]
+            properties = z["properties"] if "properties" in z.files else None
         formulas = meta["training_data"]["keys_formulas"]
         if X.shape != (len(formulas), len(cgan.vocabulary_)):
             raise ArtefactError(f"{directory}: reference.npz does not match the metadata")
-        reference = TrainingReference(list(cgan.vocabulary_), X, formulas)
+        if properties is not None and properties.shape != (len(formulas), 3):
+            raise ArtefactError(f"{directory}: reference.npz's properties do not match the metadata")
+        reference = TrainingReference(list(cgan.vocabulary_), X, formulas, properties=properties)
     except ArtefactError:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError, OSError) as exc:
