@@ -36,7 +36,7 @@ PAGE = """{% extends "base.html" %}
   <p>{{ message }}</p>
   <p class="muted">Tabs and line breaks are fine; NUL and other control characters are not.
     Remove the character (it often comes from text copied out of a binary file) and try again.</p>
-  <p><a href="javascript:history.back()">Back</a></p>
+  <p><a href="/">Go to the home page</a></p>
 </div>
 {% endblock %}
 """

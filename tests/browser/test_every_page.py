@@ -4,6 +4,11 @@ A superuser starts at the site root and follows links: everything in the top nav
 from each page, the first link to every kind of page not yet seen (a kind is a URL pattern),
 so one alloy, sample, XRD, import, batch, record, source, campaign... page is visited each.
 Each page must answer < 400, log no console error, and load its images.
+
+The crawl runs with the site's Content-Security-Policy on (GLASSLOOP_CSP=on, as in the
+containers): a page carries the policy, and anything it blocks (an inline script, an onclick,
+a javascript: link, a foreign request) is a problem, from Chromium's console error and from
+the page's own securitypolicyviolation event (recorded by an init script).
 """
 
 from urllib.parse import urljoin, urlparse
@@ -12,6 +17,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.urls import Resolver404, resolve
 
+from core.middleware import SITE_POLICY
 from lab import importing, services
 from lab.models import AlloyImport
 from tests.lab.patterns_fixtures import synthetic_dsc_curve, synthetic_xrd_pattern
@@ -28,6 +34,35 @@ SKIP_VIEWS = {"logout", "lab:alloy_export"}
 
 # The entry page of each app; the crawl starts from these and from the nav.
 APP_INDEXES = ("/mining/", "/mining/batches/", "/mining/sources/", "/design/", "/ml/")
+
+
+# Recorded in every page before its own scripts run; read back by csp_violations().
+RECORD_CSP_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", e => window.__cspViolations.push(
+  `${e.effectiveDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile || "?"}:${e.lineNumber}`));
+"""
+
+
+@pytest.fixture
+def site_csp(settings, page):
+    """The site's policy on every response, and each page recording what the policy blocks."""
+    settings.GLASSLOOP_CSP = "on"
+    page.add_init_script(RECORD_CSP_VIOLATIONS)
+    return SITE_POLICY
+
+
+def csp_violations(page):
+    return page.evaluate("window.__cspViolations || []")
+
+
+def policy_problems(page, response, policy):
+    """What is wrong with a visited page under the CSP: the header missing or different, violations."""
+    problems = []
+    if response.headers.get("content-security-policy") != policy:
+        problems.append(f"policy header {response.headers.get('content-security-policy')!r}")
+    problems += [f"CSP: {v}" for v in csp_violations(page)]
+    return problems
 
 
 def seed_lab(user):
@@ -121,7 +156,8 @@ def is_page_link(base, href):
     return name, url.path + (f"?{url.query}" if url.query else "")
 
 
-def test_every_page_renders_without_console_errors(page, live_server, login, superuser, small_models, memory_broker):
+def test_every_page_renders_without_console_errors(page, live_server, login, superuser, small_models, memory_broker,
+                                                   site_csp):
     seed_design(superuser)  # first: its training data is then journey 3's, so the trained model is reused
     seed_lab(superuser)
     seed_mining(superuser)
@@ -149,6 +185,7 @@ def test_every_page_renders_without_console_errors(page, live_server, login, sup
             continue
         failed_images = images_loaded(page)
         page.wait_for_timeout(50)  # let late console messages (from scripts on load) arrive
+        problems += [f"{path}: {p}" for p in policy_problems(page, response, site_csp)]
         if page.console_errors:
             problems.append(f"{path}: console errors {page.console_errors}")
         if failed_images:
@@ -187,3 +224,46 @@ def test_nav_reaches_every_app(page, live_server, login, superuser):
     missing = apps_with_pages - namespaces
     assert not missing, f"the nav (templates/base.html) has no link into: {sorted(missing)}"
     assert page.console_errors == []
+
+
+def test_a_blocked_script_is_a_problem(page, live_server, site_csp):
+    """The crawl's check sees what a strict policy blocks (so a page's inline script cannot slip by)."""
+    strict = "default-src 'self'; script-src 'self'"
+    html = '<!doctype html><title>probe</title><script>document.title = "ran"</script><a href="javascript:void(0)">x</a>'
+    page.route(f"{live_server.url}/csp-probe/", lambda route: route.fulfill(
+        status=200, body=html, headers={"Content-Type": "text/html", "Content-Security-Policy": strict}))
+    response = page.goto(f"{live_server.url}/csp-probe/")
+    page.wait_for_timeout(50)
+    assert page.title() == "probe"  # the inline script did not run
+    problems = policy_problems(page, response, strict)
+    assert any("script-src" in p for p in problems), problems
+    assert page.console_errors, "Chromium reports the blocked script in the console"
+
+
+def test_pages_outside_the_crawl_pass_the_policy(page, live_server, login, make_user, superuser, site_csp):
+    """The login, 400, 403 and 404 pages and the API docs (Swagger UI) under the site's policy."""
+    problems = []
+
+    def visit(path, status):
+        page.console_errors.clear()
+        response = page.goto(live_server.url + path)
+        page.wait_for_load_state("load")
+        page.wait_for_timeout(50)
+        if response.status != status:
+            problems.append(f"{path}: HTTP {response.status}, expected {status}")
+        problems.extend(f"{path}: {p}" for p in policy_problems(page, response, site_csp))
+        own = f"the server responded with a status of {status} "  # the page's own status, as expected
+        problems.extend(f"{path}: console {e}" for e in page.console_errors
+                        if not (own in e and e.endswith(f"[{live_server.url}{path}]")))
+
+    visit("/accounts/login/", 200)
+    make_user("no-role-yet")
+    login("no-role-yet")
+    visit("/", 403)
+    page.context.clear_cookies()
+    login("sudo")
+    visit("/lab/samples/?q=%00", 400)
+    visit("/lab/no-such-page/", 404)
+    visit("/api/docs/", 200)
+    page.wait_for_selector("#swagger-ui .information-container", timeout=15_000)  # Swagger UI ran
+    assert problems == [], "\n".join(problems)
