@@ -46,7 +46,16 @@ def select_row(page, composition):
     return row
 
 
-def test_reviewer_approves_edits_and_rejects_in_the_queue(page, live_server, login, make_user):
+def strict_csp(settings):
+    """The site's policy without 'unsafe-inline' scripts: an inline script would not run."""
+    from core.middleware import SITE_POLICY
+
+    settings.GLASSLOOP_CSP = SITE_POLICY.replace("script-src 'self' 'unsafe-inline'", "script-src 'self'")
+    assert "script-src 'self';" in settings.GLASSLOOP_CSP
+
+
+def test_reviewer_approves_edits_and_rejects_in_the_queue(page, live_server, login, make_user, settings):
+    strict_csp(settings)  # the queue's and record page's keys work from their static scripts
     reviewer = make_user("rhys", "viewer", "reviewer")
     summary = mining_services.import_extracted(io.StringIO(CSV), batch_name="J2 batch", user=reviewer)
     batch_id = summary["batch_id"]
@@ -119,3 +128,44 @@ def test_reviewer_approves_edits_and_rejects_in_the_queue(page, live_server, log
     assert values.count() == 2
     assert flagged.property_value.tg_k == 690.0 and flagged.property_value.alloy.formula == FLAGGED
     assert not Alloy.objects.filter(composition_key__contains="Pd").exists()
+
+
+def test_reviewer_types_celsius_and_approves_all_clean_records_in_the_background(page, live_server, login, make_user, memory_broker, settings):
+    """The record editor's K/°C toggle converts what is typed; "Approve all clean records" is a
+    job whose progress the batch page follows and whose summary it shows. With the site's
+    Content-Security-Policy on: the pages' scripts are static files, and nothing is refused."""
+    strict_csp(settings)
+    reviewer = make_user("rhys", "viewer", "reviewer")
+    batch_id = mining_services.import_extracted(io.StringIO(CSV), batch_name="J2b batch", user=reviewer)["batch_id"]
+    flagged = ExtractedRecord.objects.get(batch_id=batch_id, composition_raw=FLAGGED)
+    login("rhys")
+
+    response = page.goto(f"{live_server.url}/mining/records/{flagged.pk}/")
+    assert "script-src 'self';" in response.headers["content-security-policy"]
+    assert page.input_value("#id_tg_k") == "760.0"
+    page.check("#unit-toggle input[value='C']")
+    assert page.input_value("#id_tg_k") == "486.85" and page.input_value("#id_tx_k") == "416.85"
+    assert page.locator("[data-unit-label]").first.inner_text() == "°C"
+    page.fill("#id_tg_k", "416.85")  # Tg and Tx swapped back, in °C
+    page.fill("#id_tx_k", "486.85")
+    with page.expect_navigation():
+        page.click("button[value=save]")
+    assert f"Record {flagged.pk} saved and re-validated." in main_text(page)
+    flagged.refresh_from_db()
+    # In order now; its Tl is not in its snippet, so it stays for a person.
+    assert (round(flagged.tg_k, 6), round(flagged.tx_k, 6)) == (690.0, 760.0) and flagged.flag_names == ["ungrounded"]
+    assert page.input_value("#id_tg_k") == "690.0"  # shown again in K
+
+    page.goto(f"{live_server.url}/mining/batches/{batch_id}/")
+    with page.expect_navigation():
+        page.click("button:has-text('Approve all clean records (2)')")
+    assert "Approving the clean records in the background" in main_text(page)
+    assert page.get_attribute("#bulk-approval", "data-status") == "queued"
+    from mining.models import BulkApproval
+
+    job = BulkApproval.objects.get(batch_id=batch_id)
+    mining_services.run_bulk_approval(job.pk)  # the worker's part; the page notices and reloads
+    page.wait_for_selector("#bulk-summary", timeout=15000)
+    assert page.inner_text("#bulk-summary") == "Approved 2 clean records (2 new alloys); 1 left for review: 1 flagged: ungrounded."
+    assert ExtractedRecord.objects.filter(batch_id=batch_id, status="approved").count() == 2
+    assert page.console_errors == [], "\n".join(page.console_errors)
