@@ -10,6 +10,7 @@ from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import FieldError, PermissionDenied
+from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -85,19 +86,25 @@ def _model_or_none(label):
 
 def _count(label, **filters):
     """Rows of the model ``label`` matching ``filters``; None when the app or a field is missing."""
+    return _counts(label, n=filters)["n"]
+
+
+def _counts(label, **named):
+    """{name: rows of the model ``label`` matching the filters ``named[name]``} in one query;
+    None for each when the app or a field is missing."""
     model = _model_or_none(label)
     if model is None:
-        return None
+        return dict.fromkeys(named)
     try:
-        return model.objects.filter(**filters).count()
+        return model.objects.aggregate(**{name: Count("pk", filter=Q(**f) if f else None) for name, f in named.items()})
     except FieldError:
-        return None
+        return dict.fromkeys(named)
 
 
 def _data_summary():
-    with_temps = _count("lab.Alloy", tg_mean_k__isnull=False, tx_mean_k__isnull=False, tl_mean_k__isnull=False)
-    return {"n_alloys": _count("lab.Alloy"), "n_alloys_with_temps": with_temps, "n_samples": _count("lab.Sample"),
-            "min_alloys": MIN_ALLOYS}
+    alloys = _counts("lab.Alloy", n_alloys={},
+                     n_alloys_with_temps={"tg_mean_k__isnull": False, "tx_mean_k__isnull": False, "tl_mean_k__isnull": False})
+    return {**alloys, "n_samples": _count("lab.Sample"), "min_alloys": MIN_ALLOYS}
 
 
 def _review_summary():
@@ -113,8 +120,9 @@ CANDIDATE_STEPS = (
 
 
 def _design_summary():
+    counts = _counts("design.Candidate", **{status: {"status": status} for status, _, _ in CANDIDATE_STEPS})
     steps = [
-        {"status": status, "label": label, "role": role, "count": _count("design.Candidate", status=status)}
+        {"status": status, "label": label, "role": role, "count": counts[status]}
         for status, label, role in CANDIDATE_STEPS
     ]
     campaign = _model_or_none("design.DesignCampaign")

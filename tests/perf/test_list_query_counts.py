@@ -99,6 +99,8 @@ CASES = [
          lambda r: len(r.context["page"].object_list)),
     Case("campaign list", lambda: reverse("design:campaign_list"), add_campaigns,
          lambda r: len(r.context["campaigns"])),
+    Case("home with alloys", lambda: reverse("home"), add_alloys),
+    Case("home with candidates", lambda: reverse("home"), add_campaigns),
     Case("api alloys", lambda: "/api/alloys/", add_alloys, api_rows),
     Case("api alloys filtered", lambda: "/api/alloys/?elements=Zr,Cu&tg_min=600&ordering=-tg_mean_k", add_alloys,
          api_rows),
