@@ -267,3 +267,25 @@ def test_pages_outside_the_crawl_pass_the_policy(page, live_server, login, make_
     visit("/api/docs/", 200)
     page.wait_for_selector("#swagger-ui .information-container", timeout=15_000)  # Swagger UI ran
     assert problems == [], "\n".join(problems)
+
+
+def test_campaign_page_follows_a_live_round_under_the_policy(page, live_server, login, superuser, site_csp):
+    """The campaign page's poll (static/js/design-campaign.js, no inline script) shows a running
+    round's status and progress without a reload, and reloads once the round finishes."""
+    from design import services as design_services
+    from design.models import GenerationRound
+
+    campaign = design_services.create_campaign(owner=superuser, name="Live round", targets={"tg_k": {"min": 650}},
+                                               base_element="Zr", max_elements=4, batch_size=3, n_draws=1000)
+    gen_round = GenerationRound.objects.create(campaign=campaign, number=1, status="queued")
+    login("sudo")
+    response = page.goto(f"{live_server.url}{campaign.get_absolute_url()}")
+    assert page.inner_text("#round-status") == "Queued"
+    GenerationRound.objects.filter(pk=gen_round.pk).update(status="running", progress=0.4, message="scoring draws")
+    page.wait_for_function("() => document.getElementById('round-status').textContent === 'Running'", timeout=10_000)
+    assert page.inner_text("#round-message") == "scoring draws"
+    assert page.eval_on_selector("#round-progress", "el => el.style.width") == "40%"
+    with page.expect_navigation(timeout=10_000):  # finished: the page reloads to show the candidates
+        GenerationRound.objects.filter(pk=gen_round.pk).update(status="done", progress=1.0, message="done")
+    assert page.inner_text("#round-status") == "Done"
+    assert policy_problems(page, response, site_csp) == [] and page.console_errors == []
