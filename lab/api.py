@@ -34,6 +34,7 @@ from .filters import (
 )
 from .models import DSCMeasurement, PropertyValue, Sample, XRDMeasurement
 from .serializers import (
+    AcceptProposalsSerializer,
     ConflictResolutionSerializer,
     CorrectionSerializer,
     DSCCorrectionSerializer,
@@ -383,7 +384,34 @@ class DSCMeasurementViewSet(CorrectionActions, mixins.CreateModelMixin, viewsets
         return DSCMeasurement.objects.select_related("sample__alloy", "operator", "property_value").order_by("-created_at", "-pk")
 
     def get_serializer_class(self):
+        if self.action == "accept_proposals":
+            return AcceptProposalsSerializer
         return DSCCreateSerializer if self.action == "create" else DSCMeasurementSerializer
+
+    @extend_schema(
+        summary="Accept the trace's proposals (all that differ, or those of `fields`) as a correction whose reason "
+                "names the method; each value's provenance then says which method",
+        request=AcceptProposalsSerializer,
+        responses={200: DSCMeasurementSerializer,
+                   400: OpenApiResponse(description="Unknown field, or the values break Tg < Tx < Tl (the reason given)"),
+                   409: OpenApiResponse(description="Changed since your version, retracted, or nothing to accept (the reason given)")},
+    )
+    @action(detail=True, methods=["post"], url_path="accept-proposals", url_name="accept-proposals")
+    def accept_proposals(self, request, pk=None):
+        dsc = self.get_object()
+        serializer = AcceptProposalsSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        d = serializer.validated_data
+        try:
+            result = _service(lambda: services.accept_dsc_proposals(
+                dsc=dsc, user=request.user, fields=d.get("fields") or None, version=d.get("version")))
+        except DjangoValidationError as exc:
+            codes = {getattr(e, "code", None) for e in exc.error_list} if not hasattr(exc, "error_dict") else set()
+            if codes & {"nothing_to_accept", "retracted"}:
+                message = " ".join(exc.messages)
+                return Response(error_body(message, {"non_field_errors": exc.messages}), status=status.HTTP_409_CONFLICT)
+            raise
+        return self._respond(request, dsc.pk, result)
 
     def create(self, request, *args, **kwargs):
         serializer = DSCCreateSerializer(data=request.data)

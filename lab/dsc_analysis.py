@@ -508,3 +508,36 @@ def _onset_down(tr: _Trace, infl: int, lo_bound: int, hi: int) -> Proposal:
     if value is None or not tr.t[win[0]] <= value <= tr.t[infl]:
         return Proposal("melting_onset_k", None, reason="The tangents of the melting onset do not meet sensibly.")
     return Proposal("melting_onset_k", float(value), TANGENT_ONSET)
+
+
+TRACE_ANALYSIS_VERSION = 1
+HEADER_RATE_METHOD = "stated in the file's header"
+
+
+def stored_proposals(curve, data: bytes | None = None) -> dict:
+    """The analysis of a trace as stored on its DSC measurement (JSON-safe): each proposal
+    (value, method, or None with the reason), the sign convention, and the heating rate the
+    file's header states (``heating_rate_method``), with the analysis version. The header's
+    "exo up"/"endo up" is used when it states one."""
+    exo_up = _stated_convention(data) if data else None
+    rate = heating_rate_from_header(data) if data else None
+    try:
+        analysis = analyse_dsc(curve, exo_up=exo_up, heating_rate_k_min=rate)
+    except (ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:  # say so rather than fail the upload
+        reason = f"The trace could not be analysed: {exc}"
+        analysis = _nothing(reason, exo_up, "given" if exo_up is not None else "undetermined", rate)
+    out = analysis.as_dict()
+    out["version"] = TRACE_ANALYSIS_VERSION
+    out["heating_rate_method"] = HEADER_RATE_METHOD
+    return out
+
+
+def plot_proposals_of(stored: dict) -> dict:
+    """{"Tg": (value, method), ...} of a stored analysis, for ``lab.plots.dsc_plot_svg``."""
+    labels = {"tg_k": "Tg", "tx_k": "Tx", "melting_onset_k": "Tm", "tl_k": "Tl"}
+    out = {}
+    for key, label in labels.items():
+        item = (stored or {}).get(key) or {}
+        if item.get("value_k") is not None:
+            out[label] = (item["value_k"], item.get("method") or "")
+    return out

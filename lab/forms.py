@@ -304,8 +304,8 @@ def _confirm_units_field():
 class DSCFieldsForm(UnitsGuardMixin, forms.Form):
     dsc_required = True
 
-    tg = _temperature_field("Tg")
-    tx = _temperature_field("Tx")
+    tg = _temperature_field("Tg (blank with a curve: the trace's proposal)")
+    tx = _temperature_field("Tx (blank with a curve: the trace's proposal)")
     tl = _temperature_field("Tl (optional)")
     temperature_unit = forms.ChoiceField(
         label="Unit of Tg, Tx, Tl", choices=TemperatureUnit.choices, initial=TemperatureUnit.KELVIN, required=False,
@@ -337,8 +337,9 @@ class DSCFieldsForm(UnitsGuardMixin, forms.Form):
             return
         unit = data.get("temperature_unit") or TemperatureUnit.KELVIN
         for name in ("tg", "tx"):
-            if data.get(name) is None:
-                self.add_error(name, "Tg and Tx are both needed for a DSC measurement.")
+            # With a curve, a blank Tg or Tx is taken from the trace's proposal (lab.services.prepare_dsc).
+            if data.get(name) is None and not data.get("dsc_curve"):
+                self.add_error(name, "Tg and Tx are both needed for a DSC measurement (or upload its curve to take them from the trace).")
         if self.errors:
             return
         dsc = {

@@ -292,10 +292,14 @@ class XRDMeasurement(Correctable):
     override_verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True)
     override_reason = models.TextField(blank=True)
     analysis = models.JSONField(default=dict, blank=True, help_text="Sharp peaks found, points, etc.")
+    # What the plot draws (lab.plots.xrd_plot_data: the pattern and background thinned to the
+    # plot's resolution, the peak, the FWHM bar), computed once at upload so a GET of the plot
+    # never reads or analyses the pattern again (issue 16: 2.8–4.1 s a view for 19 MB).
+    plot = models.JSONField(default=dict, blank=True, editable=False)
     measured_on = models.DateField(null=True, blank=True)
     operator = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["plot"])
 
     class Meta:
         ordering = ["-created_at"]
@@ -314,6 +318,25 @@ class XRDMeasurement(Correctable):
     def is_amorphous(self):
         return self.verdict == self.Verdict.AMORPHOUS
 
+    @property
+    def fwhm_two_theta_deg(self):
+        """The FWHM in degrees 2θ at this pattern's wavelength (between the half-maximum
+        crossings the analysis found; else the peak ± FWHM/2), or None."""
+        from .patterns import fwhm_two_theta_deg
+
+        a = self.analysis or {}
+        left, right = a.get("half_max_left_q"), a.get("half_max_right_q")
+        if (left is None or right is None) and self.peak_q_inv_a is not None and self.fwhm_inv_a is not None:
+            left, right = self.peak_q_inv_a - self.fwhm_inv_a / 2, self.peak_q_inv_a + self.fwhm_inv_a / 2
+        if self.fwhm_inv_a is None:
+            return None
+        return fwhm_two_theta_deg(left, right, self.wavelength_a)
+
+    @property
+    def wavelength_source(self):
+        """Which wavelength the 2θ values use: "Cu Kα" (the default) or "as recorded"."""
+        return "Cu Kα" if abs(self.wavelength_a - CU_KALPHA_WAVELENGTH_A) < 1e-6 else "as recorded"
+
 
 class DSCMeasurement(Correctable, TransitionTemperatures):
     """A DSC scan of a sample: Tg, Tx, Tl (K) at a heating rate, with its curve."""
@@ -325,14 +348,50 @@ class DSCMeasurement(Correctable, TransitionTemperatures):
     curve_temperature_unit = models.CharField(
         "curve temperature unit", max_length=2, choices=TemperatureUnit.choices, default=TemperatureUnit.KELVIN
     )
+    # The trace's own reading, analysed once when the curve is stored (lab.dsc_analysis:
+    # Tg, Tx, melting onset, Tl and heating rate, each a value with its method or None with
+    # the reason), offered beside the recorded values to accept or override.
+    trace_analysis = models.JSONField(default=dict, blank=True, editable=False)
+    # How each recorded value came: {"tg_k": "typed" | "accepted the trace's proposal (tangent
+    # onset)" | …}; a field not named was typed (records from before proposals).
+    value_methods = models.JSONField(default=dict, blank=True, editable=False)
     measured_on = models.DateField(null=True, blank=True)
     operator = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["trace_analysis"])
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "DSC measurement"
+
+    def method_of(self, field):
+        """How the recorded value of ``field`` came: "typed" or the trace method accepted."""
+        return (self.value_methods or {}).get(field) or TYPED
+
+    @property
+    def methods_text(self):
+        """"Tg, Tx, Tl typed" or "Tg: accepted the trace's proposal (tangent onset); Tx, Tl typed"."""
+        typed, taken = [], []
+        for field, label in (("tg_k", "Tg"), ("tx_k", "Tx"), ("tl_k", "Tl")):
+            if getattr(self, field) is None:
+                continue
+            method = self.method_of(field)
+            (typed if method == TYPED else taken).append((label, method))
+        parts = [f"{label}: {method}" for label, method in taken]
+        if typed:
+            parts.append(", ".join(label for label, _ in typed) + " typed")
+        return "; ".join(parts)
+
+    @property
+    def proposals(self):
+        """The stored trace proposals beside the recorded values, for pages and the API:
+        [{field, label, value, unit, method, short_method, reason, recorded, acceptable}].
+        ``acceptable``: found, a field this record has, and not the value already recorded."""
+        return dsc_proposal_rows(self)
+
+    @property
+    def has_acceptable_proposals(self):
+        return any(row["acceptable"] for row in self.proposals)
 
     def clean(self):
         super().clean()
@@ -340,6 +399,48 @@ class DSCMeasurement(Correctable, TransitionTemperatures):
             raise ValidationError("A DSC measurement needs at least Tg and Tx.")
         if not (0 < self.heating_rate_k_min <= 1000):
             raise ValidationError({"heating_rate_k_min": "Heating rate must be between 0 and 1000 K/min."})
+
+
+TYPED = "typed"
+# The trace's proposals and the record's field each goes to ("" : shown, nothing to accept into).
+DSC_PROPOSALS = (
+    ("tg_k", "Tg", "tg_k", "K"),
+    ("tx_k", "Tx", "tx_k", "K"),
+    ("melting_onset_k", "melting onset", "", "K"),
+    ("tl_k", "Tl", "tl_k", "K"),
+    ("heating_rate_k_min", "heating rate", "heating_rate_k_min", "K/min"),
+)
+DSC_ACCEPTABLE = tuple(field for _, _, field, _ in DSC_PROPOSALS if field)
+
+
+def short_method(method):
+    """"tangent onset (pre-event baseline …)" → "tangent onset"."""
+    return (method or "").split(" (")[0]
+
+
+def dsc_proposal_rows(dsc):
+    analysis = dsc.trace_analysis or {}
+    if not analysis:
+        return []
+    rows = []
+    for key, label, field, unit in DSC_PROPOSALS:
+        item = analysis.get(key)
+        if key == "heating_rate_k_min":
+            value = item
+            item = {"value_k": value, "method": analysis.get("heating_rate_method") or "stated in the file's header",
+                    "reason": "" if value is not None else "the file's header states no heating rate"}
+        item = item or {}
+        value = item.get("value_k")
+        recorded = getattr(dsc, field) if field else None
+        same = value is not None and recorded is not None and abs(float(recorded) - float(value)) < 1e-9
+        rows.append({
+            "key": key, "field": field, "label": label, "value": value, "unit": unit,
+            "method": item.get("method") or "", "short_method": short_method(item.get("method")),
+            "reason": item.get("reason") or ("" if value is not None else "not found"),
+            "recorded": recorded, "recorded_method": dsc.method_of(field) if field and recorded is not None else "",
+            "acceptable": bool(field) and value is not None and not same,
+        })
+    return rows
 
 
 class PropertyValue(Correctable, TransitionTemperatures):
@@ -425,7 +526,9 @@ class PropertyValue(Correctable, TransitionTemperatures):
     @property
     def provenance(self):
         if self.origin == self.Origin.EXPERIMENT and self.dsc_id:
-            return f"DSC of sample {self.dsc.sample.label}"
+            # The method of each value (typed, or the trace's proposal accepted) is its provenance too.
+            methods = self.dsc.methods_text
+            return f"DSC of sample {self.dsc.sample.label}" + (f" ({methods})" if methods else "")
         if self.reference_id:
             # A table row of a reference (e.g. "…, cerebral GFA table, row 12") is named too.
             return f"{self.reference}, {self.source_label}" if self.source_label else str(self.reference)

@@ -643,3 +643,15 @@ def read_dsc_file(data: bytes, *, name: str = "", temperature_unit: str = "K") -
             msg += " Is the first column the temperature?"
         raise PatternError(msg)
     return DSCCurve(temperature_k=_readonly(t_k), heat_flow=_readonly(heat))
+
+
+def fwhm_two_theta_deg(left_q, right_q, wavelength_a):
+    """The FWHM in degrees 2θ: 2θ at the right half-maximum crossing minus 2θ at the left one
+    (q = 4π sin θ / λ), at the pattern's wavelength. None when unknown or a crossing lies beyond
+    2θ = 180°."""
+    if left_q is None or right_q is None or not wavelength_a:
+        return None
+    lo, hi = (float(v) for v in q_to_two_theta(np.asarray([left_q, right_q], dtype=float), wavelength_a))
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return None
+    return hi - lo

@@ -16,6 +16,7 @@ from .patterns import (
     KELVIN_OFFSET,
     DSCCurve,
     XRDAnalysis,
+    fwhm_two_theta_deg,
     q_to_two_theta,
     two_theta_to_q,
 )
@@ -52,44 +53,95 @@ def _decimate(x: np.ndarray, y: np.ndarray, max_points: int = MAX_PLOTTED_POINTS
 
 
 
-def xrd_plot_svg(analysis: XRDAnalysis, *, title: str = "") -> str:
-    """Intensity vs q with 2θ on the top axis; main peak, FWHM bar at half maximum and
-    sharp Bragg peaks marked; the fitted background dashed."""
+XRD_PLOT_DATA_VERSION = 1
+
+
+def _rounded(values, digits=5) -> list:
+    return [round(float(v), digits) if math.isfinite(float(v)) else None for v in values]
+
+
+def xrd_plot_data(analysis: XRDAnalysis) -> dict:
+    """What ``xrd_plot_svg`` draws, small enough for a JSON field (stored on the measurement at
+    upload, so a GET of the plot never reads or analyses the pattern again): the pattern and its
+    fitted background thinned to MAX_PLOTTED_POINTS (min and max of each bin kept), the main
+    peak, the half-maximum bar and the sharp peaks with their heights on the curve."""
     a = analysis
-    fig, ax = new_figure(FIGSIZE_IN)
-    q, inten = np.asarray(a.q_inv_a), np.asarray(a.intensity)
+    q, inten = np.asarray(a.q_inv_a, dtype=float), np.asarray(a.intensity, dtype=float)
     qd, yd = _decimate(q, inten)
-    ax.plot(qd, yd, color=CURVE_COLOUR, linewidth=0.8, label="pattern", gid="pattern")
+    data = {
+        "version": XRD_PLOT_DATA_VERSION,
+        "wavelength_a": float(a.wavelength_a),
+        "q": _rounded(qd), "intensity": _rounded(yd, 3),
+        "background_q": [], "background": [],
+        "peak_q": _finite(a.peak_q_inv_a), "peak_two_theta": _finite(a.peak_two_theta_deg),
+        "peak_y": _finite(a.peak_intensity if math.isfinite(a.peak_intensity) else float(np.interp(a.peak_q_inv_a, q, inten))),
+        "half_max_y": _finite(a.half_max_intensity), "half_max_left_q": _finite(a.half_max_left_q),
+        "half_max_right_q": _finite(a.half_max_right_q), "fwhm_inv_a": _finite(a.fwhm_inv_a),
+        "sharp_q": [], "sharp_y": [],
+        "q_range": [float(q[0]), float(q[-1])], "span": float(np.ptp(inten)) or 1.0,
+    }
     if len(a.background) == len(q):
-        qb, yb = _decimate(q, np.asarray(a.background))
-        ax.plot(qb, yb, color=BACKGROUND_COLOUR, linewidth=0.8, linestyle="--", label="background", gid="background")
+        qb, yb = _decimate(q, np.asarray(a.background, dtype=float))
+        data["background_q"], data["background"] = _rounded(qb), _rounded(yb, 3)
+    if a.sharp_peaks_q_inv_a:
+        sq = np.asarray(a.sharp_peaks_q_inv_a, dtype=float)
+        data["sharp_q"], data["sharp_y"] = _rounded(sq), _rounded(np.interp(sq, q, inten), 3)
+    return data
 
-    peak_y = a.peak_intensity if math.isfinite(a.peak_intensity) else float(np.interp(a.peak_q_inv_a, q, inten))
-    ax.plot([a.peak_q_inv_a], [peak_y], marker="v", markersize=8, color=MARK_COLOUR, linestyle="none", gid="main-peak",
-            label=f"main peak q = {a.peak_q_inv_a:.3f} Å⁻¹")
-    ax.annotate(
-        f"q = {a.peak_q_inv_a:.3f} Å⁻¹\n2θ = {a.peak_two_theta_deg:.2f}°",
-        xy=(a.peak_q_inv_a, peak_y), xytext=(10, 6), textcoords="offset points", fontsize=8, color=MARK_COLOUR,
-    )
 
-    if math.isfinite(a.half_max_intensity) and math.isfinite(a.fwhm_inv_a):
-        level = a.half_max_intensity
-        ax.plot([a.half_max_left_q, a.half_max_right_q], [level, level], color=MARK_COLOUR, linewidth=2.0,
-                marker="|", markersize=10, gid="fwhm-bar", label=f"FWHM = {a.fwhm_inv_a:.3f} Å⁻¹")
-        ax.text(a.half_max_right_q, level, f"  FWHM {a.fwhm_inv_a:.3f} Å⁻¹", va="center", ha="left",
+def _finite(value):
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def xrd_plot_svg(analysis, *, title: str = "", verdict: str | None = None) -> str:
+    """Intensity vs q with 2θ on the top axis; main peak, FWHM bar at half maximum and
+    sharp Bragg peaks marked; the fitted background dashed.
+
+    ``analysis``: an XRDAnalysis or its stored ``xrd_plot_data``. ``verdict``: the verdict to
+    title the plot with (the person's override when there is one); the analysis's own when None."""
+    if isinstance(analysis, XRDAnalysis):
+        if verdict is None:
+            verdict = analysis.verdict
+        analysis = xrd_plot_data(analysis)
+    d = analysis
+    fig, ax = new_figure(FIGSIZE_IN)
+    ax.plot(d["q"], d["intensity"], color=CURVE_COLOUR, linewidth=0.8, label="pattern", gid="pattern")
+    if d.get("background"):
+        ax.plot(d["background_q"], d["background"], color=BACKGROUND_COLOUR, linewidth=0.8, linestyle="--",
+                label="background", gid="background")
+
+    peak_q, peak_y = d.get("peak_q"), d.get("peak_y")
+    if peak_q is not None and peak_y is not None:
+        ax.plot([peak_q], [peak_y], marker="v", markersize=8, color=MARK_COLOUR, linestyle="none", gid="main-peak",
+                label=f"main peak q = {peak_q:.3f} Å⁻¹")
+        two_theta = d.get("peak_two_theta")
+        ax.annotate(
+            f"q = {peak_q:.3f} Å⁻¹" + (f"\n2θ = {two_theta:.2f}°" if two_theta is not None else ""),
+            xy=(peak_q, peak_y), xytext=(10, 6), textcoords="offset points", fontsize=8, color=MARK_COLOUR,
+        )
+
+    wl = d["wavelength_a"]
+    level, fwhm = d.get("half_max_y"), d.get("fwhm_inv_a")
+    left, right = d.get("half_max_left_q"), d.get("half_max_right_q")
+    if None not in (level, fwhm, left, right):
+        fwhm_deg = fwhm_two_theta_deg(left, right, wl)
+        in_deg = f" = {fwhm_deg:.2f}° 2θ" if fwhm_deg is not None else ""
+        ax.plot([left, right], [level, level], color=MARK_COLOUR, linewidth=2.0,
+                marker="|", markersize=10, gid="fwhm-bar", label=f"FWHM = {fwhm:.3f} Å⁻¹{in_deg}")
+        ax.text(right, level, f"  FWHM {fwhm:.3f} Å⁻¹{in_deg}", va="center", ha="left",
                 fontsize=8, color=MARK_COLOUR, gid="fwhm-label")
 
-    if a.sharp_peaks_q_inv_a:
-        sq = np.asarray(a.sharp_peaks_q_inv_a)
-        sy = np.interp(sq, q, inten)
-        span = float(np.ptp(inten)) or 1.0
-        ax.plot(sq, sy + 0.04 * span, marker="v", markersize=6, color=SHARP_COLOUR, linestyle="none",
-                gid="sharp-peaks", label=f"sharp Bragg peaks ({len(sq)})")
+    if d.get("sharp_q"):
+        span = d.get("span") or 1.0
+        ax.plot(d["sharp_q"], [y + 0.04 * span for y in d["sharp_y"]], marker="v", markersize=6, color=SHARP_COLOUR,
+                linestyle="none", gid="sharp-peaks", label=f"sharp Bragg peaks ({len(d['sharp_q'])})")
 
     ax.set_xlabel("q (Å⁻¹)")
     ax.set_ylabel("intensity (counts)")
-    ax.set_xlim(float(q[0]), float(q[-1]))
-    wl = a.wavelength_a
+    ax.set_xlim(*d["q_range"])
     top = ax.secondary_xaxis(
         "top",
         functions=(
@@ -98,9 +150,9 @@ def xrd_plot_svg(analysis: XRDAnalysis, *, title: str = "") -> str:
         ),
     )
     top.set_xlabel(f"2θ (°), λ = {wl:g} Å", fontsize=9)
-    verdict = "amorphous" if a.is_amorphous else "crystalline"
+    verdict = verdict or "?"
     heading = f"{plain(title)} — {verdict}" if title else f"XRD: {verdict}"
-    ax.set_title(heading, fontsize=10)
+    ax.set_title(heading, fontsize=10, gid="plot-title")
     ax.legend(fontsize=8, loc="upper right", frameon=False)
     return render_svg(fig)
 

@@ -6,6 +6,7 @@ from rest_framework import serializers
 from . import selectors
 from .models import (
     CU_KALPHA_WAVELENGTH_A,
+    DSC_ACCEPTABLE,
     DMAX_KIND_CHOICES,
     Alloy,
     Correction,
@@ -197,10 +198,18 @@ class XRDMeasurementSerializer(serializers.ModelSerializer):
         fields = [
             "id", "url", "sample", "sample_label", "alloy", "formula", "wavelength_a", "peak_q_inv_a",
             "peak_two_theta_deg", "fwhm_inv_a", "computed_verdict", "verdict_reason", "override_verdict",
-            "override_reason", "verdict", "is_amorphous", "analysis", "measured_on", "operator", "pattern_url",
-            "version", "corrected_at", "retracted_at", "retraction_reason", "created_at",
+            "override_reason", "verdict", "is_amorphous", "fwhm_two_theta_deg", "fwhm_wavelength", "analysis",
+            "measured_on", "operator", "pattern_url", "version", "corrected_at", "retracted_at", "retraction_reason",
+            "created_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+    fwhm_two_theta_deg = serializers.FloatField(read_only=True, allow_null=True,
+                                                help_text="FWHM in degrees 2θ at the pattern's wavelength (see fwhm_wavelength)")
+    fwhm_wavelength = serializers.SerializerMethodField(help_text='"1.5406 Å (Cu Kα)" or "0.7107 Å (as recorded)"')
+
+    def get_fwhm_wavelength(self, xrd) -> str:
+        return f"{xrd.wavelength_a:g} Å ({xrd.wavelength_source})"
 
 
 class XRDUploadSerializer(serializers.Serializer):
@@ -220,6 +229,21 @@ class VerdictOverrideSerializer(serializers.Serializer):
     reason = serializers.CharField(allow_blank=True, help_text="Required: why the verdict is overridden")
 
 
+class DSCProposalSerializer(serializers.Serializer):
+    """One of the trace's proposals beside the recorded value."""
+
+    key = serializers.CharField(help_text="tg_k, tx_k, melting_onset_k, tl_k or heating_rate_k_min")
+    field = serializers.CharField(help_text="The record's field it is accepted into (\"\": none, e.g. the melting onset)")
+    label = serializers.CharField()
+    value = serializers.FloatField(allow_null=True, help_text="Proposed value (K, or K/min); null: not found")
+    unit = serializers.CharField()
+    method = serializers.CharField(help_text="How the trace gave it, e.g. the tangent construction")
+    reason = serializers.CharField(help_text="Why it was not found (empty when found)")
+    recorded = serializers.FloatField(allow_null=True)
+    recorded_method = serializers.CharField()
+    acceptable = serializers.BooleanField(help_text="Found, and not the value already recorded")
+
+
 class DSCMeasurementSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="dsc-measurement-detail")
     sample_label = serializers.CharField(source="sample.label", read_only=True)
@@ -236,13 +260,30 @@ class DSCMeasurementSerializer(serializers.ModelSerializer):
         model = DSCMeasurement
         fields = [
             "id", "url", "sample", "sample_label", "alloy", "formula", "tg_k", "tx_k", "tl_k", "trg", "gamma",
-            "dtx_k", "heating_rate_k_min", "curve_temperature_unit", "has_curve", "property_value", "measured_on",
-            "operator", "version", "corrected_at", "retracted_at", "retraction_reason", "created_at",
+            "dtx_k", "heating_rate_k_min", "curve_temperature_unit", "has_curve", "value_methods", "proposals",
+            "property_value", "measured_on", "operator", "version", "corrected_at", "retracted_at", "retraction_reason",
+            "created_at",
         ]  # fmt: skip
         read_only_fields = fields
 
+    value_methods = serializers.SerializerMethodField(
+        help_text='How each recorded value came: {"tg_k": "typed" | "accepted the trace\'s proposal (tangent onset)", ...}')
+    proposals = DSCProposalSerializer(many=True, read_only=True,
+                                      help_text="The trace's proposals, analysed once when the curve was stored (empty without a curve)")
+
     def get_has_curve(self, dsc) -> bool:
         return bool(dsc.curve)
+
+    def get_value_methods(self, dsc) -> dict:
+        return {f: dsc.method_of(f) for f in ("tg_k", "tx_k", "tl_k", "heating_rate_k_min") if getattr(dsc, f) is not None}
+
+
+class AcceptProposalsSerializer(serializers.Serializer):
+    fields = serializers.ListField(
+        child=serializers.ChoiceField(choices=[(f, f) for f in DSC_ACCEPTABLE]), required=False, allow_empty=True,
+        help_text="Which proposals to accept (tg_k, tx_k, tl_k, heating_rate_k_min); all that differ when left out",
+    )
+    version = serializers.IntegerField(required=False, allow_null=True, help_text="The version you read; refused (409) if it changed since")
 
 
 class DSCCreateSerializer(serializers.Serializer):

@@ -18,6 +18,8 @@ from ml.composition import Composition, CompositionError, parse_composition
 
 from .models import (
     CU_KALPHA_WAVELENGTH_A,
+    DSC_ACCEPTABLE,
+    TYPED,
     Alloy,
     DSCMeasurement,
     PropertyValue,
@@ -27,6 +29,7 @@ from .models import (
     conflicts_leave_means,
     format_dmax,
     gfa_fields,
+    short_method,
     validate_transition_temperatures,
 )
 
@@ -395,6 +398,8 @@ class PreparedDSC:
     heating_rate_k_min: float
     curve: ContentFile | None
     curve_unit: str
+    trace: dict = None  # lab.dsc_analysis.stored_proposals of the curve ({} without one)
+    methods: dict = None  # field → "typed" or the trace's method (DSCMeasurement.value_methods)
 
 
 def prepare_xrd(uploaded_file, *, wavelength_a=CU_KALPHA_WAVELENGTH_A, field="xrd_file"):
@@ -420,19 +425,27 @@ def prepare_xrd(uploaded_file, *, wavelength_a=CU_KALPHA_WAVELENGTH_A, field="xr
 
 def prepare_dsc(*, tg_k, tx_k, tl_k=None, heating_rate_k_min=20.0, curve_file=None, curve_unit=TemperatureUnit.KELVIN):
     """Check DSC values (ml.rules: Tg < Tx < Tl, 200–2500 K, ΔTx ≤ 250 K) and read an optional
-    curve; nothing is stored."""
+    curve; nothing is stored.
+
+    A curve is analysed here, once (lab.dsc_analysis.stored_proposals): its proposals are
+    stored on the measurement to accept or override. Tg or Tx left blank with a curve given is
+    taken from the trace's proposal (its method recorded); refused with the trace's reason when
+    the trace has none."""
+    from .dsc_analysis import stored_proposals
     from .patterns import PatternError, read_dsc_file
 
-    if tg_k is None or tx_k is None:
+    if (tg_k is None or tx_k is None) and curve_file is None:
         raise ValidationError({"tg_k" if tg_k is None else "tx_k": "A DSC measurement needs at least Tg and Tx."})
-    validate_transition_temperatures(tg_k, tx_k, tl_k)
     if heating_rate_k_min is None:
         heating_rate_k_min = 20.0
     if not (0 < heating_rate_k_min <= MAX_HEATING_RATE_K_MIN):
         raise ValidationError({"heating_rate_k_min": "Heating rate must be between 0 and 1000 K/min."})
     if curve_unit not in TemperatureUnit.values:
         raise ValidationError({"curve_unit": f"Unknown temperature unit {curve_unit!r}; use K or C."})
-    content = None
+    if tg_k is not None and tx_k is not None:
+        validate_transition_temperatures(tg_k, tx_k, tl_k)
+    content, trace = None, {}
+    methods = {f: TYPED for f, v in (("tg_k", tg_k), ("tx_k", tx_k), ("tl_k", tl_k)) if v is not None}
     if curve_file is not None:
         data = read_upload(curve_file, field="curve_file")
         name = _storage_name(curve_file, "curve.txt")
@@ -440,6 +453,21 @@ def prepare_dsc(*, tg_k, tx_k, tl_k=None, heating_rate_k_min=20.0, curve_file=No
             curve = read_dsc_file(data, name=name, temperature_unit=curve_unit)
         except PatternError as exc:
             raise ValidationError({"curve_file": f"{name}: {exc}"}) from exc
+        trace = stored_proposals(curve, data)
+        taken = {}
+        for field, value in (("tg_k", tg_k), ("tx_k", tx_k)):
+            if value is None:
+                proposal = trace.get(field) or {}
+                if proposal.get("value_k") is None:
+                    raise ValidationError({field: (
+                        f"{rules.TEMPERATURE_LABELS[field]} was left blank and the trace gives none: "
+                        f"{proposal.get('reason') or 'not found'} Type it."
+                    )})
+                taken[field] = float(proposal["value_k"])
+                methods[field] = accepted_method(proposal.get("method"), at_upload=True)
+        tg_k, tx_k = taken.get("tg_k", tg_k), taken.get("tx_k", tx_k)
+        if taken:
+            validate_transition_temperatures(tg_k, tx_k, tl_k)
         # The scan must pass through Tg and Tx; if not, the unit or the file is wrong.
         low_k, high_k = float(curve.temperature_k[0]), float(curve.temperature_k[-1])
         if not (low_k <= tg_k and tx_k <= high_k):
@@ -459,7 +487,16 @@ def prepare_dsc(*, tg_k, tx_k, tl_k=None, heating_rate_k_min=20.0, curve_file=No
         heating_rate_k_min=float(heating_rate_k_min),
         curve=content,
         curve_unit=curve_unit,
+        trace=trace,
+        methods=methods,
     )
+
+
+def accepted_method(method, *, at_upload=False):
+    """The provenance of a value taken from the trace: "accepted the trace's proposal (tangent
+    onset)"; "left blank: the trace's proposal (tangent onset)" when filled in at upload."""
+    short = short_method(method) or "trace"
+    return f"left blank: the trace's proposal ({short})" if at_upload else f"accepted the trace's proposal ({short})"
 
 
 @contextmanager
@@ -500,6 +537,8 @@ def _finite_or_none(value):
 
 
 def _create_xrd(sample, prepared, *, user, written, measured_on=None):
+    from .plots import xrd_plot_data
+
     a = prepared.analysis
     xrd = XRDMeasurement(
         sample=sample,
@@ -510,6 +549,7 @@ def _create_xrd(sample, prepared, *, user, written, measured_on=None):
         computed_verdict=XRDMeasurement.Verdict.AMORPHOUS if a.is_amorphous else XRDMeasurement.Verdict.CRYSTALLINE,
         verdict_reason=a.reason,
         analysis=a.as_dict(),
+        plot=xrd_plot_data(a),
         measured_on=measured_on,
         operator=user,
     )
@@ -548,6 +588,8 @@ def _create_dsc(sample, prepared, *, user, written, measured_on=None):
         tl_k=prepared.tl_k,
         heating_rate_k_min=prepared.heating_rate_k_min,
         curve_temperature_unit=prepared.curve_unit,
+        trace_analysis=prepared.trace or {},
+        value_methods=prepared.methods or {},
         measured_on=measured_on,
         operator=user,
     )
@@ -671,6 +713,22 @@ def override_xrd_verdict(xrd, *, user, verdict, reason):
     _save(xrd, user, reason=f"verdict set to {shown}: {reason}"[:100])
     refresh_alloy_summaries([xrd.sample.alloy_id])
     return xrd
+
+
+def store_xrd_plot(xrd):
+    """Analyse a stored pattern once and keep what its plot draws (XRDMeasurement.plot), for a
+    measurement recorded before plots were stored; later views read it. Returns the plot data.
+    Raises lab.patterns.PatternError when the stored file can no longer be read."""
+    from .patterns import analyse_xrd_file
+    from .plots import xrd_plot_data
+
+    with xrd.pattern.open("rb") as fh:
+        data = fh.read()
+    plot = xrd_plot_data(analyse_xrd_file(data, name=xrd.pattern.name, wavelength_a=xrd.wavelength_a))
+    # Derived data (kept out of the history): an UPDATE of the one column, no version change.
+    XRDMeasurement.objects.filter(pk=xrd.pk).update(plot=plot)
+    xrd.plot = plot
+    return plot
 
 
 # --------------------------------------------------------------------------------------
@@ -844,7 +902,7 @@ def _finish(alloy_ids, *, user):
 
 @transaction.atomic
 def correct_dsc(*, dsc, user, reason, version=None, tg_k=UNSET, tx_k=UNSET, tl_k=UNSET, heating_rate_k_min=UNSET,
-                measured_on=UNSET, units_confirmed=True, typed_unit=None):
+                measured_on=UNSET, units_confirmed=True, typed_unit=None, methods=None):
     """Correct a DSC measurement's Tg/Tx/Tl (K), heating rate or date; its experimental property
     value follows. Refused with the reason: no reason, a retracted or stale record, values that
     break ml.rules (Tg < Tx < Tl, 200–2500 K, ΔTx ≤ 250 K), a suspected unit mix-up unless
@@ -858,6 +916,7 @@ def correct_dsc(*, dsc, user, reason, version=None, tg_k=UNSET, tx_k=UNSET, tl_k
     changes = _apply_changes(dsc, {"tg_k": tg_k, "tx_k": tx_k, "tl_k": tl_k, "heating_rate_k_min": heating_rate_k_min,
                                    "measured_on": measured_on})
     _nothing_changed(changes, dsc)
+    _record_methods(dsc, changes, methods)
     if dsc.tg_k is None or dsc.tx_k is None:
         raise ValidationError({"tg_k" if dsc.tg_k is None else "tx_k": "A DSC measurement needs at least Tg and Tx."})
     validate_transition_temperatures(dsc.tg_k, dsc.tx_k, dsc.tl_k)
@@ -874,6 +933,61 @@ def correct_dsc(*, dsc, user, reason, version=None, tg_k=UNSET, tx_k=UNSET, tl_k
                    changes=mirrored, correction=False)
     _finish([dsc.sample.alloy_id], user=user)
     return correction
+
+
+def _record_methods(dsc, changes, methods=None):
+    """Each changed value's provenance: the trace method it was accepted by (``methods``), else typed."""
+    recorded = dict(dsc.value_methods or {})
+    for field, _, after in changes:
+        if field in DSC_ACCEPTABLE:
+            if after is None:
+                recorded.pop(field, None)
+            else:
+                recorded[field] = (methods or {}).get(field) or TYPED
+    dsc.value_methods = recorded
+
+
+@transaction.atomic
+def accept_dsc_proposals(*, dsc, user, fields=None, version=None):
+    """The experimenter accepts the trace's proposals (all that differ from the recorded
+    values, or those of ``fields``: tg_k, tx_k, tl_k, heating_rate_k_min) as a correction with
+    the reason "accepted the trace's proposal (tangent onset)", so the history shows before →
+    after and each value's provenance names the method. Refused (code "nothing_to_accept") when
+    the trace has no curve analysis or no proposal for a field asked for (with the trace's
+    reason), or every proposal asked for is already the recorded value; otherwise as
+    correct_dsc (retracted, stale version, Tg < Tx < Tl)."""
+    locked = _locked(DSCMeasurement, dsc)
+    _refuse_retracted(locked)
+    check_version(locked, version)
+    unknown = [f for f in (fields or ()) if f not in DSC_ACCEPTABLE]
+    if unknown:
+        raise ValidationError({"fields": f"Unknown proposal {', '.join(map(repr, unknown))}: choose from {', '.join(DSC_ACCEPTABLE)}."})
+    rows = {row["field"]: row for row in locked.proposals if row["field"]}
+    if not rows:
+        raise ValidationError(f"DSC #{locked.pk} has no analysed curve: there is no proposal to accept.", code="nothing_to_accept")
+    wanted = list(dict.fromkeys(fields)) if fields else [f for f in DSC_ACCEPTABLE if rows.get(f, {}).get("acceptable")]
+    missing = [f"{rows[f]['label']}: {rows[f]['reason']}" for f in wanted if rows[f]["value"] is None]
+    if missing:
+        raise ValidationError(f"The trace gives no proposal for {'; '.join(missing)}", code="nothing_to_accept")
+    wanted = [f for f in wanted if rows[f]["acceptable"]]
+    if not wanted:
+        found = [r for r in rows.values() if r["value"] is not None]
+        raise ValidationError(
+            f"Nothing to accept: the trace's proposals are the values recorded on DSC #{locked.pk}." if found
+            else f"The trace of DSC #{locked.pk} gives no proposal: " + "; ".join(f"{r['label']}: {r['reason']}" for r in rows.values()),
+            code="nothing_to_accept",
+        )
+    values = {f: float(rows[f]["value"]) for f in wanted}
+    methods = {f: accepted_method(rows[f]["method"]) for f in wanted}
+    by_method = {}
+    for f in wanted:
+        by_method.setdefault(methods[f], []).append(rows[f]["label"])
+    if len(by_method) == 1:
+        reason = next(iter(by_method))
+    else:
+        reason = "; ".join(f"{', '.join(labels)}: {method}" for method, labels in by_method.items())
+    return correct_dsc(dsc=locked, user=user, reason=reason, version=locked.version, units_confirmed=True,
+                       methods=methods, **values)
 
 
 def _retract(obj, *, user, reason, correction=True):
@@ -1022,6 +1136,8 @@ def record_admin_edit(*, obj, user, reason, fields):
     changes = [(f, _json_value(b) if not hasattr(b, "pk") else str(b), _json_value(a) if not hasattr(a, "pk") else str(a))
                for f, b, a in changes]
     obj.version = stored.version
+    if isinstance(obj, DSCMeasurement):
+        _record_methods(obj, changes)
     correction = _write(obj, user=user, reason=reason, history_reason=f"admin: {reason}", action=Correction.Action.CORRECT,
                         changes=changes)
     if isinstance(obj, DSCMeasurement):

@@ -19,6 +19,7 @@ urlpatterns = [
     path("samples/<int:pk>/retract/", views.retract_sample, name="retract_sample"),
     path("xrd/<int:pk>/retract/", views.retract_xrd, name="retract_xrd"),
     path("dsc/<int:pk>/correct/", views.correct_dsc, name="correct_dsc"),
+    path("dsc/<int:pk>/accept-proposals/", views.accept_dsc_proposals, name="accept_dsc_proposals"),
     path("dsc/<int:pk>/retract/", views.retract_dsc, name="retract_dsc"),
     path("values/<int:pk>/correct/", views.correct_value, name="correct_value"),
     path("values/<int:pk>/retract/", views.retract_value, name="retract_value"),

@@ -216,6 +216,27 @@ def _stored_bytes(field_file):
         raise Http404("The stored file is missing.") from exc
 
 
+# Rendered plots are cached (the default cache: Redis when configured) under a key that changes
+# whenever what they show may change: the record (its creation time, so a reused id never hits
+# an old plot), its version (every correction and acceptance), the verdict and the title. The
+# render itself costs ~0.7 s (matplotlib) even from the stored data.
+PLOT_CACHE_SECONDS = 24 * 3600
+
+
+def _cached_plot(kind, record, parts, render):
+    import hashlib
+
+    from django.core.cache import cache
+
+    text = "|".join(str(p) for p in (record.pk, record.created_at.timestamp(), record.version, *parts))
+    key = f"lab:{kind}-plot:{hashlib.sha256(text.encode()).hexdigest()[:32]}"
+    svg_text = cache.get(key)
+    if svg_text is None:
+        svg_text = render()
+        cache.set(key, svg_text, PLOT_CACHE_SECONDS)
+    return svg_text
+
+
 def _svg(svg_text):
     response = HttpResponse(svg_text, content_type="image/svg+xml")
     response["Cache-Control"] = "private, max-age=300"
@@ -224,41 +245,65 @@ def _svg(svg_text):
 
 @role_required(VIEWER)
 def xrd_plot(request, pk):
-    from .patterns import PatternError, analyse_xrd_file
+    """The XRD plot from what was stored at upload (XRDMeasurement.plot): the pattern is not
+    read nor analysed again. Titled with the verdict that counts (a person's override first)."""
+    from .patterns import PatternError
     from .plots import xrd_plot_svg
 
     xrd = selectors.xrd_detail(pk)
-    data = _stored_bytes(xrd.pattern)
-    try:
-        analysis = analyse_xrd_file(data, name=xrd.pattern.name, wavelength_a=xrd.wavelength_a)
-    except PatternError as exc:  # stored before the analysis changed; say so instead of failing
-        raise Http404(f"The stored pattern can no longer be read: {exc}") from exc
-    return _svg(xrd_plot_svg(analysis, title=f"{xrd.sample.label} · {xrd.sample.alloy.formula}"))
+    plot = xrd.plot
+    if not plot:  # recorded before plots were stored: analysed this once, then kept
+        _stored_bytes(xrd.pattern)  # 404 when the file is gone
+        try:
+            plot = services.store_xrd_plot(xrd)
+        except PatternError as exc:  # stored before the analysis changed; say so instead of failing
+            raise Http404(f"The stored pattern can no longer be read: {exc}") from exc
+    title = f"{xrd.sample.label} · {xrd.sample.alloy.formula}"
+    return _svg(_cached_plot("xrd", xrd, (xrd.verdict, title, plot.get("version")),
+                             lambda: xrd_plot_svg(plot, title=title, verdict=xrd.verdict)))
 
 
 @role_required(VIEWER)
 def dsc_plot(request, pk):
-    from .dsc_analysis import analyse_dsc
+    """The DSC curve with the recorded Tg/Tx/Tl and, dotted, the trace's proposals stored when
+    the curve was (DSCMeasurement.trace_analysis; nothing is analysed here)."""
+    from .dsc_analysis import plot_proposals_of
     from .patterns import PatternError, read_dsc_file
     from .plots import dsc_plot_svg
 
     dsc = selectors.dsc_detail(pk)
-    data = _stored_bytes(dsc.curve)
+    title = f"{dsc.sample.label} · {dsc.sample.alloy.formula}"
+
+    def render():
+        data = _stored_bytes(dsc.curve)
+        try:
+            curve = read_dsc_file(
+                data, name=dsc.curve.name, temperature_unit=dsc.curve_temperature_unit or TemperatureUnit.KELVIN
+            )
+        except PatternError as exc:
+            raise Http404(f"The stored curve can no longer be read: {exc}") from exc
+        return dsc_plot_svg(curve, tg_k=dsc.tg_k, tx_k=dsc.tx_k, tl_k=dsc.tl_k, title=title,
+                            proposals=plot_proposals_of(dsc.trace_analysis))
+
+    if not dsc.curve:
+        raise Http404("No file stored.")
+    return _svg(_cached_plot("dsc", dsc, (title, dsc.tg_k, dsc.tx_k, dsc.tl_k, dsc.curve.name), render))
+
+
+@role_required(EXPERIMENTER)
+@require_http_methods(["POST"])
+def accept_dsc_proposals(request, pk):
+    """Accept one of the trace's proposals (``field``) or all of them (no field): a correction
+    with the reason "accepted the trace's proposal (method)"; refusals are shown as messages."""
+    dsc = selectors.dsc_detail(pk)
+    fields = [f for f in request.POST.getlist("field") if f]
     try:
-        curve = read_dsc_file(
-            data, name=dsc.curve.name, temperature_unit=dsc.curve_temperature_unit or TemperatureUnit.KELVIN
-        )
-    except PatternError as exc:
-        raise Http404(f"The stored curve can no longer be read: {exc}") from exc
-    # The trace's own reading (tangent onsets), dotted beside the recorded values, so a person
-    # can check what was typed against the curve.
-    proposals = analyse_dsc(curve, heating_rate_k_min=dsc.heating_rate_k_min).plot_proposals()
-    return _svg(
-        dsc_plot_svg(
-            curve, tg_k=dsc.tg_k, tx_k=dsc.tx_k, tl_k=dsc.tl_k, title=f"{dsc.sample.label} · {dsc.sample.alloy.formula}",
-            proposals=proposals,
-        )
-    )
+        services.accept_dsc_proposals(dsc=dsc, user=request.user, fields=fields or None, version=request.POST.get("version"))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"DSC #{dsc.pk}: the trace's proposal{'s' if len(fields) != 1 else ''} accepted.")
+    return redirect(_safe_next(request) or reverse("lab:sample_detail", args=[dsc.sample_id]))
 
 
 # ------------------------------------------------------------------ corrections

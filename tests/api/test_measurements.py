@@ -216,7 +216,7 @@ def test_record_a_dsc_with_its_curve(experimenter_api, sample, media_root):
     assert len(files_under(media_root)) == 1
 
     pv = experimenter_api.get(f"/api/property-values/{value.pk}/").json()
-    assert pv["provenance"] == "DSC of sample CZA-1"
+    assert pv["provenance"] == "DSC of sample CZA-1 (Tg, Tx, Tl typed)"
     assert pv["sample"] == {"id": sample.pk, "label": "CZA-1"} and pv["dsc"] == dsc.pk and pv["reference"] is None
 
 
@@ -261,3 +261,82 @@ def test_property_values_are_read_only_and_filterable(viewer_api, experimenter_a
     for method in ("put", "patch", "delete"):
         assert getattr(experimenter_api, method)(f"/api/property-values/{pk}/", {"tg_k": 1}).status_code in (403, 405)
     assert PropertyValue.objects.get(pk=pk).tg_k == 420
+
+
+# ------------------------------------------------------------------ DSC trace proposals
+
+
+def _flat_trace():
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    t = np.arange(500.0, 1200.0, 0.5)
+    flow = -0.05 + 0.0001 * (t - 500) + rng.normal(0, 0.003, len(t))
+    return "\n".join(f"{a:.2f}\t{b:.5f}" for a, b in zip(t, flow)).encode()
+
+
+@pytest.fixture
+def traced_dsc(sample, experimenter):
+    data = synthetic_dsc_curve(650.0, 725.0, 1050.0, shape="sharp", noise=0.002)
+    return services.record_dsc(sample, user=experimenter, tg_k=655.0, tx_k=722.0, tl_k=1045.0,
+                               curve_file=upload(data, "trace.txt"))
+
+
+def test_dsc_serializer_gives_the_stored_proposals(viewer_api, traced_dsc):
+    body = viewer_api.get(f"{DSC}{traced_dsc.pk}/").json()
+    rows = {r["key"]: r for r in body["proposals"]}
+    assert set(rows) == {"tg_k", "tx_k", "melting_onset_k", "tl_k", "heating_rate_k_min"}
+    assert abs(rows["tg_k"]["value"] - 650.0) <= 3.0 and rows["tg_k"]["method"].startswith("tangent onset")
+    assert rows["tg_k"]["recorded"] == 655.0 and rows["tg_k"]["acceptable"] is True
+    assert rows["heating_rate_k_min"]["value"] is None and "header" in rows["heating_rate_k_min"]["reason"]
+    assert body["value_methods"] == {"tg_k": "typed", "tx_k": "typed", "tl_k": "typed", "heating_rate_k_min": "typed"}
+
+
+def test_accept_proposals_through_the_api(experimenter_api, viewer_api, traced_dsc):
+    url = f"{DSC}{traced_dsc.pk}/accept-proposals/"
+    assert viewer_api.post(url, {"fields": ["tg_k"]}, format="json").status_code == 403
+    bad = experimenter_api.post(url, {"fields": ["tg_k", "gamma"]}, format="json")
+    assert bad.status_code == 400 and "fields" in bad.json()["detail"]
+    response = experimenter_api.post(url, {"fields": ["tg_k", "tl_k"], "version": 1}, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    proposed = {r["key"]: r["value"] for r in body["proposals"]}
+    assert body["tg_k"] == pytest.approx(proposed["tg_k"]) and body["tx_k"] == 722.0
+    assert body["tl_k"] == pytest.approx(proposed["tl_k"]) and body["version"] == 2
+    assert body["value_methods"]["tg_k"] == "accepted the trace's proposal (tangent onset)"
+    assert body["value_methods"]["tl_k"] == "accepted the trace's proposal (tangent end)"
+    assert body["value_methods"]["tx_k"] == "typed"
+    history = experimenter_api.get(f"{DSC}{traced_dsc.pk}/history/").json()
+    assert history[0]["reason"] == "Tg: accepted the trace's proposal (tangent onset); Tl: accepted the trace's proposal (tangent end)"
+    assert history[0]["changes"][0]["before"] == 655.0
+    pv = experimenter_api.get(f"/api/property-values/{body['property_value']}/").json()
+    assert "Tg: accepted the trace's proposal (tangent onset)" in pv["provenance"]
+    alloy = experimenter_api.get(f"/api/alloys/{body['alloy']}/").json()
+    assert alloy["tg_mean_k"] == pytest.approx(proposed["tg_k"])
+    # the version read is stale now: 409 with "changed by"
+    stale = experimenter_api.post(url, {"fields": ["tx_k"], "version": 1}, format="json")
+    assert stale.status_code == 409 and "after you loaded it" in stale.json()["error"]
+    # accepting all (tx_k is left) then nothing is left to accept: 409 with the reason
+    assert experimenter_api.post(url, {}, format="json").status_code == 200
+    again = experimenter_api.post(url, {}, format="json")
+    assert again.status_code == 409 and "Nothing to accept" in again.json()["error"]
+
+
+def test_accept_proposals_of_a_flat_trace_is_409_with_the_reason(experimenter_api, sample, experimenter):
+    dsc = services.record_dsc(sample, user=experimenter, tg_k=655.0, tx_k=722.0, curve_file=upload(_flat_trace(), "flat.txt"))
+    body = experimenter_api.get(f"{DSC}{dsc.pk}/").json()
+    assert all(r["value"] is None and not r["acceptable"] for r in body["proposals"])
+    response = experimenter_api.post(f"{DSC}{dsc.pk}/accept-proposals/", {"fields": ["tg_k"]}, format="json")
+    assert response.status_code == 409 and "flat" in response.json()["error"]
+    none = services.record_dsc(sample, user=experimenter, tg_k=655.0, tx_k=722.0)  # no curve
+    response = experimenter_api.post(f"{DSC}{none.pk}/accept-proposals/", {}, format="json")
+    assert response.status_code == 409 and "no analysed curve" in response.json()["error"]
+    assert DSCMeasurement.objects.get(pk=dsc.pk).version == 1
+
+
+def test_a_dsc_with_a_curve_and_blank_tg_tx_through_the_api(experimenter_api, sample):
+    data = synthetic_dsc_curve(650.0, 725.0, 1050.0, shape="sharp", noise=0.002)
+    response = experimenter_api.post(DSC, {"sample": sample.pk, "curve_file": upload(data, "trace.txt")}, format="multipart")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert abs(body["tg_k"] - 650.0) <= 3.0 and body["value_methods"]["tg_k"] == "left blank: the trace's proposal (tangent onset)"

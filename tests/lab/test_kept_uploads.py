@@ -67,7 +67,8 @@ def test_a_failed_add_xrd_form_keeps_its_file(experimenter_client, experimenter)
 def test_a_failed_add_dsc_form_keeps_its_curve(experimenter_client, experimenter):
     sample = services.log_experiment(user=experimenter, composition="Cu46Zr46Al8", label="K-3")
     url = reverse("lab:add_dsc", args=[sample.pk])
-    data = {"tg": "705", "tx": "", "temperature_unit": "K", "heating_rate_k_min": "20", "dsc_curve_unit": "K"}
+    # Tx below Tg is refused (a blank Tx would be taken from the trace's proposal)
+    data = {"tg": "705", "tx": "690", "temperature_unit": "K", "heating_rate_k_min": "20", "dsc_curve_unit": "K"}
     response = experimenter_client.post(url, {**data, "dsc_curve": SimpleUploadedFile("scan.txt", synthetic_dsc_curve(705, 780, 1160))})
     html = response.content.decode()
     assert response.status_code == 200 and "scan.txt — kept" in html

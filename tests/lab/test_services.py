@@ -72,7 +72,7 @@ def test_log_experiment_creates_sample_xrd_dsc_and_value_with_provenance(experim
     value = PropertyValue.objects.get()
     assert value.origin == PropertyValue.Origin.EXPERIMENT
     assert value.dsc == dsc and value.alloy == sample.alloy
-    assert value.provenance == "DSC of sample VIT-001"
+    assert value.provenance == "DSC of sample VIT-001 (Tg, Tx, Tl typed)"
     assert value.reduced_glass_transition == pytest.approx(625 / 993)
     assert value.gamma == pytest.approx(705 / (625 + 993))
 
