@@ -86,17 +86,25 @@ def _model_or_none(label):
 
 def _count(label, **filters):
     """Rows of the model ``label`` matching ``filters``; None when the app or a field is missing."""
-    return _counts(label, n=filters)["n"]
+    model = _model_or_none(label)
+    if model is None:
+        return None
+    try:
+        return model.objects.filter(**filters).count()
+    except FieldError:
+        return None
 
 
-def _counts(label, **named):
-    """{name: rows of the model ``label`` matching the filters ``named[name]``} in one query;
-    None for each when the app or a field is missing."""
+def _counts(label, within=None, **named):
+    """{name: rows of the model ``label`` matching the filters ``named[name]``} in one query,
+    over the rows matching ``within`` (a Q, so an index narrows the scan); None for each when
+    the app or a field is missing."""
     model = _model_or_none(label)
     if model is None:
         return dict.fromkeys(named)
     try:
-        return model.objects.aggregate(**{name: Count("pk", filter=Q(**f) if f else None) for name, f in named.items()})
+        rows = model.objects.filter(within) if within is not None else model.objects.all()
+        return rows.aggregate(**{name: Count("pk", filter=Q(**f) if f else None) for name, f in named.items()})
     except FieldError:
         return dict.fromkeys(named)
 
@@ -120,7 +128,8 @@ CANDIDATE_STEPS = (
 
 
 def _design_summary():
-    counts = _counts("design.Candidate", **{status: {"status": status} for status, _, _ in CANDIDATE_STEPS})
+    statuses = [status for status, _, _ in CANDIDATE_STEPS]
+    counts = _counts("design.Candidate", Q(status__in=statuses), **{status: {"status": status} for status in statuses})
     steps = [
         {"status": status, "label": label, "role": role, "count": counts[status]}
         for status, label, role in CANDIDATE_STEPS
