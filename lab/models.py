@@ -635,3 +635,6 @@ class AlloyImport(Job):
     def reset_for_retry(self):
         super().reset_for_retry()
         self.counts, self.report = {}, []
+
+
+from .models_imports import *  # noqa: E402,F401,F403  (ImportRow: the rows of an import report)
