@@ -101,3 +101,72 @@ def test_a_failed_form_keeps_its_files(page, live_server, login, olga, tmp_path,
     assert sample.xrd_measurements.get().pattern.name.endswith("pattern.xy")
     assert sample.dsc_measurements.get().curve.name.endswith("scan.txt")
     assert not page.console_errors, page.console_errors
+
+
+def _flat_trace():
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    t = np.arange(500.0, 1200.0, 0.5)
+    flow = -0.05 + 0.0001 * (t - 500) + rng.normal(0, 0.003, len(t))
+    return "\n".join(f"{a:.2f}\t{b:.5f}" for a, b in zip(t, flow)).encode()
+
+
+@pytest.mark.parametrize("shape,noise,exo_up", [("sharp", 0.001, True), ("broad", 0.004, False), ("double", 0.002, False)])
+def test_an_uploaded_trace_gives_proposals_the_experimenter_accepts(page, live_server, login, olga, tmp_path, shape, noise, exo_up):
+    """Upload a trace with Tg and Tx typed a few K off and Tl blank: the sample page shows the
+    trace's proposals within 3 K of the synthesised values; Accept for Tg, then Accept all; the
+    history says "accepted the trace's proposal (tangent onset)" and the alloy page's mean follows."""
+    tg, tx, tl = 650.0, 725.0, 1050.0
+    sample = services.log_experiment(user=olga, composition=COMPOSITION, label="T-1")
+    trace = tmp_path / "trace.txt"
+    trace.write_bytes(synthetic_dsc_curve(tg, tx, tl, shape=shape, noise=noise, exo_up=exo_up, seed=5))
+    login("olga")
+    page.goto(f"{live_server.url}/lab/samples/{sample.pk}/dsc/new/")
+    page.fill("#id_tg", "656")
+    page.fill("#id_tx", "720")
+    page.set_input_files("#id_dsc_curve", str(trace))
+    page.click("button:has-text('Save')")
+    page.wait_for_url(re.compile(rf"/lab/samples/{sample.pk}/$"))
+    dsc = DSCMeasurement.objects.get()
+    table = page.locator(f"#dsc-{dsc.pk}-proposals")
+    for key, true in (("tg_k", tg), ("tx_k", tx), ("tl_k", tl)):
+        cell = table.locator(f"tr[data-proposal={key}] td").nth(2).inner_text()
+        assert abs(float(cell.split()[0]) - true) <= 3.0, (key, cell)
+    page.click(f"#dsc-{dsc.pk}-proposals tr[data-proposal=tg_k] button:has-text('Accept')")
+    page.wait_for_url(re.compile(rf"/lab/samples/{sample.pk}/$"))
+    dsc.refresh_from_db()
+    assert abs(dsc.tg_k - tg) <= 3.0 and dsc.tx_k == 720.0
+    text = main_text(page)
+    assert re.search(r"olga · Tg 656\.0 → \d+\.\d K · reason: accepted the trace's proposal \(tangent onset\)", text), text
+    page.click("button:has-text('Accept all proposals')")
+    page.wait_for_url(re.compile(rf"/lab/samples/{sample.pk}/$"))
+    dsc.refresh_from_db()
+    assert abs(dsc.tx_k - tx) <= 3.0 and abs(dsc.tl_k - tl) <= 3.0
+    assert page.locator("button:has-text('Accept all proposals')").is_disabled()
+    page.goto(f"{live_server.url}/lab/alloys/{sample.alloy_id}/")
+    assert f"{dsc.tg_k:.1f} K" in main_text(page)
+    assert "Tg: accepted the trace's proposal (tangent onset)" in main_text(page)
+    assert not page.console_errors, page.console_errors
+
+
+def test_a_flat_trace_says_not_found_and_offers_nothing(page, live_server, login, olga, tmp_path):
+    sample = services.log_experiment(user=olga, composition=COMPOSITION, label="T-2")
+    trace = tmp_path / "flat.txt"
+    trace.write_bytes(_flat_trace())
+    login("olga")
+    page.goto(f"{live_server.url}/lab/samples/{sample.pk}/dsc/new/")
+    page.set_input_files("#id_dsc_curve", str(trace))  # Tg and Tx left blank: the trace has none
+    page.click("button:has-text('Save')")
+    page.wait_for_load_state()
+    assert "left blank and the trace gives none" in main_text(page) and DSCMeasurement.objects.count() == 0
+    page.fill("#id_tg", "650")
+    page.fill("#id_tx", "725")
+    page.click("button:has-text('Save')")  # the curve was kept
+    page.wait_for_url(re.compile(rf"/lab/samples/{sample.pk}/$"))
+    dsc = DSCMeasurement.objects.get()
+    rows = page.locator(f"#dsc-{dsc.pk}-proposals")
+    assert "not found" in rows.inner_text() and "flat within its noise" in rows.inner_text()
+    assert rows.locator("button:has-text('Accept')").count() == 0
+    assert page.locator("button:has-text('Accept all proposals')").is_disabled()
+    assert not page.console_errors, page.console_errors
