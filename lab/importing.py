@@ -28,18 +28,31 @@ A row without any temperature records just the alloy (with a value that carries 
 source, when it names one). So importing the same file twice creates nothing the second time. Refused rows are reported
 and do not stop the import; an unreadable file or missing columns stop it before anything is
 written (``ImportFileError``); any unexpected error rolls the whole file back.
+
+Imports serialise: on PostgreSQL each takes one advisory lock (``IMPORT_LOCK_KEY``) for its
+transaction, so a second import of the same table waits, then finds the first one's alloys and
+merges into them. A clash with another writer (a mined record approved at that instant) rolls the
+file back and runs it again on what is now on record; after ``_ATTEMPTS`` it is refused with
+``ConcurrentChange`` (a plain message, nothing written).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
+import time
+from itertools import islice
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, IntegerField, Q, Value, When
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from core.doi import InvalidDOI, validate_doi
+from core.exports import neutralise_row
 from core.jobs import JobCancelled, JobError, assert_owned, enqueue, run_job
 from ml import rules
 from ml.composition import CompositionError, parse_composition
@@ -53,8 +66,9 @@ from .models import (
     gfa_fields,
     validate_transition_temperatures,
 )
+from .models_imports import ImportRow
 from .services import refresh_alloy_summaries
-from .tables import COLUMN_TITLES, EMPTY_MARKERS, ImportFileError, read_table, text_of
+from .tables import COLUMN_TITLES, EMPTY_MARKERS, ImportFileError, check_upload, read_table, text_of
 
 logger = logging.getLogger(__name__)
 
@@ -68,10 +82,22 @@ OUTCOME_CREATED = "created"
 OUTCOME_MERGED = "merged"
 OUTCOME_CONFLICT = "conflict"
 OUTCOME_REFUSED = "refused"
+OUTCOMES = (OUTCOME_CREATED, OUTCOME_MERGED, OUTCOME_CONFLICT, OUTCOME_REFUSED)
+
+# pg_advisory_xact_lock key of "an import is writing alloys" (any 64-bit number no other lock uses).
+IMPORT_LOCK_KEY = 0x474C_4C41_4249_4D50  # "GLLABIMP"
+_LOCK_POLL_S = 0.5
+_ATTEMPTS = 3  # runs of one file when another writer creates the same alloy or DOI meanwhile
+_REPORT_BATCH = 2000
 
 
 class RowRefused(ValueError):
     """One row cannot be imported; the message says why."""
+
+
+class ConcurrentChange(Exception):
+    """The same alloys or references were written by someone else while the import ran, every
+    time it was tried; nothing was imported."""
 
 
 @dataclass
@@ -185,7 +211,7 @@ def _prepare(line, raw):
 
 def _describe(temps, row=None):
     names = {"tg_k": "Tg", "tx_k": "Tx", "tl_k": "Tl"}
-    parts = [f"{names[f]} {t:g} K" for f, t in temps.items() if t is not None]
+    parts = [f"{names[f]} {rules.display_k(t)} K" for f, t in temps.items() if t is not None]
     if row is not None and row.gfa_class:
         parts.append(rules.GFA_CLASS_LABELS[row.gfa_class])
     if row is not None and row.dmax_mm is not None:
@@ -257,17 +283,37 @@ def import_alloys(rows_or_path, *, user=None, dry_run=False, source_label="", fi
     ``rows_or_path``: a path, bytes, a file object or an iterable of dicts. ``source_label`` is
     recorded on values whose row names no source. ``progress(fraction, message)`` is called
     every few hundred rows (it may raise to stop: the import is then rolled back), and
-    ``before_commit()`` last, inside the transaction (it may raise too). Raises
-    ImportFileError for an unreadable file; any other exception means nothing was committed.
+    ``before_commit(report)`` last, inside the transaction (it may raise too). Raises
+    ImportFileError for an unreadable file, ConcurrentChange when other writers kept creating
+    the same alloys; any other exception means nothing was committed.
     """
     table = read_table(rows_or_path, filename=filename)
-    report = ImportReport(dry_run=dry_run)
-    with transaction.atomic():
-        _import(table, report, user=user, source_label=source_label[:255], progress=progress or (lambda f, m: None))
-        if before_commit is not None:
-            before_commit()
-        if dry_run:
-            transaction.set_rollback(True)
+    progress = progress or (lambda f, m: None)
+    for attempt in range(1, _ATTEMPTS + 1):
+        report = ImportReport(dry_run=dry_run)
+        try:
+            with transaction.atomic():
+                _wait_for_other_imports(progress)
+                _import(table, report, user=user, source_label=source_label[:255], progress=progress)
+                if before_commit is not None:
+                    before_commit(report)
+                if dry_run:
+                    transaction.set_rollback(True)
+        except IntegrityError as exc:
+            # Another writer created one of these alloys (or DOIs) since they were read: this
+            # attempt is rolled back; the next one reads them and merges into them. Any other
+            # integrity error is not a race and is raised as it is.
+            if not _is_unique_violation(exc):
+                raise
+            logger.warning("Import attempt %s of %s clashed with another writer: %s", attempt, _ATTEMPTS, exc)
+            if attempt == _ATTEMPTS:
+                raise ConcurrentChange(
+                    f"The same alloys were being saved by someone else at the same time ({_ATTEMPTS} tries); "
+                    "nothing was imported. Run the import again."
+                ) from exc
+            progress(0.0, "alloys changed meanwhile; reading the table against them again")
+            continue
+        break
     if dry_run:  # ids of rolled-back alloys mean nothing
         for entry in report.rows:
             if entry["outcome"] == OUTCOME_CREATED or entry.pop("_new_alloy", False):
@@ -275,6 +321,28 @@ def import_alloys(rows_or_path, *, user=None, dry_run=False, source_label="", fi
     for entry in report.rows:
         entry.pop("_new_alloy", None)
     return report
+
+
+def _is_unique_violation(exc):
+    cause = exc.__cause__
+    if getattr(cause, "sqlstate", None) == "23505":  # PostgreSQL (psycopg): unique_violation
+        return True
+    return connection.vendor == "sqlite" and "UNIQUE constraint failed" in str(exc)
+
+
+def _wait_for_other_imports(progress):
+    """Hold the import lock for the current transaction (PostgreSQL), waiting for the import that
+    holds it; ``progress`` may raise meanwhile (a cancelled job stops waiting). SQLite lets one
+    writer in at a time anyway."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [IMPORT_LOCK_KEY])
+            if cursor.fetchone()[0]:
+                return
+            progress(0.0, "waiting for another import to finish")
+            time.sleep(_LOCK_POLL_S)
 
 
 def _import(table, report, *, user, source_label, progress):
@@ -286,9 +354,12 @@ def _import(table, report, *, user, source_label, progress):
         entry = {"line": line, "composition": text_of(raw.get("composition")), "outcome": None, "reason": "", "alloy_id": None}
         report.rows.append(entry)
         try:
-            prepared.append((_prepare(line, raw), entry))
+            row = _prepare(line, raw)
         except (CompositionError, RowRefused) as exc:
             entry.update(outcome=OUTCOME_REFUSED, reason=str(exc))
+        else:
+            entry.update(row.temps)  # as read, for the report's Tg/Tx/Tl columns
+            prepared.append((row, entry))
 
     # One query for the alloys already known, one for their values.
     keys = {row.comp.key for row, _ in prepared}
@@ -448,25 +519,132 @@ def _run_import(job, ctx):
         ctx.check_cancel()  # raising here rolls the import back
 
     try:
+        # The whole parse happens here, on the worker (the upload form only checks size, type and a
+        # workbook's expanded size): lab.tables stops reading at the first limit it passes.
+        def before_commit(report):
+            assert_owned(job)
+            if not job.dry_run:  # the report lands with the alloys it names, or not at all
+                ctx.report(0.97, f"writing the report of {len(report.rows):,} rows")
+                save_report_rows(job, report.rows)
+
+        progress(0.0, "reading the table")
         with job.upload.open("rb") as handle:
             data = handle.read()
         report = import_alloys(
             data, user=job.created_by, dry_run=job.dry_run, source_label=job.original_name, filename=job.original_name,
-            progress=progress, before_commit=lambda: assert_owned(job),
+            progress=progress, before_commit=before_commit,
         )
-    except ImportFileError as exc:
+    except (ImportFileError, ConcurrentChange) as exc:
         raise JobError(str(exc)) from exc
     except (JobCancelled, JobError):
         raise
     except Exception as exc:  # recorded for the person; the import itself was rolled back
         logger.exception("Import %s failed", job.pk)
         raise JobError(f"Unexpected error, nothing was imported: {exc.__class__.__name__}: {exc}") from exc
+    if job.dry_run:  # nothing else was kept
+        save_report_rows(job, report.rows)
     counts = report.counts
-    return {"counts": counts, "report": report.rows,
+    return {"counts": counts, "report": [],
             "message": f"{counts['rows']:,} rows: {counts['created']:,} created, {counts['merged']:,} merged, "
                        f"{counts['conflicts']:,} conflicts, {counts['refused']:,} refused"}
+
+
+def save_report_rows(job, entries):
+    """Store an import's report as ImportRow rows (replacing an earlier attempt's)."""
+    with transaction.atomic():
+        assert_owned(job)
+        ImportRow.objects.filter(alloy_import=job).delete()
+        rows = (
+            ImportRow(
+                alloy_import=job,
+                line=entry["line"],
+                composition=entry["composition"],
+                formula=(entry.get("formula") or "")[:255],
+                outcome=entry["outcome"],
+                reason=entry["reason"],
+                alloy_id=None if job.dry_run else entry.get("alloy_id"),
+                tg_k=entry.get("tg_k"),
+                tx_k=entry.get("tx_k"),
+                tl_k=entry.get("tl_k"),
+            )
+            for entry in entries
+        )
+        while batch := list(islice(rows, _REPORT_BATCH)):
+            ImportRow.objects.bulk_create(batch)
+
+
+UPLOAD_SUFFIXES = (".csv", ".xlsx", ".txt")
+
+
+def check_table_upload(upload):
+    """What the request checks of an uploaded table (the page's form and the API alike): its type,
+    its size, and what ``lab.tables.check_upload`` can see cheaply. Raises ImportFileError."""
+    if not upload.name.lower().endswith(UPLOAD_SUFFIXES):
+        raise ImportFileError("Upload a .csv or .xlsx file.")
+    limit = settings.GLASSLOOP_MAX_UPLOAD_BYTES
+    if upload.size > limit:
+        raise ImportFileError(f"The file is {upload.size / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB (GLASSLOOP_MAX_UPLOAD_BYTES).")
+    check_upload(upload, upload.name)
+
+
+def start_import(*, upload, user, dry_run=False):
+    """Save an uploaded table as a queued import and send it to the worker once committed (the
+    upload page and POST /api/imports/). The upload has passed ``lab.tables.check_upload``."""
+    with transaction.atomic():
+        job = AlloyImport.objects.create(upload=upload, original_name=upload.name[:255], dry_run=dry_run, created_by=user)
+        enqueue_import(job)
+    job.refresh_from_db()
+    return job
 
 
 def enqueue_import(job):
     """Send the import to the worker once the transaction commits (see core.jobs.enqueue)."""
     return enqueue(job, then="The upload is kept; start the worker and broker; it is sent again automatically, or press Retry.")
+
+
+# --------------------------------------------------------------------------------------------
+# Reading a report (the import page, its CSV and the API)
+# --------------------------------------------------------------------------------------------
+
+# The stored counts' key of each outcome (ImportReport.counts).
+COUNT_KEYS = {OUTCOME_CREATED: "created", OUTCOME_MERGED: "merged", OUTCOME_CONFLICT: "conflicts", OUTCOME_REFUSED: "refused"}
+REPORT_COLUMNS = ("line", "composition", "formula", "outcome", "reason", "alloy_id", "Tg_K", "Tx_K", "Tl_K")
+
+
+def outcome_counts(job):
+    """``[{"outcome", "count"}]`` in the order of OUTCOMES, from the counts the import stored."""
+    counts = job.counts or {}
+    return [{"outcome": outcome, "count": counts.get(COUNT_KEYS[outcome], 0)} for outcome in OUTCOMES]
+
+
+def report_rows(job, *, outcome="", q=""):
+    """The report's rows, of one outcome and/or with ``q`` in the composition as written or as
+    parsed; refused rows first when all outcomes are shown, else in file order."""
+    rows = ImportRow.objects.filter(alloy_import=job)
+    if outcome:
+        rows = rows.filter(outcome=outcome).order_by("line")
+    else:
+        refused_first = Case(When(outcome=OUTCOME_REFUSED, then=Value(0)), default=Value(1), output_field=IntegerField())
+        rows = rows.order_by(refused_first, "line")
+    if q:
+        rows = rows.filter(Q(composition__icontains=q) | Q(formula__icontains=q))
+    return rows
+
+
+def report_csv_lines(rows):
+    """The rows as CSV lines (REPORT_COLUMNS), read a few thousand at a time; text cells that a
+    spreadsheet would run as a formula are neutralised (core.exports)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(values):
+        writer.writerow(values)
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    yield "\ufeff" + line(REPORT_COLUMNS)  # the BOM: Excel then reads the file as UTF-8
+    fields = ("line", "composition", "formula", "outcome", "reason", "alloy_id", "tg_k", "tx_k", "tl_k")
+    for values in rows.values_list(*fields).iterator(chunk_size=2000):
+        yield line(neutralise_row(["" if v is None else v for v in values]))

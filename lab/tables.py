@@ -13,6 +13,7 @@ import csv
 import io
 import re
 import zipfile
+import zlib
 from pathlib import Path
 
 from django.conf import settings
@@ -147,10 +148,11 @@ def _check_row_count(count, label):
 def _check_xlsx_size(data, label):
     """Refuse a workbook whose parts decompress beyond GLASSLOOP_XLSX_MAX_UNCOMPRESSED_BYTES (a zip
     bomb), before openpyxl opens it. The sizes are the archive's own; zipfile never returns more
-    than a part declares, so a part cannot lie its way past the check."""
+    than a part declares, so a part cannot lie its way past the check. ``data``: bytes or a
+    seekable file (only the archive's directory is read)."""
     limit = settings.GLASSLOOP_XLSX_MAX_UNCOMPRESSED_BYTES
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        with zipfile.ZipFile(io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data) as archive:
             total = sum(item.file_size for item in archive.infolist())
     except (zipfile.BadZipFile, ValueError, OSError):
         return  # not a zip: openpyxl's own message follows
@@ -161,12 +163,122 @@ def _check_xlsx_size(data, label):
         )
 
 
+HEAD_BYTES = 64 * 1024  # what the upload check reads of a CSV: enough for any header line
+
+
+def check_upload(handle, filename):
+    """The checks an upload form can afford (no parse of the rows: that is the worker's, see
+    lab.importing): an XLSX must be a zip archive whose parts expand to at most
+    GLASSLOOP_XLSX_MAX_UNCOMPRESSED_BYTES (its directory only is read); a CSV's header line
+    (the first 64 KB) must name the required columns. Raises ImportFileError; leaves
+    ``handle`` at its start."""
+    label = Path(str(filename)).name or "the file"
+    try:
+        head = handle.read(HEAD_BYTES)
+        handle.seek(0)
+        if not head.strip():
+            raise ImportFileError(f"{label} is empty.")
+        name = str(filename).lower()
+        if name.endswith(".xls") and not head.startswith(b"PK"):
+            raise ImportFileError(f"{label} is an old .xls workbook; save it as .xlsx or .csv.")
+        if name.endswith((".xlsx", ".xlsm")) or head.startswith(b"PK\x03\x04"):
+            if not zipfile.is_zipfile(handle):
+                raise ImportFileError(f"{label} cannot be read as an XLSX workbook (it is not a zip archive).")
+            handle.seek(0)
+            _check_xlsx_size(handle, label)
+            return
+        if b"\x00" in head.split(b"\n", 1)[0]:
+            raise ImportFileError(f"{label} is not a text (CSV) file nor an XLSX workbook.")
+        first_line = head.split(b"\n", 1)[0] if b"\n" in head else head
+        try:
+            text = first_line.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = first_line.decode("cp1252", errors="replace")
+        try:
+            header = next(csv.reader([text.rstrip("\r")], csv.excel, delimiter=_delimiter(text)), [])
+        except csv.Error as exc:
+            raise ImportFileError(f"{label} is not a readable CSV file ({exc}).") from exc
+        check_columns([normalise_header(h) for h in header], label)
+    finally:
+        handle.seek(0)
+
+
+# A literature table has a few dozen columns at most; a sheet with more cells than
+# GLASSLOOP_TABLE_MAX_ROWS rows of this many is refused before a cell is parsed.
+MAX_CELLS_PER_ROW = 64
+_SHEET_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(row|c)(?=[\s/>])([^>]*)>")
+_ROW_NUMBER = re.compile(rb"\br\s*=\s*[\"']?(\d+)")
+_SCAN_CHUNK = 1 << 20
+
+
+def _check_sheet_size(source, label):
+    """Count the sheet's rows and cells in its XML, streamed, before openpyxl parses any cell:
+    a workbook of a few hundred KB can hold millions of rows (issue 16), and parsing them only to
+    refuse them took minutes. Stops as soon as a limit is passed; the row count is the rows'
+    own numbers (``r="…"``) where given, as openpyxl fills the gaps with empty rows."""
+    row_limit = settings.GLASSLOOP_TABLE_MAX_ROWS
+    cell_limit = row_limit * MAX_CELLS_PER_ROW
+    rows = cells = 0
+    tail = b""
+    with source:
+        while True:
+            chunk = source.read(_SCAN_CHUNK)
+            data = tail + chunk
+            cut = data.rfind(b"<") if chunk else len(data)
+            # Keep an unfinished tag for the next chunk (a tag is short; a long text is not one).
+            if cut == -1 or len(data) - cut > 4096:
+                cut = len(data)
+            tail = data[cut:]
+            for match in _SHEET_TAG.finditer(data, 0, cut):
+                if match.group(1) == b"c":
+                    cells += 1
+                    continue
+                number = _ROW_NUMBER.search(match.group(2))
+                rows = max(rows + 1, int(number.group(1)) if number else 0)
+            if rows - 1 > row_limit:  # the first row is the header
+                _check_row_count(rows - 1, label)
+            if cells > cell_limit:
+                raise ImportFileError(
+                    f"{label} has more than {cell_limit:,} cells ({MAX_CELLS_PER_ROW} a row for GLASSLOOP_TABLE_MAX_ROWS "
+                    f"= {row_limit:,} rows); keep only the table's columns, or split it."
+                )
+            if not chunk:
+                return
+
+
+def _check_sheets(buffer, label):
+    """Every sheet's rows and cells counted (``_check_sheet_size``) before openpyxl opens the
+    workbook: opening it already parses each sheet without a ``<dimension>`` to the end, two
+    minutes for a 2-million-row bomb. A workbook openpyxl cannot read is left to its message."""
+    from openpyxl.reader.excel import ExcelReader
+
+    try:
+        reader = ExcelReader(buffer, read_only=True)
+        reader.read_manifest()
+        reader.read_workbook()
+        sheets = [(sheet.name, rel.target) for sheet, rel in reader.parser.find_sheets() if rel.target in reader.valid_files]
+    except Exception:  # load_workbook says what is wrong, next
+        return
+    finally:
+        buffer.seek(0)
+    try:
+        for index, (name, target) in enumerate(sheets):
+            _check_sheet_size(reader.archive.open(target), label if index == 0 else f"{label} (sheet {name!r})")
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:  # a damaged part
+        raise ImportFileError(f"{label} cannot be read as an XLSX workbook ({exc.__class__.__name__}: {exc}).") from exc
+    finally:
+        reader.archive.close()
+        buffer.seek(0)
+
+
 def _read_xlsx(data, label):
     from openpyxl import load_workbook
 
     _check_xlsx_size(data, label)
+    buffer = io.BytesIO(data)
+    _check_sheets(buffer, label)
     try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        workbook = load_workbook(buffer, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a damaged or foreign file
         raise ImportFileError(f"{label} cannot be read as an XLSX workbook ({exc.__class__.__name__}: {exc}).") from exc
     try:

@@ -3,10 +3,9 @@
 import logging
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
-from django.db import transaction
-from django.http import Http404, HttpResponse, JsonResponse
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -17,12 +16,21 @@ from core.jobs import QUEUE_UNAVAILABLE
 from core.roles import EXPERIMENTER, VIEWER, role_required
 from core.views import job_action_view
 
-from .importing import OUTCOME_REFUSED, enqueue_import
+from .importing import (
+    OUTCOMES,
+    REPORT_COLUMNS,
+    check_table_upload,
+    outcome_counts,
+    report_csv_lines,
+    report_rows,
+    start_import,
+)
 from .models import Alloy, AlloyImport, PropertyValue
 from .resources import PropertyValueResource
-from .tables import ImportFileError, read_table
+from .tables import ImportFileError
 
 logger = logging.getLogger(__name__)
+REPORT_PAGE_SIZE = 100
 EXPORT_FORMATS = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -38,19 +46,13 @@ class ImportUploadForm(forms.Form):
 
     def clean_table(self):
         upload = self.cleaned_data["table"]
-        if not upload.name.lower().endswith((".csv", ".xlsx", ".txt")):
-            raise forms.ValidationError("Upload a .csv or .xlsx file.")
-        if upload.size > settings.GLASSLOOP_MAX_UPLOAD_BYTES:
-            raise forms.ValidationError(
-                f"The file is {upload.size / 1e6:.1f} MB; the limit is {settings.GLASSLOOP_MAX_UPLOAD_BYTES / 1e6:.0f} MB."
-            )
-        # Unreadable files and missing columns are refused now, not later in the worker.
+        # Only what is cheap is checked here (type, size, a CSV's header line, a workbook's zip
+        # directory and expanded size); the rows are read by the worker, which stops at the
+        # first limit passed.
         try:
-            read_table(upload.read(), filename=upload.name)
+            check_table_upload(upload)
         except ImportFileError as exc:
             raise forms.ValidationError(str(exc)) from None
-        finally:
-            upload.seek(0)
         return upload
 
 
@@ -59,13 +61,7 @@ def import_list(request):
     if request.method == "POST":
         form = ImportUploadForm(request.POST, request.FILES)
         if form.is_valid():
-            upload = form.cleaned_data["table"]
-            with transaction.atomic():
-                job = AlloyImport.objects.create(
-                    upload=upload, original_name=upload.name[:255], dry_run=form.cleaned_data["dry_run"], created_by=request.user
-                )
-                enqueue_import(job)
-            job.refresh_from_db()
+            job = start_import(upload=form.cleaned_data["table"], user=request.user, dry_run=form.cleaned_data["dry_run"])
             if job.queue_unavailable:
                 messages.error(request, f"{QUEUE_UNAVAILABLE}: the import of {job.original_name} is saved as queued but cannot run yet.")
             else:
@@ -77,18 +73,37 @@ def import_list(request):
     return render(request, "lab/import_list.html", {"form": form, "imports": imports})
 
 
+@require_GET
 @role_required(EXPERIMENTER)
 def import_detail(request, pk):
+    """The import's status and its report: counts per outcome, rows filtered by outcome and
+    composition, 100 a page (refused first when unfiltered); ``?format=csv`` downloads the rows
+    the filter selects, all of them."""
     job = get_object_or_404(AlloyImport, pk=pk)
-    rows = sorted(job.report or [], key=lambda r: (r.get("outcome") != OUTCOME_REFUSED, r.get("line", 0)))
+    outcome = request.GET.get("outcome", "")
+    if outcome not in OUTCOMES:
+        outcome = ""
+    q = request.GET.get("q", "").strip()[:100]
+    rows = report_rows(job, outcome=outcome, q=q)
+    if request.GET.get("format") == "csv":
+        response = StreamingHttpResponse(report_csv_lines(rows), content_type="text/csv; charset=utf-8")
+        suffix = f"-{outcome}" if outcome else ""
+        response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-report{suffix}.csv"'
+        return response
+    page = Paginator(rows, REPORT_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "lab/import_detail.html",
         {
             "job": job,
-            "rows": rows,
+            "page": page,
+            "rows": page.object_list,
             "counts": job.counts or {},
+            "outcome_counts": outcome_counts(job),
+            "outcome": outcome,
+            "q": q,
             "finished": job.is_finished,
+            "report_columns": REPORT_COLUMNS,
         },
     )
 

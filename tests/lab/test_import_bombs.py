@@ -1,0 +1,164 @@
+"""Table bombs (issue 16): an XLSX of a few hundred KB that expands to millions of rows took the
+site down, parsed inside the upload request. The upload form now only checks what is cheap (type,
+size, a workbook's zip directory); the worker reads the rows and stops at the first limit passed,
+with a message naming it. The bombs are built here, small enough for CI (a low limit instead of
+2 million rows); ``xlsx_bomb`` also builds the full-size one for the measurement in the report.
+"""
+
+import io
+import zipfile
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import override_settings
+from django.urls import reverse
+
+from lab import tables
+from lab.importing import run_alloy_import
+from lab.models import Alloy, AlloyImport
+
+_PARTS = {
+    "[Content_Types].xml": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+        "</Types>"
+    ),
+    "_rels/.rels": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>'
+        "</Relationships>"
+    ),
+    "xl/workbook.xml": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+        'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+        '<sheets><sheet name="alloys" sheetId="1" r:id="rId1"/></sheets></workbook>'
+    ),
+    "xl/_rels/workbook.xml.rels": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
+        '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>'
+        "</Relationships>"
+    ),
+    "xl/sharedStrings.xml": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="5" uniqueCount="5">'
+        "<si><t>composition</t></si><si><t>Tg_K</t></si><si><t>Tx_K</t></si><si><t>Tl_K</t></si><si><t>Cu50Zr50</t></si></sst>"
+    ),
+}
+_HEADER_ROW = '<row><c t="s"><v>0</v></c><c t="s"><v>1</v></c><c t="s"><v>2</v></c><c t="s"><v>3</v></c></row>'
+_DATA_ROW = '<row><c t="s"><v>4</v></c><c><v>670</v></c><c><v>720</v></c><c><v>1200</v></c></row>'
+
+
+def xlsx_bomb(target, rows):
+    """Write a valid workbook of ``rows`` identical rows (Cu50Zr50, 670, 720, 1200) under a header,
+    its sheet streamed into the zip (deflate, level 9): 2 million rows are ~150 MB of XML in
+    well under 1 MB. ``target``: a path or a binary file."""
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for name, text in _PARTS.items():
+            archive.writestr(name, text)
+        with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+            sheet.write(b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+                        b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>')
+            sheet.write(_HEADER_ROW.encode())
+            chunk = (_DATA_ROW * 10_000).encode()
+            whole, rest = divmod(rows, 10_000)
+            for _ in range(whole):
+                sheet.write(chunk)
+            sheet.write((_DATA_ROW * rest).encode())
+            sheet.write(b"</sheetData></worksheet>")
+
+
+def _bomb(rows):
+    buffer = io.BytesIO()
+    xlsx_bomb(buffer, rows)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def media(tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.mark.django_db
+@override_settings(GLASSLOOP_TABLE_MAX_ROWS=500)
+def test_row_bomb_is_queued_by_the_form_and_refused_by_the_worker(experimenter_client, monkeypatch, media):
+    data = _bomb(5_000)  # ten times the limit
+    read = []
+    real_read_xlsx = tables._read_xlsx
+    monkeypatch.setattr(tables, "_read_xlsx", lambda *a: read.append(a) or real_read_xlsx(*a))
+
+    # The request reads no row: the upload is accepted and queued.
+    response = experimenter_client.post(reverse("lab:import_list"), {"table": SimpleUploadedFile("bomb.xlsx", data)})
+    job = AlloyImport.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("lab:import_detail", args=[job.pk])
+    assert job.status == "queued" and not read
+
+    # The worker opens it, counts its rows in the sheet's XML and refuses it before parsing a
+    # single row into cells, with the limit's name.
+    rows_built = []
+    real_checked = tables._checked
+    monkeypatch.setattr(tables, "_checked", lambda row: rows_built.append(row) or real_checked(row))
+    run_alloy_import(job.pk)
+    job.refresh_from_db()
+    assert job.status == "failed" and read
+    assert job.error == "bomb.xlsx has more than 500 rows (GLASSLOOP_TABLE_MAX_ROWS); split it into smaller tables."
+    assert rows_built == []
+    assert not Alloy.objects.exists() and not job.rows.exists()
+    page = experimenter_client.get(response["Location"]).content.decode()
+    assert "more than 500 rows (GLASSLOOP_TABLE_MAX_ROWS)" in page
+
+
+@override_settings(GLASSLOOP_TABLE_MAX_ROWS=100)
+def test_sheet_count_reads_row_numbers_and_cells():
+    def sheet(body):
+        return io.BytesIO(b"<worksheet><sheetData>" + body + b"</sheetData></worksheet>")
+
+    tables._check_sheet_size(sheet(b'<row r="1"><c r="A1"/></row>' + b"<x:row><x:c><x:v>1</x:v></x:c></x:row>" * 100), "ok.xlsx")
+    with pytest.raises(tables.ImportFileError, match=r"gap\.xlsx has more than 100 rows \(GLASSLOOP_TABLE_MAX_ROWS\)"):
+        tables._check_sheet_size(sheet(b'<row r="1"/><row r="5000"><c/></row>'), "gap.xlsx")  # openpyxl fills the gap
+    with pytest.raises(tables.ImportFileError, match=r"wide\.xlsx has more than 6,400 cells"):
+        tables._check_sheet_size(sheet(b"<row>" + b"<c><v>1</v></c>" * 7000 + b"</row>"), "wide.xlsx")
+
+
+def test_sheet_count_across_chunks(monkeypatch, settings):
+    settings.GLASSLOOP_TABLE_MAX_ROWS = 1000
+    monkeypatch.setattr(tables, "_SCAN_CHUNK", 7)  # every tag cut somewhere
+    body = b"".join(b'<row r="%d" spans="1:4"><c t="s"><v>4</v></c></row>' % n for n in range(1, 1002))
+    tables._check_sheet_size(io.BytesIO(body), "ok.xlsx")  # 1 header + 1,000 rows
+    with pytest.raises(tables.ImportFileError, match="more than 1,000 rows"):
+        tables._check_sheet_size(io.BytesIO(body + b'<row r="1002"/>'), "big.xlsx")
+
+
+@pytest.mark.django_db
+@override_settings(GLASSLOOP_XLSX_MAX_UNCOMPRESSED_BYTES=1_000_000)
+def test_expanding_workbook_is_refused_by_the_form_from_its_zip_directory(experimenter_client, monkeypatch, media):
+    data = _bomb(20_000)  # ~1.6 MB of XML in ~10 KB
+    assert len(data) < 50_000
+    monkeypatch.setattr(tables, "_read_xlsx", lambda *a: pytest.fail("the request must not parse the workbook"))
+    response = experimenter_client.post(reverse("lab:import_list"), {"table": SimpleUploadedFile("bomb.xlsx", data)})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "bomb.xlsx decompresses to" in page and "at most 1,000,000 are read (GLASSLOOP_XLSX_MAX_UNCOMPRESSED_BYTES)" in page
+    assert not AlloyImport.objects.exists()
+
+
+@pytest.mark.django_db
+def test_form_checks_a_csv_header_and_a_workbook_cheaply(experimenter_client, media):
+    def post(name, content):
+        return experimenter_client.post(reverse("lab:import_list"), {"table": SimpleUploadedFile(name, content)}).content.decode()
+
+    assert "lacks the column(s) Tx_K, Tl_K" in post("t.csv", b"composition;Tg_K\nCu50Zr50;670\n")
+    assert "is not a zip archive" in post("t.xlsx", b"composition,Tg_K,Tx_K,Tl_K\n")
+    assert "is empty" in post("t.csv", b"  \n")
+    assert not AlloyImport.objects.exists()
+    # A header the form accepts; a bad row further on is the worker's (refused in the report).
+    experimenter_client.post(reverse("lab:import_list"), {"table": SimpleUploadedFile("ok.csv", b"composition,Tg_K,Tx_K,Tl_K\nQq1,1,2,3\n")})
+    assert AlloyImport.objects.get().status == "queued"
