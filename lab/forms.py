@@ -351,7 +351,7 @@ class DSCFieldsForm(UnitsGuardMixin, forms.Form):
             "curve_unit": data.get("dsc_curve_unit") or TemperatureUnit.KELVIN,
         }
         try:
-            services.prepare_dsc(**dsc)  # the same checks the service makes, for field errors
+            prepared = services.prepare_dsc(**dsc)  # the same checks the service makes, for field errors
         except ValidationError as exc:
             add_service_errors(self, exc)
             self.echo_in_typed_unit(data, unit)
@@ -359,6 +359,7 @@ class DSCFieldsForm(UnitsGuardMixin, forms.Form):
         if not self.guard_units({k: dsc[k] for k in ("tg_k", "tx_k", "tl_k")}, unit):
             return
         data["dsc"] = dsc
+        data["dsc_prepared"] = prepared  # the curve read and analysed once: the service takes it as is
 
 
 class LogExperimentForm(KeptUploadsMixin, SampleFieldsForm, XRDFieldsForm, DSCFieldsForm):

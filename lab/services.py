@@ -632,18 +632,23 @@ def log_experiment(
     xrd_file=None,
     wavelength_a=CU_KALPHA_WAVELENGTH_A,
     dsc=None,
+    prepared_xrd=None,
+    prepared_dsc=None,
 ):
     """Create a sample (and its alloy if new) with an optional XRD and an optional DSC, all or nothing.
 
     ``dsc`` is None or a dict with tg_k, tx_k, and optionally tl_k, heating_rate_k_min,
     curve_file, curve_unit ("K" or "C"). Raises ValidationError (keyed by field) and then
-    nothing is saved.
+    nothing is saved. ``prepared_xrd``/``prepared_dsc``: what prepare_xrd/prepare_dsc already
+    made of the same input (a form that checked it), so a pattern is not analysed twice.
     """
     comp = _composition_or_error(composition)
     label = (label or "").strip()
     # Everything that can be refused is checked before the first row is written.
-    prepared_xrd = prepare_xrd(xrd_file, wavelength_a=wavelength_a) if xrd_file is not None else None
-    prepared_dsc = prepare_dsc(**dsc) if dsc else None
+    if prepared_xrd is None and xrd_file is not None:
+        prepared_xrd = prepare_xrd(xrd_file, wavelength_a=wavelength_a)
+    if prepared_dsc is None and dsc:
+        prepared_dsc = prepare_dsc(**dsc)
     with _files_removed_on_failure() as written, transaction.atomic():
         alloy, created = get_or_create_alloy(comp, user=user, name=(alloy_name or "").strip())
         if created and user is not None:  # outside a web request nobody else records who it was
@@ -665,10 +670,12 @@ def log_experiment(
     return sample
 
 
-def record_xrd(sample, *, user, uploaded_file, wavelength_a=CU_KALPHA_WAVELENGTH_A, measured_on=None):
-    """Analyse and store an XRD pattern of ``sample``. Raises ValidationError; then nothing is saved."""
+def record_xrd(sample, *, user, uploaded_file=None, wavelength_a=CU_KALPHA_WAVELENGTH_A, measured_on=None, prepared=None):
+    """Analyse and store an XRD pattern of ``sample``. Raises ValidationError; then nothing is saved.
+    ``prepared``: prepare_xrd's result for this upload when a form already made it (not analysed again)."""
     _refuse_retracted_sample(sample)
-    prepared = prepare_xrd(uploaded_file, wavelength_a=wavelength_a)
+    if prepared is None:
+        prepared = prepare_xrd(uploaded_file, wavelength_a=wavelength_a)
     with _files_removed_on_failure() as written, transaction.atomic():
         return _create_xrd(sample, prepared, user=user, written=written, measured_on=measured_on)
 
@@ -684,12 +691,15 @@ def record_dsc(
     curve_file=None,
     curve_unit=TemperatureUnit.KELVIN,
     measured_on=None,
+    prepared=None,
 ):
-    """Store a DSC scan of ``sample`` and the experimental PropertyValue that points to it."""
+    """Store a DSC scan of ``sample`` and the experimental PropertyValue that points to it.
+    ``prepared``: prepare_dsc's result for these values when a form already made it."""
     _refuse_retracted_sample(sample)
-    prepared = prepare_dsc(
-        tg_k=tg_k, tx_k=tx_k, tl_k=tl_k, heating_rate_k_min=heating_rate_k_min, curve_file=curve_file, curve_unit=curve_unit
-    )
+    if prepared is None:
+        prepared = prepare_dsc(
+            tg_k=tg_k, tx_k=tx_k, tl_k=tl_k, heating_rate_k_min=heating_rate_k_min, curve_file=curve_file, curve_unit=curve_unit
+        )
     with _files_removed_on_failure() as written, transaction.atomic():
         return _create_dsc(sample, prepared, user=user, written=written, measured_on=measured_on)
 

@@ -120,6 +120,8 @@ def log_experiment(request):
                 xrd_file=data.get("xrd_file") or None,
                 wavelength_a=data.get("wavelength_a") or CU_KALPHA_WAVELENGTH_A,
                 dsc=data.get("dsc"),
+                prepared_xrd=data.get("xrd"),
+                prepared_dsc=data.get("dsc_prepared") if data.get("dsc") else None,
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
@@ -143,6 +145,7 @@ def add_xrd(request, pk):
                 user=request.user,
                 uploaded_file=form.cleaned_data["xrd_file"],
                 wavelength_a=form.cleaned_data.get("wavelength_a") or CU_KALPHA_WAVELENGTH_A,
+                prepared=form.cleaned_data.get("xrd"),  # analysed by the form: not again
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
@@ -160,7 +163,8 @@ def add_dsc(request, pk):
     form = DSCForm(request.POST or None, request.FILES or None, alloy=sample.alloy, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
-            services.record_dsc(sample, user=request.user, **form.cleaned_data["dsc"])
+            services.record_dsc(sample, user=request.user, prepared=form.cleaned_data.get("dsc_prepared"),
+                                **form.cleaned_data["dsc"])
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:

@@ -117,3 +117,27 @@ def test_fwhm_in_degrees_uses_the_recorded_wavelength(viewer_client, sample, exp
     page = viewer_client.get(reverse("lab:xrd_detail", args=[mo.pk])).content.decode()
     assert "0.7107 Å, as recorded" in page
     assert math.isfinite(mo.fwhm_two_theta_deg)
+
+
+def test_an_upload_through_the_page_is_analysed_once(experimenter_client, sample):
+    """The form's analysis is the one stored: the service does not read and analyse it again."""
+    import lab.dsc_analysis
+    import lab.patterns
+    from tests.lab.patterns_fixtures import synthetic_dsc_curve
+
+    with mock.patch("lab.patterns.analyse_xrd_file", wraps=lab.patterns.analyse_xrd_file) as analyse:
+        response = experimenter_client.post(reverse("lab:add_xrd", args=[sample.pk]), {
+            "xrd_file": SimpleUploadedFile("p.xy", synthetic_xrd_pattern("amorphous")), "wavelength_a": "1.5406"})
+    assert response.status_code == 302 and analyse.call_count == 1
+    assert XRDMeasurement.objects.get().plot["q"]
+    with mock.patch("lab.dsc_analysis.analyse_dsc", wraps=lab.dsc_analysis.analyse_dsc) as analyse:
+        response = experimenter_client.post(reverse("lab:add_dsc", args=[sample.pk]), {
+            "tg": "650", "tx": "725", "temperature_unit": "K", "heating_rate_k_min": "20", "dsc_curve_unit": "K",
+            "dsc_curve": SimpleUploadedFile("c.txt", synthetic_dsc_curve(650, 725, 1050, shape="sharp"))})
+    assert response.status_code == 302 and analyse.call_count == 1
+    with mock.patch("lab.patterns.analyse_xrd_file", wraps=lab.patterns.analyse_xrd_file) as analyse:
+        response = experimenter_client.post(reverse("lab:log_experiment"), {
+            "composition": "Zr55Cu30Al10Ni5", "label": "X-2", "method": "arc_suction", "wavelength_a": "1.5406",
+            "xrd_file": SimpleUploadedFile("p.xy", synthetic_xrd_pattern("amorphous")), "temperature_unit": "K"})
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    assert analyse.call_count == 1
