@@ -14,7 +14,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
@@ -512,12 +512,21 @@ def _validate(records, *, user=None):
     return records
 
 
+def _validated_state(record):
+    return tuple(getattr(record, name) for name in VALIDATED_FIELDS)
+
+
 @transaction.atomic
 def validate_batch(batch_id, *, user=None):
-    """Re-validate every pending record of the batch (one query for the values compared)."""
+    """Re-validate every pending record of the batch (one query for the values compared).
+    Only the records whose parse or flags changed are written (and get a history entry): a
+    re-validation of 30,000 unchanged records writes nothing."""
     records = list(ExtractedRecord.objects.filter(batch_id=batch_id, status=RecordStatus.PENDING).order_by("id"))
+    before = {r.pk: _validated_state(r) for r in records}
     _validate(records)
-    bulk_update_with_history(records, ExtractedRecord, VALIDATED_FIELDS, batch_size=500, default_user=user)
+    changed = [r for r in records if _validated_state(r) != before[r.pk]]
+    # bulk_update's CASE … WHEN costs rows × batch: small batches keep it linear.
+    bulk_update_with_history(changed, ExtractedRecord, VALIDATED_FIELDS, batch_size=100, default_user=user)
     return records
 
 
@@ -867,13 +876,29 @@ def _approve_chunk(batch, ids, reviewer, job):
     now = timezone.now()
     for rec, value in zip(clean, values):
         rec.property_value, rec.status, rec.reviewer, rec.reviewed_at = value, RecordStatus.APPROVED, reviewer, now
-    bulk_update_with_history(
-        clean, ExtractedRecord, ["property_value", "alloy", "status", "reviewer", "reviewed_at"], batch_size=500, default_user=reviewer
-    )
+    _mark_approved(clean, reviewer, now)
     if job is not None:
         jobs.assert_owned(job)  # an attempt given up meanwhile keeps nothing of this chunk
         BulkApproval.objects.filter(pk=job.pk).update(approved=F("approved") + len(clean), alloys_created=F("alloys_created") + created)
     return len(clean), created, {r.composition_key for r in clean}
+
+
+def _mark_approved(records, reviewer, now):
+    """Store the records as approved (their property value and alloy set) with their history.
+    One ``UPDATE … FROM (VALUES …)`` per 500 records (PostgreSQL and SQLite alike): bulk_update's
+    CASE per field took ~6 s per 1,000 records on PostgreSQL, most of a bulk approval's time."""
+    table = connection.ops.quote_name(ExtractedRecord._meta.db_table)
+    for start in range(0, len(records), 500):
+        part = records[start:start + 500]
+        rows = ", ".join(["(%s, %s, %s)"] * len(part))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET property_value_id = v.column2, alloy_id = v.column3, status = %s, reviewer_id = %s, "
+                f"reviewed_at = %s FROM (VALUES {rows}) AS v WHERE {table}.id = v.column1",
+                [RecordStatus.APPROVED, reviewer.pk if reviewer else None, now]
+                + [p for r in part for p in (r.pk, r.property_value_id, r.alloy_id)],
+            )
+    ExtractedRecord.history.bulk_history_create(records, batch_size=500, update=True, default_user=reviewer)
 
 
 def revalidate_related(keys, *, exclude_ids=(), user=None):
@@ -891,9 +916,9 @@ def revalidate_related(keys, *, exclude_ids=(), user=None):
         ).exclude(pk__in=list(exclude_ids)).order_by("id")
     if not records:
         return []
-    before = {r.pk: list(r.flags) for r in records}
+    before = {r.pk: _validated_state(r) for r in records}
     _validate(records)
-    changed = [r for r in records if r.flags != before[r.pk] or r.composition_key not in keys]
+    changed = [r for r in records if _validated_state(r) != before[r.pk]]
     if changed:
-        bulk_update_with_history(changed, ExtractedRecord, VALIDATED_FIELDS, batch_size=500, default_user=user)
+        bulk_update_with_history(changed, ExtractedRecord, VALIDATED_FIELDS, batch_size=100, default_user=user)
     return changed
