@@ -448,7 +448,8 @@ class CpuMeter:
         used = {name: last[name] - first[name] for name in ("machine", "self", "gunicorn", "celery")}
         used["postgres"] = sum(cpu - first["postgres"].get(pid, 0.0) for pid, cpu in last["postgres"].items())
         capacity = seconds * (os.cpu_count() or 1)
-        others = used["machine"] - used["self"] - used["gunicorn"] - used["celery"] - used["postgres"]
+        mine = used["self"] + used["gunicorn"] + used["celery"] + used["postgres"]
+        others = used["machine"] - mine
         n = max(requests_served, 1)
         return {
             "cores_busy_share": round(used["machine"] / capacity, 3),
@@ -463,6 +464,11 @@ class CpuMeter:
             "gunicorn_cpu_ms_per_request": round(used["gunicorn"] * 1000 / n, 1),
             "postgres_cpu_ms_per_request": round(used["postgres"] * 1000 / n, 1),
             "load_clients_cpu_ms_per_request": round(used["self"] * 1000 / n, 1),
+            # What one request costs the machine (web worker + database + client), and so the
+            # requests a second these cores could serve with nothing else running: an estimate
+            # from CPU time, to compare runs whatever else the machine was doing.
+            "cpu_ms_per_request_total": round(mine * 1000 / n, 1),
+            "rps_if_cores_were_free": round(capacity / mine * n / seconds, 1) if mine else None,
         }
 
 
@@ -771,7 +777,7 @@ def run_bomb(base, cookies, bomb_path, index, give_up_s, out):
 
 def profile(makers, token, repeats=5):
     """Per endpoint, on the same database, no concurrency, after one warm-up request: the
-    median of ``repeats`` requests' queries, SQL ms, wall ms, and the slowest query seen."""
+    median of ``repeats`` requests' queries, SQL ms, wall ms, CPU ms, and the slowest query seen."""
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
@@ -790,18 +796,22 @@ def profile(makers, token, repeats=5):
             path, uses_token = make(rng)
             extra = {"HTTP_AUTHORIZATION": f"Token {token}"} if uses_token else {}
             with CaptureQueriesContext(connection) as ctx:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 response = client.get(path, **extra)
                 wall = (time.perf_counter() - t0) * 1000
+                cpu = (time.process_time() - c0) * 1000
             statuses.add(response.status_code)
             sql = [(float(q["time"]) * 1000, q["sql"]) for q in ctx.captured_queries]
             slowest = max([slowest] + sql)
-            runs.append((wall, len(sql), sum(t for t, _ in sql)))
+            runs.append((wall, len(sql), sum(t for t, _ in sql), cpu))
         wall = statistics.median(r[0] for r in runs)
         sql_ms = statistics.median(r[2] for r in runs)
         out[name] = {
             "statuses": sorted(statuses), "queries": max(r[1] for r in runs), "median_sql_ms": round(sql_ms, 1),
             "median_wall_ms": round(wall, 1), "median_python_ms": round(wall - sql_ms, 1),
+            # CPU this process spent on the request (Django, no waiting): steadier than the
+            # wall time when other programs share the cores.
+            "median_cpu_ms": round(statistics.median(r[3] for r in runs), 1),
             "slowest_query_ms": round(slowest[0], 1), "slowest_query": slowest[1][:400],
         }
     return out
