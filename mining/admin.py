@@ -1,7 +1,7 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from .models import ExtractedRecord, ExtractionBatch, LiteratureSource
+from .models import BulkApproval, ExtractedRecord, ExtractionBatch, LiteratureSource, PdfReading
 
 
 @admin.register(LiteratureSource)
@@ -24,3 +24,19 @@ class ExtractedRecordAdmin(SimpleHistoryAdmin):
     list_filter = ("status", "batch")
     search_fields = ("composition_raw", "composition_key")
     raw_id_fields = ("alloy", "property_value", "source")
+
+
+@admin.register(PdfReading)
+class PdfReadingAdmin(admin.ModelAdmin):
+    list_display = ("id", "source", "status", "pages_read", "pages_total", "created_at", "finished_at")
+    list_filter = ("status",)
+    raw_id_fields = ("source",)
+    readonly_fields = ("task_id", "attempts", "queued_at", "started_at", "heartbeat_at", "finished_at")
+
+
+@admin.register(BulkApproval)
+class BulkApprovalAdmin(admin.ModelAdmin):
+    list_display = ("id", "batch", "status", "approved", "alloys_created", "skipped", "requested_by", "created_at", "finished_at")
+    list_filter = ("status",)
+    raw_id_fields = ("batch",)
+    readonly_fields = ("task_id", "attempts", "queued_at", "started_at", "heartbeat_at", "finished_at", "skipped_reasons")
