@@ -215,10 +215,13 @@ def training_compositions(bundle):
 
 
 def sample(bundle, conditions, seed):
-    """Compositions from the bundle's CGAN, one draw per (Tg, Tx, Tl) condition row, duplicates
-    removed (so possibly fewer than the rows); each passes the composition parser and is
-    chemically plausible: the chemistry guard (``ml.inverse_design.TrainingReference.repair``) drops
-    elements beyond 8 and major elements never seen with a larger major one; what it cannot
+    """Compositions from the bundle's CGAN, one draw per condition row — (Tg, Tx, Tl), optionally
+    followed by glass, BMG, Dmax mm (design.generation.gfa_condition_columns; a CGAN trained
+    without the GFA condition ignores them) — duplicates removed (so possibly fewer than the
+    rows). Each draw is anchored on a training alloy with the nearest properties (ml.inverse_design,
+    step 1b; bundles written before the anchors sample without), passes the composition parser
+    and is chemically plausible: the chemistry guard (``ml.inverse_design.TrainingReference.repair``)
+    drops elements beyond 8 and major elements never seen with a larger major one; what it cannot
     repair (one element left) is discarded."""
     from ml.inverse_design import generate_fractions
     from ml.gan import to_compositions
