@@ -741,6 +741,22 @@ def store_xrd_plot(xrd):
     return plot
 
 
+def store_dsc_trace_analysis(dsc):
+    """Analyse a stored DSC curve once and keep its proposals (DSCMeasurement.trace_analysis),
+    for a measurement recorded before proposals were stored. The recorded values are not
+    touched. Raises lab.patterns.PatternError when the stored file can no longer be read."""
+    from .dsc_analysis import stored_proposals
+    from .patterns import read_dsc_file
+
+    with dsc.curve.open("rb") as fh:
+        data = fh.read()
+    curve = read_dsc_file(data, name=dsc.curve.name, temperature_unit=dsc.curve_temperature_unit or TemperatureUnit.KELVIN)
+    analysis = stored_proposals(curve, data)
+    DSCMeasurement.objects.filter(pk=dsc.pk).update(trace_analysis=analysis)  # derived data: no version, no history
+    dsc.trace_analysis = analysis
+    return analysis
+
+
 # --------------------------------------------------------------------------------------
 # Corrections: edit and retract (never delete) samples, XRD and DSC measurements and
 # property values, each with a required reason. Every one is a transaction that locks the

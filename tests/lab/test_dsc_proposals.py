@@ -202,3 +202,35 @@ def test_the_plot_follows_an_accepted_proposal(experimenter_client, dsc):
     assert tg_label() == "655"
     services.accept_dsc_proposals(dsc=dsc, user=None, fields=["tg_k"])
     assert tg_label() == f"{rows(dsc)['tg_k']['recorded']:.0f}" != "655"
+
+
+def test_measurements_stored_before_analyses_are_analysed_by_the_command(dsc, sample, experimenter):
+    from io import StringIO
+
+    from django.core.files.uploadedfile import SimpleUploadedFile as Upload
+    from django.core.management import call_command
+
+    from lab.models import XRDMeasurement
+    from tests.lab.patterns_fixtures import synthetic_xrd_pattern
+
+    xrd = services.record_xrd(sample, user=experimenter, uploaded_file=Upload("p.xy", synthetic_xrd_pattern("amorphous")))
+    DSCMeasurement.objects.filter(pk=dsc.pk).update(trace_analysis={})
+    XRDMeasurement.objects.filter(pk=xrd.pk).update(plot={})
+    assert rows(dsc) == {}
+    out = StringIO()
+    call_command("analyse_stored_measurements", stdout=out)
+    assert "Analysed 1 XRD pattern(s) and 1 DSC curve(s); 0 could not be read." in out.getvalue()
+    assert rows(dsc)["tg_k"]["value"] is not None and XRDMeasurement.objects.get(pk=xrd.pk).plot["q"]
+    stored = DSCMeasurement.objects.get(pk=dsc.pk)
+    assert (stored.tg_k, stored.version) == (655.0, 1)  # recorded values untouched
+    out = StringIO()
+    call_command("analyse_stored_measurements", stdout=out)
+    assert "Analysed 0 XRD pattern(s) and 0 DSC curve(s)" in out.getvalue()
+
+
+def test_an_admin_edit_of_an_accepted_value_says_typed(dsc, experimenter):
+    services.accept_dsc_proposals(dsc=dsc, user=experimenter, fields=["tg_k"])
+    stored = DSCMeasurement.objects.get(pk=dsc.pk)
+    stored.tg_k = 651.0
+    services.record_admin_edit(obj=stored, user=experimenter, reason="admin fix", fields=["tg_k"])
+    assert DSCMeasurement.objects.get(pk=dsc.pk).method_of("tg_k") == "typed"
