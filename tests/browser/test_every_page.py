@@ -289,3 +289,10 @@ def test_campaign_page_follows_a_live_round_under_the_policy(page, live_server, 
         GenerationRound.objects.filter(pk=gen_round.pk).update(status="done", progress=1.0, message="done")
     assert page.inner_text("#round-status") == "Done"
     assert policy_problems(page, response, site_csp) == [] and page.console_errors == []
+
+
+def test_the_site_policy_runs_no_inline_script():
+    """What the crawl above holds the pages to: scripts from the site's files only."""
+    directives = dict(d.strip().split(" ", 1) for d in SITE_POLICY.split(";"))
+    assert directives["script-src"].split() == ["'self'"]
+    assert "unsafe-eval" not in SITE_POLICY

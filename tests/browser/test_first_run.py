@@ -64,7 +64,9 @@ def load_small_corpus(tmp_path):
     return glasses, others
 
 
-def test_first_run_trains_then_designs(page, live_server, login, make_user, tmp_path, small_models, memory_broker):
+def test_first_run_trains_then_designs(page, live_server, login, make_user, tmp_path, small_models, memory_broker,
+                                       settings):
+    settings.GLASSLOOP_CSP = "on"  # as the containers run it: the pages' scripts are static files
     from design import services as design_services
     from design.models import Candidate, GenerationRound
     from lab.models import Alloy
@@ -93,7 +95,7 @@ def test_first_run_trains_then_designs(page, live_server, login, make_user, tmp_
 
     # What a worker's heartbeat writes shows without a reload: the bar follows the job API.
     TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.Status.RUNNING, progress=0.4, message="training the CGAN")
-    page.wait_for_function("document.querySelector('#training-progress progress').value > 0.39", timeout=10_000)
+    page.wait_for_function("() => document.querySelector('#training-progress progress').value > 0.39", timeout=10_000)
     assert "training the CGAN" in box.inner_text() and "40 %" in box.inner_text()
     assert "Running" in box.inner_text()
     TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.Status.QUEUED, progress=0.0, message="")
