@@ -68,13 +68,14 @@ from .models import (
 )
 from .models_imports import ImportRow
 from .services import refresh_alloy_summaries
-from .tables import COLUMN_TITLES, EMPTY_MARKERS, ImportFileError, check_upload, read_table, text_of
+from .tables import COLUMN_TITLES, EMPTY_MARKERS, REQUIRED_COLUMNS, ImportFileError, check_upload, read_table, text_of
 
 logger = logging.getLogger(__name__)
 
 AGREEMENT_TOLERANCE_K = rules.AGREEMENT_TOLERANCE_K
 OPTIONAL_COLUMNS = ("source", "doi", "name", "authors", "year", "journal", "title", "heating_rate_k_min", "gfa_class", "dmax_mm")
 TEMPERATURE_FIELDS = rules.TEMPERATURE_FIELDS
+IMPORTED_COLUMNS = frozenset(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
 _QUERY_CHUNK = 500
 _PROGRESS_EVERY = 200  # rows between progress reports (and cancel checks)
 
@@ -287,7 +288,9 @@ def import_alloys(rows_or_path, *, user=None, dry_run=False, source_label="", fi
     ImportFileError for an unreadable file, ConcurrentChange when other writers kept creating
     the same alloys; any other exception means nothing was committed.
     """
-    table = read_table(rows_or_path, filename=filename)
+    # Only the columns the import uses are read into the rows (a table of thousands of columns
+    # costs no memory); "other columns are ignored", as the upload page says.
+    table = read_table(rows_or_path, filename=filename, columns=IMPORTED_COLUMNS)
     progress = progress or (lambda f, m: None)
     for attempt in range(1, _ATTEMPTS + 1):
         report = ImportReport(dry_run=dry_run)

@@ -55,11 +55,13 @@ def normalise_header(name):
     return re.sub(r"[\s\-]+", "_", str(name if name is not None else "").strip().lower())
 
 
-def read_table(source, *, filename=None):
+def read_table(source, *, filename=None, columns=None):
     """Rows of a CSV/XLSX file (path, bytes or file object) or of an iterable of dicts.
 
     Returns a list of ``(line, row)`` with lower-case keys. Raises ImportFileError when the
     file cannot be read or lacks a required column. Entirely empty rows are skipped.
+    ``columns``: the (normalised) columns to keep, the others are not read into the rows (a
+    table of thousands of columns then costs no memory); None keeps every column.
     """
     if isinstance(source, (str, Path)):
         path = Path(source)
@@ -70,24 +72,30 @@ def read_table(source, *, filename=None):
             data = path.read_bytes()
         except OSError as exc:
             raise ImportFileError(f"{path}: cannot be read ({exc.strerror or exc}).") from exc
-        return _read_bytes(data, filename)
+        return _read_bytes(data, filename, columns)
     if isinstance(source, (bytes, bytearray)):
-        return _read_bytes(bytes(source), filename or "")
+        return _read_bytes(bytes(source), filename or "", columns)
     if hasattr(source, "read"):
         data = source.read()
         if isinstance(data, str):
             data = data.encode("utf-8")
-        return _read_bytes(data, filename or getattr(source, "name", "") or "")
+        return _read_bytes(data, filename or getattr(source, "name", "") or "", columns)
     # An iterable of mappings (e.g. the starter set or tests).
     rows = []
     for index, row in enumerate(source):
         _check_row_count(index + 1, "the table")
-        rows.append((index + 2, _checked({normalise_header(k): v for k, v in row.items()})))
+        named = {normalise_header(k): v for k, v in row.items()}
+        rows.append((index + 2, _checked(named if columns is None else {k: v for k, v in named.items() if k in columns})))
     check_columns(rows[0][1].keys() if rows else REQUIRED_COLUMNS, "the rows")
     return [(line, row) for line, row in rows if not _blank(row)]
 
 
-def _read_bytes(data, filename):
+def _kept(columns, wanted):
+    """``(index, column)`` of the header's named columns to read (all, or those ``wanted``)."""
+    return [(i, col) for i, col in enumerate(columns) if col and (wanted is None or col in wanted)]
+
+
+def _read_bytes(data, filename, columns=None):
     name = str(filename).lower()
     label = Path(str(filename)).name or "the file"
     if not data.strip():
@@ -95,11 +103,11 @@ def _read_bytes(data, filename):
     if name.endswith(".xls") and not data.startswith(b"PK"):
         raise ImportFileError(f"{label} is an old .xls workbook; save it as .xlsx or .csv.")
     if name.endswith((".xlsx", ".xlsm")) or data.startswith(b"PK\x03\x04"):
-        return _read_xlsx(data, label)
-    return _read_csv(data, label)
+        return _read_xlsx(data, label, columns)
+    return _read_csv(data, label, columns)
 
 
-def _read_csv(data, label):
+def _read_csv(data, label, wanted=None):
     # A NUL in the header line: binary or UTF-16, not a CSV. A NUL further on refuses its row only.
     if b"\x00" in data[:4096].split(b"\n", 1)[0]:
         raise ImportFileError(f"{label} is not a text (CSV) file nor an XLSX workbook.")
@@ -116,11 +124,12 @@ def _read_csv(data, label):
         raise ImportFileError(f"{label} is not a readable CSV file ({exc}).") from exc
     columns = [normalise_header(h) for h in header]
     check_columns(columns, label)
+    kept = _kept(columns, wanted)
     rows = []
     try:
         for count, values in enumerate(reader, start=1):
             _check_row_count(count, label)
-            row = {col: (values[i] if i < len(values) else "") for i, col in enumerate(columns) if col}
+            row = {col: (values[i] if i < len(values) else "") for i, col in kept}
             if not _blank(row):
                 rows.append((reader.line_num, _checked(row)))
     except csv.Error as exc:
@@ -271,7 +280,7 @@ def _check_sheets(buffer, label):
         buffer.seek(0)
 
 
-def _read_xlsx(data, label):
+def _read_xlsx(data, label, wanted=None):
     from openpyxl import load_workbook
 
     _check_xlsx_size(data, label)
@@ -289,10 +298,11 @@ def _read_xlsx(data, label):
             raise ImportFileError(f"{label}: the first sheet is empty.")
         columns = [normalise_header(h) for h in header]
         check_columns(columns, label)
+        kept = _kept(columns, wanted)
         rows = []
         for line, cells in enumerate(values, start=2):
             _check_row_count(line - 1, label)
-            row = {col: (cells[i] if i < len(cells) else None) for i, col in enumerate(columns) if col}
+            row = {col: (cells[i] if i < len(cells) else None) for i, col in kept}
             if not _blank(row):
                 rows.append((line, _checked(row)))
         return rows

@@ -162,3 +162,19 @@ def test_form_checks_a_csv_header_and_a_workbook_cheaply(experimenter_client, me
     # A header the form accepts; a bad row further on is the worker's (refused in the report).
     experimenter_client.post(reverse("lab:import_list"), {"table": SimpleUploadedFile("ok.csv", b"composition,Tg_K,Tx_K,Tl_K\nQq1,1,2,3\n")})
     assert AlloyImport.objects.get().status == "queued"
+
+
+@pytest.mark.django_db
+def test_wide_table_keeps_only_the_imported_columns(monkeypatch):
+    """A CSV of 5,000 columns: the rows hold only the columns the import uses (memory stays that
+    of a narrow table), and the import ignores the others, as the upload page says."""
+    from lab import importing
+
+    header = "composition,Tg_K,Tx_K,Tl_K," + ",".join(f"extra{i}" for i in range(5000))
+    body = "\n".join(f"Cu{50 + i}Zr{50 - i},{670 + i},{720 + i},{1200 + i}," + ",".join(["x"] * 5000) for i in range(3))
+    seen = []
+    real_checked = tables._checked
+    monkeypatch.setattr(tables, "_checked", lambda row: seen.append(len(row)) or real_checked(row))
+    report = importing.import_alloys(f"{header}\n{body}\n".encode(), filename="wide.csv")
+    assert report.counts["created"] == 3
+    assert seen == [4, 4, 4]
