@@ -8,6 +8,8 @@ username the site is likely to show stands in for a real one.
 
 import pytest
 
+from .conftest import ARTIFACTS
+
 pytestmark = pytest.mark.browser
 
 PASSWORD = "pw-glassloop-1"
@@ -48,6 +50,8 @@ def measure_nav(browser, live_server, username):
         page.fill("#id_password", PASSWORD)
         with page.expect_navigation():
             page.click("button[type=submit]")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.locator("header.topbar").screenshot(path=str(ARTIFACTS / f"nav_1280_{username}.png"))
         return page.evaluate(MEASURE)
     finally:
         context.close()
