@@ -34,6 +34,9 @@ transaction, so a second import of the same table waits, then finds the first on
 merges into them. A clash with another writer (a mined record approved at that instant) rolls the
 file back and runs it again on what is now on record; after ``_ATTEMPTS`` it is refused with
 ``ConcurrentChange`` (a plain message, nothing written).
+
+A web-started import (``run_alloy_import``, on the Celery worker) stores its report as
+``ImportRow`` rows, read a page at a time by ``report_rows`` (the page, its CSV and the API).
 """
 
 from __future__ import annotations
@@ -42,8 +45,8 @@ import csv
 import io
 import logging
 import time
-from itertools import islice
 from dataclasses import dataclass, field
+from itertools import islice
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
