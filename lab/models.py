@@ -584,7 +584,8 @@ class Correction(models.Model):
         """"Tg 978.0 → 705.0 K", several joined by ", "; for a retraction "retracted"."""
         parts = []
         for c in self.changes:
-            parts.append(f"{c.get('label') or c.get('field')} {_shown(c.get('before'))} → {_shown(c.get('after'))}"
+            kelvin = c.get("unit") == "K"  # temperatures by the one display rule (ml.rules.display_k)
+            parts.append(f"{c.get('label') or c.get('field')} {_shown(c.get('before'), kelvin)} → {_shown(c.get('after'), kelvin)}"
                          + (f" {c['unit']}" if c.get("unit") else ""))
         if self.action != self.Action.CORRECT:
             parts.insert(0, self.get_action_display())
@@ -600,9 +601,11 @@ class Correction(models.Model):
         return f"{when} · {who} · {self.change_text} · reason: {self.reason}"
 
 
-def _shown(value):
+def _shown(value, kelvin=False):
     if value is None or value == "":
         return "∅"
+    if kelvin and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return rules.display_k(value) or str(value)
     if isinstance(value, float):
         return f"{value:.1f}"
     return str(value)

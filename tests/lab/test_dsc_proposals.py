@@ -234,3 +234,9 @@ def test_an_admin_edit_of_an_accepted_value_says_typed(dsc, experimenter):
     stored.tg_k = 651.0
     services.record_admin_edit(obj=stored, user=experimenter, reason="admin fix", fields=["tg_k"])
     assert DSCMeasurement.objects.get(pk=dsc.pk).method_of("tg_k") == "typed"
+
+
+def test_history_lines_show_temperatures_by_the_one_rounding_rule(dsc):
+    """623.15 K reads 623.2 K in the history as on every page (ml.rules.display_k), not 623.1."""
+    correction = services.correct_dsc(dsc=dsc, user=None, reason="re-read", tg_k=623.15)
+    assert "Tg 655.0 → 623.2 K" in correction.line
