@@ -170,12 +170,11 @@ class TrainingReference:
         mu, sd = P.mean(axis=0), P.std(axis=0) + 1e-9
         Z, Q = (P - mu) / sd, (np.asarray(conditions, dtype=float)[:, :3] - mu) / sd
         k = min(k, len(ok))
-        out = np.empty(len(Q), dtype=int)
-        for a in range(0, len(Q), 4096):  # (4096 × m) distances at a time
-            d = ((Q[a:a + 4096, None, :] - Z[None, :, :]) ** 2).sum(axis=2)
-            near = np.argpartition(d, k - 1, axis=1)[:, :k]
-            out[a:a + 4096] = near[np.arange(len(near)), rng.integers(0, k, len(near))]
-        return ok[out]
+        from scipy.spatial import cKDTree  # 3-d queries: 10,000 in ~10 ms (brute force: ~0.5 s)
+
+        _, near = cKDTree(Z).query(Q, k=k)
+        near = near.reshape(len(Q), k)
+        return ok[near[np.arange(len(Q)), rng.integers(0, k, len(Q))]]
 
     def _unseen_major_pairs(self, F: np.ndarray) -> np.ndarray:
         """Per row, the number of major-element pairs never seen together: major @ ~cooc · major."""
