@@ -29,7 +29,9 @@ relative to the repo. Splits are grouped by composition key (ml.dataprep.grouped
   (BCE, 5-d noise, 512 hidden, plain softmax, Adam 2e-4, 200 epochs, no EMA), each trained on
   the training part (early stopping on an inner 10 % grouped split, not on the held-out
   fold); Wasserstein distance (fractions, Euclidean cost) of their samples vs the held-out
-  fold, next to the floor W(train, held-out);
+  fold, next to the floor W(train, held-out) — network samples only; what the design rounds
+  deliver (anchors, chemistry guard), the memoriser, novelty and the oracle error on the same
+  folds are in bench/gen_bench.py;
 * inverse design (fold 0): targets = ``--targets`` (20) held-out alloys' (Tg, Tx, Tl) + the
   AlloyGAN paper's Zr target (5 targets were too few: which alloys were drawn decided the
   median error); shares on the generated set (after the chemistry guard and top-up to distinct
