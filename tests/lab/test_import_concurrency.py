@@ -103,3 +103,41 @@ def test_a_clash_with_another_writer_is_run_again_then_merged(make_user, monkeyp
     assert job.counts["created"] == 2 and job.counts["merged"] == 1  # Cu50Zr50 existed by the second attempt
     assert Alloy.objects.count() == 3 and PropertyValue.objects.count() == 3
     assert job.rows.get(composition="Cu50Zr50").outcome == "merged"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_waiting_for_another_says_so_and_can_be_stopped():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")
+    from django.db import connections, transaction
+
+    from core.jobs import JobCancelled
+
+    held, release = threading.Event(), threading.Event()
+
+    def other_import():  # holds the import lock as a running import does
+        try:
+            with transaction.atomic(), connections["default"].cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [importing.IMPORT_LOCK_KEY])
+                held.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=other_import)
+    holder.start()
+    try:
+        assert held.wait(10)
+        said = []
+
+        def progress(fraction, message):
+            said.append(message)
+            raise JobCancelled()  # as ctx.check_cancel does once a person pressed Cancel
+
+        with pytest.raises(JobCancelled):
+            importing.import_alloys(TABLE.encode(), filename="t.csv", progress=progress)
+        assert said == ["waiting for another import to finish"]
+        assert not Alloy.objects.exists()
+    finally:
+        release.set()
+        holder.join(30)
