@@ -216,18 +216,14 @@ def check_upload(handle, filename):
 # GLASSLOOP_TABLE_MAX_ROWS rows of this many is refused before a cell is parsed.
 MAX_CELLS_PER_ROW = 64
 _SHEET_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(row|c)(?=[\s/>])([^>]*)>")
+_STRING_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si(?=[\s/>])")
 _ROW_NUMBER = re.compile(rb"\br\s*=\s*[\"']?(\d+)")
 _SCAN_CHUNK = 1 << 20
 
 
-def _check_sheet_size(source, label):
-    """Count the sheet's rows and cells in its XML, streamed, before openpyxl parses any cell:
-    a workbook of a few hundred KB can hold millions of rows (issue 16), and parsing them only to
-    refuse them took minutes. Stops as soon as a limit is passed; the row count is the rows'
-    own numbers (``r="…"``) where given, as openpyxl fills the gaps with empty rows."""
-    row_limit = settings.GLASSLOOP_TABLE_MAX_ROWS
-    cell_limit = row_limit * MAX_CELLS_PER_ROW
-    rows = cells = 0
+def _tags(source, pattern):
+    """The matches of ``pattern`` (one XML tag) in a streamed part, a list per chunk read (so a
+    caller can stop between chunks), never splitting a tag; closes ``source``."""
     tail = b""
     with source:
         while True:
@@ -238,41 +234,76 @@ def _check_sheet_size(source, label):
             if cut == -1 or len(data) - cut > 4096:
                 cut = len(data)
             tail = data[cut:]
-            for match in _SHEET_TAG.finditer(data, 0, cut):
-                if match.group(1) == b"c":
-                    cells += 1
-                    continue
-                number = _ROW_NUMBER.search(match.group(2))
-                rows = max(rows + 1, int(number.group(1)) if number else 0)
-            if rows - 1 > row_limit:  # the first row is the header
-                _check_row_count(rows - 1, label)
-            if cells > cell_limit:
-                raise ImportFileError(
-                    f"{label} has more than {cell_limit:,} cells ({MAX_CELLS_PER_ROW} a row for GLASSLOOP_TABLE_MAX_ROWS "
-                    f"= {row_limit:,} rows); keep only the table's columns, or split it."
-                )
+            yield list(pattern.finditer(data, 0, cut))
             if not chunk:
                 return
 
 
+def _check_sheet_size(source, label):
+    """Count the sheet's rows and cells in its XML, streamed, before openpyxl parses any cell:
+    a workbook of a few hundred KB can hold millions of rows (issue 16), and parsing them only to
+    refuse them took minutes. Stops as soon as a limit is passed; the row count is the rows'
+    own numbers (``r="…"``) where given, as openpyxl fills the gaps with empty rows. Returns the
+    number of cells."""
+    row_limit = settings.GLASSLOOP_TABLE_MAX_ROWS
+    cell_limit = row_limit * MAX_CELLS_PER_ROW
+    rows = cells = 0
+    for matches in _tags(source, _SHEET_TAG):
+        for match in matches:
+            if match.group(1) == b"c":
+                cells += 1
+                continue
+            number = _ROW_NUMBER.search(match.group(2))
+            rows = max(rows + 1, int(number.group(1)) if number else 0)
+        if rows - 1 > row_limit:  # the first row is the header
+            _check_row_count(rows - 1, label)
+        if cells > cell_limit:
+            raise ImportFileError(
+                f"{label} has more than {cell_limit:,} cells ({MAX_CELLS_PER_ROW} a row for GLASSLOOP_TABLE_MAX_ROWS "
+                f"= {row_limit:,} rows); keep only the table's columns, or split it."
+            )
+    return cells
+
+
+def _check_shared_strings(source, label, cells):
+    """openpyxl reads every shared string into memory when it opens a workbook: 10 million
+    one-letter strings (a 414 KB file) took 90 s and 1 GB. A spreadsheet program keeps only the
+    strings its cells use, so more strings than twice the cells (and a thousand) is refused."""
+    allowed = 2 * cells + 1000
+    count = 0
+    for matches in _tags(source, _STRING_TAG):
+        count += len(matches)
+        if count > allowed:
+            raise ImportFileError(
+                f"{label} holds more than {allowed:,} shared strings for {cells:,} cells (a spreadsheet keeps only "
+                "those its cells use); save it again from the spreadsheet program, or as CSV."
+            )
+
+
 def _check_sheets(buffer, label):
-    """Every sheet's rows and cells counted (``_check_sheet_size``) before openpyxl opens the
-    workbook: opening it already parses each sheet without a ``<dimension>`` to the end, two
-    minutes for a 2-million-row bomb. A workbook openpyxl cannot read is left to its message."""
-    from openpyxl.reader.excel import ExcelReader
+    """Every sheet's rows and cells counted (``_check_sheet_size``), then the shared strings
+    (``_check_shared_strings``), before openpyxl opens the workbook: opening it already parses
+    each sheet without a ``<dimension>`` to the end (two minutes for a 2-million-row bomb) and
+    every shared string. A workbook openpyxl cannot read is left to its message."""
+    from openpyxl.reader.excel import SHARED_STRINGS, ExcelReader
 
     try:
         reader = ExcelReader(buffer, read_only=True)
         reader.read_manifest()
         reader.read_workbook()
         sheets = [(sheet.name, rel.target) for sheet, rel in reader.parser.find_sheets() if rel.target in reader.valid_files]
+        strings = reader.package.find(SHARED_STRINGS)
+        strings_path = strings.PartName[1:] if strings is not None else None
     except Exception:  # load_workbook says what is wrong, next
         return
     finally:
         buffer.seek(0)
     try:
+        cells = 0
         for index, (name, target) in enumerate(sheets):
-            _check_sheet_size(reader.archive.open(target), label if index == 0 else f"{label} (sheet {name!r})")
+            cells += _check_sheet_size(reader.archive.open(target), label if index == 0 else f"{label} (sheet {name!r})")
+        if strings_path in reader.valid_files:
+            _check_shared_strings(reader.archive.open(strings_path), label, cells)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:  # a damaged part
         raise ImportFileError(f"{label} cannot be read as an XLSX workbook ({exc.__class__.__name__}: {exc}).") from exc
     finally:

@@ -57,12 +57,15 @@ _HEADER_ROW = '<row><c t="s"><v>0</v></c><c t="s"><v>1</v></c><c t="s"><v>2</v><
 _DATA_ROW = '<row><c t="s"><v>4</v></c><c><v>670</v></c><c><v>720</v></c><c><v>1200</v></c></row>'
 
 
-def xlsx_bomb(target, rows):
+def xlsx_bomb(target, rows, *, unused_strings=0):
     """Write a valid workbook of ``rows`` identical rows (Cu50Zr50, 670, 720, 1200) under a header,
     its sheet streamed into the zip (deflate, level 9): 2 million rows are ~150 MB of XML in
-    well under 1 MB. ``target``: a path or a binary file."""
+    well under 1 MB. ``unused_strings`` one-letter shared strings no cell uses are added (the
+    other kind of bomb). ``target``: a path or a binary file."""
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
         for name, text in _PARTS.items():
+            if name == "xl/sharedStrings.xml" and unused_strings:
+                text = text.replace("</sst>", "<si><t>a</t></si>" * unused_strings + "</sst>")
             archive.writestr(name, text)
         with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
             sheet.write(b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
@@ -76,9 +79,9 @@ def xlsx_bomb(target, rows):
             sheet.write(b"</sheetData></worksheet>")
 
 
-def _bomb(rows):
+def _bomb(rows, **kwargs):
     buffer = io.BytesIO()
-    xlsx_bomb(buffer, rows)
+    xlsx_bomb(buffer, rows, **kwargs)
     return buffer.getvalue()
 
 
@@ -114,6 +117,33 @@ def test_row_bomb_is_queued_by_the_form_and_refused_by_the_worker(experimenter_c
     assert not Alloy.objects.exists() and not job.rows.exists()
     page = experimenter_client.get(response["Location"]).content.decode()
     assert "more than 500 rows (GLASSLOOP_TABLE_MAX_ROWS)" in page
+
+
+@pytest.mark.django_db
+def test_shared_strings_bomb_is_refused_by_the_worker_before_openpyxl_reads_them(experimenter_client, monkeypatch, media):
+    data = _bomb(2, unused_strings=20_000)  # 12 cells, 20,005 strings
+    response = experimenter_client.post(reverse("lab:import_list"), {"table": SimpleUploadedFile("strings.xlsx", data)})
+    assert response.status_code == 302
+    from openpyxl.reader import excel
+
+    monkeypatch.setattr(excel, "read_string_table", lambda src: pytest.fail("openpyxl must not read the strings"))
+    job = AlloyImport.objects.get()
+    run_alloy_import(job.pk)
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert job.error.startswith("strings.xlsx holds more than 1,024 shared strings for 12 cells")
+
+
+def test_workbooks_written_by_openpyxl_pass_the_strings_check(tmp_path):
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["composition", "Tg_K", "Tx_K", "Tl_K", "source"])
+    for i in range(3000):
+        sheet.append([f"Cu{40 + i % 20}Zr{60 - i % 20}", 670, 720, 1200, f"paper {i}"])  # 3,000 distinct strings
+    workbook.save(tmp_path / "t.xlsx")
+    assert len(tables.read_table(tmp_path / "t.xlsx")) == 3000
 
 
 @override_settings(GLASSLOOP_TABLE_MAX_ROWS=100)
