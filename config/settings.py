@@ -376,7 +376,7 @@ REST_FRAMEWORK = {
 }
 
 # The apps whose ``api`` module adds endpoints to /api/ (core/api_urls.py).
-GLASSLOOP_API_MODULES = ("lab.api", "training.api", "design.api", "mining.api", "core.api_jobs")
+GLASSLOOP_API_MODULES = ("lab.api", "lab.api_imports", "training.api", "design.api", "mining.api", "core.api_jobs")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "GlassLoop API",
