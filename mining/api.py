@@ -18,6 +18,7 @@
                                                             re-validated, not approved)
     POST       /api/extracted-records/<id>/approve/         approve (creates the literature property value)
     POST       /api/extracted-records/<id>/reject/          reject, {"reason": "..."} required
+    POST       /api/extracted-records/<id>/reopen/          a rejected record back to review (the page's "Back to review")
 
 Cancel and retry of a batch are the job API's (core.api_jobs):
 ``/api/jobs/extraction-batches/<id>/`` (progress), ``…/cancel/``, ``…/retry/``; each batch
@@ -326,6 +327,22 @@ class RecordViewSet(_ListFiltersOnly, mixins.UpdateModelMixin, viewsets.ReadOnly
         record = self.get_object()
         try:
             services.approve_record(record_id=record.pk, reviewer=request.user)
+        except services.MiningError as exc:
+            raise refused(exc) from exc
+        return self._detail(record.pk)
+
+    @extend_schema(
+        summary="Put a rejected record back in the review queue (the record page's \"Back to review\")",
+        description="Pending again and re-validated; the records of its alloy are compared with it again. "
+                    "An approved or pending record: 400.",
+        request=None,
+        responses={200: RecordDetailSerializer, 400: OpenApiResponse(ERROR)},
+    )
+    @action(detail=True, methods=["post"], url_path="reopen", url_name="reopen")
+    def reopen(self, request, pk=None):
+        record = self.get_object()
+        try:
+            services.reopen_record(record.pk, request.user)
         except services.MiningError as exc:
             raise refused(exc) from exc
         return self._detail(record.pk)

@@ -769,6 +769,22 @@ def reject_record(record_id, reviewer, reason):
     return record
 
 
+@transaction.atomic
+def reopen_record(record_id, reviewer):
+    """Put a rejected record back in the queue (a rejection made by mistake): pending again,
+    re-validated, and the records of its alloy compared with it again. An approved record is
+    not reopened (its value is in the lab: correct or retract that instead)."""
+    record = _locked(record_id)
+    if record.status != RecordStatus.REJECTED:
+        raise MiningError(f"Record {record.pk} is {record.get_status_display().lower()}; only a rejected record goes back to review.")
+    record.status, record.reviewer, record.reviewed_at, record.reject_reason = RecordStatus.PENDING, None, None, ""
+    _validate([record])
+    record._history_user = reviewer
+    record.save()
+    revalidate_related({record.composition_key}, exclude_ids=[record.pk], user=reviewer)
+    return record
+
+
 BULK_CHUNK = 1000  # records approved per transaction: a crash loses at most one chunk's work, never doubles it
 
 

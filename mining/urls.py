@@ -11,6 +11,7 @@ urlpatterns = [
     path("records/<int:pk>/", views.record_detail, name="record_detail"),
     path("records/<int:pk>/approve/", views.record_approve, name="record_approve"),
     path("records/<int:pk>/reject/", views.record_reject, name="record_reject"),
+    path("records/<int:pk>/reopen/", views.record_reopen, name="record_reopen"),
     path("batches/", views.batch_list, name="batch_list"),
     path("batches/new/", views.batch_create, name="batch_create"),
     path("batches/<int:pk>/", views.batch_detail, name="batch_detail"),

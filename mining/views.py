@@ -261,3 +261,14 @@ def record_reject(request, pk):
         except services.MiningError as exc:
             messages.error(request, str(exc))
     return redirect(_next(request, reverse("mining:review_queue")))
+
+
+@require_POST
+@role_required(REVIEWER)
+def record_reopen(request, pk):
+    try:
+        services.reopen_record(pk, request.user)
+        messages.success(request, f"Record {pk} is back in the review queue.")
+    except services.MiningError as exc:
+        messages.error(request, str(exc))
+    return redirect("mining:record_detail", pk=pk)

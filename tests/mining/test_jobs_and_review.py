@@ -45,6 +45,30 @@ def test_rejecting_a_record_clears_the_conflict_flag_pointing_at_it(conflicting,
     assert services.bulk_approve_clean(b.batch_id, reviewer)["approved"] == 2
 
 
+def test_a_record_rejected_by_mistake_goes_back_to_review_and_its_flags_return(conflicting, reviewer, reviewer_client, viewer):
+    from tests.api.conftest import token_client
+
+    _, a, b = conflicting
+    services.reject_record(a.pk, reviewer, "wrong alloy")
+    page = reviewer_client.get(reverse("mining:record_detail", args=[a.pk])).content.decode()
+    assert 'id="reopen-btn"' in page
+    response = reviewer_client.post(reverse("mining:record_reopen", args=[a.pk]), follow=True)
+    assert f"Record {a.pk} is back in the review queue." in response.content.decode()
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert (a.status, a.reviewer, a.reject_reason) == ("pending", None, "")
+    assert "conflict" in a.flag_names and "conflict" in b.flag_names and f"record {a.pk}" in b.flags[0]["reason"]
+    with pytest.raises(services.MiningError, match="is pending review; only a rejected record goes back"):
+        services.reopen_record(a.pk, reviewer)
+    # The API: the same action, the same role.
+    services.reject_record(a.pk, reviewer, "wrong alloy")
+    assert token_client(viewer).post(f"/api/extracted-records/{a.pk}/reopen/").status_code == 403
+    reopened = token_client(reviewer).post(f"/api/extracted-records/{a.pk}/reopen/")
+    assert reopened.status_code == 200 and reopened.json()["status"] == "pending"
+    again = token_client(reviewer).post(f"/api/extracted-records/{a.pk}/reopen/")
+    assert again.status_code == 400 and "only a rejected record" in again.json()["error"]
+
+
 def test_editing_a_record_recomputes_the_flags_of_the_records_of_its_alloy(conflicting, reviewer):
     _, a, b = conflicting
     services.update_record(a.pk, reviewer, {"tg_k": 641.0})  # now agrees with b within 10 K
