@@ -91,8 +91,7 @@ def test_state_written_before_the_gfa_condition_loads(tmp_path):
 
 
 def test_gfa_condition_batches_hold_the_thermal_share():
-    """One epoch = as many batches as the rows with temperatures fill at thermal_share, so the
-    GFA table's rows add no training steps (the first-run budget)."""
+    """One epoch passes over the rows with temperatures once, whatever the size of the GFA table."""
     X, y, gfa = table()
     seen = []
     g = CGAN(vocabulary=VOCAB, epochs=1, seed=0, gfa_condition=True, thermal_share=0.5, **TINY)
