@@ -280,7 +280,9 @@ def gfa_section(data, X, vocab, tr, te, args, table, plain_cgan, judge, gan_para
     out = {"extra_gfa_alloys": int(len(rows["fractions"])),
            "thermal_rows_with_class": int(np.isfinite(rows["thermal"]["glass"]).sum()),
            "train_cpu_s": time.process_time() - c0, "epochs_run": g.history_.epochs}
+    lab = gfa_condition_rows(gdata, [data.keys[i] for i in tr], vocab)["thermal"]
     ref = TrainingReference(vocab, X[tr], [data.compositions[i].formula for i in tr], properties=data.y[tr])
+    ref_bmg = TrainingReference(vocab, X[tr], ref.formulas, properties=data.y[tr], bmg=lab["bmg"], dmax_mm=lab["dmax_mm"])
     known_all = np.vstack([X[tr], rows["fractions"]])  # novelty against every alloy the GFA CGAN saw
     floor = wasserstein(X[tr], X[te])
     n_eval = len(tr)
@@ -290,13 +292,19 @@ def gfa_section(data, X, vocab, tr, te, args, table, plain_cgan, judge, gan_para
     from ml.composition import Composition  # noqa: F401
     from ml.gan import to_compositions
 
-    for name, model, c, anchor in (("plain_cgan", plain_cgan, cond, None), ("gfa_cgan_no_ask", g, cond, None),
-                                   ("gfa_cgan_bmg_dmax_ge_5mm", g, ask, None),
-                                   ("gfa_cgan_bmg_dmax_ge_5mm_no_anchor", g, ask, 1.0),
-                                   ("plain_cgan_no_anchor", plain_cgan, cond, 1.0)):
-        F, _ = generate_fractions(model, ref, lambda _m, _r, c=c: c, n_eval, seed=args.seed + 11, max_rounds=1, anchor=anchor)
+    for name, model, c, anchor, rf in (
+            ("plain_cgan", plain_cgan, cond, None, ref), ("gfa_cgan_no_ask", g, cond, None, ref),
+            ("gfa_cgan_bmg_dmax_ge_5mm", g, ask, None, ref),
+            ("gfa_cgan_bmg_dmax_ge_5mm_no_anchor", g, ask, 1.0, ref),
+            ("plain_cgan_no_anchor", plain_cgan, cond, 1.0, ref),
+            # anchors from the known BMGs with Dmax ≥ 5 mm (reference GFA labels, as bundles keep them)
+            ("plain_cgan_bmg_dmax_ge_5mm_bmg_anchors", plain_cgan, ask, None, ref_bmg),
+            ("gfa_cgan_bmg_dmax_ge_5mm_bmg_anchors", g, ask, None, ref_bmg)):
+        F, _ = generate_fractions(model, rf, lambda _m, _r, c=c: c, n_eval, seed=args.seed + 11, max_rounds=1, anchor=anchor)
         st = set_stats(F, X[te], floor, ref)
         st.pop("_novel_mask")
+        if rf is ref_bmg:
+            st["anchor_pool"] = int(len(ref_bmg.anchor_pool(ask)))
         d_all, _ = nearest_distances(F, known_all, metric="l1")
         pred = judge.predict(to_compositions(F, vocab))
         p_bmg, dmax = np.asarray(pred["p_bmg"], float), np.asarray(pred["dmax_mm"], float)

@@ -146,6 +146,8 @@ class TrainingReference:
     fractions: np.ndarray  # (m, k)
     formulas: list[str]
     properties: np.ndarray | None = None  # (m, 3) Tg, Tx, Tl in K, for anchors (None: older bundles)
+    bmg: np.ndarray | None = None  # (m,) 1 BMG / 0 not / NaN unknown, from the GFA table (anchors)
+    dmax_mm: np.ndarray | None = None  # (m,) measured Dmax where the GFA table has a point value
     cooccurrence: np.ndarray = field(init=False)
 
     def __post_init__(self):
@@ -161,14 +163,35 @@ class TrainingReference:
     def can_anchor(self) -> bool:
         return self.properties is not None and np.isfinite(self.properties).all(axis=1).sum() >= 2
 
+    def anchor_pool(self, conditions: np.ndarray) -> np.ndarray:
+        """The training alloys anchors come from: all with temperatures; for condition rows that
+        ask for a bulk glass (columns glass, BMG, Dmax after Tg, Tx, Tl; design.generation.
+        gfa_condition_columns) the known BMGs, with a measured Dmax ≥ the smallest asked when
+        a Dmax is asked — each only while it holds ≥ 2 × ANCHOR_NEIGHBOURS alloys."""
+        ok = np.isfinite(self.properties).all(axis=1)
+        cond = np.asarray(conditions, dtype=float)
+        if self.bmg is None or cond.ndim != 2 or cond.shape[1] < 6 or not (cond[:, 4] == 1).any():
+            return np.flatnonzero(ok)
+        pool = ok & (np.asarray(self.bmg) == 1)
+        if pool.sum() < 2 * ANCHOR_NEIGHBOURS:
+            return np.flatnonzero(ok)
+        asked = cond[:, 5][np.isfinite(cond[:, 5])]
+        if asked.size and self.dmax_mm is not None:
+            with np.errstate(invalid="ignore"):
+                deep = pool & (np.asarray(self.dmax_mm) >= asked.min())
+            if deep.sum() >= 2 * ANCHOR_NEIGHBOURS:
+                pool = deep
+        return np.flatnonzero(pool)
+
     def anchors(self, conditions: np.ndarray, rng: np.random.Generator, k: int = None) -> np.ndarray:
-        """Per condition row (Tg, Tx, Tl), one of the ``k`` training alloys with the nearest
-        properties (z-scores on the training rows), drawn at random: the row indices."""
+        """Per condition row (Tg, Tx, Tl[, glass, BMG, Dmax]), one of the ``k`` alloys of the
+        :meth:`anchor_pool` with the nearest properties (z-scores on the training rows), drawn
+        at random: the row indices."""
         k = ANCHOR_NEIGHBOURS if k is None else k
-        ok = np.flatnonzero(np.isfinite(self.properties).all(axis=1))
-        P = self.properties[ok]
-        mu, sd = P.mean(axis=0), P.std(axis=0) + 1e-9
-        Z, Q = (P - mu) / sd, (np.asarray(conditions, dtype=float)[:, :3] - mu) / sd
+        fin = np.isfinite(self.properties).all(axis=1)
+        mu, sd = self.properties[fin].mean(axis=0), self.properties[fin].std(axis=0) + 1e-9
+        ok = self.anchor_pool(conditions)
+        Z, Q = (self.properties[ok] - mu) / sd, (np.asarray(conditions, dtype=float)[:, :3] - mu) / sd
         k = min(k, len(ok))
         from scipy.spatial import cKDTree  # 3-d queries: 10,000 in ~10 ms (brute force: ~0.5 s)
 

@@ -103,6 +103,16 @@ def gfa_condition_rows(gfa_data, keys: Sequence[str], vocabulary: Sequence[str],
     return {"thermal": thermal, "fractions": F, "extra": pick(extra)}
 
 
+def _reference_gfa_labels(df, gfa_df, keys, vocab) -> dict:
+    """{"bmg", "dmax_mm"} of the thermal alloys from the GFA table (+ their own Tg rows), or {}."""
+    try:
+        gdata = prepare_gfa(gfa_rows(df, gfa_df))
+    except GFADataError:
+        return {}
+    t = gfa_condition_rows(gdata, keys, vocab)["thermal"]
+    return {"bmg": t["bmg"], "dmax_mm": t["dmax_mm"]}
+
+
 def _fit_gfa(rows, seed: int, params: dict | None, say: Progress):
     """(fitted GFAModel or None, metrics or {"skipped": reason}, data report or None)."""
     try:
@@ -203,8 +213,11 @@ def fit_bundle(df, out_dir: str, epochs: int = 600, seed: int = 0, descriptors: 
         files += list(mf.values() if isinstance(mf, dict) else mf)
     cgan.save(os.path.join(out_dir, "cgan.pt"))
     # properties: the (Tg, Tx, Tl) of each reference alloy, for the real-neighbour anchors
-    # (ml.inverse_design.generate_fractions); bundles written without them sample unanchored
-    np.savez(os.path.join(out_dir, "reference.npz"), fractions=X_all, properties=data.y)
+    # (ml.inverse_design.generate_fractions); bundles written without them sample unanchored.
+    # bmg, dmax_mm: what the GFA table says of them (NaN: nothing), so a campaign asking for a
+    # bulk glass is anchored on known ones
+    labels = _reference_gfa_labels(df, gfa_df, data.keys, vocab)
+    np.savez(os.path.join(out_dir, "reference.npz"), fractions=X_all, properties=data.y, **labels)
     fit_s = time.perf_counter() - t0
     meta = {
         "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -343,12 +356,15 @@ def load_bundle(directory: str) -> Bundle:
         with np.load(os.path.join(directory, "reference.npz")) as z:
             X = z["fractions"]
             properties = z["properties"] if "properties" in z.files else None
+            labels = {k: z[k] for k in ("bmg", "dmax_mm") if k in z.files}
         formulas = meta["training_data"]["keys_formulas"]
         if X.shape != (len(formulas), len(cgan.vocabulary_)):
             raise ArtefactError(f"{directory}: reference.npz does not match the metadata")
         if properties is not None and properties.shape != (len(formulas), 3):
             raise ArtefactError(f"{directory}: reference.npz's properties do not match the metadata")
-        reference = TrainingReference(list(cgan.vocabulary_), X, formulas, properties=properties)
+        if any(v.shape != (len(formulas),) for v in labels.values()):
+            raise ArtefactError(f"{directory}: reference.npz's GFA labels do not match the metadata")
+        reference = TrainingReference(list(cgan.vocabulary_), X, formulas, properties=properties, **labels)
     except ArtefactError:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError, OSError) as exc:

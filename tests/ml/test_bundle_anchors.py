@@ -26,6 +26,9 @@ def test_bundle_keeps_properties_and_anchors_its_draws(bundle_dir):
     b = load_bundle(str(bundle_dir))
     expected = prepare(pd.DataFrame(synthetic_rows(40))).y
     np.testing.assert_array_equal(b.reference.properties, expected)
+    # what the GFA table says of the thermal alloys, for anchors of a bulk-glass ask
+    assert b.reference.bmg.shape == (len(expected),) and b.reference.dmax_mm.shape == (len(expected),)
+    assert np.isin(b.reference.bmg[np.isfinite(b.reference.bmg)], [0.0, 1.0]).all()
     cond = np.tile(expected[:1], (30, 1))
     _, stats = generate_fractions(b.cgan, b.reference, lambda m, r: cond[:m], 30, max_rounds=1)
     assert stats["anchor_mix"] == 0.3 and stats["anchored_draws"] == 30
@@ -51,7 +54,7 @@ def test_bundle_written_before_the_anchors_loads_and_samples_unanchored(bundle_d
         X = z["fractions"]
     np.savez(copy / "reference.npz", fractions=X)  # as fit_bundle wrote it before issue 15
     b = load_bundle(str(copy))
-    assert b.reference.properties is None and not b.reference.can_anchor
+    assert b.reference.properties is None and not b.reference.can_anchor and b.reference.bmg is None
     cond = np.tile([[680.0, 740.0, 1100.0]], (20, 1))
     F, stats = generate_fractions(b.cgan, b.reference, lambda m, r: cond[:m], 20, max_rounds=1)
     assert stats["anchor_mix"] is None and len(F)

@@ -204,3 +204,24 @@ def test_gfa_condition_rows_leave_out_thermal_validation_and_unknown_elements():
     # Dmax only where measured as a point; the source's codes (0, 0.15 mm) are not values
     assert np.isnan(out["extra"]["dmax_mm"]).all()
     assert sorted(out["extra"]["glass"].tolist()) == [0.0, 1.0, 1.0]
+
+
+def test_a_bulk_glass_ask_anchors_on_known_bmgs_with_the_asked_dmax():
+    ref = reference(n=60)
+    m = len(ref.fractions)
+    bmg = np.where(np.arange(m) % 3 == 0, 1.0, np.where(np.arange(m) % 3 == 1, 0.0, np.nan))
+    dmax = np.where(bmg == 1, np.linspace(1, 20, m), np.nan)
+    lab = TrainingReference(VOCAB, ref.fractions, ref.formulas, properties=ref.properties, bmg=bmg, dmax_mm=dmax)
+    cond = np.tile(ref.properties[1], (200, 1))
+    rng = np.random.default_rng(0)
+    plain = lab.anchors(cond, rng)
+    assert not (bmg[plain] == 1).all()  # no ask: any alloy with the right temperatures
+    ask = np.column_stack([cond, np.ones(200), np.ones(200), np.full(200, 5.0)])
+    got = lab.anchors(ask, rng)
+    assert (bmg[got] == 1).all() and (dmax[got] >= 5.0).all()
+    # too few known BMGs reach the asked Dmax: the known BMGs; too few BMGs: everything
+    deep = np.column_stack([cond, np.ones(200), np.ones(200), np.full(200, 19.5)])
+    assert set(lab.anchor_pool(deep)) == set(np.flatnonzero(bmg == 1))
+    few = TrainingReference(VOCAB, ref.fractions, ref.formulas, properties=ref.properties,
+                            bmg=np.where(np.arange(m) < 3, 1.0, 0.0), dmax_mm=None)
+    assert len(few.anchor_pool(ask)) == m
