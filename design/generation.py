@@ -12,8 +12,9 @@ Steps (``generate``):
 2. **Sampling**: ``n_draws`` compositions from the CGAN with those conditions. A campaign that
    asks for a bulk glass (P(BMG) ≥ a threshold, or a Dmax target) adds three condition columns
    (:func:`gfa_condition_columns`: glass = 1, BMG = 1, Dmax drawn log-uniformly inside the
-   Dmax target, else unknown); a CGAN trained with the GFA condition (ml.gan) draws from the
-   region of castable glasses, an older CGAN ignores the columns.
+   Dmax target, else unknown): the draws are anchored on known BMGs with such a Dmax
+   (ml.inverse_design, step 1b), and a CGAN trained with the GFA condition (ml.gan) draws from
+   the region of castable glasses; an older CGAN ignores the columns.
 3. **Element constraints**: at most ``max_elements`` elements, the required base element
    (largest fraction), only allowed / no forbidden elements, per-element at.% ranges.
 4. **Dedupe** against known alloys (composition keys) and earlier candidates of the campaign.
