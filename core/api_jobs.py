@@ -4,8 +4,8 @@
     POST /api/jobs/<kind>/<id>/cancel/    as the page's Cancel button
     POST /api/jobs/<kind>/<id>/retry/     as the page's Retry button
 
-``kind`` is a job model's ``job_api_name`` (imports, extraction-batches, generation-rounds,
-training-runs); reads need one of its ``job_read_roles``, cancel and retry one of its
+``kind`` is a job model's ``job_api_name`` (imports, extraction-batches, pdf-readings,
+bulk-approvals, generation-rounds, training-runs); reads need one of its ``job_read_roles``, cancel and retry one of its
 ``job_control_roles`` — the same attributes the pages check.
 """
 
@@ -41,7 +41,7 @@ JobStatusSerializer = inline_serializer(
     },
 )
 KIND = OpenApiParameter("kind", OpenApiTypes.STR, OpenApiParameter.PATH,
-                        description="imports, extraction-batches, generation-rounds or training-runs")
+                        description="imports, extraction-batches, pdf-readings, bulk-approvals, generation-rounds or training-runs")
 
 
 def _model(kind):
