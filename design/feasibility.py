@@ -4,7 +4,7 @@
   much the nearest one misses ("3 of 819 known alloys meet all targets; the nearest misses Tg by
   40 K"). The known alloys are the lab's records with their mean measured values (``lab.Alloy``
   summaries: mean Tg/Tx/Tl, Trg, γ, ΔTx of the means, best known Dmax) — the same rows the
-  next training snapshot is built from, one query, and Dmax targets can be judged too (the
+  next training snapshot is built from, counted and ranked in SQL, and Dmax targets can be judged too (the
   model's training table holds Tg/Tx/Tl only). An alloy counts for a campaign when it has a
   value for every targeted property.
 * ``round_explanation(counts, campaign)``: the filter counts a round recorded
@@ -15,8 +15,6 @@
 from __future__ import annotations
 
 import math
-
-import numpy as np
 
 from ml.composition import Composition
 
@@ -50,20 +48,12 @@ def _misses(name, bounds, value):
     return 0.0
 
 
-def _misses_of(bounds, values):
-    """``_misses`` of each of ``values`` (an array) at once."""
-    lo, hi = bounds.get("min"), bounds.get("max")
-    miss = np.zeros(len(values))
-    if hi is not None:
-        miss = np.where(values > hi, values - hi, miss)
-    if lo is not None:  # last: below the minimum wins, as in _misses
-        miss = np.where(values < lo, lo - values, miss)
-    return miss
-
-
 def feasibility(campaign):
     """{n_known, n_meet, n_meet_in_family, nearest: {alloy_id, formula, misses: [(label, text)]} | None,
     sentence} — see the module docstring. None when the campaign has no target."""
+    from django.db.models import Case, Count, F, FloatField, Q, StdDev, Value, When
+    from django.db.models.functions import Greatest, Ln
+
     from lab.models import Alloy
 
     # in ALLOY_FIELDS' order, not the stored one: PostgreSQL's jsonb reorders keys
@@ -71,54 +61,56 @@ def feasibility(campaign):
     targets = {k: stored[k] for k in ALLOY_FIELDS if k in stored}
     if not targets:
         return None
-    fields = [ALLOY_FIELDS[k] for k in targets]
-    qs = Alloy.objects.all()
-    for f in fields:
-        qs = qs.filter(**{f"{f}__isnull": False})
-    spec = _family(campaign)
-    # Fractions only when the campaign has element constraints (decoding 10,000 of them was
-    # most of a campaign page's time); the targeted values follow the first columns.
-    columns = ("pk", "formula", "fractions") if spec else ("pk", "formula")
-    rows = list(qs.values_list(*columns, *fields))
-    first = len(columns)
-    n = len(rows)
+    fields = {k: ALLOY_FIELDS[k] for k in targets}
+    qs = Alloy.objects.filter(**{f"{f}__isnull": False for f in fields.values()})
+    # Counted and ranked by the database (a campaign page read all 10,000 alloys and their
+    # values into Python for this line): one aggregate, then the nearest miss by ORDER BY.
+    meet = Q()
+    for k, b in targets.items():
+        if b.get("min") is not None:
+            meet &= Q(**{f"{fields[k]}__gte": b["min"]})
+        if b.get("max") is not None:
+            meet &= Q(**{f"{fields[k]}__lte": b["max"]})
+    spread = {k: StdDev(fields[k]) for k in targets if k != DMAX_TARGET}
+    agg = qs.aggregate(n=Count("pk"), n_meet=Count("pk", filter=meet), **{f"s_{k}": s for k, s in spread.items()})
+    n, n_meet = agg["n"], agg["n_meet"]
     names = " and ".join(SHORT_LABELS[k] for k in targets) if len(targets) <= 2 else ", ".join(SHORT_LABELS[k] for k in targets)
     known = f"known alloys with {names}" if n != 1 else f"known alloy with {names}"
     if n == 0:
         return {"n_known": 0, "n_meet": 0, "n_meet_in_family": 0, "nearest": None,
                 "sentence": f"No alloy in the lab's records has a measured {names}: the targets cannot be checked against known alloys."}
-    values = {k: np.array([r[first + i] for r in rows], dtype=float) for i, k in enumerate(targets)}
-    ok = np.ones(n, dtype=bool)
-    violation = np.zeros(n)
-    for k, b in targets.items():
-        v = values[k]
-        miss = _misses_of(b, v)
-        ok &= miss == 0
-        if k == DMAX_TARGET:  # on log10 Dmax, half a decade as the unit (as the ranking does)
-            safe = np.where(v > 0, v, 1e-3)
-            lo, hi = b.get("min"), b.get("max")
-            lv = np.log10(safe)
-            vv = np.zeros(n)
-            if lo is not None:
-                vv += np.clip(math.log10(lo) - lv, 0, None)
-            if hi is not None:
-                vv += np.clip(lv - math.log10(hi), 0, None)
-            violation += vv / generation.DMAX_LOG_SCALE
-        else:
-            s = float(np.std(v)) or (1.0 if k.endswith("_k") else 0.01)
-            violation += miss / s
-    in_family = [spec(r[2]) for r in rows] if spec else None
-    n_meet = int(ok.sum())
-    n_family = int(sum(1 for i in range(n) if ok[i] and in_family[i])) if in_family is not None else n_meet
+    spec = _family(campaign)
+    n_family = n_meet
+    if spec:  # element constraints are tested in Python, on the alloys that meet the targets only
+        n_family = sum(1 for fractions in qs.filter(meet).values_list("fractions", flat=True).iterator() if spec(fractions))
     sentence = f"{n_meet:,} of {n:,} {known} meet all targets"
-    if in_family is not None and n_meet:
+    if spec and n_meet:
         sentence += f" ({n_family:,} of them within the campaign's element constraints)"
     nearest = None
     if n_meet < n:
-        i = int(np.argmin(np.where(ok, np.inf, violation)))
-        pk, formula = rows[i][0], rows[i][1]
-        misses = [(SHORT_LABELS[k], _amount(k, _misses(k, b, values[k][i]))) for k, b in targets.items()
-                  if _misses(k, b, values[k][i]) > 0]
+        violation = Value(0.0, output_field=FloatField())
+        for k, b in targets.items():
+            f, lo, hi = fields[k], b.get("min"), b.get("max")
+            if k == DMAX_TARGET:  # on log10 Dmax, half a decade as the unit (as the ranking does)
+                lv = Ln(Case(When(**{f"{f}__gt": 0}, then=F(f)), default=Value(1e-3), output_field=FloatField())) / math.log(10)
+                if lo is not None:
+                    violation += Greatest(Value(math.log10(lo)) - lv, Value(0.0)) / generation.DMAX_LOG_SCALE
+                if hi is not None:
+                    violation += Greatest(lv - Value(math.log10(hi)), Value(0.0)) / generation.DMAX_LOG_SCALE
+                continue
+            whens = []
+            if lo is not None:  # below the minimum first, as in _misses
+                whens.append(When(**{f"{f}__lt": lo}, then=Value(float(lo)) - F(f)))
+            if hi is not None:
+                whens.append(When(**{f"{f}__gt": hi}, then=F(f) - Value(float(hi))))
+            s = agg[f"s_{k}"] or (1.0 if k.endswith("_k") else 0.01)
+            violation += Case(*whens, default=Value(0.0), output_field=FloatField()) / s
+        row = (qs.exclude(meet).annotate(violation=violation).order_by("violation", "formula", "pk")
+               .values_list("pk", "formula", *fields.values()).first())
+        pk, formula = row[0], row[1]
+        values = dict(zip(targets, row[2:]))
+        misses = [(SHORT_LABELS[k], _amount(k, _misses(k, b, values[k]))) for k, b in targets.items()
+                  if _misses(k, b, values[k]) > 0]
         nearest = {"alloy_id": pk, "formula": formula, "misses": misses}
         which = "the nearest" if n_meet == 0 else "the nearest of the others"
         sentence += f"; {which} ({formula}) misses " + _joined([f"{label} by {text}" for label, text in misses])
