@@ -82,6 +82,37 @@ ALLOY_ROWS_BEFORE = """  {% for a in alloys %}
   {% endfor %}"""
 
 
+CANDIDATE_ROWS_BEFORE = """{% load humanize %}  {% for c in candidates %}
+  <tr id="candidate-{{ c.pk }}">
+    <td><a href="{{ c.get_absolute_url }}">{{ c.label }}</a><br><span class="muted">r{{ c.generation_round.number }}·{{ c.rank }}</span></td>
+    <td>{{ c.formula }}{% if c.score_terms.near_miss %} <span class="badge warn" title="misses a target even optimistically; proposed to fill the batch">near miss</span>{% endif %}</td>
+    <td class="num">{{ c.tg_k_pred|kelvin:0 }}{% if c.tg_k_low is not None and c.tg_k_high is not None %}<br><span class="muted" title="80 % interval">{{ c.tg_k_low|kelvin:0 }}–{{ c.tg_k_high|kelvin:0 }}</span>{% elif c.tg_k_std is not None %} ± {{ c.tg_k_std|kelvin:0 }}{% endif %}</td>
+    <td class="num">{{ c.tx_k_pred|kelvin:0 }}{% if c.tx_k_low is not None and c.tx_k_high is not None %}<br><span class="muted" title="80 % interval">{{ c.tx_k_low|kelvin:0 }}–{{ c.tx_k_high|kelvin:0 }}</span>{% elif c.tx_k_std is not None %} ± {{ c.tx_k_std|kelvin:0 }}{% endif %}</td>
+    <td class="num">{{ c.tl_k_pred|kelvin:0 }}{% if c.tl_k_low is not None and c.tl_k_high is not None %}<br><span class="muted" title="80 % interval">{{ c.tl_k_low|kelvin:0 }}–{{ c.tl_k_high|kelvin:0 }}</span>{% elif c.tl_k_std is not None %} ± {{ c.tl_k_std|kelvin:0 }}{% endif %}</td>
+    <td class="num">{{ c.trg_pred|floatformat:3 }}</td>
+    <td class="num">{{ c.gamma_pred|floatformat:3 }}</td>
+    <td class="num">{% include "design/_value.html" with value=c.p_glass digits=2 %}</td>
+    <td class="num">{% include "design/_value.html" with value=c.p_bmg digits=2 %}</td>
+    <td class="num">{% include "design/_dmax.html" with c=c short=True %}</td>
+    <td>{% if c.nearest_known_alloy_id %}<a href="{% url 'lab:alloy_detail' c.nearest_known_alloy_id %}">{{ c.nearest_known_formula }}</a>{% else %}{{ c.nearest_known_formula|default:"—" }}{% endif %} ({{ c.nearest_distance|floatformat:3 }})</td>
+    <td class="num">{{ c.acquisition_score|floatformat:2 }}</td>
+    <td><span class="badge {% if c.status == 'validated' %}ok{% elif c.status == 'failed' or c.status == 'rejected' or c.status == 'missed_targets' %}bad{% elif c.status != 'proposed' %}warn{% endif %}">{{ c.get_status_display }}</span>
+      {% if c.sample_id %}<span class="validation-parts">{% for p in c.validation_parts %}<br><span class="badge {{ p.badge }} part-{{ p.name }}">{{ p.text }}</span>{% endfor %}</span>{% endif %}
+      {% if c.sample_id %}<br><a href="{% url 'lab:sample_detail' c.sample_id %}">{{ c.sample.label }}</a>{% endif %}</td>
+    <td>
+      {% if c.status == "proposed" and can_approve %}
+      <form method="post" action="{% url 'design:candidate_approve' c.pk %}" class="inline">{% csrf_token %}<input type="hidden" name="next" value="{{ request.get_full_path }}"><button type="submit">Approve</button></form>
+      <a href="{{ c.get_absolute_url }}#decide">Reject…</a>
+      {% elif c.status == "approved_for_synthesis" and can_synthesise %}
+      <form method="post" action="{% url 'design:candidate_start' c.pk %}" class="inline">{% csrf_token %}<input type="hidden" name="next" value="{{ request.get_full_path }}"><button type="submit" class="secondary">Start synthesis</button></form>
+      {% endif %}
+    </td>
+  </tr>
+  {% empty %}
+  <tr><td colspan="14" class="muted">No candidates yet.</td></tr>
+  {% endfor %}"""
+
+
 def _render(source, **context):
     return Template(source).render(Context(context))
 
@@ -172,3 +203,53 @@ def test_search_form_field_groups_are_as_field_group(data):
         assert groups == {name: form[name].as_field_group() for name in form.fields}
     if data and "tg_max" in data:
         assert re.search(r"errorlist", groups["tg_max"])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("can_approve, can_synthesise", [(True, True), (False, True), (True, False), (False, False)])
+def test_candidate_rows_match_the_template_they_replaced(can_approve, can_synthesise, approver):
+    from design import selectors as design_selectors
+    from design.models import NO_GFA_MODEL, Candidate
+    from tests.design.test_approval import make_candidate
+
+    from design.services import create_campaign
+
+    campaign = create_campaign(owner=approver, name="Rows <campaign>", targets={"tg_k": {"min": 680}, "dmax_mm": {"min": 2}})
+    plain = make_candidate(campaign)  # ensemble spread, no P(BMG), no Dmax
+    rich = make_candidate(campaign, formula="Cu50Zr45Al5", number=2)
+    alloy, _ = get_or_create_alloy("Cu46Zr46Al8")
+    sample = Sample.objects.create(alloy=alloy, label="C-2 <rod>", diameter_mm=3.0)
+    Candidate.objects.filter(pk=rich.pk).update(
+        tg_k_low=690.25, tg_k_high=712.5, tx_k_low=760, tx_k_high=781, tl_k_std=None, tl_k_low=None, p_bmg=0.455, p_glass=0.125,
+        dmax_mm_pred=4.25, dmax_low_mm=1.05, dmax_high_mm=9.95, score_terms={"near_miss": True}, nearest_known_alloy=alloy,
+        nearest_known_formula="Cu46Zr46Al8 <x>", nearest_distance=0.0625, acquisition_score=-0.005, status="approved_for_synthesis",
+        sample=sample, xrd_verdict="amorphous", tg_k_measured=700.0, trg_pred=0.6255, gamma_pred=0.0005,
+    )
+    make_candidate(campaign, formula="Zr60Cu30Al10", number=3)
+    other = Sample.objects.create(alloy=alloy, label="C-3", diameter_mm=None)
+    Candidate.objects.filter(campaign=campaign, number=3).update(status="validated", sample=other, dmax_mm_pred=2.0)
+    make_candidate(campaign, formula="Zr50Cu40Al10", number=4)
+    Candidate.objects.filter(campaign=campaign, number=4).update(status="missed_targets", tg_k_std=None)
+    candidates = list(design_selectors.campaign_candidates(campaign))
+    request = RequestFactory().get(f"/design/{campaign.pk}/", {"sort": "rank", "q": "<&>"})
+    context = {"candidates": candidates, "request": request, "csrf_token": "tok<en>", "can_approve": can_approve,
+               "can_synthesise": can_synthesise, "no_gfa_model": NO_GFA_MODEL}
+    expected = _render(CANDIDATE_ROWS_BEFORE, **context)
+    assert "validation-parts" in expected and "near miss" in expected and plain.label in expected
+    assert _render("{% load design_rows %}  {% candidate_rows candidates %}", **context) == expected
+    empty = {**context, "candidates": []}
+    assert _render("{% load design_rows %}  {% candidate_rows candidates %}", **empty) == _render(CANDIDATE_ROWS_BEFORE, **empty)
+
+
+def test_quick_floatformat_is_floatformat():
+    import random
+
+    from core.templatetags.formatting import quick_floatformat
+
+    rng = random.Random(16)
+    values = [None, 0, 0.0, -0.0, 1, -1, 3.0, 2.5, -2.5, 0.125, 2.675, 1.005, 0.0049999, 1e-9, -1e-9, 1e20, 123456.789,
+              float("nan"), float("inf"), 1234567]
+    values += [rng.uniform(-1000, 1000) for _ in range(300)] + [round(rng.uniform(-10, 10), rng.randint(0, 4)) for _ in range(300)]
+    for value in values:
+        for arg in (-3, -2, -1, 0, 1, 2, 3):
+            assert quick_floatformat(value, arg) == floatformat(value, arg), (value, arg)
