@@ -7,8 +7,11 @@ page's time. The same HTML with the same rules: ``kelvin``, ``floatformat`` roun
 """
 
 from django import template
+from django.template.defaultfilters import date as date_filter
+from django.utils.formats import localize
 from django.utils.html import conditional_escape as esc
 from django.utils.safestring import mark_safe
+from django.utils.timezone import template_localtime
 
 from core.links import pk_url
 from core.templatetags.formatting import kelvin, quick_floatformat as ff
@@ -112,6 +115,52 @@ def candidate_rows(context, candidates):
             f"      {parts}\n"
             f"      {sample}</td>\n"
             f"    <td>\n      {actions}\n    </td>\n"
+            "  </tr>\n  "
+        )
+    return mark_safe("".join(out))
+
+
+def _shown(value):
+    """A value as ``{{ value }}`` shows it (localised, escaped)."""
+    return esc(localize(value))
+
+
+def _targets_text(c):
+    parts = []
+    for _name, label, unit, lo, hi in c.target_items():
+        if lo is not None and hi is not None:
+            text = f"{_shown(label)} {_shown(lo)}–{_shown(hi)}"
+        elif lo is not None:
+            text = f"{_shown(label)} ≥ {_shown(lo)}"
+        else:
+            text = f"{_shown(label)} ≤ {_shown(hi)}"
+        parts.append(text + (f" {_shown(unit)}" if unit else ""))
+    text = "; ".join(parts)
+    if c.min_p_bmg:
+        text += f"; P(BMG) ≥ {_shown(c.min_p_bmg)}"
+    return text
+
+
+@register.simple_tag
+def campaign_rows(campaigns):
+    """The rows of the campaign list (``design.selectors.campaign_list``)."""
+    campaigns = list(campaigns)
+    if not campaigns:
+        return mark_safe('\n  <tr><td colspan="8" class="muted">No campaign yet.</td></tr>\n  ')
+    detail_url = pk_url("design:campaign_detail")
+    out = []
+    for c in campaigns:
+        owner = (c.owner.username if c.owner_id and c.owner else "") or "—"
+        out.append(
+            "\n  <tr>\n"
+            f'    <td><a href="{detail_url(c.pk)}">{esc(c.name)}</a></td>\n'
+            f"    <td>{esc(owner)}</td>\n"
+            f"    <td>{_targets_text(c)}</td>\n"
+            f'    <td class="num">{_shown(c.n_candidates)}</td>\n'
+            f'    <td class="num">{_shown(c.n_validated)}</td>\n'
+            f'    <td class="num">{_shown(c.n_failed)}</td>\n'
+            f'    <td><span class="badge">{esc(c.get_status_display())}</span></td>\n'
+            f"    <td>{esc(date_filter(template_localtime(c.created_at), 'Y-m-d'))}</td>\n"
             "  </tr>\n  "
         )
     return mark_safe("".join(out))

@@ -113,6 +113,22 @@ CANDIDATE_ROWS_BEFORE = """{% load humanize %}  {% for c in candidates %}
   {% endfor %}"""
 
 
+CAMPAIGN_ROWS_BEFORE = """  {% for c in campaigns %}
+  <tr>
+    <td><a href="{{ c.get_absolute_url }}">{{ c.name }}</a></td>
+    <td>{{ c.owner.username|default:"—" }}</td>
+    <td>{% for name, label, unit, lo, hi in c.target_items %}{{ label }}{% if lo is not None and hi is not None %} {{ lo }}–{{ hi }}{% elif lo is not None %} ≥ {{ lo }}{% else %} ≤ {{ hi }}{% endif %}{% if unit %} {{ unit }}{% endif %}{% if not forloop.last %}; {% endif %}{% endfor %}{% if c.min_p_bmg %}; P(BMG) ≥ {{ c.min_p_bmg }}{% endif %}</td>
+    <td class="num">{{ c.n_candidates }}</td>
+    <td class="num">{{ c.n_validated }}</td>
+    <td class="num">{{ c.n_failed }}</td>
+    <td><span class="badge">{{ c.get_status_display }}</span></td>
+    <td>{{ c.created_at|date:"Y-m-d" }}</td>
+  </tr>
+  {% empty %}
+  <tr><td colspan="8" class="muted">No campaign yet.</td></tr>
+  {% endfor %}"""
+
+
 def _render(source, **context):
     return Template(source).render(Context(context))
 
@@ -253,3 +269,20 @@ def test_quick_floatformat_is_floatformat():
     for value in values:
         for arg in (-3, -2, -1, 0, 1, 2, 3):
             assert quick_floatformat(value, arg) == floatformat(value, arg), (value, arg)
+
+
+@pytest.mark.django_db
+def test_campaign_rows_match_the_template_they_replaced(approver):
+    from design import selectors as design_selectors
+    from design.services import create_campaign
+    from tests.design.test_approval import make_candidate
+
+    first = create_campaign(owner=approver, name="Zr <high Tg>", targets={"tg_k": {"min": 680, "max": 720.5}, "trg": {"min": 0.58}},
+                            min_p_bmg=0.25)
+    create_campaign(owner=approver, name="Cu", targets={"dmax_mm": {"min": 2}, "gamma": {"max": 0.45}, "delta_tx_k": {"min": 60.0}})
+    make_candidate(first)
+    campaigns = list(design_selectors.campaign_list().order_by("pk"))
+    expected = _render(CAMPAIGN_ROWS_BEFORE, campaigns=campaigns)
+    assert "P(BMG)" in expected and "Zr &lt;high Tg&gt;" in expected
+    assert _render("{% load design_rows %}  {% campaign_rows campaigns %}", campaigns=campaigns) == expected
+    assert _render("{% load design_rows %}  {% campaign_rows campaigns %}", campaigns=[]) == _render(CAMPAIGN_ROWS_BEFORE, campaigns=[])
