@@ -129,3 +129,32 @@ def review_rows(context, records, can_review):
             "</tr>\n"
         )
     return mark_safe("".join(out))
+
+
+# (field name, language, bound?, shown value, errors, choices) -> "label widget" HTML
+_FIELD_HTML = {}
+_FIELD_HTML_MAX = 1000
+
+
+@register.simple_tag
+def filter_fields(form):
+    """The queue's filter form as ``{% for field in form %}<span …>{{ field.label_tag }} {{ field }}</span>{% endfor %}``
+    wrote it; each field's HTML is kept for the same value, errors and choices (four widget
+    templates a page, with the same few filters over and over)."""
+    from django.utils.translation import get_language
+
+    language = get_language()
+    errors = form.errors if form.is_bound else {}
+    out = []
+    for bound in form:
+        choices = getattr(bound.field, "choices", None)
+        key = (bound.name, language, form.is_bound, repr(bound.value()), tuple(errors.get(bound.name) or ()),
+               tuple((str(v), str(label)) for v, label in choices) if choices is not None else None)
+        html = _FIELD_HTML.get(key)
+        if html is None:
+            html = f"{bound.label_tag()} {bound}"
+            if len(_FIELD_HTML) >= _FIELD_HTML_MAX:
+                _FIELD_HTML.clear()
+            _FIELD_HTML[key] = html
+        out.append(f'<span style="display:inline-block;margin-right:1rem">{html}</span>')
+    return mark_safe("".join(out))

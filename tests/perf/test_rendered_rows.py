@@ -286,3 +286,24 @@ def test_campaign_rows_match_the_template_they_replaced(approver):
     assert "P(BMG)" in expected and "Zr &lt;high Tg&gt;" in expected
     assert _render("{% load design_rows %}  {% campaign_rows campaigns %}", campaigns=campaigns) == expected
     assert _render("{% load design_rows %}  {% campaign_rows campaigns %}", campaigns=[]) == _render(CAMPAIGN_ROWS_BEFORE, campaigns=[])
+
+
+@pytest.mark.django_db
+def test_queue_filter_fields_are_the_form_loop():
+    from mining.forms import QueueFilterForm
+
+    source = mining_services.create_source(text="Zr55Cu30Al10Ni5 has Tg = 680 K.", doi="10.1000/rows.2")
+    batch = mining_services.create_batch(name="filters <b>", sources=[source], extractor="rules", enqueue=False)
+    loop = ('{% for field in form %}<span style="display:inline-block;margin-right:1rem">{{ field.label_tag }} {{ field }}'
+            "</span>{% endfor %}")
+    for data in (None, {"status": "pending"}, {"batch": str(batch.pk), "flag": "none"}, {"batch": "999999", "element": "Xx Yy"},
+                 {"batch": "abc", "status": "nope"}):
+        for _ in range(2):  # the second time from the cache
+            form = QueueFilterForm(data)
+            if form.is_bound:
+                form.is_valid()
+            assert _render("{% load mining_tags %}{% filter_fields form %}", form=form) == _render(loop, form=form)
+    mining_services.create_batch(name="a second batch", sources=[source], extractor="rules", enqueue=False)
+    form = QueueFilterForm({"status": "pending"})
+    form.is_valid()
+    assert "a second batch" in _render("{% load mining_tags %}{% filter_fields form %}", form=form)  # new choices, new HTML
