@@ -36,7 +36,9 @@ def campaign_list():
 
 def campaign_candidates(campaign, sort="rank"):
     order = CANDIDATE_SORTS.get(sort, CANDIDATE_SORTS["rank"])
-    return campaign.candidates.select_related("generation_round", "sample", "nearest_known_alloy", "campaign").order_by(*order, "pk")
+    # No select_related("campaign"): the reverse manager sets each row's campaign to this one
+    # (a join and 30 copies of the campaign's JSON decoded for nothing).
+    return campaign.candidates.select_related("generation_round", "sample", "nearest_known_alloy").order_by(*order, "pk")
 
 
 def latest_round(campaign):
@@ -46,7 +48,7 @@ def latest_round(campaign):
 def measured_candidates(campaign):
     """Candidates with an XRD verdict or DSC values (whatever their status)."""
     return (campaign.candidates.filter(~Q(xrd_verdict="") | Q(tg_k_measured__isnull=False) | Q(tx_k_measured__isnull=False))
-            .select_related("sample", "campaign"))
+            .select_related("sample"))  # each row's campaign is this one (the reverse manager sets it)
 
 
 def round_history(campaign):

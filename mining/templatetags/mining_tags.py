@@ -148,6 +148,9 @@ def filter_fields(form):
     out = []
     for bound in form:
         choices = getattr(bound.field, "choices", None)
+        if choices is not None:  # read once (a query for a model's choices), for the key and the widget
+            choices = list(choices)
+            bound.field.widget.choices = choices
         key = (bound.name, language, form.is_bound, repr(bound.value()), tuple(errors.get(bound.name) or ()),
                tuple((str(v), str(label)) for v, label in choices) if choices is not None else None)
         html = _FIELD_HTML.get(key)
