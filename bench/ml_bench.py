@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/ml_bench.py [--data CSV] [--folds 5] [--epochs 600] [--split-seeds 1,2,3]
         [--gan-folds 0,1,2,3,4] [--gan-seeds 0] [--targets 20] [--quick] [--forward-only]
-        [--extra-thermal ../shared/data/gfa_dev.csv]
+        [--extra-thermal ../shared/data/gfa_dev.csv] [--train-extra-thermal CSV] [--dev]
 
 Data path: --data, else $GLASSLOOP_DATASET, else ../shared/data/bmg_literature_dev.csv
 relative to the repo. Splits are grouped by composition key (ml.dataprep.grouped_kfold).
@@ -17,7 +17,12 @@ relative to the repo. Splits are grouped by composition key (ml.dataprep.grouped
   fractions + mean/spread of four Magpie properties (AlloyGAN-style), on the Magpie set of 22
   properties × 6 statistics) and a 3-NN; ``goals_forward_outer``. ``--forward-only`` stops
   there; ``--extra-thermal CSV`` also scores the model trained with the GFA table's Tg/Tx/Tl
-  rows (new alloys only) on the same outer folds;
+  rows (new alloys only) on the same outer folds; ``--train-extra-thermal CSV`` makes those rows
+  part of every training part of the main nested CV itself (the site's training does the
+  same: its thermal rows include the starter corpus's Tg/Tx/Tl); ``--dev`` (implies ``--forward-only``) replaces
+  the outer folds with ONE development split inside outer fold 0's training part (20 % of its
+  alloys by composition key held out, as bench/gen_bench.py --dev): model changes are chosen
+  there, never on an outer test part, and the outer figures are run once afterwards;
 * surrogate: grouped stratified CV (same number of folds), SMOTE inside the training folds;
 * other splits (default none): forward and surrogate CV again on ``--split-seeds`` fold assignments (goals
   checked on the mean too: one assignment moved Tl MAE by ±0.7 K and R² Trg by ±0.012);
@@ -254,9 +259,16 @@ def main() -> int:
                     help="JSON of ForwardModel parameters for the forward CV (on top of --quick's)")
     ap.add_argument("--forward-only", action="store_true",
                     help="only the nested forward CV, the plain baselines and the interval coverage")
+    ap.add_argument("--dev", action="store_true",
+                    help="DEVELOPMENT split (implies --forward-only): outer fold 0's training part split 80/20 by "
+                         "composition key; the outer test parts are never touched (choose settings here)")
     ap.add_argument("--extra-thermal", default=None,
                     help="GFA table whose Tg/Tx/Tl rows are added to every outer training part (new alloys "
                          "only), scored on the same outer folds ('' for none; default: none)")
+    ap.add_argument("--train-extra-thermal", default=None,
+                    help="GFA table whose Tg/Tx/Tl rows (new alloys only) join EVERY forward training part of the "
+                         "main nested CV (as the site trains: its thermal rows include the starter corpus's); "
+                         "test parts stay the thermal table's alloys")
     args = ap.parse_args()
     set_torch_threads(1)
     path = dataset_path(args.data)
@@ -274,6 +286,12 @@ def main() -> int:
     epochs = min(args.epochs, 80) if args.quick else args.epochs
     folds = grouped_kfold(data.keys, args.folds, args.seed)
     eval_folds = folds[:1] if args.quick else folds
+    if args.dev:
+        # as bench/gen_bench.py --dev: one grouped 80/20 split inside outer fold 0's training part
+        tr0 = folds[0][0]
+        a, b = grouped_split([data.keys[i] for i in tr0], 0.2, args.seed + 100)
+        eval_folds = [(tr0[a], tr0[b])]
+        args.forward_only = True
     T = targets_from_y(data.y)
 
     # ---- forward model: nested CV (outer folds grouped by composition key; every choice inside
@@ -281,7 +299,10 @@ def main() -> int:
     # parts; plain baselines and a 3-NN on the same outer folds
     t0 = time.perf_counter()
     te_all = np.concatenate([te for _, te in eval_folds])
-    nested = nested_forward(data, eval_folds, args.seed, fparams)
+    train_extra, train_extra_info = (None, None)
+    if args.train_extra_thermal:
+        train_extra, train_extra_info = extra_thermal_rows(args.train_extra_thermal, data)
+    nested = nested_forward(data, eval_folds, args.seed, fparams, extra=train_extra)
     P, L, H = nested["P"][te_all], nested["L"][te_all], nested["H"][te_all]
     fwd_s = time.perf_counter() - t0
     # the forward model's own vocabulary: column order decides ties among equidistant neighbours
@@ -295,13 +316,22 @@ def main() -> int:
     cov = coverage(T[te_all], L, H)
     scores = outer_scores(T[te_all], P)
     out["protocol"] = (
+        f"DEVELOPMENT split: outer fold 0's training part (grouped_kfold seed {args.seed}) split 80/20 by "
+        f"composition key (grouped_split seed {args.seed + 100}); the outer test parts are not touched. "
+        if args.dev else "") + (
         f"outer {args.folds}-fold CV grouped by composition key (seed {args.seed}"
         f"{', fold 0 only (quick)' if args.quick else ''}); scored once on the outer test parts. Inside each outer "
-        "training part ForwardModel.fit chooses the blend weights and the conformal mode/half-widths on its own "
+        "training part ForwardModel.fit chooses the blend weights, the composite Tx/Tl weights and the conformal "
+        "mode/half-widths on its own "
         f"{fparams.get('conformal_folds', 5)} inner folds grouped by composition key; kernel-ridge ℓ, λ by "
         "leave-one-out on the training rows. Fixed beforehand (chosen in earlier rounds on this table's outer "
-        "folds, so a mild optimism remains): XGBoost settings, k-NN k, robust Tx heads, relative member, "
-        "composite 0.5/0.5. Baselines: fixed XGBoost settings, never tuned.")
+        "folds, so a mild optimism remains): XGBoost settings, k-NN k, robust Tx heads, relative member; "
+        "chosen on --dev (inside outer fold 0's training part): composite weights chosen on inner folds, the "
+        "liquidus block left out. Baselines: fixed XGBoost settings, never tuned.")
+    if train_extra_info is not None:
+        out["protocol"] += (" Every forward training part also holds the GFA table's Tg/Tx/Tl rows of alloys not in "
+                            "the thermal table (--train-extra-thermal; never in a test part); the baselines do not.")
+        out["forward_training_extra_thermal_rows"] = train_extra_info
     out["forward"] = {n: {k: v for k, v in m.items() if k in ("mae", "mape", "r2")} if isinstance(m, dict) else m
                       for n, m in forward.items()}
     out["forward"]["interval_80"] = cov

@@ -45,6 +45,8 @@ __all__ = [
     "d1_names",
     "d2_features",
     "d3_features",
+    "LIQUIDUS_NAMES",
+    "liquidus_features",
     "UnknownElementError",
 ]
 
@@ -435,6 +437,78 @@ def d3_features(X_frac: np.ndarray, vocabulary: Sequence[str]) -> tuple[np.ndarr
     props, H = _element_data(vocabulary)
     X = _check_width(_normalise_rows(X_frac), vocabulary)
     return _by_element_count(X, lambda cp: _d3(cp, props, H), len(D3_NAMES)), list(D3_NAMES)
+
+
+# ---------------------------------------------------------------------------------------
+# liquidus estimates (used by ml.forward's liquidus block; not a descriptor set)
+
+LIQUIDUS_NAMES = (
+    "liq_ideal_k",
+    "liq_ideal_over_tm",
+    "liq_regular_k",
+    "liq_regular_over_tm",
+    "liq_regular_depression_k",
+    "liq_regular_gap_k",
+)
+# Richard's rule: entropy of fusion ≈ R for metals (fixed, not fitted)
+FUSION_ENTROPY_OVER_R = 1.0
+
+
+def _liquidus(cp: _Compact, tm_k: np.ndarray, H: np.ndarray) -> np.ndarray:
+    C = cp.C
+    present = cp.present
+    tm = cp.prop(tm_k)
+    s = FUSION_ENTROPY_OVER_R
+    R = GAS_CONSTANT_J_MOL_K
+    logc = np.log(np.where(present, C, 1.0))
+    # ideal solution, pure-element solid i: ln c_i = −(ΔS_f/R)(Tm_i/T − 1)
+    t_ideal = np.where(present, tm * s / (s - logc), -np.inf)
+    # regular solution (Ω_ij = 4ΔH_ij): μ_i^ex = Σ_j Ω_ij c_j − G_ex, G_ex = Σ_{j<k} Ω_jk c_j c_k;
+    # R T ln c_i + μ_i^ex = −ΔS_f (Tm_i − T)  =>  T = (s R Tm_i + μ_i^ex) / (R (s − ln c_i))
+    omega = 4000.0 * cp.pair(H)  # J/mol
+    g_ex = (cp.W * omega).sum(axis=(1, 2))
+    mu_ex = np.einsum("nij,nj->ni", omega, C) - g_ex[:, None]
+    t_reg = (s * R * tm + mu_ex) / (R * (s - logc))
+    t_reg = np.where(present, np.maximum(t_reg, 0.2 * tm), -np.inf)
+    tm_mean = cp.mean(np.where(present, tm, 0.0))
+    ideal = t_ideal.max(axis=1)
+    top2 = -np.sort(-t_reg, axis=1)[:, :2]
+    reg = top2[:, 0]
+    # gap between the two highest single-phase liquidus branches: small near a eutectic valley
+    gap = top2[:, 0] - top2[:, 1] if top2.shape[1] > 1 else np.zeros_like(reg)
+    gap = np.where(np.isfinite(gap), gap, 0.0)
+    return np.column_stack([ideal, ideal / tm_mean, reg, reg / tm_mean, tm_mean - reg, gap])
+
+
+def liquidus_features(X_frac: np.ndarray, vocabulary: Sequence[str], melting_k: np.ndarray | None = None,
+                      mixing_kj_mol: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
+    r"""Liquidus estimates from the elements' melting points and mixing enthalpies, (n, 6).
+
+    Each element present is treated as a pure solid phase i in equilibrium with the liquid
+    (Schröder–van Laar, entropy of fusion ΔS_f = R by Richard's rule); the liquidus is the
+    highest of these single-phase branches:
+
+    * ``liq_ideal_k`` — ideal liquid: :math:`T_i = T_{m,i}/(1 - \ln c_i)`, max over i;
+    * ``liq_regular_k`` — regular liquid with :math:`\Omega_{ij} = 4\Delta H_{ij}` (Miedema,
+      as D2's ΔH_mix): :math:`T_i = (R T_{m,i} + \mu_i^{ex}) / (R(1 - \ln c_i))`,
+      :math:`\mu_i^{ex} = \sum_j \Omega_{ij}c_j - \sum_{j<k}\Omega_{jk}c_jc_k` (each branch
+      kept ≥ 0.2 T_m,i), max over i;
+    * ``*_over_tm`` — the same over the rule-of-mixtures :math:`\bar T_m`;
+      ``liq_regular_depression_k`` = :math:`\bar T_m` − regular liquidus (a eutectic-depth
+      proxy); ``liq_regular_gap_k`` — the gap between the two highest branches (0 at a
+      two-phase eutectic valley; 0 for a pure element).
+
+    ``melting_k`` / ``mixing_kj_mol``: element data over the vocabulary (default: the tables).
+    """
+    vocabulary = tuple(vocabulary)
+    if melting_k is None or mixing_kj_mol is None:
+        props, H = _element_data(vocabulary)
+        melting_k = props["melting_t_k"] if melting_k is None else melting_k
+        mixing_kj_mol = H if mixing_kj_mol is None else mixing_kj_mol
+    tm = np.asarray(melting_k, dtype=float)
+    H = np.asarray(mixing_kj_mol, dtype=float)
+    X = _check_width(_normalise_rows(X_frac), vocabulary)
+    return _by_element_count(X, lambda cp: _liquidus(cp, tm, H), len(LIQUIDUS_NAMES)), list(LIQUIDUS_NAMES)
 
 
 def _check_width(X: np.ndarray, vocabulary: Sequence[str]) -> np.ndarray:

@@ -26,14 +26,14 @@ Model (chosen by 5-fold grouped CV on the literature set, see bench/ml_bench.py)
   ``tg_low``/``tg_high``, ``tx_*``, ``tl_*``, ``trg_*``, ``gamma_*``; models without a
   calibration (state format ≤ 3, ``conformal_folds=0``) return NaN there. Cost: k extra
   fits on (k − 1)/k of the rows.
-* choices still fixed, NOT made on inner folds: the composite 0.5/0.5 split, the robust Tx
+* choices still fixed, NOT made on inner folds: the robust Tx
   heads, the relative member, k-NN k and the XGBoost hyper-parameters were picked on this
   literature table's outer folds in earlier rounds (see below); an outer score of this model on
   the same table keeps that (mild) optimism.
 * **composite Tx, Tl** (``composite=True``): a sixth head predicts ΔTx = Tx − Tg; the returned
   Tx is the mean of the blended Tx head and Tg + ΔTx, the returned Tl the mean of the blended
-  Tl head and Tg / Trg (two partly independent routes; −0.1 K Tx, −0.35 K Tl MAE in CV —
-  the 0.5/0.5 split is fixed, not tuned).
+  Tl head and Tg / Trg (two partly independent routes; −0.1 K Tx, −0.35 K Tl MAE in CV at
+  0.5/0.5; the weights are now chosen on inner folds, see ``composite_grid`` below).
 * **robust Tx heads**: the Tx and ΔTx heads are fitted with the pseudo-Huber loss (slope 0.3
   standard deviations, ~50 K) instead of squared error: the crystallisation temperature carries
   the heaviest tail of extraction errors (ΔTx = 350 K where BMGs reach ~120 K), and squared
@@ -79,6 +79,23 @@ Measured, 5-fold grouped CV (791 alloys), MAE Tg/Tx/Tl, R² Trg/γ:
   D1+D2+D3 descriptors. Adopted on the inner folds of outer fold 0's training part (quick
   bench, one member, 150 trees): inner MAE Tg/Tx/Tl 11.13/13.37/23.13 -> 10.95/12.93/22.81 K,
   Trg unchanged, γ MAE 0.0079 -> 0.0078 (the XGBoost-on-Magpie baseline had the best γ R²).
+* **liquidus block** (``liquidus=True``; off by default, :func:`ml.descriptors.liquidus_features`): ideal- and
+  regular-solution liquidus estimates from the elements' melting points and Miedema mixing
+  enthalpies (each element a pure solid in equilibrium with the liquid, Richard's rule), over
+  T̄m, the depression below T̄m and the gap between the two highest branches (a eutectic-valley
+  proxy) — 6 columns next to the descriptors, computed from the element data the featurizer
+  stores. **Composite weights chosen on inner folds** (``composite_grid``, default
+  {0.25, 0.5, 0.75}): the weight of the direct Tx and Tl heads against Tg + ΔTx and Tg / Trg,
+  per target, on the same inner out-of-fold predictions as the blend (after it); 0.5 / 0.5
+  without inner folds or with an empty grid (state format ≤ 4).
+  Chosen on ``bench/ml_bench.py --dev`` (outer fold 0's training part split 80/20 by
+  composition key; the outer test parts untouched), MAE Tg/Tx/Tl on the 20 %, R² Trg/γ:
+  before 9.91/9.97/24.93 K, 0.739/0.734; composite weights chosen 9.91/9.97/24.70 K, same
+  R² (inner Tl MAE 22.24 -> 22.18 K; it chose 0.75 for Tl, 0.5 for Tx); liquidus block alone
+  9.76/10.36/24.64 K, 0.740/0.728 (inner Tg/Tx 10.84/12.69 -> 10.89/12.79 K): mixed, so it
+  stays off; both 9.76/10.36/24.41 K. The regular-solution branch with Miedema ΔH (equiatomic
+  liquid) overshoots the depression (median liquidus/T̄m 0.30 where the measured Tl/T̄m median is 0.68),
+  since strong attraction forms compounds rather than a deeper pure-element branch.
 * XGBoost runs single-threaded (``n_jobs=1``): on the shared 2-core machine, 2 OpenMP threads
   competing with other processes made a fit 17× slower (37 s vs 2 s on the test fixture).
 """
@@ -361,8 +378,10 @@ class StackedFeatures(BaseEstimator):
     :class:`KernelRidgeBlock`)."""
 
     def __init__(self, descriptor_set: str = "D1D2D3", knn_k: int = 3, vocabulary: Sequence[str] | None = None,
-                 krr: bool = False, krr_relative_columns: Sequence[int] = (), magpie: bool = False):
+                 krr: bool = False, krr_relative_columns: Sequence[int] = (), magpie: bool = False,
+                 liquidus: bool = False):
         self.magpie = magpie
+        self.liquidus = liquidus
         self.descriptor_set = descriptor_set
         self.knn_k = knn_k
         self.vocabulary = vocabulary
@@ -399,6 +418,8 @@ class StackedFeatures(BaseEstimator):
             from ml.magpie import magpie_features
 
             parts.append(magpie_features(X_frac, self.magpie_table_))
+        if getattr(self, "liquidus", False):
+            parts.append(self._liquidus(X_frac))
         D = None
         if not leave_one_out and self.knn_ is not None and self.krr_ is not None:
             D = l1_distances(X_frac, self.knn_.X_, np.float32)  # one distance matrix for both blocks
@@ -407,6 +428,14 @@ class StackedFeatures(BaseEstimator):
         if self.krr_ is not None:
             parts.append(self.krr_.train_predictions() if leave_one_out else self.krr_.predict(X_frac, D))
         return parts[0] if len(parts) == 1 else np.hstack(parts)
+
+    def _liquidus(self, X_frac: np.ndarray) -> np.ndarray:
+        """Liquidus estimates (:func:`ml.descriptors.liquidus_features`) from the element data
+        the featurizer stores (so a loaded model computes them as it was fitted)."""
+        from ml.descriptors import liquidus_features
+
+        f = self.featurizer_
+        return liquidus_features(X_frac, f.vocabulary_, f._props["melting_t_k"], f._H)[0]
 
     @property
     def n_krr(self) -> int:
@@ -425,6 +454,7 @@ class StackedFeatures(BaseEstimator):
     def state(self) -> dict:
         return {"descriptor_set": self.descriptor_set, "knn_k": self.knn_k,
                 "featurizer": self.featurizer_.to_dict(), "magpie": bool(self.magpie),
+                "liquidus": bool(getattr(self, "liquidus", False)),
                 "krr": None if self.krr_ is None else self.krr_.state()}
 
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
@@ -441,7 +471,7 @@ class StackedFeatures(BaseEstimator):
     def from_state(cls, state: dict, arrays: dict, prefix: str) -> "StackedFeatures":
         obj = cls(state["descriptor_set"], state["knn_k"], krr=state.get("krr") is not None,
                   krr_relative_columns=tuple((state.get("krr") or {}).get("relative_columns", ())),
-                  magpie=bool(state.get("magpie", False)))
+                  magpie=bool(state.get("magpie", False)), liquidus=bool(state.get("liquidus", False)))
         obj.magpie_table_ = arrays[f"{prefix}_magpie_table"] if obj.magpie else None
         obj.featurizer_ = Featurizer.from_dict(state["featurizer"])
         obj.vocabulary_ = list(obj.featurizer_.vocabulary_)
@@ -468,8 +498,10 @@ class ForwardModel(BaseEstimator):
     # 3: melting-point-relative members (format 2 bundles load with none)
     # 4: conformal calibration + blend weights chosen on inner folds (formats 2, 3 load with
     #    their configured blend weights and no interval: NaN tg_low, tg_high, ...)
-    STATE_FORMAT = 4
-    READS_FORMATS = (2, 3, 4)
+    # 5: liquidus block + composite Tx/Tl weights chosen on inner folds (format ≤ 4 bundles
+    #    load without the block, with the fixed 0.5 / 0.5 composite)
+    STATE_FORMAT = 5
+    READS_FORMATS = (2, 3, 4, 5)
 
     def __init__(self, descriptor_set: str = "D1D2D3", n_members: int = 3, seed: int = 0, knn_k: int = 5,
                  n_estimators: int = 400, max_depth: int = 5, learning_rate: float = 0.05,
@@ -478,7 +510,8 @@ class ForwardModel(BaseEstimator):
                  composite: bool = True, robust_heads: Sequence[str] = ("tx_k", "dtx_k"), huber_slope: float = 0.3,
                  relative_members: Sequence[int] = (1,), relative_krr: bool = True,
                  conformal_folds: int = 5, interval_coverage: float = 0.8, conformal_mode: str = "auto",
-                 blend_grid: Sequence[float] = (1.0, 0.8, 0.7, 0.6), magpie: bool = True):
+                 blend_grid: Sequence[float] = (1.0, 0.8, 0.7, 0.6), magpie: bool = True,
+                 liquidus: bool = False, composite_grid: Sequence[float] = (0.25, 0.5, 0.75)):
         self.descriptor_set = descriptor_set
         self.n_members = n_members
         self.seed = seed
@@ -503,9 +536,11 @@ class ForwardModel(BaseEstimator):
         self.conformal_mode = conformal_mode
         self.blend_grid = blend_grid
         self.magpie = magpie
+        self.liquidus = liquidus
+        self.composite_grid = composite_grid
 
     # parameters saved as JSON lists that __init__'s defaults give as tuples
-    _TUPLE_PARAMS = ("robust_heads", "relative_members", "blend_grid")
+    _TUPLE_PARAMS = ("robust_heads", "relative_members", "blend_grid", "composite_grid")
 
     def get_config(self) -> dict:
         """The constructor parameters (saved in the state; same as ``get_params(deep=False)``)."""
@@ -543,6 +578,10 @@ class ForwardModel(BaseEstimator):
                 isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not 0 <= v <= 1
                 for v in self.blend_grid):
             raise ValueError(f"blend_grid must be a sequence of weights in [0, 1]; got {self.blend_grid!r}")
+        if isinstance(self.composite_grid, str) or any(
+                isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not 0 <= v <= 1
+                for v in self.composite_grid):
+            raise ValueError(f"composite_grid must be a sequence of weights in [0, 1]; got {self.composite_grid!r}")
 
     def blend_weights(self) -> np.ndarray:
         """Weight of the XGBoost mean per head (1 − weight goes to the kernel-ridge prediction)."""
@@ -551,6 +590,11 @@ class ForwardModel(BaseEstimator):
         wt = getattr(self, "blend_temperatures_", self.blend_temperatures)
         wr = getattr(self, "blend_ratios_", self.blend_ratios)
         return np.array([wt] * 3 + [wr] * 2, dtype=float)
+
+    def composite_weights(self) -> tuple[float, float]:
+        """Weight of the direct Tx and Tl heads in the composite estimates (1 − weight goes to
+        Tg + ΔTx and Tg / Trg): chosen on the inner folds, else 0.5 / 0.5."""
+        return getattr(self, "composite_weights_", (0.5, 0.5))
 
     @property
     def trained_heads(self) -> tuple[str, ...]:
@@ -587,7 +631,7 @@ class ForwardModel(BaseEstimator):
         T = targets_from_y(y)
         self.features_ = StackedFeatures(self.descriptor_set, self.knn_k, krr=self.krr,
                                          krr_relative_columns=(0, 1, 2) if self.relative_krr else (),
-                                         magpie=self.magpie).fit(compositions, T)
+                                         magpie=self.magpie, liquidus=self.liquidus).fit(compositions, T)
         F = self.features_.train_features()
         if self.composite:
             T = np.column_stack([T, y[:, 1] - y[:, 0]])
@@ -623,6 +667,7 @@ class ForwardModel(BaseEstimator):
         self.calibration_report_ = None
         self.__dict__.pop("blend_temperatures_", None)
         self.__dict__.pop("blend_ratios_", None)
+        self.__dict__.pop("composite_weights_", None)
         keys = list(groups) if groups is not None else [c.key for c in compositions]
         if len(keys) != len(compositions):
             raise ValueError(f"{len(keys)} groups for {len(compositions)} compositions")
@@ -660,8 +705,8 @@ class ForwardModel(BaseEstimator):
         T_ok = T[ok]
         mad = np.mean(np.abs(T_ok - T_ok.mean(axis=0)), axis=0) + 1e-12
 
-        def loss(w):
-            mean, _ = self._combine(P_ok, K_ok, X_ok, w)
+        def loss(w, composite=None):
+            mean, _ = self._combine(P_ok, K_ok, X_ok, w, composite)
             return float(np.sum(np.mean(np.abs(mean.T - T_ok), axis=0) / mad))
 
         grid = tuple(float(v) for v in self.blend_grid)
@@ -674,6 +719,22 @@ class ForwardModel(BaseEstimator):
                      "blend_ratios": wr, "scaled_mae_sum": best,
                      "fixed_defaults_scaled_mae_sum": loss(np.array([self.blend_temperatures] * 3 +
                                                                     [self.blend_ratios] * 2))}
+        cgrid = tuple(float(v) for v in self.composite_grid)
+        composite = {"chosen_on": "fixed 0.5 / 0.5 (no composite or empty composite_grid)"}
+        if self.composite and cgrid:
+            # the weight of the direct Tx and Tl heads against Tg + ΔTx and Tg / Trg, per target
+            # (each weight moves only its own target's MAE), given the blend chosen above
+            w = self.blend_weights()
+            mae = {(a, b): np.mean(np.abs(self._combine(P_ok, K_ok, X_ok, w, (a, b))[0].T - T_ok), axis=0)
+                   for a in cgrid for b in cgrid}
+            wx = min(cgrid, key=lambda a: mae[(a, cgrid[0])][1])
+            wl = min(cgrid, key=lambda b: mae[(cgrid[0], b)][2])
+            self.composite_weights_ = (wx, wl)
+            composite = {"chosen_on": f"{k} inner folds grouped by composition key", "tx_direct_weight": wx,
+                         "tl_direct_weight": wl, "inner_mae_tx_tl": [float(mae[(wx, wl)][1]), float(mae[(wx, wl)][2])],
+                         "inner_mae_tx_tl_at_0.5": [float(v) for v in np.mean(np.abs(
+                             self._combine(P_ok, K_ok, X_ok, w, (0.5, 0.5))[0].T - T_ok), axis=0)[1:3]]}
+        blend["composite"] = composite
         mean, std = self._combine(P_ok, K_ok, X_ok, self.blend_weights())
         resid = T_ok - mean.T
         cal = ConformalCalibrator(self.interval_coverage, self.conformal_mode, names=HEADS)
@@ -713,7 +774,7 @@ class ForwardModel(BaseEstimator):
         return P, K, xgb_mean
 
     def _combine(self, P: np.ndarray, K: np.ndarray | None, xgb_mean: np.ndarray,
-                 w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                 w: np.ndarray, composite: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Blend (weights ``w`` per head), composite routes, member mean and spread: (mean, std), (5, n)."""
         nh = len(HEADS)
         P = P.copy()
@@ -723,8 +784,9 @@ class ForwardModel(BaseEstimator):
         if self.composite:
             # average each of Tx, Tl with a second route: Tx ≈ Tg + ΔTx, Tl ≈ Tg / Trg
             tg, tx, tl, trg, dtx = P[:, 0], P[:, 1], P[:, 2], P[:, 3], P[:, nh]
-            P[:, 1] = 0.5 * tx + 0.5 * (tg + dtx)
-            P[:, 2] = 0.5 * tl + 0.5 * tg / np.clip(trg, 0.05, None)
+            cx, cl = self.composite_weights() if composite is None else composite
+            P[:, 1] = cx * tx + (1 - cx) * (tg + dtx)
+            P[:, 2] = cl * tl + (1 - cl) * tg / np.clip(trg, 0.05, None)
         P = P[:, :nh]
         mean = P.mean(axis=0)
         var = P.var(axis=0) if P.shape[0] > 1 else np.zeros_like(mean)
@@ -786,6 +848,8 @@ class ForwardModel(BaseEstimator):
                  "n_train": self.n_train_, "model_files": files, "arrays_file": npz,
                  "blend_fitted": None if not hasattr(self, "blend_temperatures_") else
                  [self.blend_temperatures_, self.blend_ratios_],
+                 "composite_fitted": None if not hasattr(self, "composite_weights_") else
+                 list(self.composite_weights_),
                  "calibration": None if self.calibration_ is None else self.calibration_.state(),
                  "calibration_report": _json_floats(self.calibration_report_)}
         return state
@@ -800,6 +864,9 @@ class ForwardModel(BaseEstimator):
         # a config without these parameters predates them: no Magpie block; formats ≤ 3 had no
         # inner folds (no calibration, configured blend weights)
         config.setdefault("magpie", False)
+        # formats ≤ 4 predate the liquidus block and the composite weights chosen on inner folds
+        config.setdefault("liquidus", False)
+        config.setdefault("composite_grid", ())
         if state["format"] < 4:
             config.setdefault("conformal_folds", 0)
             config.setdefault("blend_grid", ())
@@ -822,6 +889,8 @@ class ForwardModel(BaseEstimator):
         obj.n_train_ = state["n_train"]
         if state.get("blend_fitted"):
             obj.blend_temperatures_, obj.blend_ratios_ = (float(v) for v in state["blend_fitted"])
+        if state.get("composite_fitted"):
+            obj.composite_weights_ = tuple(float(v) for v in state["composite_fitted"])
         obj.calibration_ = None
         obj.calibration_report_ = state.get("calibration_report")
         if state.get("calibration"):
