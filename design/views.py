@@ -53,9 +53,9 @@ def campaign_detail(request, pk):
     campaign = get_object_or_404(DesignCampaign.objects.select_related("owner"), pk=pk)
     sort = request.GET.get("sort", "rank")
     candidates = selectors.campaign_candidates(campaign, sort)
-    current = selectors.latest_round(campaign)
     measured = list(selectors.measured_candidates(campaign))
     rounds = list(selectors.round_history(campaign))
+    current = rounds[-1] if rounds else None  # the latest round (the history is in round order)
     for r in rounds:
         r.explanation = feasibility.round_explanation(r.counts, campaign) if r.status == "done" else ""
     return render(
