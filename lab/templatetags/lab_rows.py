@@ -6,33 +6,20 @@ The rows here give the same HTML with the same filters (``kelvin``, ``fixed``) a
 reversed once per page (``core.links.pk_url``).
 """
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-
 from django import template
 from django.utils.html import conditional_escape as esc
 from django.utils.safestring import mark_safe
 
 from core.links import pk_url
-from core.templatetags.formatting import fixed, kelvin
+from core.templatetags.formatting import fixed, kelvin, quick_floatformat
 
 register = template.Library()
 
 
 def floatformat_2(value):
-    """``value|floatformat:"-2"|default:"—"`` for a float or None: two decimals, none for a
-    whole number, halves up; "—" when unknown."""
-    if value is None or value == "":
-        return "—"
-    try:
-        d = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
-    except (InvalidOperation, ValueError, TypeError):
-        return "—"
-    if not d.is_finite():
-        return "—"
-    if d == d.to_integral_value():
-        return str(int(d))
-    text = str(d.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
-    return "0.00" if text == "-0.00" else text
+    """``value|floatformat:"-2"|default:"—"``: two decimals, none for a whole number, halves up;
+    "—" when unknown."""
+    return quick_floatformat(value, -2) or "—"
 
 
 def temps_cells(t):
