@@ -216,6 +216,12 @@ def _django_validation_detail(exc):
     return {api_settings.NON_FIELD_ERRORS_KEY: exc.messages}
 
 
+def absolute_url(context, path):
+    """``path`` made absolute with the serializer context's request (as DRF's hyperlinks are)."""
+    request = context.get("request")
+    return request.build_absolute_uri(path) if request is not None else path
+
+
 def error_body(message, detail=None):
     return {"error": message, "detail": message if detail is None else detail}
 

@@ -10,7 +10,7 @@ bulk-approvals, generation-rounds, training-runs); reads need one of its ``job_r
 """
 
 from django.shortcuts import get_object_or_404
-from django.urls import path
+from django.urls import path, reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import jobs
-from .api import AUTH_HINT, HasRole
+from .api import AUTH_HINT, HasRole, absolute_url
 from .roles import VIEWER, has_role
 
 JobStatusSerializer = inline_serializer(
@@ -100,6 +100,13 @@ class RetryJobView(_JobActionView):
     """Queue a failed, cancelled or dead job again."""
 
     action_name = "retry"
+
+
+def job_links(job, context):
+    """A job's URLs here: its status (the page's progress poll), cancel and retry."""
+    kwargs = {"kind": type(job).job_api_name, "pk": job.pk}
+    return {name: absolute_url(context, reverse(route, kwargs=kwargs))
+            for name, route in (("status_url", "api-job"), ("cancel_url", "api-job-cancel"), ("retry_url", "api-job-retry"))}
 
 
 urlpatterns = [

@@ -10,6 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api_jobs import job_links
 from ml.rules import BMG_MIN_DMAX_MM, ElementListError, parse_element_list
 
 from .models import Candidate, DesignCampaign, GenerationRound, probability_problem, target_problems
@@ -140,18 +141,6 @@ class CandidateSerializer(serializers.ModelSerializer):
 # ------------------------------------------------------------------ rounds and actions
 
 
-def _job_links(gen_round, context):
-    """The round's job URLs (core.api_jobs): its status (the progress poll), cancel and retry."""
-    from django.urls import reverse
-
-    kind = GenerationRound.job_api_name
-    request = context.get("request")
-
-    def url(name):
-        path = reverse(name, kwargs={"kind": kind, "pk": gen_round.pk})
-        return request.build_absolute_uri(path) if request is not None else path
-
-    return {"status_url": url("api-job"), "cancel_url": url("api-job-cancel"), "retry_url": url("api-job-retry")}
 
 
 class RoundSerializer(serializers.ModelSerializer):
@@ -182,7 +171,7 @@ class RoundSerializer(serializers.ModelSerializer):
         return round_explanation(obj.counts, obj.campaign) if obj.status == GenerationRound.Status.DONE else ""
 
     def get_job(self, obj) -> dict:
-        return _job_links(obj, self.context)
+        return job_links(obj, self.context)
 
 
 class DecisionSerializer(serializers.Serializer):

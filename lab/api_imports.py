@@ -30,21 +30,17 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from core.api import HasRole, error_body
+from core.api import HasRole, absolute_url, error_body
+from core.api_jobs import job_links
 from core.roles import EXPERIMENTER
 
 from .importing import OUTCOMES, ImportFileError, check_table_upload, outcome_counts, report_rows, start_import
 from .models import AlloyImport
 from .models_imports import ImportRow
 
-JOB_KIND = AlloyImport.job_api_name  # /api/jobs/imports/<id>/
+
 _EXPERIMENTERS = [HasRole(EXPERIMENTER, read_role=EXPERIMENTER)]
 ERROR_SCHEMA = inline_serializer(name="ImportError", fields={"detail": serializers.CharField()})
-
-
-def _absolute(context, url):
-    request = context.get("request")
-    return request.build_absolute_uri(url) if request is not None else url
 
 
 class ImportSerializer(serializers.ModelSerializer):
@@ -69,13 +65,13 @@ class ImportSerializer(serializers.ModelSerializer):
         return {o["outcome"]: o["count"] for o in outcome_counts(job)}
 
     def get_progress_url(self, job) -> str:
-        return _absolute(self.context, reverse("api-job", kwargs={"kind": JOB_KIND, "pk": job.pk}))
+        return job_links(job, self.context)["status_url"]
 
     def get_rows_url(self, job) -> str:
-        return _absolute(self.context, reverse("import-rows", kwargs={"pk": job.pk}))
+        return absolute_url(self.context, reverse("import-rows", kwargs={"pk": job.pk}))
 
     def get_page_url(self, job) -> str:
-        return _absolute(self.context, reverse("lab:import_detail", args=[job.pk]))
+        return absolute_url(self.context, reverse("lab:import_detail", args=[job.pk]))
 
 
 class ImportRowSerializer(serializers.ModelSerializer):

@@ -13,6 +13,8 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from core import jobs
+from core.api import absolute_url
+from core.api_jobs import job_links
 from lab.models import TemperatureUnit, to_kelvin
 
 from . import selectors
@@ -21,21 +23,6 @@ from .models import BulkApproval, ExtractedRecord, ExtractionBatch, LiteratureSo
 
 JOB_KIND = ExtractionBatch.job_api_name
 TEMPERATURES = ("tg_k", "tx_k", "tl_k")
-
-
-def _absolute(context, url):
-    request = context.get("request")
-    return request.build_absolute_uri(url) if request is not None else url
-
-
-def job_links(job, context):
-    """A job's URLs (core.api_jobs): its status (the progress poll), cancel and retry."""
-    kind = type(job).job_api_name
-    return {
-        "status_url": _absolute(context, reverse("api-job", kwargs={"kind": kind, "pk": job.pk})),
-        "cancel_url": _absolute(context, reverse("api-job-cancel", kwargs={"kind": kind, "pk": job.pk})),
-        "retry_url": _absolute(context, reverse("api-job-retry", kwargs={"kind": kind, "pk": job.pk})),
-    }
 
 
 def job_with_links(job, context, **extra):
@@ -135,7 +122,7 @@ class SourceSerializer(serializers.ModelSerializer):
         return bool(source.file)
 
     def get_records_url(self, source) -> str:
-        return _absolute(self.context, reverse("extracted-record-list") + f"?source={source.pk}")
+        return absolute_url(self.context, reverse("extracted-record-list") + f"?source={source.pk}")
 
 
 class SourceDetailSerializer(SourceSerializer):
@@ -198,7 +185,7 @@ class BatchSerializer(serializers.ModelSerializer):
         return job_links(batch, self.context)
 
     def get_records_url(self, batch) -> str:
-        return _absolute(self.context, reverse("extracted-record-list") + f"?batch={batch.pk}")
+        return absolute_url(self.context, reverse("extracted-record-list") + f"?batch={batch.pk}")
 
 
 class BatchDetailSerializer(BatchSerializer):
@@ -228,7 +215,7 @@ class BatchDetailSerializer(BatchSerializer):
         "id": {"type": "integer"}, "text": {"type": "string"}, "url": {"type": "string"}}}})
     def get_sources(self, batch):
         return [
-            {"id": s.pk, "text": str(s), "url": _absolute(self.context, reverse("literature-source-detail", args=[s.pk]))}
+            {"id": s.pk, "text": str(s), "url": absolute_url(self.context, reverse("literature-source-detail", args=[s.pk]))}
             for s in batch.sources.defer("text").order_by("id")
         ]
 

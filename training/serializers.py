@@ -1,13 +1,13 @@
 """The training API's serializers (``training.api`` uses them): model versions with their
 validation metrics, training runs with their progress and job URLs."""
 
-from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
+from core.api_jobs import job_links as core_job_links
+
 from .models import ModelVersion, TrainingRun
 
-JOB_KIND = TrainingRun.job_api_name
 
 # Public name -> dotted path in ModelVersion.metrics (services.validation_metrics' shape).
 VALIDATION_METRICS = {
@@ -32,17 +32,10 @@ ValidationSerializer = inline_serializer(
 )
 
 
-def _absolute(context, url):
-    request = context.get("request")
-    return request.build_absolute_uri(url) if request is not None else url
-
-
 def job_links(run, context):
     """The run's job URLs (core.api_jobs): progress (the page's poll), cancel and retry."""
-    return {
-        name: _absolute(context, reverse(route, kwargs={"kind": JOB_KIND, "pk": run.pk}))
-        for name, route in (("progress_url", "api-job"), ("cancel_url", "api-job-cancel"), ("retry_url", "api-job-retry"))
-    }
+    links = core_job_links(run, context)
+    return {"progress_url": links["status_url"], "cancel_url": links["cancel_url"], "retry_url": links["retry_url"]}
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -94,6 +87,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
     can_retry = serializers.BooleanField(read_only=True)
     duration_s = serializers.FloatField(read_only=True, allow_null=True)
     model_version = serializers.SerializerMethodField(help_text="The version it produced (null until done)")
+    url = serializers.HyperlinkedIdentityField(view_name="training-run-detail", read_only=True)
     progress_url = serializers.SerializerMethodField()
     cancel_url = serializers.SerializerMethodField()
     retry_url = serializers.SerializerMethodField()
@@ -101,7 +95,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = TrainingRun
         fields = [
-            "id", "status", "status_display", "trigger", "phase", "progress", "epoch", "total_epochs", "error",
+            "id", "url", "status", "status_display", "trigger", "phase", "progress", "epoch", "total_epochs", "error",
             "finished", "can_cancel", "can_retry", "model_version", "data_size", "n_lab_results", "snapshot_hash",
             "epochs", "seed", "requested_by", "created_at", "queued_at", "started_at", "finished_at", "duration_s",
             "progress_url", "cancel_url", "retry_url",
