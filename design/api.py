@@ -3,7 +3,7 @@
     GET        /api/design-campaigns/                 campaigns, newest first
     POST       /api/design-campaigns/                 a new campaign (experimenter or approver)
     GET/PATCH  /api/design-campaigns/<id>/            one; PATCH changes targets and thresholds
-    GET        /api/design-candidates/?campaign=<id>  candidates with their predictions,
+    GET        /api/design-candidates/?campaign=<id>&round=<id>  candidates with their predictions,
                                                       P(glass), P(BMG), Dmax (80 % interval) and
                                                       top feature contributions
     GET        /api/design-candidates/<id>/recipe/?ingot_g=10&purity=0.9995
@@ -176,7 +176,8 @@ class CampaignViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets
 @extend_schema_view(
     list=extend_schema(
         summary="Candidates with predictions, P(glass), P(BMG), Dmax and its 80 % interval",
-        parameters=[OpenApiParameter("campaign", OpenApiTypes.INT, description="Only this campaign's candidates")],
+        parameters=[OpenApiParameter("campaign", OpenApiTypes.INT, description="Only this campaign's candidates"),
+                    OpenApiParameter("round", OpenApiTypes.INT, description="Only this generation round's candidates")],
     ),
     retrieve=extend_schema(summary="A candidate with its predictions and top feature contributions"),
 )
@@ -191,11 +192,12 @@ class CandidateViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         qs = Candidate.objects.select_related("generation_round", "sample", "campaign").order_by("campaign", "generation_round__number", "rank")
-        campaign = self.request.query_params.get("campaign")
-        if campaign:
-            if not campaign.isdigit():
-                raise exceptions.ValidationError({"campaign": ["A campaign id (a whole number)."]})
-            qs = qs.filter(campaign_id=int(campaign))
+        for param, field, what in (("campaign", "campaign_id", "campaign"), ("round", "generation_round_id", "round")):
+            value = self.request.query_params.get(param)
+            if value:
+                if not value.isdigit():
+                    raise exceptions.ValidationError({param: [f"A {what} id (a whole number)."]})
+                qs = qs.filter(**{field: int(value)})
         return qs
 
     @extend_schema(

@@ -40,6 +40,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from core.api import HasRole, error_body
+from core.api_jobs import job_links
 from core.roles import REVIEWER
 
 from . import selectors, services
@@ -197,8 +198,10 @@ class BatchViewSet(_ListFiltersOnly, mixins.CreateModelMixin, viewsets.ReadOnlyM
         batch = self.get_queryset().get(pk=batch_id)
         if batch.queue_unavailable:  # as the batch pages say it: saved, stays queued, and why
             outcome = f"Batch {batch.name} is saved and stays queued. {batch.error}"
-        body = {"batch": BatchDetailSerializer(batch, context=self.get_serializer_context()).data, "outcome": outcome,
-                "job": job_payload(batch)}
+        context = self.get_serializer_context()
+        # progress_url at the top, as a training run's and a generation round's answers have it
+        body = {"batch": BatchDetailSerializer(batch, context=context).data, "outcome": outcome,
+                "job": job_payload(batch), "progress_url": job_links(batch, context)["status_url"]}
         return Response(body, status=code)
 
     def create(self, request, *args, **kwargs):

@@ -78,6 +78,7 @@ def test_a_reviewer_drives_a_batch_end_to_end(reviewer_api, reviewer, django_cap
     assert response.status_code == 201, response.content
     created = response.json()
     batch_id = created["batch"]["id"]
+    assert created["progress_url"] == created["batch"]["job"]["status_url"]  # at the top, as runs and rounds
     progress = created["batch"]["job"]["status_url"]
     assert progress.endswith(f"/api/jobs/extraction-batches/{batch_id}/")
     assert created["job"]["kind"] == "extraction-batches" and created["outcome"] == "Batch e2e queued."

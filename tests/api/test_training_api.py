@@ -90,7 +90,8 @@ def test_viewer_reads_runs_with_progress_version_and_job_urls(viewer_api):
     assert viewer_api.get(progress_url).json()["status"] == "done"  # the URL works
 
     assert [r["id"] for r in viewer_api.get("/api/training-runs/", {"status": "failed"}).json()["results"]] == [failed.pk]
-    detail = viewer_api.get(f"/api/training-runs/{done.pk}/").json()
+    assert rows[done.pk]["url"].endswith(f"/api/training-runs/{done.pk}/")  # a self link, as batches and XRDs have
+    detail = viewer_api.get(rows[done.pk]["url"]).json()
     assert detail["curves"][-1]["epoch"] == 10 and "log" in detail
 
 

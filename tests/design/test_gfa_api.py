@@ -1,6 +1,6 @@
 """The design API (design.api): campaigns with their GFA targets, candidates with P(BMG), Dmax."""
 
-from design.models import Candidate, DesignCampaign
+from design.models import Candidate, DesignCampaign, GenerationRound
 from ml.rules import DMAX_MAX_MM
 
 from .test_approval import make_candidate
@@ -73,3 +73,18 @@ def test_candidates_expose_the_gfa_predictions(viewer_client, campaign_factory):
     assert first["contributions"] == {"p_bmg": [["Trg_pred", 0.3]]}
     assert second["p_glass"] is None and second["p_bmg"] is None and second["contributions"] == {}
     assert viewer_client.get("/api/design-candidates/?campaign=x").status_code == 400
+
+
+def test_candidates_filter_by_round(viewer_client, campaign_factory):
+    campaign = campaign_factory()
+    first = make_candidate(campaign)
+    later = make_candidate(campaign, "Zr60Cu20Al12Ni8", 2)
+    later_round = GenerationRound.objects.create(campaign=campaign, number=2, status="done",
+                                                 model_version=first.generation_round.model_version)
+    Candidate.objects.filter(pk=later.pk).update(generation_round=later_round)
+    ids = [r["id"] for r in viewer_client.get(f"/api/design-candidates/?round={later_round.pk}").json()["results"]]
+    assert ids == [later.pk]
+    both = viewer_client.get(f"/api/design-candidates/?campaign={campaign.pk}").json()["results"]
+    assert {r["id"] for r in both} == {first.pk, later.pk}
+    refused = viewer_client.get("/api/design-candidates/?round=x")
+    assert refused.status_code == 400 and "round id" in refused.content.decode()
