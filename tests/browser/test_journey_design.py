@@ -16,6 +16,7 @@ pytestmark = pytest.mark.browser
 
 from design.models import Candidate
 from lab.models import DSCMeasurement, XRDMeasurement
+from ml.rules import display_k
 from tests.lab.patterns_fixtures import synthetic_xrd_pattern
 from training.models import TrainingRun
 
@@ -80,8 +81,8 @@ def test_approved_candidate_is_cast_measured_validated_and_retrains(
     page.goto(f"{live_server.url}/design/candidates/{candidate.pk}/")
     assert page.inner_text("#candidate-status").strip() == "Validated: glass and thermal targets"
     rows = {r.split("\t")[0].strip(): r for r in page.locator("#comparison tbody tr").all_inner_texts()}
-    assert f"{tg:.1f}" in rows["Tg (K)"] and f"{candidate.tg_k_pred:.1f}" in rows["Tg (K)"]
-    assert f"{tl:.1f}" in rows["Tl (K)"]
+    assert display_k(tg) in rows["Tg (K)"] and display_k(candidate.tg_k_pred) in rows["Tg (K)"]  # the one rounding rule
+    assert display_k(tl) in rows["Tl (K)"]
     assert "%" in rows["Tg (K)"]  # a relative error is shown
     assert page.console_errors == []
 
