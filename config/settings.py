@@ -138,9 +138,9 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 # Files of a lab form that failed validation, kept (signed token, one day) so the person need
 # not upload them again; outside MEDIA_ROOT, shared by every web worker.
 GLASSLOOP_KEPT_UPLOADS_DIR = Path(env_str("GLASSLOOP_KEPT_UPLOADS_DIR", str(VAR_DIR / "kept-uploads")))
-# Issue 18: values in an unresolved conflict stay out of the alloy means and the training rows.
-# Off until the lab decides (on, an alloy whose two sources disagree has no mean until resolved).
-GLASSLOOP_CONFLICTS_OUT_OF_MEANS = env_bool("GLASSLOOP_CONFLICTS_OUT_OF_MEANS", False)
+# Issue 18: values in an unresolved conflict stay visible but out of the alloy means and the
+# training rows until a person resolves the conflict (false: they are averaged in, as before).
+GLASSLOOP_CONFLICTS_OUT_OF_MEANS = env_bool("GLASSLOOP_CONFLICTS_OUT_OF_MEANS", True)
 # Trained models live beside the uploads so one volume keeps both.
 MODEL_ARTEFACT_ROOT = Path(env_str("MODEL_ARTEFACT_ROOT", str(VAR_DIR / "models")))
 

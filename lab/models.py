@@ -70,8 +70,7 @@ def format_dmax(dmax_mm, kind):
 
 def conflicts_leave_means():
     """Values in an unresolved conflict are out of the alloy's means and the training rows
-    (issue 18) when settings.GLASSLOOP_CONFLICTS_OUT_OF_MEANS is true; off by default until the
-    tests that expect conflicting values averaged are updated."""
+    (issue 18) when settings.GLASSLOOP_CONFLICTS_OUT_OF_MEANS is true, the default."""
     return settings.GLASSLOOP_CONFLICTS_OUT_OF_MEANS
 
 

@@ -15,11 +15,13 @@ from mining.models import ExtractedRecord
 
 
 def live_summary(alloy):
-    """The summary computed afresh from the rows, the slow way."""
-    values = list(PropertyValue.objects.filter(alloy=alloy))
+    """The summary computed afresh from the rows, the slow way: means over the values that count
+    (live, and not in a conflict nobody has resolved)."""
+    values = list(PropertyValue.objects.filter(alloy=alloy, retracted_at__isnull=True))
+    counted = [v for v in values if v.counts]
 
     def mean(name):
-        known = [getattr(v, name) for v in values if getattr(v, name) is not None]
+        known = [getattr(v, name) for v in counted if getattr(v, name) is not None]
         return sum(known) / len(known) if known else None
 
     tg, tx, tl = mean("tg_k"), mean("tx_k"), mean("tl_k")
@@ -33,7 +35,7 @@ def live_summary(alloy):
     gfa = services.summarise_gfa(services.alloy_gfa_evidence(rows, castings))
     return {
         "n_samples": Sample.objects.filter(alloy=alloy).count(),
-        "n_values": len(values),
+        "n_values": len(counted),
         "tg_mean_k": tg,
         "tx_mean_k": tx,
         "tl_mean_k": tl,
@@ -69,8 +71,14 @@ def test_experiments_logged_through_the_services(experimenter):
     assert stored_summary(sample.alloy)["n_values"] == 1
     second = services.log_experiment(user=experimenter, composition="Zr46Cu46Al8", label="S-2")
     services.record_dsc(second, user=experimenter, tg_k=730.0, tx_k=790.0, tl_k=1160.0)  # 30 K off: a conflict
+    summary = stored_summary(sample.alloy)  # both values visible, neither in the mean until resolved
+    assert summary["n_samples"] == 2 and summary["n_values"] == 0 and summary["has_conflict"] is True
+    assert summary["tg_mean_k"] is None and summary["trg"] is None
+    assert_summaries_true()
+    value = PropertyValue.objects.filter(alloy=sample.alloy).order_by("pk").first()
+    services.resolve_conflict(value=value, user=experimenter, reason="both casts measured twice", how=services.RESOLVE_KEEP_ALL)
     summary = stored_summary(sample.alloy)
-    assert summary["n_samples"] == 2 and summary["n_values"] == 2 and summary["has_conflict"] is True
+    assert summary["n_values"] == 2 and summary["has_conflict"] is True  # kept both: counted, still marked
     assert summary["tg_mean_k"] == pytest.approx(715.0) and summary["trg"] == pytest.approx(715 / 1155)
     assert_summaries_true()
 
@@ -82,8 +90,9 @@ def test_bulk_import_then_single_edits_and_deletes(tmp_path, experimenter):
     import_alloys(path, user=experimenter)
     assert_summaries_true()
     cuzr = Alloy.objects.get(formula="Cu50Hf50")
-    summary = stored_summary(cuzr)  # the second row disagrees by 30 K: kept, both flagged
-    assert summary["n_values"] == 2 and summary["tl_mean_k"] == 1200.0 and summary["has_conflict"] is True
+    summary = stored_summary(cuzr)  # the second row disagrees by 30 K: kept, both flagged, out of the mean
+    assert summary["n_values"] == 0 and summary["tl_mean_k"] is None and summary["has_conflict"] is True
+    assert cuzr.property_values.filter(conflict=True).count() == 2
     value = cuzr.property_values.first()
     value.tg_k = 640.0  # an edit, as the admin makes it
     value.save()

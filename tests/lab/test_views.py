@@ -378,7 +378,9 @@ def test_alloy_search_by_property_ranges(viewer_client):
 
 def test_alloy_list_shows_means_and_derived_values(viewer_client):
     alloy = make_alloy("Pd41Ni41P18", tg=570, tx=670, tl=990, samples=2)
-    PropertyValue.objects.create(alloy=alloy, origin=PropertyValue.Origin.LITERATURE, tg_k=580, tx_k=680, tl_k=992, conflict=True)
+    # A conflict a person resolved by keeping both values: counted in the mean, still marked.
+    PropertyValue.objects.create(alloy=alloy, origin=PropertyValue.Origin.LITERATURE, tg_k=580, tx_k=680, tl_k=992,
+                                 conflict=True, conflict_resolution="both measured")
     response = viewer_client.get(reverse("lab:alloy_list"))
     (row,) = response.context["alloys"]
     assert row.n_samples == 2 and row.n_values == 2
