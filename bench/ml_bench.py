@@ -23,6 +23,12 @@ relative to the repo. Splits are grouped by composition key (ml.dataprep.grouped
   the outer folds with ONE development split inside outer fold 0's training part (20 % of its
   alloys by composition key held out, as bench/gen_bench.py --dev): model changes are chosen
   there, never on an outer test part, and the outer figures are run once afterwards;
+  Measured once (2026-12-01, ``--forward-only``, 5 outer folds, seed 0; composite weights on
+  inner folds, liquidus block off — both chosen on ``--dev`` beforehand): MAE Tg/Tx/Tl
+  8.88/10.30/20.27 K, R² Trg/γ 0.789/0.758, 80 % coverage 0.81/0.81/0.84 (before the change
+  8.88/10.27/20.19 K, 0.789/0.758: no gain on unseen alloys); with ``--train-extra-thermal
+  gfa_dev.csv`` (91 alloys added; as the site trains) 8.85/9.94/19.83 K, 0.797/0.763, coverage
+  0.82/0.82/0.81. Tl ≤ 19 K and Trg R² ≥ 0.80 are not met; ahead of every baseline on all five;
 * surrogate: grouped stratified CV (same number of folds), SMOTE inside the training folds;
 * other splits (default none): forward and surrogate CV again on ``--split-seeds`` fold assignments (goals
   checked on the mean too: one assignment moved Tl MAE by ±0.7 K and R² Trg by ±0.012);

@@ -96,6 +96,8 @@ Measured, 5-fold grouped CV (791 alloys), MAE Tg/Tx/Tl, R² Trg/γ:
   stays off; both 9.76/10.36/24.41 K. The regular-solution branch with Miedema ΔH (equiatomic
   liquid) overshoots the depression (median liquidus/T̄m 0.30 where the measured Tl/T̄m median is 0.68),
   since strong attraction forms compounds rather than a deeper pure-element branch.
+  Outer score afterwards (bench/ml_bench.py, once): 8.88/10.30/20.27 K, 0.789/0.758 against
+  8.88/10.27/20.19 K, 0.789/0.758 before — the dev gain did not carry over.
 * XGBoost runs single-threaded (``n_jobs=1``): on the shared 2-core machine, 2 OpenMP threads
   competing with other processes made a fit 17× slower (37 s vs 2 s on the test fixture).
 """
