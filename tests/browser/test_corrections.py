@@ -35,7 +35,9 @@ def test_an_experimenter_corrects_a_mistyped_dsc_value(page, live_server, login,
     alloy = Alloy.objects.get()
     login("olga")
     page.goto(f"{live_server.url}/lab/alloys/{alloy.pk}/")
-    assert "841.5 K" in main_text(page)  # the typo is in the mean
+    before = main_text(page)  # the typo conflicts with S-1: both visible, neither averaged in until resolved
+    assert "978.0" in before and "705.0" in before and "841.5 K" not in before
+    assert not [r for r in training_rows() if r["Tg_K"]]
     page.goto(f"{live_server.url}/lab/samples/{bad.sample_id}/")
     page.click(f"a[href='/lab/dsc/{bad.pk}/correct/']")
     page.wait_for_url(re.compile(rf"/lab/dsc/{bad.pk}/correct/$"))
