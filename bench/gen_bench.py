@@ -91,29 +91,17 @@ from ml.gan import CGAN, GAN, fractions_matrix, postprocess_fractions, set_torch
 from ml.inverse_design import NOVELTY_L1, TrainingReference, design, generate_fractions, make_target  # noqa: E402
 from ml.metrics import nearest_distances, wasserstein  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from ml_bench import r  # noqa: E402  (JSON-safe rounding, as ml_bench prints)
+
 GOAL_RATIO, GOAL_NOVEL, GOAL_PLAUSIBLE, GOAL_ERROR, GOAL_SECONDS = 1.25, 0.50, 0.90, 0.05, 5.0
 DESIGN_SHARPEN = 1.5  # ml.inverse_design.design's default
-
-
-def r(x, nd=4):
-    if isinstance(x, dict):
-        return {k: r(v, nd) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [r(v, nd) for v in x]
-    if isinstance(x, (float, np.floating)):
-        return None if not np.isfinite(x) else round(float(x), nd)
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, np.bool_):
-        return bool(x)
-    return x
 
 
 def oracle_model(compositions, y, seed):
     """XGBoost on Magpie features, one regressor per Tg/Tx/Tl: ``predict(F over vocab) -> (n, 3)``."""
     import xgboost as xgb
 
-    sys.path.insert(0, str(ROOT / "bench"))
     from ml_bench import BASELINE_XGB  # the plain baseline's fixed settings
     from ml.magpie import magpie_features, magpie_table
 

@@ -653,59 +653,10 @@ BOMB_COMPOSITION = "Zr55Cu30Al10Ni5"
 
 def build_bomb(path, rows):
     """An XLSX whose one sheet holds ``rows`` data rows (composition, Tg_K, Tx_K, Tl_K) under a
-    header, written part by part into the zip (never held whole in memory): 2 million rows are
-    about 0.6 MB on disk and 168 MB of sheet XML once expanded."""
-    import zipfile
+    header, streamed into the zip (bench/xlsx_bomb.py): 2 million rows are about 0.6 MB on disk."""
+    from xlsx_bomb import xlsx_bomb  # beside this script
 
-    parts = {
-        "[Content_Types].xml": (
-            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-            '<Default Extension="xml" ContentType="application/xml"/>'
-            '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
-            '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
-            '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
-            "</Types>"),
-        "_rels/.rels": (
-            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-            '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>'
-            "</Relationships>"),
-        "xl/workbook.xml": (
-            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-            '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
-            'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
-            '<sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>'),
-        "xl/_rels/workbook.xml.rels": (
-            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-            '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
-            '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>'
-            "</Relationships>"),
-        "xl/sharedStrings.xml": (
-            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-            '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="5" uniqueCount="5">'
-            + "".join(f"<si><t>{t}</t></si>" for t in ("composition", "Tg_K", "Tx_K", "Tl_K", BOMB_COMPOSITION))
-            + "</sst>"),
-    }
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        for name, text in parts.items():
-            archive.writestr(name, text)
-        with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
-            sheet.write(b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-                        b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
-                        b'<row r="1"><c t="s"><v>0</v></c><c t="s"><v>1</v></c><c t="s"><v>2</v></c><c t="s"><v>3</v></c></row>')
-            # Rows without their optional r="n" (readers count them): identical rows compress
-            # ~1000:1, as the issue's 735 KB file that expanded to 2 million rows.
-            row = b'<row><c t="s"><v>4</v></c><c><v>650</v></c><c><v>730</v></c><c><v>1100</v></c></row>'
-            chunk = []
-            for _ in range(rows):
-                chunk.append(row)
-                if len(chunk) == 20_000:
-                    sheet.write(b"".join(chunk))
-                    chunk = []
-            sheet.write(b"".join(chunk) + b"</sheetData></worksheet>")
+    xlsx_bomb(path, rows, composition=BOMB_COMPOSITION, values=(650, 730, 1100))
     return path
 
 

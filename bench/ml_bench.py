@@ -92,6 +92,8 @@ def r(x, nd=4):
         return None if not np.isfinite(x) else round(float(x), nd)
     if isinstance(x, np.integer):
         return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
     return x
 
 

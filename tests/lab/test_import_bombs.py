@@ -2,81 +2,20 @@
 site down, parsed inside the upload request. The upload form now only checks what is cheap (type,
 size, a workbook's zip directory); the worker reads the rows and stops at the first limit passed,
 with a message naming it. The bombs are built here, small enough for CI (a low limit instead of
-2 million rows); ``xlsx_bomb`` also builds the full-size one for the measurement in the report.
+2 million rows); ``bench/xlsx_bomb.py`` also builds the full-size one for the measurement in the report.
 """
 
 import io
-import zipfile
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 from django.urls import reverse
 
+from bench.xlsx_bomb import xlsx_bomb
 from lab import tables
 from lab.importing import run_alloy_import
 from lab.models import Alloy, AlloyImport
-
-_PARTS = {
-    "[Content_Types].xml": (
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-        '<Default Extension="xml" ContentType="application/xml"/>'
-        '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
-        '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
-        '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
-        "</Types>"
-    ),
-    "_rels/.rels": (
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-        '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>'
-        "</Relationships>"
-    ),
-    "xl/workbook.xml": (
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-        '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
-        'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
-        '<sheets><sheet name="alloys" sheetId="1" r:id="rId1"/></sheets></workbook>'
-    ),
-    "xl/_rels/workbook.xml.rels": (
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-        '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
-        '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>'
-        "</Relationships>"
-    ),
-    "xl/sharedStrings.xml": (
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-        '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="5" uniqueCount="5">'
-        "<si><t>composition</t></si><si><t>Tg_K</t></si><si><t>Tx_K</t></si><si><t>Tl_K</t></si><si><t>Cu50Zr50</t></si></sst>"
-    ),
-}
-_HEADER_ROW = '<row><c t="s"><v>0</v></c><c t="s"><v>1</v></c><c t="s"><v>2</v></c><c t="s"><v>3</v></c></row>'
-_DATA_ROW = '<row><c t="s"><v>4</v></c><c><v>670</v></c><c><v>720</v></c><c><v>1200</v></c></row>'
-
-
-def xlsx_bomb(target, rows, *, unused_strings=0):
-    """Write a valid workbook of ``rows`` identical rows (Cu50Zr50, 670, 720, 1200) under a header,
-    its sheet streamed into the zip (deflate, level 9): 2 million rows are ~150 MB of XML in
-    well under 1 MB. ``unused_strings`` one-letter shared strings no cell uses are added (the
-    other kind of bomb). ``target``: a path or a binary file."""
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        for name, text in _PARTS.items():
-            if name == "xl/sharedStrings.xml" and unused_strings:
-                text = text.replace("</sst>", "<si><t>a</t></si>" * unused_strings + "</sst>")
-            archive.writestr(name, text)
-        with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
-            sheet.write(b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-                        b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>')
-            sheet.write(_HEADER_ROW.encode())
-            chunk = (_DATA_ROW * 10_000).encode()
-            whole, rest = divmod(rows, 10_000)
-            for _ in range(whole):
-                sheet.write(chunk)
-            sheet.write((_DATA_ROW * rest).encode())
-            sheet.write(b"</sheetData></worksheet>")
 
 
 def _bomb(rows, **kwargs):
