@@ -10,6 +10,7 @@ import io
 import re
 
 import pytest
+from django.urls import reverse
 
 pytestmark = pytest.mark.browser
 
@@ -169,3 +170,27 @@ def test_reviewer_types_celsius_and_approves_all_clean_records_in_the_background
     assert page.inner_text("#bulk-summary") == "Approved 2 clean records (2 new alloys); 1 left for review: 1 flagged: ungrounded."
     assert ExtractedRecord.objects.filter(batch_id=batch_id, status="approved").count() == 2
     assert page.console_errors == [], "\n".join(page.console_errors)
+
+
+def test_a_reviewer_only_user_reviews_from_the_home_page(page, live_server, login, make_user, settings):
+    """Issue 18: a user given only the reviewer role (no viewer group) lands on the dashboard,
+    follows its review link to the queue and approves a record: no 403 on the way."""
+    strict_csp(settings)
+    reviewer = make_user("rita", "reviewer")
+    summary = mining_services.import_extracted(io.StringIO(CSV), batch_name="home batch", user=reviewer)
+    clean = ExtractedRecord.objects.get(batch_id=summary["batch_id"], composition_raw=CLEAN)
+
+    login("rita")
+    response = page.goto(f"{live_server.url}/")
+    assert response.status == 200
+    link = page.locator("#dash-review a", has_text="waiting for review")
+    assert link.locator(".count").inner_text() == "3"
+    with page.expect_navigation():
+        link.click()
+    assert page.url == f"{live_server.url}{reverse('mining:review_queue')}" and queue_rows(page).count() == 3
+    select_row(page, CLEAN)
+    with page.expect_navigation():
+        page.keyboard.press("a")
+    assert f"Record {clean.pk} approved." in main_text(page)
+    assert ExtractedRecord.objects.get(pk=clean.pk).status == ExtractedRecord.Status.APPROVED
+    assert not page.console_errors, page.console_errors
