@@ -1,9 +1,12 @@
 import re
 
 from django import template
+from django.utils.html import conditional_escape as esc
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
+from core.links import pk_url
+from core.templatetags.formatting import kelvin
 from mining.validation import formula_parts
 
 register = template.Library()
@@ -56,11 +59,6 @@ def review_rows(context, records, can_review):
     """The review queue's rows, as the per-row template wrote them, built in Python: the
     queue's 50 rows with their filters, links and two forms each were most of the page's
     time (~160 ``{% url %}`` and thousands of variable lookups per page)."""
-    from django.utils.html import conditional_escape as esc
-
-    from core.links import pk_url
-    from core.templatetags.formatting import kelvin
-
     records = list(records)
     if not records:
         return mark_safe('<tr><td colspan="9" class="muted">Nothing to review with these filters.</td></tr>\n')
