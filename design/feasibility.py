@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 from ml.composition import Composition
+from ml.rules import display_k
 
 from . import generation
 from .models import DMAX_TARGET, TARGET_PROPERTIES
@@ -34,7 +35,7 @@ def _amount(name, value):
     if name in ("trg", "gamma"):
         return f"{value:.3f}"
     if unit == "K":
-        return f"{value:.0f} K"
+        return f"{display_k(value, 0)} K"
     return f"{value:.1f} {unit}"
 
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from core import jobs
 from lab.models import Alloy, Sample
 from ml.composition import parse_composition
+from ml.rules import display_k
 
 from . import generation
 from .models import Candidate, CandidateEvent, DesignCampaign, GenerationRound, status_label
@@ -343,8 +344,8 @@ def approve_candidate(candidate, *, user, note=""):
             label=label,
             notes=(
                 f"Design candidate {candidate.label} of campaign “{candidate.campaign.name}” "
-                f"(model v{candidate.model_version_id}). Predicted Tg {candidate.tg_k_pred:.0f} K, "
-                f"Tx {candidate.tx_k_pred:.0f} K, Tl {candidate.tl_k_pred:.0f} K{_gfa_note(candidate)}."
+                f"(model v{candidate.model_version_id}). Predicted Tg {display_k(candidate.tg_k_pred, 0)} K, "
+                f"Tx {display_k(candidate.tx_k_pred, 0)} K, Tl {display_k(candidate.tl_k_pred, 0)} K{_gfa_note(candidate)}."
                 + (f"\nApproval note: {note}" if note else "")
             ),
         )

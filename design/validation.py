@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ml.rules import display_k
+
 from .generation import PROPERTIES, derived
 
 PENDING, OK, INCOMPLETE, MISSED, FAILED = "pending", "ok", "incomplete", "missed", "failed"
@@ -62,7 +64,7 @@ def glass_part(xrd_verdict, diameter_mm, targets) -> Part:
 
 
 def _fmt(name, value):
-    return f"{value:.3f}" if name in ("trg", "gamma") else f"{value:.0f} K"
+    return f"{value:.3f}" if name in ("trg", "gamma") else f"{display_k(value, 0)} K"
 
 
 def thermal_part(tg, tx, tl, targets) -> Part:

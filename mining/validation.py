@@ -223,7 +223,7 @@ def check_outliers(records_with_comp, predictor):
             mean, std = float(means[i]), max(float(stds[i]), OUTLIER_MIN_STD_K)
             z = abs(value - mean) / std
             if z > OUTLIER_SIGMA:
-                reasons.append(f"{label} = {_fmt(value)} K is {z:.1f}σ from the model's {mean:.0f} ± {std:.0f} K")
+                reasons.append(f"{label} = {_fmt(value)} K is {z:.1f}σ from the model's {rules.display_k(mean, 0)} ± {rules.display_k(std, 0)} K")
         if reasons:
             out[id(record)] = flag(OUTLIER, "; ".join(reasons) + ".")
     return out

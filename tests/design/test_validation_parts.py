@@ -39,6 +39,11 @@ def test_thermal_part():
     assert thermal_part(702, 770, None, {"dmax_mm": {"min": 2}}).text == "thermal ✓ (DSC: Tg 702 K; no thermal target)"
 
 
+def test_thermal_part_rounds_a_half_kelvin_up_as_the_pages_do():
+    # f"{702.5:.0f}" gives "702" (half to even); every page rounds halves up (ml.rules.display_k).
+    assert thermal_part(702.5, 770, 1130, TARGETS).text == "thermal ✓ (DSC: Tg 703 K, Trg 0.622)"
+
+
 @pytest.fixture
 def approved(campaign_factory, approver):
     c = make_candidate(campaign_factory(targets=TARGETS))
