@@ -141,25 +141,37 @@ class ControlCharacterMiddleware:
 # The site's policy (GLASSLOOP_CSP=on): scripts, styles, images, fonts and fetches from the site
 # only; never plugins, a foreign <base>, a form posting elsewhere or a frame around a page.
 # Scripts only from static files: no inline <script>, on…= attribute or javascript: link runs
-# (data reaches scripts through data-* attributes or json_script), no 'unsafe-eval'; the
-# every-page browser crawl runs under this policy (tests/browser/test_every_page.py). Style
-# attributes are still allowed ('unsafe-inline' in style-src): progress bars set their width
-# in the markup, and Swagger UI's and the admin's pages carry inline styles.
+# (data reaches scripts through data-* attributes or json_script), no 'unsafe-eval'; styles only
+# from static files too: no <style> element or style="…" attribute (a progress bar is a
+# <progress>; scripts set sizes through el.style, which a policy allows). The every-page
+# browser crawl runs under this policy (tests/browser/test_every_page.py).
 SITE_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; "
     "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
     "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
+# The same policy with inline styles allowed (styles only; scripts stay the site's files), for
+# markup that is not ours to change: Swagger UI (/api/docs/) and the Django admin (/admin/)
+# carry style attributes, and a plot's SVG (matplotlib's <style> and style="…") when it is
+# opened as a page of its own rather than shown in an <img>.
+INLINE_STYLES_POLICY = SITE_POLICY.replace("style-src 'self';", "style-src 'self' 'unsafe-inline';")
+INLINE_STYLES_PATHS = ("/api/docs/", "/admin/")
+INLINE_STYLES_TYPES = ("image/svg+xml",)
 
 
-def content_security_policy():
-    """The header's value from settings.GLASSLOOP_CSP: "" or off (none), on (SITE_POLICY), or a policy."""
+def content_security_policy(path="", content_type=""):
+    """The header's value from settings.GLASSLOOP_CSP: "" or off (none), on (SITE_POLICY, or
+    INLINE_STYLES_POLICY for the paths and types above), or a policy of one's own (everywhere)."""
     from django.conf import settings
 
     value = settings.GLASSLOOP_CSP.strip()
     if value.lower() in ("", "off"):
         return ""
-    return SITE_POLICY if value.lower() == "on" else value
+    if value.lower() != "on":
+        return value
+    if path.startswith(INLINE_STYLES_PATHS) or content_type.split(";")[0].strip() in INLINE_STYLES_TYPES:
+        return INLINE_STYLES_POLICY
+    return SITE_POLICY
 
 
 class ContentSecurityPolicyMiddleware:
@@ -170,7 +182,7 @@ class ContentSecurityPolicyMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        policy = content_security_policy()
+        policy = content_security_policy(request.path_info, response.get("Content-Type", ""))
         if policy and "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = policy
         return response

@@ -157,5 +157,5 @@ def filter_fields(form):
             if len(_FIELD_HTML) >= _FIELD_HTML_MAX:
                 _FIELD_HTML.clear()
             _FIELD_HTML[key] = html
-        out.append(f'<span style="display:inline-block;margin-right:1rem">{html}</span>')
+        out.append(f'<span class="filter-field">{html}</span>')
     return mark_safe("".join(out))

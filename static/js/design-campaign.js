@@ -11,7 +11,8 @@
       if (r) {
         document.getElementById("round-status").textContent = r.status_display;
         document.getElementById("round-message").textContent = r.message;
-        document.getElementById("round-progress").style.width = Math.round(100 * r.progress) + "%";
+        var bar = document.getElementById("round-progress");
+        if (bar) { bar.value = r.progress; bar.textContent = Math.round(100 * r.progress) + " %"; }
         document.getElementById("round-error").textContent = r.error;
         if (r.finished) { window.location.reload(); return; }
       }

@@ -18,7 +18,7 @@
           set("st-records", s.records_found);
           set("st-tokens", s.prompt_tokens + " prompt + " + s.completion_tokens + " completion");
           var bar = document.getElementById("st-bar");
-          if (bar) { bar.style.width = (100 * s.sources_done / Math.max(1, s.sources_total)) + "%"; }
+          if (bar) { bar.max = Math.max(1, s.sources_total); bar.value = s.sources_done; }
           if (s.finished) { window.location.reload(); } else { window.setTimeout(poll, 2000); }
         })
         .catch(function () { window.setTimeout(poll, 5000); });

@@ -35,7 +35,7 @@
         text("phase", s.phase);
         text("epoch", s.total_epochs ? "epoch " + s.epoch + "/" + s.total_epochs : "");
         var bar = document.getElementById("progress");
-        if (bar) { bar.style.width = Math.round(100 * s.progress) + "%"; }
+        if (bar) { bar.value = s.progress; bar.textContent = Math.round(100 * s.progress) + " %"; }
         text("error", s.error);
       });
     }

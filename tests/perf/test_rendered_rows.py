@@ -294,7 +294,7 @@ def test_queue_filter_fields_are_the_form_loop():
 
     source = mining_services.create_source(text="Zr55Cu30Al10Ni5 has Tg = 680 K.", doi="10.1000/rows.2")
     batch = mining_services.create_batch(name="filters <b>", sources=[source], extractor="rules", enqueue=False)
-    loop = ('{% for field in form %}<span style="display:inline-block;margin-right:1rem">{{ field.label_tag }} {{ field }}'
+    loop = ('{% for field in form %}<span class="filter-field">{{ field.label_tag }} {{ field }}'
             "</span>{% endfor %}")
     for data in (None, {"status": "pending"}, {"batch": str(batch.pk), "flag": "none"}, {"batch": "999999", "element": "Xx Yy"},
                  {"batch": "abc", "status": "nope"}):
