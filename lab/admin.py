@@ -1,13 +1,20 @@
-"""Django admin for every lab record, with history (simple_history) and import/export."""
+"""Django admin for every lab record, with history (simple_history) and export.
+
+Tables are imported on the lab's import page (/lab/imports/: an AlloyImport, parsed on the
+worker with the upload limits, issue 16), never in an admin request: the alloy list's Import
+button links there, and the old admin import address redirects there without reading a file.
+"""
 
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
-from import_export.admin import ExportMixin, ImportExportModelAdmin
+from django.shortcuts import redirect
+from django.urls import path
+from import_export.admin import ExportMixin
 from simple_history.admin import SimpleHistoryAdmin
 
 from .models import Alloy, AlloyImport, Correction, DSCMeasurement, PropertyValue, Reference, Sample, XRDMeasurement
-from .resources import AlloyResource, LiteratureTableResource, PropertyValueResource
+from .resources import AlloyResource, PropertyValueResource
 
 
 class CorrectionAdminForm(forms.ModelForm):
@@ -78,20 +85,25 @@ class PropertyValueInline(admin.TabularInline):
 
 
 @admin.register(Alloy)
-class AlloyAdmin(ImportExportModelAdmin, SimpleHistoryAdmin):
-    # Import goes through the import service (same outcomes as manage.py import_alloys).
-    resource_classes = [LiteratureTableResource]
+class AlloyAdmin(ExportMixin, SimpleHistoryAdmin):
+    resource_classes = [AlloyResource]
+    # The change list's Export button (import_export's) and an Import link to the lab's page.
+    import_export_change_list_template = "admin/lab/alloy/change_list_export.html"
     list_display = ("formula", "name", "base_element", "n_elements", "gfa_class", "dmax_mm", "created_by", "created_at")
     list_filter = ("base_element", "n_elements", "gfa_class", "gfa_conflict")
     search_fields = ("formula", "composition_key", "name")
     readonly_fields = ("composition_key", "formula", "fractions", "base_element", "n_elements", "created_by", "created_at")
     inlines = [PropertyValueInline]
 
-    def get_import_resource_classes(self, request):
-        return [LiteratureTableResource]
+    def get_urls(self):
+        # Before the admin's own: "import/" would otherwise be read as an alloy's id.
+        info = self.opts.app_label, self.opts.model_name
+        return [path("import/", self.admin_site.admin_view(self.import_view), name="%s_%s_import" % info),
+                *super().get_urls()]
 
-    def get_export_resource_classes(self, request):
-        return [AlloyResource]
+    def import_view(self, request):
+        """Old links and forms to the admin's import land on the lab's import page; a posted file is not read."""
+        return redirect("lab:import_list")
 
 
 @admin.register(Reference)

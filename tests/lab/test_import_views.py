@@ -161,21 +161,39 @@ def test_admin_changelists_load(admin_client):
         assert model in admin.site._registry
         url = reverse(f"admin:lab_{model._meta.model_name}_changelist")
         assert admin_client.get(url).status_code == 200, url
-    assert admin_client.get(reverse("admin:lab_alloy_import")).status_code == 200
+    assert admin_client.get(reverse("admin:lab_alloy_export")).status_code == 200
     assert admin_client.get(reverse("admin:lab_propertyvalue_export")).status_code == 200
 
 
 @pytest.mark.django_db
-def test_admin_import_uses_the_import_service(admin_client):
-    model_admin = admin.site._registry[Alloy]
-    formats = model_admin.get_import_formats()
-    csv_index = next(i for i, f in enumerate(formats) if f().get_title().lower() == "csv")
-    response = admin_client.post(
-        reverse("admin:lab_alloy_import"),
-        {"resource": "0", "format": str(csv_index), "import_file": upload()},
-    )
-    page = response.content.decode()
-    assert response.status_code == 200
-    assert "unknown element symbol &#x27;Qq&#x27; at position 9" in page  # the parser's reason, verbatim
-    assert "conflict" in page
-    assert not Alloy.objects.exists()  # the preview is a dry run
+def test_the_admin_alloy_list_offers_the_import_page_and_export(admin_client):
+    """Issue 16: a table is parsed on the worker, so the admin's Import is the lab's import page."""
+    page = admin_client.get(reverse("admin:lab_alloy_changelist")).content.decode()
+    assert f'href="{reverse("lab:import_list")}" class="import_link"' in page
+    assert f'href="{reverse("admin:lab_alloy_export")}' in page
+    assert 'action="/admin/lab/alloy/import' not in page and "process_import" not in page
+
+
+@pytest.mark.django_db
+def test_the_old_admin_import_address_reads_no_file(admin_client, monkeypatch):
+    """GET or POST (a bookmarked form), it redirects to the lab's import page; nothing is parsed."""
+    from lab import importing, tables
+
+    def no_parse(*args, **kwargs):
+        raise AssertionError("a table was parsed in the request")
+
+    monkeypatch.setattr(tables, "read_table", no_parse)
+    monkeypatch.setattr(importing, "read_table", no_parse)
+    url = reverse("admin:lab_alloy_import")
+    assert url == "/admin/lab/alloy/import/"
+    for response in (admin_client.get(url), admin_client.post(url, {"resource": "0", "format": "0", "import_file": upload()})):
+        assert response.status_code == 302 and response["Location"] == reverse("lab:import_list")
+    assert not Alloy.objects.exists() and not AlloyImport.objects.exists()
+    assert admin_client.post(reverse("admin:lab_alloy_changelist") + "process_import/", {}).status_code in (302, 404)
+    assert not Alloy.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_old_admin_import_address_is_for_staff_only(client):
+    response = client.get(reverse("admin:lab_alloy_import"))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("admin:login"))

@@ -95,3 +95,13 @@ def test_run_batch_export_neutralises_formulae(tmp_path):
     row = next(csv.DictReader(path.open(encoding="utf-8")))
     assert row["composition"] == "'=HYPERLINK(\"http://x\")"
     assert row["Tg_K"] == "683"
+
+
+def test_the_admin_export_page_neutralises_formulae(admin_client, nasty_alloys):
+    """The admin's alloy Export (kept when its Import went to the lab's page) writes no formula."""
+    fields = ["id", "formula", "composition_key", "name", "base_element", "n_elements", "created_at"]
+    response = admin_client.post("/admin/lab/alloy/export/", {"format": "0", "resource": "0",
+                                                               **{f"alloyresource_{f}": "on" for f in fields}})
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert {r["name"] for r in rows} == {"'" + t for t in NASTY} | {"'=1+2"}
