@@ -28,10 +28,16 @@ What it does, in order:
    share the cores with the server; and a profile of each endpoint measured in-process on the
    same database (queries per request, SQL time, wall time, the slowest query).
 
+``--profile-only`` skips 3-6: no server, no clients, only step 7's profile with ``--repeats``
+requests per endpoint (default 200): CPU ms per request in the web process is what to compare
+between versions on a machine that is not quiet (the load's p95 is not). ``--cprofile NAME,...``
+(or ``all``) also prints those endpoints' hottest functions (stdlib cProfile) to stderr.
+
 Only 127.0.0.1 is ever contacted. Usage:
 
     .venv/bin/python bench/load_bench.py [--seconds 30] [--clients 20] [--reseed] [--bombs 2]
         [--pg postgres://postgres@127.0.0.1:5432] [--db glassloop_load] [--redis redis://127.0.0.1:6379/12]
+    .venv/bin/python bench/load_bench.py --profile-only [--repeats 200] [--cprofile alloy_list,api_alloys]
 """
 
 import argparse
@@ -726,9 +732,15 @@ def run_bomb(base, cookies, bomb_path, index, give_up_s, out):
 # ---------------------------------------------------------------- in-process profile
 
 
-def profile(makers, token, repeats=5):
+def profile(makers, token, repeats=5, cprofile_names=(), cprofile_top=30, log=None):
     """Per endpoint, on the same database, no concurrency, after one warm-up request: the
-    median of ``repeats`` requests' queries, SQL ms, wall ms, CPU ms, and the slowest query seen."""
+    median of ``repeats`` requests' CPU ms and wall ms (measured without query capture, whose
+    bookkeeping costs CPU itself), then of up to 5 captured requests' queries and SQL ms, and the
+    slowest query seen. ``cprofile_names``: endpoints whose requests also run under cProfile
+    (after the timed ones); their hottest functions by own and by cumulative CPU time."""
+    import cProfile
+    import pstats
+
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
@@ -737,34 +749,55 @@ def profile(makers, token, repeats=5):
     client = Client()
     client.force_login(get_user_model().objects.get(username=USERNAME))
     out = {}
-    for name, make in makers.items():
-        rng = random.Random(1)
+
+    def request(rng):
         path, uses_token = make(rng)
         extra = {"HTTP_AUTHORIZATION": f"Token {token}"} if uses_token else {}
-        client.get(path, **extra)  # warm-up: template compilation, caches
-        runs, slowest, statuses = [], (0.0, ""), set()
+        return client.get(path, **extra)
+
+    for name, make in makers.items():
+        request(random.Random(0))  # warm-up: template compilation, caches
+        rng = random.Random(1)
+        runs, statuses, sizes = [], set(), []
         for _ in range(repeats):
-            path, uses_token = make(rng)
-            extra = {"HTTP_AUTHORIZATION": f"Token {token}"} if uses_token else {}
-            with CaptureQueriesContext(connection) as ctx:
-                t0, c0 = time.perf_counter(), time.process_time()
-                response = client.get(path, **extra)
-                wall = (time.perf_counter() - t0) * 1000
-                cpu = (time.process_time() - c0) * 1000
+            t0, c0 = time.perf_counter(), time.process_time()
+            response = request(rng)
+            runs.append(((time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000))
             statuses.add(response.status_code)
+            sizes.append(len(response.content))
+        rng = random.Random(1)  # the same requests again, their queries captured
+        captured, slowest = [], (0.0, "")
+        for _ in range(min(repeats, 5)):
+            with CaptureQueriesContext(connection) as ctx:
+                request(rng)
             sql = [(float(q["time"]) * 1000, q["sql"]) for q in ctx.captured_queries]
             slowest = max([slowest] + sql)
-            runs.append((wall, len(sql), sum(t for t, _ in sql), cpu))
+            captured.append((len(sql), sum(t for t, _ in sql)))
         wall = statistics.median(r[0] for r in runs)
-        sql_ms = statistics.median(r[2] for r in runs)
+        sql_ms = statistics.median(c[1] for c in captured)
+        cpu = sorted(r[1] for r in runs)
         out[name] = {
-            "statuses": sorted(statuses), "queries": max(r[1] for r in runs), "median_sql_ms": round(sql_ms, 1),
-            "median_wall_ms": round(wall, 1), "median_python_ms": round(wall - sql_ms, 1),
+            "requests": repeats, "statuses": sorted(statuses), "queries": max(c[0] for c in captured),
+            "median_sql_ms": round(sql_ms, 1), "median_wall_ms": round(wall, 1),
+            "median_python_ms": round(wall - sql_ms, 1),
             # CPU this process spent on the request (Django, no waiting): steadier than the
             # wall time when other programs share the cores.
-            "median_cpu_ms": round(statistics.median(r[3] for r in runs), 1),
+            "median_cpu_ms": round(statistics.median(cpu), 2),
+            "p90_cpu_ms": round(cpu[int(0.9 * (len(cpu) - 1))], 2),
+            "median_bytes": int(statistics.median(sizes)),
             "slowest_query_ms": round(slowest[0], 1), "slowest_query": slowest[1][:400],
         }
+        if name in cprofile_names:
+            profiler = cProfile.Profile(time.process_time)  # CPU, not the wait for PostgreSQL
+            rng = random.Random(1)
+            profiler.enable()
+            for _ in range(repeats):
+                request(rng)
+            profiler.disable()
+            for sort in ("tottime", "cumulative"):
+                text = io.StringIO()
+                pstats.Stats(profiler, stream=text).strip_dirs().sort_stats(sort).print_stats(cprofile_top)
+                (log or print)(f"cProfile of {name} ({repeats} requests) by {sort}:\n{text.getvalue()}")
     return out
 
 
@@ -814,6 +847,12 @@ def main(argv=None):
                              "'' for none")
     parser.add_argument("--reseed", action="store_true", help="drop and recreate the database first")
     parser.add_argument("--no-profile", action="store_true", help="skip the in-process profile")
+    parser.add_argument("--profile-only", action="store_true",
+                        help="no server and no clients: seed (or reuse) the database and print the in-process profile")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="requests per endpoint in the profile (default 5; 200 with --profile-only)")
+    parser.add_argument("--cprofile", default="",
+                        help="comma-separated endpoints (or 'all') whose profiled requests also run under cProfile (stderr)")
     parser.add_argument("--conn-max-age", type=int, default=None,
                         help="DB_CONN_MAX_AGE for gunicorn (default: the environment's, else settings' 60)")
     parser.add_argument("--bombs", type=int, default=0,
@@ -827,6 +866,10 @@ def main(argv=None):
         parser.error("--seconds must be between 0 and 600")
     if args.bombs and not args.redis:
         parser.error("--bombs needs --redis (the Celery broker)")
+    if args.repeats is None:
+        args.repeats = 200 if args.profile_only else 5
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
 
     def log(message):
         print(f"[load_bench] {message}", file=sys.stderr, flush=True)
@@ -835,13 +878,25 @@ def main(argv=None):
     load_before = os.getloadavg()
     ensure_database(args.pg, args.db, args.reseed)
     env = server_env(db_url, args.redis, args.conn_max_age)
-    for name in ("GLASSLOOP_CACHE_URL", "CELERY_BROKER_URL"):  # the in-process profile as the server
+    for name in ("GLASSLOOP_CACHE_URL", "CELERY_BROKER_URL", "DEBUG", "LOG_LEVEL"):  # the in-process profile as the server
         if name in env:
             os.environ[name] = env[name]
     setup_django(db_url)
     state = seed(args.alloys, args.values_per_alloy, args.records, log)
     makers = endpoint_makers(state)
     log(f"endpoints: {', '.join(makers)}")
+    cprofile_names = set(makers) if args.cprofile == "all" else {n for n in args.cprofile.split(",") if n}
+    if cprofile_names - set(makers):
+        parser.error(f"--cprofile: no endpoint {', '.join(sorted(cprofile_names - set(makers)))}")
+    if args.profile_only:
+        report = {"bench": "load-profile", "database": {"engine": "postgresql", "name": args.db, "alloys": state["alloys"],
+                                                         "property_values": state["property_values"]},
+                  "cache": "redis" if args.redis else "per-process", "repeats": args.repeats,
+                  "load_average_before": [round(x, 2) for x in load_before],
+                  "profile": profile(makers, state["token"], args.repeats, cprofile_names, log=log),
+                  "load_average_after": [round(x, 2) for x in os.getloadavg()]}
+        print(json.dumps(report, indent=2))
+        return 0
 
     log_dir = Path(tempfile.mkdtemp(prefix="glassloop-load-"))
     bomb_path = None
@@ -935,7 +990,7 @@ def main(argv=None):
                            **bomb_report(bombs, results, t_start, elapsed)}
         report["goals"]["bombs"] = report["bombs"].pop("goals")
     if not args.no_profile:
-        report["profile"] = profile(makers, state["token"])
+        report["profile"] = profile(makers, state["token"], args.repeats, cprofile_names, log=log)
     print(json.dumps(report, indent=2))
     return 0
 
