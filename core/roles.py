@@ -9,10 +9,11 @@ Superusers hold every role. Every role implies viewer (reading): ``user_roles`` 
 logged-in user with no role reads nothing: every page answers 403, which says whom to ask.
 """
 
-from functools import wraps
+from functools import cache, wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import connections, router
 
 VIEWER = "viewer"
 EXPERIMENTER = "experimenter"
@@ -27,11 +28,37 @@ def user_roles(user):
     if user.is_superuser:
         return set(ALL_ROLES)
     if not hasattr(user, "_glassloop_roles"):
-        held = set(user.groups.filter(name__in=ALL_ROLES).values_list("name", flat=True))
+        held = _held_roles(user)
         if held:  # experimenter, reviewer and approver each imply read access
             held.add(VIEWER)
         user._glassloop_roles = held
     return user._glassloop_roles
+
+
+def _held_roles(user):
+    """The names in ALL_ROLES of the user's groups, read fresh (once per request: a role
+    removed takes effect on the next one).
+
+    Every request asks this, so it is one plain SQL statement: the same query through the ORM
+    (``user.groups.filter(name__in=ALL_ROLES).values_list("name")``) costs ~0.8 ms of CPU to
+    build, five times the rest of it."""
+    groups = user._meta.get_field("groups")  # the ManyToManyField to Group (user may be a lazy object)
+    alias = router.db_for_read(groups.related_model)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(_roles_sql(groups, alias), [user.pk, *ALL_ROLES])
+        return {row[0] for row in cursor.fetchall()}
+
+
+@cache
+def _roles_sql(groups, alias):
+    q = connections[alias].ops.quote_name
+    group = groups.related_model
+    name = q(group._meta.get_field("name").column)
+    return (
+        f"SELECT g.{name} FROM {q(group._meta.db_table)} g"
+        f" INNER JOIN {q(groups.m2m_db_table())} m ON m.{q(groups.m2m_reverse_name())} = g.{q(group._meta.pk.column)}"
+        f" WHERE m.{q(groups.m2m_column_name())} = %s AND g.{name} IN ({', '.join(['%s'] * len(ALL_ROLES))})"
+    )
 
 
 def has_role(user, role):
