@@ -60,7 +60,7 @@ def _todo(user, c):
                 todo.append({"text": f"Import alloys with Tg, Tx and Tl (the models need at least {MIN_ALLOYS})", "url": reverse("lab:import_list")})
         elif c["can_approve"]:
             todo.append({"text": "Train the first model", "url": reverse("ml:model_list")})
-    if c.get("active_version") and c["can_design"] and not c.get("n_campaigns"):
+    if c.get("active_version") and c["can_design"] and not c.get("has_campaigns"):
         todo.append({"text": "Design candidates: start a campaign", "url": reverse("design:campaign_create")})
     if c["can_review"] and c.get("n_pending_records"):
         n = c["n_pending_records"]
@@ -135,12 +135,14 @@ def _design_summary():
         for status, label, role in CANDIDATE_STEPS
     ]
     campaign = _model_or_none("design.DesignCampaign")
-    open_campaigns = []
+    open_campaigns, has_campaigns = [], None
     if campaign is not None:
         open_campaigns = list(campaign.objects.filter(status="open").order_by("-pk")[:5])
+        # An open campaign is a campaign: only without one is the table asked.
+        has_campaigns = bool(open_campaigns) or campaign.objects.exists()
     return {
         "candidate_steps": [s for s in steps if s["count"] is not None],
-        "n_campaigns": _count("design.DesignCampaign"),
+        "has_campaigns": has_campaigns,
         "open_campaigns": open_campaigns,
     }
 
@@ -150,20 +152,31 @@ def _model_summary():
     if version_model is None or run_model is None:
         return {"models_installed": False}
     active = version_model.objects.filter(status="active").first()
-    runs = run_model.objects.order_by("-created_at")
-    live = runs.filter(status__in=(jobs.JobStatus.QUEUED, jobs.JobStatus.RUNNING)).first()
-    latest = runs.first()
+    latest, live = _latest_and_live_run(run_model)
     metrics = (active.metrics or {}).get("validation") or {} if active else {}
     return {
         "models_installed": True,
         "active_version": active,
         "active_metrics": _key_metrics(metrics),
-        "n_versions": version_model.objects.count(),
         "live_run": live,
         "live_run_api_url": reverse("api-job", args=[run_model.job_api_name, live.pk]) if live else "",
         # The newest run when it failed or was cancelled: why there is no (new) model.
         "failed_run": latest if latest is not None and latest.status in (jobs.JobStatus.FAILED, jobs.JobStatus.CANCELLED) else None,
     }
+
+
+LIVE_STATUSES = (jobs.JobStatus.QUEUED, jobs.JobStatus.RUNNING)
+
+
+def _latest_and_live_run(run_model):
+    """(the newest training run, the newest queued or running one), None where there is none.
+    The newest run is often the live one, or there is none: then one query is enough (two plain
+    queries cost less to build than one with subqueries)."""
+    runs = run_model.objects.order_by("-created_at", "-pk")
+    latest = runs.first()
+    if latest is None or latest.status in LIVE_STATUSES:
+        return latest, latest
+    return latest, runs.filter(status__in=LIVE_STATUSES).first()
 
 
 def _key_metrics(validation):

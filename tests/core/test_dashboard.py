@@ -8,6 +8,7 @@ campaign; a user with no role gets the styled 403 page that says whom to ask.
 
 import io
 import re
+from datetime import timedelta
 
 import pytest
 from django.db import models
@@ -270,3 +271,23 @@ def test_a_failed_retrain_is_mentioned_beside_the_active_model(client, viewer):
     client.force_login(viewer)
     model = text(section(html_of(client), "dash-model"))
     assert f"v{active.pk} stays active" in model and "KeyError" in model
+
+
+def test_a_live_run_older_than_a_failed_one_still_shows_its_progress(client, viewer):
+    # The newest run failed; an older one is still queued: its progress is shown (the live run
+    # is looked for beyond the newest one).
+    queued = run(TrainingRun.Status.QUEUED, progress=0.0)
+    failed = run(TrainingRun.Status.FAILED, error="The worker was lost.")
+    TrainingRun.objects.filter(pk=queued.pk).update(created_at=failed.created_at - timedelta(minutes=5))
+    client.force_login(viewer)
+    response = client.get("/")
+    assert (response.context["live_run"], response.context["failed_run"]) == (queued, failed)
+    assert f'data-job-url="/api/jobs/training-runs/{queued.pk}/"' in section(response.content.decode(), "dash-model")
+
+
+def test_no_campaign_yet_is_said_only_when_there_is_none(client, approver):
+    client.force_login(approver)
+    assert "No design campaign yet" in text(section(html_of(client), "dash-design"))
+    DesignCampaign.objects.create(name="Closed one", targets={"tg_k": {"min": 650}}, status=DesignCampaign.Status.CLOSED)
+    design = text(section(html_of(client), "dash-design"))
+    assert "No design campaign yet" not in design and "Open campaigns" not in design
