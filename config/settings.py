@@ -160,6 +160,13 @@ GLASSLOOP_PDF_MAX_STREAM_BYTES = env_int("GLASSLOOP_PDF_MAX_STREAM_BYTES", 25_00
 # parts decompress to more than this many bytes (default 200 MB): a zip bomb.
 GLASSLOOP_TABLE_MAX_ROWS = env_int("GLASSLOOP_TABLE_MAX_ROWS", 200_000, min=1)
 GLASSLOOP_XLSX_MAX_UNCOMPRESSED_BYTES = env_int("GLASSLOOP_XLSX_MAX_UNCOMPRESSED_BYTES", 200_000_000, min=1)
+# Wall-clock limits (seconds) on the worker's reading of an upload: an import of a table (default
+# 300, counted from the job's start, waiting for another import included) and the reading of a
+# PDF's text (default 120). Past it the job stops at its next safe point (every thousand rows
+# read, every few hundred rows imported, every page) and fails naming the limit; nothing it did is
+# kept. The task's Celery soft time limit, 30 s later (core.jobs), stops work stuck in between.
+GLASSLOOP_IMPORT_MAX_SECONDS = env_float("GLASSLOOP_IMPORT_MAX_SECONDS", 300.0, above=0)
+GLASSLOOP_PDF_MAX_SECONDS = env_float("GLASSLOOP_PDF_MAX_SECONDS", 120.0, above=0)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 LOGIN_URL = "login"

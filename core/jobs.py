@@ -27,6 +27,14 @@ A job is a row (a model that inherits ``Job``) and at most one Celery message th
   running jobs whose heartbeat is older than ``GLASSLOOP_JOB_STALE_SECONDS``, and re-sends
   queued jobs whose message was not picked up within ``GLASSLOOP_JOB_REQUEUE_SECONDS`` (a
   broker restarted without persistence loses its queue).
+* **A time limit** (``Deadline``): a kind of work that reads uploads names the setting of its
+  wall-clock limit (``job_time_limit_setting``, e.g. GLASSLOOP_IMPORT_MAX_SECONDS); the work
+  calls ``ctx.check_time()`` at its safe points and is failed with "Stopped after 300 s
+  (GLASSLOOP_IMPORT_MAX_SECONDS): …". Its message carries a Celery soft time limit
+  ``TIME_LIMIT_GRACE_SECONDS`` later, for work stuck between safe points (one huge PDF page):
+  SoftTimeLimitExceeded is raised in the task and fails the job with the same message. The
+  task still returns, so the message is acknowledged as usual (acks_late); a killed worker is
+  handled as before.
 * **Cancel and retry always work** (``cancel``, ``retry``): a queued job is cancelled at once;
   a running one is asked to stop (or, if its heartbeat is stale, cancelled at once).
 """
@@ -40,7 +48,7 @@ import time
 import uuid
 
 from celery import Task, current_app, shared_task
-from celery.exceptions import WorkerLostError
+from celery.exceptions import SoftTimeLimitExceeded, WorkerLostError
 from celery.worker.request import Request
 from django.apps import apps
 from django.conf import settings
@@ -53,6 +61,9 @@ logger = logging.getLogger(__name__)
 
 QUEUE_UNAVAILABLE = "The task queue is unavailable"
 WORKER_LOST = "The worker running this job stopped before it finished"
+# The soft time limit's lead over a job's own limit: the work's next safe point usually stops
+# it first, with what it was doing in the message.
+TIME_LIMIT_GRACE_SECONDS = 30.0
 
 
 class JobStatus(models.TextChoices):
@@ -76,6 +87,8 @@ class Job(models.Model):
     # Who may see it and who may cancel or retry it, on its page and in the API alike.
     job_read_roles = (VIEWER,)
     job_control_roles = ()
+    # The setting holding this kind's wall-clock limit in seconds (see Deadline); "" for none.
+    job_time_limit_setting = ""
 
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
     progress = models.FloatField(default=0.0, help_text="0–1, written while it runs")
@@ -138,6 +151,39 @@ class JobCancelled(Exception):
     """Raised by ``ctx.check_cancel()`` when a person asked the job to stop."""
 
 
+# What the work must let through to run_job (not wrap in its own "unexpected error").
+STOP_EXCEPTIONS = (JobCancelled, JobError, SoftTimeLimitExceeded)
+
+
+class Deadline:
+    """A wall-clock limit on one job's work, named by its setting (issue 16: reading an upload is
+    limited in time as in size). ``check(doing)`` at a safe point raises JobError once it passed."""
+
+    clock = staticmethod(time.monotonic)  # a test's slow fake parser advances a fake one
+
+    def __init__(self, setting, seconds=None):
+        self.setting = setting
+        self.seconds = float(getattr(settings, setting) if seconds is None else seconds)
+        self.started = self.clock()
+
+    @classmethod
+    def for_job(cls, job):
+        """The job's kind's deadline, or None when it has no limit."""
+        return cls(job.job_time_limit_setting) if job.job_time_limit_setting else None
+
+    def passed(self):
+        return self.clock() - self.started > self.seconds
+
+    def message(self, doing=""):
+        text = f"Stopped after {self.seconds:g} s ({self.setting}): the limit passed"
+        text += f" at “{doing}”." if doing else "."
+        return text + " Nothing it did was kept; split the file into smaller ones, or raise the limit."
+
+    def check(self, doing=""):
+        if self.passed():
+            raise JobError(self.message(doing))
+
+
 def job_models():
     return [m for m in apps.get_models() if issubclass(m, Job) and m.job_task_name]
 
@@ -184,12 +230,19 @@ def enqueue(job, *, then="start the broker and worker; the job is sent again aut
     return job
 
 
+def soft_time_limit(model):
+    """The soft time limit (seconds) of the model's messages, or None: its own limit plus grace."""
+    if not model.job_time_limit_setting:
+        return None
+    return getattr(settings, model.job_time_limit_setting) + TIME_LIMIT_GRACE_SECONDS
+
+
 def send(model, pk, task_id, *, then=""):
     """Publish the job's message; if the broker cannot be reached, say so on the job. True if sent."""
     record = model.objects.filter(pk=pk)
     try:
         # retry=False: a request must not hang retrying a broker that is down.
-        _task(model).apply_async(args=[pk], task_id=task_id, retry=False)
+        _task(model).apply_async(args=[pk], task_id=task_id, retry=False, soft_time_limit=soft_time_limit(model))
     except Exception as exc:  # kombu and redis raise many types here; all mean "not sent"
         logger.warning("Could not queue %s %s: %s: %s", model._meta.verbose_name, pk, type(exc).__name__, exc)
         record.filter(status=JobStatus.QUEUED).update(error=f"{QUEUE_UNAVAILABLE} ({type(exc).__name__}: {exc}). {then}".strip())
@@ -286,6 +339,7 @@ class JobContext:
         self.job = job
         self.progress_value = job.progress
         self.message = job.message
+        self.deadline = Deadline.for_job(job)
         self._last_cancel_check = 0.0
         self._lock = threading.Lock()
 
@@ -308,6 +362,18 @@ class JobContext:
         self._last_cancel_check = now
         if type(self.job).objects.filter(pk=self.job.pk, cancel_requested=True).exists():
             raise JobCancelled()
+
+    def check_time(self, doing=None):
+        """Raise JobError naming the limit if the job's kind has one and it passed; ``doing``
+        (default: the last progress message) says where it stopped."""
+        if self.deadline is not None:
+            self.deadline.check(self.snapshot()[1] if doing is None else doing)
+
+    def time_up_message(self):
+        """The failure when the soft time limit interrupted the work between safe points."""
+        if self.deadline is not None:
+            return self.deadline.message(self.snapshot()[1])
+        return "Stopped by the worker's time limit; nothing it did was kept."
 
 
 class _Heartbeat(threading.Thread):
@@ -368,13 +434,17 @@ def run_job(model, pk, work, *, task_id=None):
     job = claim(model, pk, task_id=task_id)
     if job is None:
         return model.objects.filter(pk=pk).first()
+    run = running(job)
     try:
-        with running(job) as ctx:
+        with run as ctx:
             fields = work(job, ctx)
     except JobCancelled:
         finish(job, JobStatus.CANCELLED, message="cancelled while running")
     except JobError as exc:
         fail(job, str(exc))
+    except SoftTimeLimitExceeded:  # the task's soft time limit (see enqueue), between safe points
+        logger.warning("%s stopped by its soft time limit", job.job_label())
+        fail(job, run.ctx.time_up_message())
     except Exception as exc:
         logger.exception("%s failed", job.job_label())
         fail(job, f"Unexpected error: {type(exc).__name__}: {exc}")

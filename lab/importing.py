@@ -56,7 +56,7 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from core.doi import InvalidDOI, validate_doi
 from core.exports import neutralise_row
-from core.jobs import JobCancelled, JobError, assert_owned, enqueue, run_job
+from core.jobs import STOP_EXCEPTIONS, JobError, assert_owned, enqueue, run_job
 from ml import rules
 from ml.composition import CompositionError, parse_composition
 
@@ -286,15 +286,17 @@ def import_alloys(rows_or_path, *, user=None, dry_run=False, source_label="", fi
 
     ``rows_or_path``: a path, bytes, a file object or an iterable of dicts. ``source_label`` is
     recorded on values whose row names no source. ``progress(fraction, message)`` is called
-    every few hundred rows (it may raise to stop: the import is then rolled back), and
+    every few hundred rows, and every thousand while a file is read (it may raise to stop: the
+    import is then rolled back), and
     ``before_commit(report)`` last, inside the transaction (it may raise too). Raises
     ImportFileError for an unreadable file, ConcurrentChange when other writers kept creating
     the same alloys; any other exception means nothing was committed.
     """
     # Only the columns the import uses are read into the rows (a table of thousands of columns
     # costs no memory); "other columns are ignored", as the upload page says.
-    table = read_table(rows_or_path, filename=filename, columns=IMPORTED_COLUMNS)
     progress = progress or (lambda f, m: None)
+    table = read_table(rows_or_path, filename=filename, columns=IMPORTED_COLUMNS,
+                       checkpoint=lambda doing: progress(0.0, doing))
     for attempt in range(1, _ATTEMPTS + 1):
         report = ImportReport(dry_run=dry_run)
         try:
@@ -522,7 +524,10 @@ def run_alloy_import(import_id, *, task_id=None):
 def _run_import(job, ctx):
     def progress(fraction, message):
         ctx.report(fraction, message)
-        ctx.check_cancel()  # raising here rolls the import back
+        # Raising here rolls the import back: GLASSLOOP_IMPORT_MAX_SECONDS passed (counted from
+        # the start of the job, waiting for another import included), or a person cancelled.
+        ctx.check_time(message)
+        ctx.check_cancel()
 
     try:
         # The whole parse happens here, on the worker (the upload form only checks size, type and a
@@ -542,7 +547,7 @@ def _run_import(job, ctx):
         )
     except (ImportFileError, ConcurrentChange) as exc:
         raise JobError(str(exc)) from exc
-    except (JobCancelled, JobError):
+    except STOP_EXCEPTIONS:
         raise
     except Exception as exc:  # recorded for the person; the import itself was rolled back
         logger.exception("Import %s failed", job.pk)

@@ -615,6 +615,7 @@ class AlloyImport(Job):
 
     job_task_name = "lab.run_alloy_import"
     job_api_name = "imports"
+    job_time_limit_setting = "GLASSLOOP_IMPORT_MAX_SECONDS"
     job_read_roles = job_control_roles = (EXPERIMENTER,)
 
     upload = models.FileField(upload_to="imports/%Y/%m/")

@@ -55,13 +55,15 @@ def normalise_header(name):
     return re.sub(r"[\s\-]+", "_", str(name if name is not None else "").strip().lower())
 
 
-def read_table(source, *, filename=None, columns=None):
+def read_table(source, *, filename=None, columns=None, checkpoint=None):
     """Rows of a CSV/XLSX file (path, bytes or file object) or of an iterable of dicts.
 
     Returns a list of ``(line, row)`` with lower-case keys. Raises ImportFileError when the
     file cannot be read or lacks a required column. Entirely empty rows are skipped.
     ``columns``: the (normalised) columns to keep, the others are not read into the rows (a
     table of thousands of columns then costs no memory); None keeps every column.
+    ``checkpoint(doing)`` is called every CHECKPOINT_ROWS rows of a file (the worker's time
+    limit and cancel checks; it may raise to stop reading).
     """
     if isinstance(source, (str, Path)):
         path = Path(source)
@@ -72,14 +74,14 @@ def read_table(source, *, filename=None, columns=None):
             data = path.read_bytes()
         except OSError as exc:
             raise ImportFileError(f"{path}: cannot be read ({exc.strerror or exc}).") from exc
-        return _read_bytes(data, filename, columns)
+        return _read_bytes(data, filename, columns, checkpoint)
     if isinstance(source, (bytes, bytearray)):
-        return _read_bytes(bytes(source), filename or "", columns)
+        return _read_bytes(bytes(source), filename or "", columns, checkpoint)
     if hasattr(source, "read"):
         data = source.read()
         if isinstance(data, str):
             data = data.encode("utf-8")
-        return _read_bytes(data, filename or getattr(source, "name", "") or "", columns)
+        return _read_bytes(data, filename or getattr(source, "name", "") or "", columns, checkpoint)
     # An iterable of mappings (e.g. the starter set or tests).
     rows = []
     for index, row in enumerate(source):
@@ -95,7 +97,10 @@ def _kept(columns, wanted):
     return [(i, col) for i, col in enumerate(columns) if col and (wanted is None or col in wanted)]
 
 
-def _read_bytes(data, filename, columns=None):
+CHECKPOINT_ROWS = 1000
+
+
+def _read_bytes(data, filename, columns=None, checkpoint=None):
     name = str(filename).lower()
     label = Path(str(filename)).name or "the file"
     if not data.strip():
@@ -103,11 +108,11 @@ def _read_bytes(data, filename, columns=None):
     if name.endswith(".xls") and not data.startswith(b"PK"):
         raise ImportFileError(f"{label} is an old .xls workbook; save it as .xlsx or .csv.")
     if name.endswith((".xlsx", ".xlsm")) or data.startswith(b"PK\x03\x04"):
-        return _read_xlsx(data, label, columns)
-    return _read_csv(data, label, columns)
+        return _read_xlsx(data, label, columns, checkpoint)
+    return _read_csv(data, label, columns, checkpoint)
 
 
-def _read_csv(data, label, wanted=None):
+def _read_csv(data, label, wanted=None, checkpoint=None):
     # A NUL in the header line: binary or UTF-16, not a CSV. A NUL further on refuses its row only.
     if b"\x00" in data[:4096].split(b"\n", 1)[0]:
         raise ImportFileError(f"{label} is not a text (CSV) file nor an XLSX workbook.")
@@ -129,6 +134,8 @@ def _read_csv(data, label, wanted=None):
     try:
         for count, values in enumerate(reader, start=1):
             _check_row_count(count, label)
+            if checkpoint is not None and count % CHECKPOINT_ROWS == 0:
+                checkpoint(f"reading row {count:,} of {label}")
             row = {col: (values[i] if i < len(values) else "") for i, col in kept}
             if not _blank(row):
                 rows.append((reader.line_num, _checked(row)))
@@ -311,7 +318,7 @@ def _check_sheets(buffer, label):
         buffer.seek(0)
 
 
-def _read_xlsx(data, label, wanted=None):
+def _read_xlsx(data, label, wanted=None, checkpoint=None):
     from openpyxl import load_workbook
 
     _check_xlsx_size(data, label)
@@ -333,6 +340,8 @@ def _read_xlsx(data, label, wanted=None):
         rows = []
         for line, cells in enumerate(values, start=2):
             _check_row_count(line - 1, label)
+            if checkpoint is not None and (line - 1) % CHECKPOINT_ROWS == 0:
+                checkpoint(f"reading row {line - 1:,} of {label}")
             row = {col: (cells[i] if i < len(cells) else None) for i, col in kept}
             if not _blank(row):
                 rows.append((line, _checked(row)))

@@ -249,6 +249,7 @@ class PdfReading(Job):
 
     job_task_name = "mining.read_pdf"
     job_api_name = "pdf-readings"
+    job_time_limit_setting = "GLASSLOOP_PDF_MAX_SECONDS"
     job_control_roles = (REVIEWER,)
 
     source = models.OneToOneField(LiteratureSource, on_delete=models.CASCADE, related_name="pdf_reading")

@@ -70,7 +70,8 @@ def extract_pdf_text(data, *, on_page=None):
     GLASSLOOP_PDF_MAX_PAGES pages or GLASSLOOP_PDF_MAX_TEXT_CHARS characters of text, or one
     that pypdf stops at a safety limit (a stream decompressing beyond
     GLASSLOOP_PDF_MAX_STREAM_BYTES: a PDF bomb). Runs on the worker (``read_pdf``), never in a
-    web request. ``on_page(done, total)`` is called before each page (progress, cancellation).
+    web request. ``on_page(done, total)`` is called before each page (progress, cancellation,
+    the time limit: what it raises goes through).
     """
     from pypdf import PdfReader, apply_configuration
     from pypdf.errors import FileNotDecryptedError, LimitReachedError
@@ -97,7 +98,7 @@ def extract_pdf_text(data, *, on_page=None):
                         "add the pages with the data, or paste their text."
                     )
                 parts.append(text)
-    except (MiningError, jobs.JobCancelled):
+    except (MiningError, *jobs.STOP_EXCEPTIONS):
         raise
     except LimitReachedError as exc:
         raise MiningError(
@@ -241,6 +242,7 @@ def _read_pdf(reading, ctx):
         if done == 0:
             PdfReading.objects.filter(pk=reading.pk, attempts=reading.attempts).update(pages_total=total)
         ctx.report(done / max(1, total), f"page {done + 1} of {total}")
+        ctx.check_time(f"reading page {done + 1} of {total}")  # GLASSLOOP_PDF_MAX_SECONDS
         ctx.check_cancel()
 
     try:

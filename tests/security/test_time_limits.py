@@ -1,0 +1,240 @@
+"""Time limits on reading uploads on the worker (issue 16): a table import stops after
+GLASSLOOP_IMPORT_MAX_SECONDS, a PDF reading after GLASSLOOP_PDF_MAX_SECONDS, at the work's next
+safe point (core.jobs.Deadline through ctx.check_time), failing with a message that names the
+limit and keeping nothing; the task's Celery soft time limit backs it up between safe points.
+
+The slow parsers here advance a fake clock (Deadline.clock): no test waits or times anything."""
+
+import pytest
+from celery.exceptions import SoftTimeLimitExceeded
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from core import jobs
+from lab import importing, tables
+from lab.models import Alloy, AlloyImport
+from lab.models_imports import ImportRow
+from mining import services as mining_services
+from mining.models import PdfReading
+from tests.security.test_pdf_limits import make_pdf, text_page
+from tests.test_settings import dump, start
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(jobs.Deadline, "clock", staticmethod(fake))
+    return fake
+
+
+def table(rows):
+    lines = ["composition,Tg_K,Tx_K,Tl_K"] + [f"Cu{50 + i % 20}Zr{50 - i % 20},{600 + i % 50},{700 + i % 50},1100"
+                                               for i in range(rows)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def queued_import(rows, name="t.csv"):
+    return AlloyImport.objects.create(upload=ContentFile(table(rows), name=name), original_name=name)
+
+
+# ---------------------------------------------------------------- the settings
+
+
+def test_the_limits_default_to_300_and_120_seconds(tmp_path):
+    out = dump(tmp_path, names=("GLASSLOOP_IMPORT_MAX_SECONDS", "GLASSLOOP_PDF_MAX_SECONDS"))
+    assert out["settings"] == {"GLASSLOOP_IMPORT_MAX_SECONDS": 300.0, "GLASSLOOP_PDF_MAX_SECONDS": 120.0}
+    out = dump(tmp_path, names=("GLASSLOOP_IMPORT_MAX_SECONDS", "GLASSLOOP_PDF_MAX_SECONDS"),
+               GLASSLOOP_IMPORT_MAX_SECONDS=" 45.5 ", GLASSLOOP_PDF_MAX_SECONDS="600")
+    assert out["settings"] == {"GLASSLOOP_IMPORT_MAX_SECONDS": 45.5, "GLASSLOOP_PDF_MAX_SECONDS": 600.0}
+
+
+@pytest.mark.parametrize("name", ["GLASSLOOP_IMPORT_MAX_SECONDS", "GLASSLOOP_PDF_MAX_SECONDS"])
+@pytest.mark.parametrize("value", ["5m", "0", "-1", "nan"])
+def test_a_bad_limit_fails_at_start_with_its_name(tmp_path, name, value):
+    proc = start(tmp_path, **{name: value})
+    assert proc.returncode != 0 and "ImproperlyConfigured" in proc.stderr and f"{name}={value!r}" in proc.stderr
+
+
+# ---------------------------------------------------------------- the helper
+
+
+def test_a_deadline_names_its_setting_once_it_passed(settings, clock):
+    settings.GLASSLOOP_IMPORT_MAX_SECONDS = 300
+    deadline = jobs.Deadline("GLASSLOOP_IMPORT_MAX_SECONDS")
+    clock.now += 300
+    deadline.check("reading row 10 of t.csv")  # not past it yet
+    clock.now += 0.5
+    with pytest.raises(jobs.JobError) as info:
+        deadline.check("reading row 12,000 of t.csv")
+    assert str(info.value) == (
+        "Stopped after 300 s (GLASSLOOP_IMPORT_MAX_SECONDS): the limit passed at “reading row 12,000 of t.csv”. "
+        "Nothing it did was kept; split the file into smaller ones, or raise the limit.")
+
+
+def test_each_kind_that_reads_uploads_names_its_limit(settings):
+    assert AlloyImport.job_time_limit_setting == "GLASSLOOP_IMPORT_MAX_SECONDS"
+    assert PdfReading.job_time_limit_setting == "GLASSLOOP_PDF_MAX_SECONDS"
+    for model in jobs.job_models():  # a limit names a declared setting
+        assert not model.job_time_limit_setting or hasattr(settings, model.job_time_limit_setting), model
+
+
+# ---------------------------------------------------------------- imports
+
+
+@pytest.mark.django_db
+def test_a_slow_import_stops_at_its_limit_and_keeps_nothing(settings, clock, monkeypatch):
+    """A row parser that takes a (fake) second a row: past 5 s the next safe point (every 200
+    rows) stops the job, naming the setting; the import's transaction is rolled back."""
+    settings.GLASSLOOP_IMPORT_MAX_SECONDS = 5
+    prepare = importing._prepare
+
+    def slow_prepare(line, raw):
+        clock.now += 1.0
+        return prepare(line, raw)
+
+    monkeypatch.setattr(importing, "_prepare", slow_prepare)
+    job = importing.run_alloy_import(queued_import(1000).pk)
+    assert job.status == "failed"
+    assert job.error.startswith("Stopped after 5 s (GLASSLOOP_IMPORT_MAX_SECONDS): the limit passed at “reading row 201 of 1,000”."), job.error
+    assert "Nothing it did was kept" in job.error
+    assert not Alloy.objects.exists() and not ImportRow.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_slow_read_of_the_file_stops_at_its_limit(settings, clock, monkeypatch):
+    """The file's own reading (lab.tables) checks the limit every thousand rows too."""
+    settings.GLASSLOOP_IMPORT_MAX_SECONDS = 5
+    checked = tables._checked
+
+    def slow_checked(row):
+        clock.now += 0.01
+        return checked(row)
+
+    monkeypatch.setattr(tables, "_checked", slow_checked)
+    job = importing.run_alloy_import(queued_import(2500, name="big.csv").pk)
+    assert job.status == "failed"
+    assert job.error.startswith("Stopped after 5 s (GLASSLOOP_IMPORT_MAX_SECONDS): the limit passed at “reading row 1,000 of big.csv”."), job.error
+    assert not Alloy.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_import_within_its_limit_is_not_stopped(settings, clock, monkeypatch):
+    settings.GLASSLOOP_IMPORT_MAX_SECONDS = 5
+    prepare = importing._prepare
+
+    def slowish_prepare(line, raw):
+        clock.now += 0.01  # 4 s for the 400 rows
+        return prepare(line, raw)
+
+    monkeypatch.setattr(importing, "_prepare", slowish_prepare)
+    job = importing.run_alloy_import(queued_import(400).pk)
+    assert job.status == "done", job.error
+    assert job.counts["rows"] == 400
+
+
+@pytest.mark.django_db
+def test_the_soft_time_limit_between_safe_points_fails_the_import_with_the_same_message(settings, monkeypatch):
+    """What Celery raises in the task when its soft time limit passes (here: inside one row)."""
+    settings.GLASSLOOP_IMPORT_MAX_SECONDS = 300
+
+    def stuck(line, raw):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(importing, "_prepare", stuck)
+    job = importing.run_alloy_import(queued_import(3).pk)
+    assert job.status == "failed"
+    assert job.error.startswith("Stopped after 300 s (GLASSLOOP_IMPORT_MAX_SECONDS): the limit passed at “reading row 1 of 3”."), job.error
+    assert not Alloy.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_task_message_carries_the_soft_time_limit(settings, monkeypatch):
+    settings.GLASSLOOP_IMPORT_MAX_SECONDS = 300
+    settings.GLASSLOOP_PDF_MAX_SECONDS = 120
+    assert jobs.soft_time_limit(AlloyImport) == 300 + jobs.TIME_LIMIT_GRACE_SECONDS
+    assert jobs.soft_time_limit(PdfReading) == 120 + jobs.TIME_LIMIT_GRACE_SECONDS
+    assert all(jobs.soft_time_limit(m) is None for m in jobs.job_models() if not m.job_time_limit_setting)
+    sent = []
+    task = jobs._task(AlloyImport)
+    monkeypatch.setattr(task, "apply_async", lambda *args, **kwargs: sent.append(kwargs))
+    job = queued_import(1)
+    assert jobs.send(AlloyImport, job.pk, "t-1")
+    assert sent == [{"args": [job.pk], "task_id": "t-1", "retry": False, "soft_time_limit": 330.0}]
+    # The task itself keeps late acks and the worker-lost handling.
+    assert task.acks_late and task.reject_on_worker_lost and task.Request is jobs.JobRequest
+
+
+# ---------------------------------------------------------------- PDF readings
+
+
+def stored_pdf(pages):
+    data = make_pdf([text_page(f"Zr57Cu28Al10Ni5 page {i} Tg = 683 K.") for i in range(pages)])
+    source = mining_services.create_source(upload=SimpleUploadedFile("slow.pdf", data))
+    return source, source.pdf_reading
+
+
+@pytest.mark.django_db
+def test_a_slow_pdf_stops_at_its_limit_and_keeps_no_text(settings, clock, monkeypatch):
+    """A page extractor that takes a (fake) 50 s a page: past 120 s the next page is not read."""
+    from pypdf import PageObject
+
+    settings.GLASSLOOP_PDF_MAX_SECONDS = 120
+    extract = PageObject.extract_text
+
+    def slow_extract(page, *args, **kwargs):
+        clock.now += 50
+        return extract(page, *args, **kwargs)
+
+    monkeypatch.setattr(PageObject, "extract_text", slow_extract)
+    source, reading = stored_pdf(5)
+    reading = mining_services.read_pdf(reading.pk)
+    assert reading.status == "failed"
+    assert reading.error.startswith("Stopped after 120 s (GLASSLOOP_PDF_MAX_SECONDS): the limit passed at “reading page 4 of 5”."), reading.error
+    source.refresh_from_db()
+    assert source.text == ""
+
+
+@pytest.mark.django_db
+def test_the_soft_time_limit_inside_a_pdf_page_fails_the_reading_with_the_same_message(settings, monkeypatch):
+    """Raised inside pypdf (one huge page): not turned into "could not be read"."""
+    from pypdf import PageObject
+
+    settings.GLASSLOOP_PDF_MAX_SECONDS = 120
+
+    def stuck(page, *args, **kwargs):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(PageObject, "extract_text", stuck)
+    source, reading = stored_pdf(2)
+    reading = mining_services.read_pdf(reading.pk)
+    assert reading.status == "failed"
+    # At the last progress message (the page it was reading).
+    assert reading.error.startswith("Stopped after 120 s (GLASSLOOP_PDF_MAX_SECONDS): the limit passed at “page 1 of 2”."), \
+        reading.error
+
+
+@pytest.mark.django_db
+def test_a_pdf_within_its_limit_reads(settings, clock, monkeypatch):
+    from pypdf import PageObject
+
+    settings.GLASSLOOP_PDF_MAX_SECONDS = 120
+    extract = PageObject.extract_text
+
+    def slowish_extract(page, *args, **kwargs):
+        clock.now += 20
+        return extract(page, *args, **kwargs)
+
+    monkeypatch.setattr(PageObject, "extract_text", slowish_extract)
+    source, reading = stored_pdf(5)
+    reading = mining_services.read_pdf(reading.pk)
+    assert reading.status == "done", reading.error
+    source.refresh_from_db()
+    assert "page 4" in source.text
