@@ -14,7 +14,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from core import jobs
-from lab.models import Alloy, Sample
+from lab.models import Alloy, Sample, XRDMeasurement, analysed
 from ml.composition import parse_composition
 from ml.rules import display_k
 
@@ -450,7 +450,7 @@ def record_measurement(sample_id, *, user=None):
     if candidate is None:
         return None
     sample = candidate.sample
-    xrd = sample.xrd_measurements.order_by("-created_at", "-pk").first()
+    xrd = sample.xrd_measurements.filter(analysed(XRDMeasurement)).order_by("-created_at", "-pk").first()  # pending: no result
     dsc = sample.dsc_measurements.order_by("-created_at", "-pk").first()
     changed = False
     for name in ("tg_k", "tx_k", "tl_k"):

@@ -30,6 +30,10 @@ def _after_commit_retrain_check():
 def lab_result_saved(sender, instance, raw=False, **kwargs):
     if raw:  # fixtures being loaded
         return
+    if sender is XRDMeasurement and not instance.is_analysed:
+        # stored, its pattern still to be analysed on the worker (or unreadable): no result yet;
+        # the analysis saves it again with its verdict and this runs then
+        return
     from .services import record_measurement
 
     user = getattr(instance, "operator", None)

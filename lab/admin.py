@@ -124,10 +124,11 @@ class SampleAdmin(CorrectionAdminMixin, SimpleHistoryAdmin):
 
 @admin.register(XRDMeasurement)
 class XRDMeasurementAdmin(CorrectionAdminMixin, SimpleHistoryAdmin):
-    list_display = ("sample", "computed_verdict", "override_verdict", "peak_q_inv_a", "fwhm_inv_a", "measured_on")
-    list_filter = ("computed_verdict", "override_verdict")
+    list_display = ("sample", "analysis_status", "computed_verdict", "override_verdict", "peak_q_inv_a", "fwhm_inv_a", "measured_on")
+    list_filter = ("analysis_status", "computed_verdict", "override_verdict")
     search_fields = ("sample__label", "sample__alloy__formula")
     raw_id_fields = ("sample",)
+    readonly_fields = ("analysis_status",)  # the worker's (XRDAnalysis), not typed
 
     # A cast sample's latest XRD is GFA evidence of its alloy (lab.services.write_gfa_summaries):
     # an edit refreshes the summaries through record_admin_edit, a new one here.

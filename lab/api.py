@@ -21,6 +21,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from core.api import HasRole, error_body
+from core.api_jobs import job_links
 from core.roles import EXPERIMENTER
 from ml.composition import CompositionError
 
@@ -50,6 +51,7 @@ from .serializers import (
     SampleCreateSerializer,
     SampleSerializer,
     VerdictOverrideSerializer,
+    XRDAcceptedSerializer,
     XRDMeasurementSerializer,
     XRDUploadSerializer,
 )
@@ -277,9 +279,13 @@ class SampleViewSet(CorrectionActions, mixins.CreateModelMixin, viewsets.ReadOnl
 @extend_schema_view(
     list=extend_schema(summary="XRD measurements with main peak, FWHM and amorphous verdict"),
     create=extend_schema(
-        summary="Upload an XRD pattern of a sample; it is analysed and the verdict computed",
+        summary="Upload an XRD pattern of a sample: stored at once, analysed on the worker (202; poll progress_url)",
+        description="The request only checks the size, the wavelength and the first 64 KB. The measurement is answered "
+                    "with analysis_status \"pending\" and no verdict; analysis_job.status_url (also progress_url) says how far "
+                    "the worker is. An unreadable pattern fails its job with the reader's sentence (analysis_state); retry "
+                    "with POST analysis_job.retry_url (experimenter).",
         request={"multipart/form-data": XRDUploadSerializer},
-        responses={201: XRDMeasurementSerializer},
+        responses={202: XRDAcceptedSerializer},
     ),
 )
 class XRDMeasurementViewSet(CorrectionActions, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
@@ -296,7 +302,7 @@ class XRDMeasurementViewSet(CorrectionActions, mixins.CreateModelMixin, viewsets
     ordering_fields = ["created_at", "measured_on", "fwhm_inv_a", "peak_q_inv_a"]
 
     def get_queryset(self):
-        return XRDMeasurement.objects.select_related("sample__alloy", "operator").order_by("-created_at", "-pk")
+        return XRDMeasurement.objects.select_related("sample__alloy", "operator", "xrd_analysis").order_by("-created_at", "-pk")
 
     def get_serializer_class(self):
         if self.action == "create":
@@ -316,7 +322,11 @@ class XRDMeasurementViewSet(CorrectionActions, mixins.CreateModelMixin, viewsets
             wavelength_a=data["wavelength_a"],
             measured_on=data.get("measured_on"),
         )
-        return _created(XRDMeasurementSerializer, self.get_queryset().get(pk=xrd.pk), request)
+        context = self.get_serializer_context()
+        xrd = self.get_queryset().get(pk=xrd.pk)
+        body = XRDMeasurementSerializer(xrd, context=context).data
+        body["progress_url"] = job_links(xrd.analysis_job, context)["status_url"]
+        return Response(body, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
         summary="Override (or, with verdict \"\", clear) the amorphous verdict; a reason is required",

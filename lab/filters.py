@@ -8,7 +8,7 @@ from django_filters import rest_framework as filters
 from ml.rules import ElementListError, parse_element_list
 
 from . import selectors
-from .models import GFA_CLASS_CHOICES, Alloy, DSCMeasurement, PropertyValue, Sample, XRDMeasurement
+from .models import GFA_CLASS_CHOICES, Alloy, DSCMeasurement, PropertyValue, Sample, XRDMeasurement, analysed
 
 
 class FloatFilter(filters.NumberFilter):
@@ -97,10 +97,11 @@ class XRDFilterSet(filters.FilterSet):
 
     class Meta:
         model = XRDMeasurement
-        fields = ["sample", "computed_verdict"]
+        fields = ["sample", "computed_verdict", "analysis_status"]
 
     def by_verdict(self, queryset, name, value):
-        return queryset.filter(Q(override_verdict=value) | Q(override_verdict="", computed_verdict=value))
+        # only analysed patterns have a verdict (a pending one is neither)
+        return queryset.filter(analysed(XRDMeasurement)).filter(Q(override_verdict=value) | Q(override_verdict="", computed_verdict=value))
 
 
 class DSCFilterSet(filters.FilterSet):

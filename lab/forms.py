@@ -240,7 +240,8 @@ class XRDFieldsForm(forms.Form):
     )
 
     def clean_xrd(self):
-        """Analyse the upload; leaves ``xrd`` (PreparedXRD or None) in cleaned_data."""
+        """The upload's cheap checks (services.prepare_xrd: the worker analyses it); leaves
+        ``xrd`` (PreparedXRD or None) in cleaned_data."""
         upload = self.cleaned_data.get("xrd_file")
         self.cleaned_data["xrd"] = None
         if not upload:

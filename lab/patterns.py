@@ -136,7 +136,8 @@ def _is_number(token: str) -> bool:
     return bool(_NUMBER.fullmatch(token) or _NONFINITE.fullmatch(token))
 
 
-def read_two_column(data: bytes, *, name: str = "", max_bytes: int = MAX_PATTERN_BYTES) -> tuple[np.ndarray, np.ndarray]:
+def read_two_column(data: bytes, *, name: str = "", max_bytes: int = MAX_PATTERN_BYTES,
+                    min_points: int = MIN_POINTS) -> tuple[np.ndarray, np.ndarray]:
     """Read (x, y) from a two-column text file, sorted by x.
 
     Accepts comma, semicolon (decimal commas allowed), tab or whitespace separated
@@ -195,14 +196,37 @@ def read_two_column(data: bytes, *, name: str = "", max_bytes: int = MAX_PATTERN
                 f"The file has only one column of numbers ({one_column_lines} lines); two are needed: x (2θ or temperature) and y (intensity or heat flow)."
             )
         raise PatternError("No numeric data found: no line starts with two numbers (x, y). Is this the right file?")
-    if len(xs) < MIN_POINTS:
-        raise PatternError(f"Only {len(xs)} data points; at least {MIN_POINTS} are needed.")
+    if len(xs) < min_points:
+        raise PatternError(f"Only {len(xs)} data points; at least {min_points} are needed.")
     x = np.asarray(xs, dtype=float)
     y = np.asarray(ys, dtype=float)
     if not (np.isfinite(x).all() and np.isfinite(y).all()):  # e.g. 1e999 overflows to inf
         raise PatternError("The file contains a value too large to be a number.")
     order = np.argsort(x, kind="stable")
     return x[order], y[order]
+
+
+# The request looks at this much of an uploaded pattern; the whole file is read on the worker.
+PEEK_BYTES = 64 * 1024
+
+
+def check_pattern_head(head: bytes, *, size: int, max_bytes: int = MAX_PATTERN_BYTES) -> None:
+    """The cheap checks a web request makes of a pattern upload (issue 16: reading and
+    analysing a whole 7 MB pattern took ~10 s there): its ``size``, and ``head`` (at most its
+    first ``PEEK_BYTES``) read as read_two_column reads a file, so a binary file, one without
+    two numeric columns or with a NaN near the top is refused at once with the reader's
+    sentence. PatternError otherwise. The whole file is read and analysed on the worker."""
+    if size > max_bytes:
+        raise PatternError(
+            f"The file is {size / 1024 / 1024:.1f} MB; the limit is {max_bytes / 1024 / 1024:.0f} MB. "
+            "A diffraction pattern or DSC curve is normally well under 1 MB."
+        )
+    head = bytes(head[:PEEK_BYTES])
+    whole = size <= len(head)
+    if not whole and b"\n" in head:  # whole lines only: no line or character cut in two
+        head = head[:head.rfind(b"\n") + 1]
+    # A prefix may hold fewer than MIN_POINTS points (a long header); the worker counts them all.
+    read_two_column(head, max_bytes=max_bytes, min_points=MIN_POINTS if whole else 1)
 
 
 # --------------------------------------------------------------------------- XRD

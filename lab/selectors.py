@@ -109,7 +109,8 @@ def samples_with_measurements(queryset=None):
     The XRDs come without their stored ``plot`` (the thinned pattern the plot view draws, the
     largest field of the table): pages show it through plot.svg, which reads it itself."""
     qs = Sample.objects.all() if queryset is None else queryset
-    xrds = _latest_first(XRDMeasurement).select_related("operator").defer("plot")
+    # xrd_analysis: its job's state shows beside a pattern still being analysed (no extra query)
+    xrds = _latest_first(XRDMeasurement).select_related("operator", "xrd_analysis").defer("plot")
     return qs.select_related("alloy", "operator").prefetch_related(
         Prefetch("xrd_measurements", queryset=xrds, to_attr="xrds"),
         Prefetch("dsc_measurements", queryset=_latest_first(DSCMeasurement).select_related("operator"), to_attr="dscs"),
@@ -131,7 +132,7 @@ def sample_detail(pk):
 
 
 def xrd_detail(pk):
-    return get_object_or_404(XRDMeasurement.objects.select_related("sample__alloy", "operator"), pk=pk)
+    return get_object_or_404(XRDMeasurement.objects.select_related("sample__alloy", "operator", "xrd_analysis"), pk=pk)
 
 
 def dsc_detail(pk):
@@ -198,14 +199,15 @@ class CastingEvidence:
 
 
 def casting_evidence(samples):
-    """CastingEvidence of each sample (with ``xrds`` prefetched, newest first) that has an XRD."""
+    """CastingEvidence of each sample (with ``xrds`` prefetched, newest first) that has an
+    analysed XRD, by its latest one: a pattern still being analysed (or unreadable) says nothing."""
     from ml import rules
 
     out = []
     for s in samples:
-        if not s.xrds:
+        x = next((x for x in s.xrds if x.is_analysed), None)
+        if x is None:
             continue
-        x = s.xrds[0]
         cls, kind, bound = rules.class_from_casting(x.is_amorphous, s.diameter_mm)
         out.append(CastingEvidence(sample=s, xrd=x, gfa_class=cls, kind=kind, bound_mm=bound))
     return out

@@ -3,6 +3,10 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core import jobs
+from core.api import IdentityLink
+from core.api_jobs import job_links
+
 from . import selectors
 from .models import (
     CU_KALPHA_WAVELENGTH_A,
@@ -62,7 +66,7 @@ class PropertyValueSerializer(serializers.ModelSerializer):
 class AlloySerializer(serializers.ModelSerializer):
     """An alloy with the mean of its property values over all sources (K) and derived criteria."""
 
-    url = serializers.HyperlinkedIdentityField(view_name="alloy-detail")
+    url = IdentityLink(view_name="alloy-detail")
     elements = serializers.ListField(child=serializers.CharField(), read_only=True, help_text="By descending fraction")
     atomic_percent = serializers.SerializerMethodField(help_text="Element → at.%, by descending fraction")
     n_samples = serializers.IntegerField(read_only=True)
@@ -135,12 +139,13 @@ class AlloyCreateSerializer(serializers.Serializer):
 
 
 class SampleSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="sample-detail")
+    url = IdentityLink(view_name="sample-detail")
     formula = serializers.CharField(source="alloy.formula", read_only=True)
     operator = serializers.SlugRelatedField(slug_field="username", read_only=True)
     xrd_measurements = serializers.SerializerMethodField(help_text="XRD ids, newest first")
     dsc_measurements = serializers.SerializerMethodField(help_text="DSC ids, newest first")
-    latest_verdict = serializers.SerializerMethodField(help_text="Verdict of the newest XRD (amorphous/crystalline)")
+    latest_verdict = serializers.SerializerMethodField(
+        help_text="Verdict of the newest analysed XRD (amorphous/crystalline); null when none is analysed yet")
 
     class Meta:
         model = Sample
@@ -160,7 +165,8 @@ class SampleSerializer(serializers.ModelSerializer):
 
     @extend_schema_field({"type": "string", "nullable": True, "enum": [*XRDMeasurement.Verdict.values, None]})
     def get_latest_verdict(self, sample):
-        return sample.xrds[0].verdict if sample.xrds else None
+        analysed = next((x for x in sample.xrds if x.is_analysed), None)  # a pending pattern says nothing
+        return analysed.verdict if analysed is not None else None
 
 
 class SampleCreateSerializer(serializers.Serializer):
@@ -188,8 +194,11 @@ class XRDMeasurementSerializer(serializers.ModelSerializer):
     sample_label = serializers.CharField(source="sample.label", read_only=True)
     alloy = serializers.IntegerField(source="sample.alloy_id", read_only=True)
     formula = serializers.CharField(source="sample.alloy.formula", read_only=True)
-    verdict = serializers.ChoiceField(choices=XRDMeasurement.Verdict.choices, read_only=True, help_text="The override if any, else the computed verdict")
-    is_amorphous = serializers.BooleanField(read_only=True)
+    verdict = serializers.SerializerMethodField(help_text="The override if any, else the computed verdict; null until analysed")
+    is_amorphous = serializers.SerializerMethodField(help_text="null until the pattern is analysed (never read as crystalline)")
+    analysis_state = serializers.CharField(source="analysis_state_display", read_only=True,
+                                           help_text='"Analysed", "Analysing the pattern…" or "Analysis failed: <why>"')
+    analysis_job = serializers.SerializerMethodField(help_text="The job analysing the pattern on the worker (poll status_url), or null")
     operator = serializers.SlugRelatedField(slug_field="username", read_only=True)
     pattern_url = serializers.HyperlinkedIdentityField(view_name="xrd-measurement-pattern", help_text="The pattern file as uploaded")
 
@@ -198,8 +207,8 @@ class XRDMeasurementSerializer(serializers.ModelSerializer):
         fields = [
             "id", "url", "sample", "sample_label", "alloy", "formula", "wavelength_a", "peak_q_inv_a",
             "peak_two_theta_deg", "fwhm_inv_a", "computed_verdict", "verdict_reason", "override_verdict",
-            "override_reason", "verdict", "is_amorphous", "fwhm_two_theta_deg", "fwhm_wavelength", "analysis",
-            "measured_on", "operator", "pattern_url", "version", "corrected_at", "retracted_at", "retraction_reason",
+            "override_reason", "verdict", "is_amorphous", "analysis_status", "analysis_state", "analysis_job",
+            "fwhm_two_theta_deg", "fwhm_wavelength", "analysis", "measured_on", "operator", "pattern_url", "version", "corrected_at", "retracted_at", "retraction_reason",
             "created_at",
         ]  # fmt: skip
         read_only_fields = fields
@@ -210,6 +219,31 @@ class XRDMeasurementSerializer(serializers.ModelSerializer):
 
     def get_fwhm_wavelength(self, xrd) -> str:
         return f"{xrd.wavelength_a:g} Å ({xrd.wavelength_source})"
+
+    @extend_schema_field({"type": "string", "nullable": True, "enum": [*XRDMeasurement.Verdict.values, None]})
+    def get_verdict(self, xrd):
+        return xrd.verdict or None
+
+    @extend_schema_field({"type": "boolean", "nullable": True})
+    def get_is_amorphous(self, xrd):
+        return xrd.is_amorphous if xrd.is_analysed else None
+
+    @extend_schema_field({"type": "object", "nullable": True, "additionalProperties": True})
+    def get_analysis_job(self, xrd):
+        job = xrd.analysis_job
+        if job is None:
+            return None
+        return {**jobs.status_payload(job), "kind": type(job).job_api_name, **job_links(job, self.context)}
+
+
+class XRDAcceptedSerializer(XRDMeasurementSerializer):
+    """The answer to an upload (202): the measurement, pending, with where to follow its analysis."""
+
+    progress_url = serializers.URLField(read_only=True, help_text="GET: the analysis job's status (core.api_jobs)")
+
+    class Meta(XRDMeasurementSerializer.Meta):
+        fields = XRDMeasurementSerializer.Meta.fields + ["progress_url"]
+        read_only_fields = fields
 
 
 class XRDUploadSerializer(serializers.Serializer):

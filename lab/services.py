@@ -13,6 +13,7 @@ from django.db.models import Avg, Count, Exists, F, FloatField, IntegerField, Ou
 from django.db.models.functions import Coalesce
 from django.utils.text import get_valid_filename
 
+from core import jobs
 from ml import rules
 from ml.composition import Composition, CompositionError, parse_composition
 
@@ -25,7 +26,9 @@ from .models import (
     PropertyValue,
     Sample,
     TemperatureUnit,
+    XRDAnalysis,
     XRDMeasurement,
+    analysed,
     conflicts_leave_means,
     format_dmax,
     gfa_fields,
@@ -227,11 +230,13 @@ def _value_text(reference, source_label, origin, gfa_class, dmax_mm, dmax_kind):
 
 
 def latest_castings(sample_model, xrd_model, alloy_ids):
-    """{alloy_id: [(sample label, diameter_mm, amorphous)]} of the samples with an XRD, each by
-    its latest XRD (the override if any, else the computed verdict)."""
+    """{alloy_id: [(sample label, diameter_mm, amorphous)]} of the samples with an analysed XRD,
+    each by its latest one (the override if any, else the computed verdict). A pattern still
+    being analysed, or one that could not be, is no evidence (not "not amorphous")."""
     latest = {}
     rows = (
-        xrd_model.objects.filter(live(xrd_model), live(sample_model, "sample__"), sample__alloy_id__in=alloy_ids)
+        xrd_model.objects.filter(live(xrd_model), analysed(xrd_model), live(sample_model, "sample__"),
+                                 sample__alloy_id__in=alloy_ids)
         .order_by("sample_id", "created_at", "pk")
         .values_list("sample_id", "sample__alloy_id", "sample__label", "sample__diameter_mm", "override_verdict", "computed_verdict")
     )
@@ -334,8 +339,10 @@ def get_or_create_alloy(composition, *, user=None, name=""):
 # --------------------------------------------------------------------------------------
 # Experiments: samples, XRD and DSC measurements.
 #
-# Uploaded files are read and analysed BEFORE any row is written, so a bad file leaves
-# nothing behind (no sample, no alloy, no file on disk). Files are written to storage only
+# Uploaded files are checked BEFORE any row is written, so a refused file leaves nothing
+# behind (no sample, no alloy, no file on disk). A DSC curve is read and analysed then; an XRD
+# pattern only peeked at (size, binary content, a numeric line in its first 64 KB): it is
+# read and analysed on the worker (XRDAnalysis), and until then its measurement is "pending". Files are written to storage only
 # when their row is saved inside the transaction; if the transaction still fails after
 # that, the files it wrote are deleted again.
 # --------------------------------------------------------------------------------------
@@ -386,7 +393,6 @@ def _storage_name(uploaded_file, default):
 @dataclass(frozen=True)
 class PreparedXRD:
     content: ContentFile
-    analysis: object  # lab.patterns.XRDAnalysis
     wavelength_a: float
 
 
@@ -403,8 +409,10 @@ class PreparedDSC:
 
 
 def prepare_xrd(uploaded_file, *, wavelength_a=CU_KALPHA_WAVELENGTH_A, field="xrd_file"):
-    """Read and analyse an XRD pattern upload; nothing is stored. Raises ValidationError."""
-    from .patterns import PatternError, analyse_xrd_file
+    """The request's cheap checks of an XRD pattern upload; nothing is stored. Raises
+    ValidationError. Only the first 64 KB are looked at (lab.patterns.check_pattern_head): the
+    whole pattern is read and analysed on the worker (analyse_xrd)."""
+    from .patterns import PEEK_BYTES, PatternError, check_pattern_head
 
     if uploaded_file is None:
         raise ValidationError({field: "Choose an XRD pattern file."})
@@ -417,10 +425,10 @@ def prepare_xrd(uploaded_file, *, wavelength_a=CU_KALPHA_WAVELENGTH_A, field="xr
     data = read_upload(uploaded_file, field=field)
     name = _storage_name(uploaded_file, "pattern.xy")
     try:
-        analysis = analyse_xrd_file(data, name=name, wavelength_a=wavelength_a)
+        check_pattern_head(data[:PEEK_BYTES], size=len(data))
     except PatternError as exc:
         raise ValidationError({field: f"{name}: {exc}"}) from exc
-    return PreparedXRD(content=ContentFile(data, name=name), analysis=analysis, wavelength_a=wavelength_a)
+    return PreparedXRD(content=ContentFile(data, name=name), wavelength_a=wavelength_a)
 
 
 def prepare_dsc(*, tg_k, tx_k, tl_k=None, heating_rate_k_min=20.0, curve_file=None, curve_unit=TemperatureUnit.KELVIN):
@@ -536,27 +544,93 @@ def _finite_or_none(value):
     return value if math.isfinite(value) else None
 
 
-def _create_xrd(sample, prepared, *, user, written, measured_on=None):
-    from .plots import xrd_plot_data
-
-    a = prepared.analysis
+def _create_xrd(sample, prepared, *, user, written, measured_on=None, queue=True):
+    """The measurement "pending" with its file, and its XRDAnalysis queued once this commits
+    (``queue=False``: left unsent, for analyse_now). No summary changes: not evidence yet."""
     xrd = XRDMeasurement(
         sample=sample,
         wavelength_a=prepared.wavelength_a,
-        peak_q_inv_a=_finite_or_none(a.peak_q_inv_a),
-        peak_two_theta_deg=_finite_or_none(a.peak_two_theta_deg),
-        fwhm_inv_a=_finite_or_none(a.fwhm_inv_a),
-        computed_verdict=XRDMeasurement.Verdict.AMORPHOUS if a.is_amorphous else XRDMeasurement.Verdict.CRYSTALLINE,
-        verdict_reason=a.reason,
-        analysis=a.as_dict(),
-        plot=xrd_plot_data(a),
+        analysis_status=XRDMeasurement.Analysis.PENDING,
         measured_on=measured_on,
         operator=user,
     )
     xrd.pattern = prepared.content  # saved to storage by save(), inside the transaction
     _save(xrd, user, written)
-    refresh_alloy_summaries([sample.alloy_id])  # the casting is GFA evidence
+    job = XRDAnalysis.objects.create(measurement=xrd)
+    if queue:
+        queue_xrd_analysis(job)
     return xrd
+
+
+def queue_xrd_analysis(job):
+    """Send the analysis to the worker once the current transaction commits (core.jobs)."""
+    jobs.enqueue(job, then="The pattern is stored and waits to be analysed; it is sent again once the broker is up, or press Retry.")
+
+
+def analyse_xrd(job_id, *, task_id=None):
+    """Read and analyse a stored pattern and fill in its measurement (what the Celery task
+    calls; core.jobs): peak, FWHM, verdict, reason, analysis, plot; then the alloy's summaries
+    and, through design.signals, the candidate of its sample. Idempotent: only a queued job
+    runs, and a measurement already analysed is left as it is. An unreadable pattern fails the
+    job with the reader's sentence and leaves the measurement "failed" (no evidence)."""
+    return jobs.run_job(XRDAnalysis, job_id, _analyse_xrd, task_id=task_id)
+
+
+def analyse_xrd_now(xrd):
+    """Run ``xrd``'s queued analysis in this process (callers outside a web request: commands,
+    benches, starter data) and return the measurement as it is then. The same work as the
+    worker's (analyse_xrd); never in a request."""
+    job = XRDAnalysis.objects.filter(measurement_id=xrd.pk).first()
+    if job is not None:
+        analyse_xrd(job.pk)
+    return XRDMeasurement.objects.select_related("sample__alloy").get(pk=xrd.pk)
+
+
+def _pattern_analysis(xrd):
+    """lab.patterns.analyse_xrd_file of the stored pattern (PatternError, OSError)."""
+    from .patterns import analyse_xrd_file
+
+    with xrd.pattern.open("rb") as fh:
+        data = fh.read()
+    return analyse_xrd_file(data, name=xrd.pattern.name, wavelength_a=xrd.wavelength_a)
+
+
+def _analyse_xrd(job, ctx):
+    from .patterns import PatternError
+    from .plots import xrd_plot_data
+
+    xrd = XRDMeasurement.objects.get(pk=job.measurement_id)
+    if xrd.is_analysed:
+        return {"message": "already analysed; nothing changed"}
+    name = os.path.basename(xrd.pattern.name or "") or "the pattern"
+    ctx.report(0.1, "reading and analysing the pattern")
+    try:
+        a = _pattern_analysis(xrd)
+    except (PatternError, OSError) as exc:
+        why = f"{name}: {exc}" if isinstance(exc, PatternError) else f"{name}: the stored file cannot be read ({exc})."
+        XRDMeasurement.objects.filter(pk=xrd.pk, analysis_status=XRDMeasurement.Analysis.PENDING).update(
+            analysis_status=XRDMeasurement.Analysis.FAILED)
+        raise jobs.JobError(why) from None
+    ctx.check_cancel(every_s=0)
+    ctx.report(0.9, "storing the analysis")
+    with transaction.atomic():
+        jobs.assert_owned(job)
+        xrd = XRDMeasurement.objects.select_for_update().select_related("sample", "operator").get(pk=xrd.pk)
+        if xrd.is_analysed:
+            return {"message": "already analysed; nothing changed"}
+        xrd.peak_q_inv_a = _finite_or_none(a.peak_q_inv_a)
+        xrd.peak_two_theta_deg = _finite_or_none(a.peak_two_theta_deg)
+        xrd.fwhm_inv_a = _finite_or_none(a.fwhm_inv_a)
+        xrd.computed_verdict = XRDMeasurement.Verdict.AMORPHOUS if a.is_amorphous else XRDMeasurement.Verdict.CRYSTALLINE
+        xrd.verdict_reason = a.reason
+        xrd.analysis = a.as_dict()
+        xrd.plot = xrd_plot_data(a)
+        xrd.analysis_status = XRDMeasurement.Analysis.DONE
+        # save(): design.signals hears of the verdict now, not while it was pending
+        _save(xrd, xrd.operator, reason="pattern analysed")
+        refresh_alloy_summaries([xrd.sample.alloy_id])  # the casting is GFA evidence now
+        jobs.finish(job, message=f"{xrd.get_computed_verdict_display()}: {a.reason}"[:255])
+    return None
 
 
 def values_conflict(a, b, *, tolerance_k=CONFLICT_TOLERANCE_K):
@@ -634,13 +708,16 @@ def log_experiment(
     dsc=None,
     prepared_xrd=None,
     prepared_dsc=None,
+    analyse_now=False,
 ):
     """Create a sample (and its alloy if new) with an optional XRD and an optional DSC, all or nothing.
 
     ``dsc`` is None or a dict with tg_k, tx_k, and optionally tl_k, heating_rate_k_min,
     curve_file, curve_unit ("K" or "C"). Raises ValidationError (keyed by field) and then
     nothing is saved. ``prepared_xrd``/``prepared_dsc``: what prepare_xrd/prepare_dsc already
-    made of the same input (a form that checked it), so a pattern is not analysed twice.
+    made of the same input (a form that checked it), so nothing is checked twice. The XRD is
+    stored "pending" and analysed on the worker; ``analyse_now`` (only outside a web request)
+    analyses it in this process once the rest is committed (analyse_xrd_now).
     """
     comp = _composition_or_error(composition)
     label = (label or "").strip()
@@ -663,21 +740,28 @@ def log_experiment(
             notes=notes or "",
         )
         _save(sample, user)
+        xrd = None
         if prepared_xrd is not None:
-            _create_xrd(sample, prepared_xrd, user=user, written=written)
+            xrd = _create_xrd(sample, prepared_xrd, user=user, written=written, queue=not analyse_now)
         if prepared_dsc is not None:
             _create_dsc(sample, prepared_dsc, user=user, written=written)
+    if xrd is not None and analyse_now:
+        analyse_xrd_now(xrd)
     return sample
 
 
-def record_xrd(sample, *, user, uploaded_file=None, wavelength_a=CU_KALPHA_WAVELENGTH_A, measured_on=None, prepared=None):
-    """Analyse and store an XRD pattern of ``sample``. Raises ValidationError; then nothing is saved.
-    ``prepared``: prepare_xrd's result for this upload when a form already made it (not analysed again)."""
+def record_xrd(sample, *, user, uploaded_file=None, wavelength_a=CU_KALPHA_WAVELENGTH_A, measured_on=None, prepared=None,
+               analyse_now=False):
+    """Store an XRD pattern of ``sample`` "pending", its analysis queued for the worker. Raises
+    ValidationError (the request's cheap checks); then nothing is saved. ``prepared``:
+    prepare_xrd's result for this upload when a form already made it (not checked again).
+    ``analyse_now`` (only outside a web request): analysed in this process once committed."""
     _refuse_retracted_sample(sample)
     if prepared is None:
         prepared = prepare_xrd(uploaded_file, wavelength_a=wavelength_a)
     with _files_removed_on_failure() as written, transaction.atomic():
-        return _create_xrd(sample, prepared, user=user, written=written, measured_on=measured_on)
+        xrd = _create_xrd(sample, prepared, user=user, written=written, measured_on=measured_on, queue=not analyse_now)
+    return analyse_xrd_now(xrd) if analyse_now else xrd
 
 
 def record_dsc(
@@ -717,6 +801,14 @@ def override_xrd_verdict(xrd, *, user, verdict, reason):
         raise ValidationError({"verdict": f"Unknown verdict {verdict!r}."})
     xrd = XRDMeasurement.objects.select_for_update().get(pk=xrd.pk)
     _refuse_retracted(xrd)
+    # An override is a person disagreeing with the analysis, for a reason; before there is one
+    # (pending) it would be silently paired with whatever verdict arrives later, and a pattern
+    # the reader could not read is no evidence to give a verdict on: upload a readable file.
+    if xrd.analysis_status == XRDMeasurement.Analysis.PENDING:
+        raise ValidationError({"verdict": "The pattern is still being analysed; its verdict can be overridden once the analysis is done."})
+    if xrd.analysis_status == XRDMeasurement.Analysis.FAILED:
+        raise ValidationError({"verdict": f"{xrd.analysis_state_display}. A pattern without an analysis has no verdict to "
+                                          "override; upload it again in a readable form."})
     xrd.override_verdict = verdict or ""
     xrd.override_reason = reason
     shown = verdict or f"computed ({xrd.computed_verdict})"
@@ -729,12 +821,9 @@ def store_xrd_plot(xrd):
     """Analyse a stored pattern once and keep what its plot draws (XRDMeasurement.plot), for a
     measurement recorded before plots were stored; later views read it. Returns the plot data.
     Raises lab.patterns.PatternError when the stored file can no longer be read."""
-    from .patterns import analyse_xrd_file
     from .plots import xrd_plot_data
 
-    with xrd.pattern.open("rb") as fh:
-        data = fh.read()
-    plot = xrd_plot_data(analyse_xrd_file(data, name=xrd.pattern.name, wavelength_a=xrd.wavelength_a))
+    plot = xrd_plot_data(_pattern_analysis(xrd))
     # Derived data (kept out of the history): an UPDATE of the one column, no version change.
     XRDMeasurement.objects.filter(pk=xrd.pk).update(plot=plot)
     xrd.plot = plot

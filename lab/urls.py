@@ -1,4 +1,6 @@
-from django.urls import path
+from django.urls import path, reverse
+
+from core.views import job_action_view
 
 from . import views, views_imports
 
@@ -14,6 +16,9 @@ urlpatterns = [
     path("experiments/new/", views.log_experiment, name="log_experiment"),
     path("xrd/<int:pk>/", views.xrd_detail, name="xrd_detail"),
     path("xrd/<int:pk>/plot.svg", views.xrd_plot, name="xrd_plot"),
+    path("xrd-analyses/<int:pk>/<str:action>/",
+         job_action_view("lab.XRDAnalysis", detail_url=lambda job: reverse("lab:xrd_detail", args=[job.measurement_id])),
+         name="xrd_analysis_action"),
     path("dsc/<int:pk>/plot.svg", views.dsc_plot, name="dsc_plot"),
     path("samples/<int:pk>/correct/", views.correct_sample, name="correct_sample"),
     path("samples/<int:pk>/retract/", views.retract_sample, name="retract_sample"),

@@ -92,6 +92,7 @@ def sample_detail(request, pk):
         "lab/sample_detail.html",
         {
             "sample": sample,
+            "xrds_pending": any(not x.is_analysed for x in sample.xrds),  # progress polled
             "override_form": VerdictOverrideForm(),
             "history": selectors.sample_history(sample),
             "corrections": selectors.sample_corrections(sample),
@@ -128,7 +129,8 @@ def log_experiment(request):
         else:
             form.discard_kept()
             parts = ["sample"] + (["XRD"] if data.get("xrd_file") else []) + (["DSC"] if data.get("dsc") else [])
-            messages.success(request, f"Logged {' + '.join(parts)} for {sample.label} ({sample.alloy.formula}).")
+            analysing = " The XRD pattern is being analysed; its verdict follows on this page." if data.get("xrd_file") else ""
+            messages.success(request, f"Logged {' + '.join(parts)} for {sample.label} ({sample.alloy.formula}).{analysing}")
             return redirect("lab:sample_detail", pk=sample.pk)
     return render(request, "lab/log_experiment.html", {"form": form})
 
@@ -151,7 +153,8 @@ def add_xrd(request, pk):
             add_service_errors(form, exc)
         else:
             form.discard_kept()
-            messages.success(request, f"XRD of {sample.label}: {xrd.get_computed_verdict_display().lower()}.")
+            messages.success(request, f"XRD #{xrd.pk} of {sample.label} stored; the pattern is being analysed and its verdict "
+                                      "follows on this page.")
             return redirect("lab:sample_detail", pk=sample.pk)
     return render(request, "lab/add_xrd.html", {"form": form, "sample": sample})
 
@@ -247,6 +250,18 @@ def _svg(svg_text):
     return response
 
 
+def _svg_placeholder(text):
+    """A small SVG saying why there is no plot (not cached: the state changes soon)."""
+    from django.utils.html import escape
+
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="640" height="120" viewBox="0 0 640 120" role="img">'
+           f'<title>{escape(text)}</title><rect width="640" height="120" fill="#f4f6f9"/>'
+           f'<text x="320" y="66" text-anchor="middle" font-family="sans-serif" font-size="16" fill="#555">{escape(text)}</text></svg>')
+    response = HttpResponse(svg, content_type="image/svg+xml")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 @role_required(VIEWER)
 def xrd_plot(request, pk):
     """The XRD plot from what was stored at upload (XRDMeasurement.plot): the pattern is not
@@ -255,6 +270,8 @@ def xrd_plot(request, pk):
     from .plots import xrd_plot_svg
 
     xrd = selectors.xrd_detail(pk)
+    if not xrd.is_analysed:  # nothing to draw yet, and the request never analyses a pattern
+        return _svg_placeholder(xrd.analysis_state_display)
     plot = xrd.plot
     if not plot:  # recorded before plots were stored: analysed this once, then kept
         _stored_bytes(xrd.pattern)  # 404 when the file is gone

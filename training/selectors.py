@@ -5,7 +5,7 @@ import json
 
 from django.db.models import Max, Q
 
-from lab.models import PropertyValue, Sample, XRDMeasurement
+from lab.models import PropertyValue, Sample, XRDMeasurement, analysed
 from lab.services import counted_values
 from ml import rules
 
@@ -67,9 +67,11 @@ def latest_xrd_verdicts():
 
 
 def latest_castings():
-    """[(sample_id, alloy formula, verdict, rod diameter mm or None)] of each sample's latest XRD."""
+    """[(sample_id, alloy formula, verdict, rod diameter mm or None)] of each sample's latest
+    analysed XRD (a pattern still being analysed, or unreadable, is no training row)."""
     latest = {}
-    xrds = XRDMeasurement.objects.filter(retracted_at__isnull=True, sample__retracted_at__isnull=True).select_related("sample__alloy").only(
+    xrds = XRDMeasurement.objects.filter(
+        analysed(XRDMeasurement), retracted_at__isnull=True, sample__retracted_at__isnull=True).select_related("sample__alloy").only(
         "sample_id", "sample__diameter_mm", "sample__alloy__formula", "computed_verdict", "override_verdict", "created_at"
     )
     for x in xrds.order_by("sample_id", "created_at", "pk"):
@@ -86,10 +88,13 @@ def count_new_lab_results(since):
     """Live lab samples with a live XRD or DSC measurement made or corrected after ``since``
     (None: all of them). Retracted samples and measurements are not lab results."""
     samples = Sample.objects.filter(retracted_at__isnull=True)
-    xrd, dsc = Q(xrd_measurements__retracted_at__isnull=True), Q(dsc_measurements__retracted_at__isnull=True)
+    # an XRD counts once analysed (its verdict is the result), also when that came after ``since``
+    xrd = Q(xrd_measurements__retracted_at__isnull=True) & analysed(XRDMeasurement, "xrd_measurements__")
+    dsc = Q(dsc_measurements__retracted_at__isnull=True)
     if since is not None:
         samples = samples.filter(
-            (xrd & (Q(xrd_measurements__created_at__gt=since) | Q(xrd_measurements__corrected_at__gt=since)))
+            (xrd & (Q(xrd_measurements__created_at__gt=since) | Q(xrd_measurements__corrected_at__gt=since)
+                    | Q(xrd_measurements__xrd_analysis__finished_at__gt=since)))
             | (dsc & (Q(dsc_measurements__created_at__gt=since) | Q(dsc_measurements__corrected_at__gt=since)))
         )
     else:

@@ -32,7 +32,13 @@ def temps_cells(t):
 
 
 def verdict_badge(x):
-    """``lab/_verdict.html``: an XRD's verdict badge."""
+    """``lab/_verdict.html``: an XRD's verdict badge ("analysing…" or "analysis failed" until
+    its pattern is analysed: never a verdict it does not have)."""
+    if not x.is_analysed:
+        state = x.analysis_state_display
+        if state.startswith("Analysis failed"):
+            return f'<span class="badge bad" title="{esc(state)}">analysis failed</span>'
+        return '<span class="badge pending" title="Analysing the pattern…">analysing…</span>'
     verdict = x.verdict
     html = f'<span class="badge {esc(verdict)}">{esc(verdict or "?")}</span>'
     if x.override_verdict:

@@ -66,11 +66,13 @@ def test_label_must_be_unique(experimenter):
     assert "already exists" in form.errors["label"][0]
 
 
-def test_xrd_upload_is_analysed_by_the_form():
+def test_xrd_upload_is_checked_by_the_form_and_left_to_the_worker():
     upload = SimpleUploadedFile("p.xy", synthetic_xrd_pattern("amorphous"))
     form = log_form(files={"xrd_file": upload}, wavelength_a="")
     assert form.is_valid(), form.errors
-    assert form.cleaned_data["xrd"].analysis.is_amorphous
+    prepared = form.cleaned_data["xrd"]
+    assert not hasattr(prepared, "analysis")  # analysed on the worker (lab.XRDAnalysis), not here
+    assert prepared.content.read() == synthetic_xrd_pattern("amorphous")
     assert form.cleaned_data["wavelength_a"] == 1.5406
 
 

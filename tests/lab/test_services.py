@@ -78,7 +78,8 @@ def test_log_experiment_creates_sample_xrd_dsc_and_value_with_provenance(experim
 
     # Who did it is in the history of every row.
     assert sample.history.get().history_user == experimenter
-    assert xrd.history.get().history_user == experimenter
+    # stored "pending", then analysed: both under the person who uploaded it
+    assert [h.history_user for h in xrd.history.all()] == [experimenter, experimenter]
     assert sample.alloy.history.get().history_user == experimenter
     assert value.history.get().history_user == experimenter
 
@@ -233,7 +234,7 @@ def test_override_verdict_needs_a_reason_and_is_in_history(experimenter):
     with pytest.raises(ValidationError):
         services.override_xrd_verdict(xrd, user=experimenter, verdict="crystalline", reason="   ")
     xrd.refresh_from_db()
-    assert xrd.verdict == "amorphous" and xrd.history.count() == 1
+    assert xrd.verdict == "amorphous" and xrd.history.count() == 2  # stored, analysed
 
     services.override_xrd_verdict(xrd, user=experimenter, verdict="crystalline", reason="TEM shows nanocrystals")
     xrd.refresh_from_db()
@@ -246,7 +247,7 @@ def test_override_verdict_needs_a_reason_and_is_in_history(experimenter):
     services.override_xrd_verdict(xrd, user=experimenter, verdict="", reason="TEM was of another rod")
     xrd.refresh_from_db()
     assert xrd.verdict == "amorphous"
-    assert xrd.history.count() == 3
+    assert xrd.history.count() == 4
 
 
 def test_nan_peak_values_are_stored_as_unknown():
