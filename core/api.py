@@ -22,13 +22,14 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import F
 from django.http import Http404, JsonResponse
-from django.urls import Resolver404, resolve
+from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 from rest_framework import exceptions, status
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.filters import OrderingFilter
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.relations import HyperlinkedIdentityField
 from rest_framework.settings import api_settings
 
 from core.roles import VIEWER, has_role
@@ -185,6 +186,40 @@ class NullsLastOrderingFilter(OrderingFilter):
     def get_default_ordering(self, view):
         # The queryset's own order applies when no ?ordering is given.
         return None
+
+
+# ------------------------------------------------------------------ links
+
+
+_ID_PLACEHOLDER = 2147483647  # an id no lab database reaches; digits, so it matches any int converter
+
+
+class IdentityLink(HyperlinkedIdentityField):
+    """DRF's HyperlinkedIdentityField (``"url": "http://host/api/alloys/7/"``) for records with
+    an integer id, with the same text: the URL is reversed and made absolute once per request
+    with a placeholder id, and each row's link is that text with its id in place (reversing it
+    for each of a page's 50 rows was ~10 % of the list's CPU). Anything else (a format suffix, a
+    ``?format=`` to keep, API versioning, an id that is not an int) goes DRF's own way."""
+
+    def get_url(self, obj, view_name, request, format):
+        pk = getattr(obj, self.lookup_field, None)
+        if (
+            type(pk) is not int
+            or format is not None
+            or request is None
+            or getattr(request, "versioning_scheme", None) is not None
+            or api_settings.URL_FORMAT_OVERRIDE in request.GET
+        ):
+            return super().get_url(obj, view_name, request, format)
+        cached = getattr(self, "_link_parts", None)
+        if cached is None or cached[0] is not request or cached[1] != view_name:
+            marker = str(_ID_PLACEHOLDER)
+            absolute = request.build_absolute_uri(reverse(view_name, kwargs={self.lookup_url_kwarg: _ID_PLACEHOLDER}))
+            if absolute.count(marker) != 1:
+                return super().get_url(obj, view_name, request, format)
+            head, _, tail = absolute.partition(marker)
+            cached = self._link_parts = (request, view_name, head, tail)
+        return f"{cached[2]}{pk}{cached[3]}"
 
 
 # ------------------------------------------------------------------ errors
