@@ -242,7 +242,7 @@ def _read_pdf(reading, ctx):
         if done == 0:
             PdfReading.objects.filter(pk=reading.pk, attempts=reading.attempts).update(pages_total=total)
         ctx.report(done / max(1, total), f"page {done + 1} of {total}")
-        ctx.check_time(f"reading page {done + 1} of {total}")  # GLASSLOOP_PDF_MAX_SECONDS
+        ctx.check_time()  # GLASSLOOP_PDF_MAX_SECONDS; the message names the page
         ctx.check_cancel()
 
     try:

@@ -197,7 +197,7 @@ def test_a_slow_pdf_stops_at_its_limit_and_keeps_no_text(settings, clock, monkey
     source, reading = stored_pdf(5)
     reading = mining_services.read_pdf(reading.pk)
     assert reading.status == "failed"
-    assert reading.error.startswith("Stopped after 120 s (GLASSLOOP_PDF_MAX_SECONDS): the limit passed at “reading page 4 of 5”."), reading.error
+    assert reading.error.startswith("Stopped after 120 s (GLASSLOOP_PDF_MAX_SECONDS): the limit passed at “page 4 of 5”."), reading.error
     source.refresh_from_db()
     assert source.text == ""
 
