@@ -199,7 +199,8 @@ class AlloyViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         if self.action == "retrieve":
             qs = qs.prefetch_related(
                 Prefetch("property_values", queryset=PropertyValue.objects.select_related("dsc__sample", "reference").order_by("origin", "created_at", "pk")),
-                Prefetch("samples", queryset=Sample.objects.order_by("-created_at", "-pk")),
+                # with their XRDs: the castings are read from them (not a second query of the samples)
+                Prefetch("samples", queryset=selectors.samples_with_measurements(Sample.objects.order_by("-created_at", "-pk"))),
             )
         return qs
 

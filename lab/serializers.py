@@ -122,7 +122,9 @@ class AlloyDetailSerializer(AlloySerializer):
         "gfa_class": {"type": "string", "nullable": True}, "dmax_kind": {"type": "string"},
         "dmax_mm": {"type": "number", "nullable": True}, "text": {"type": "string"}}}})
     def get_castings(self, alloy):
-        samples = selectors.samples_with_measurements(Sample.objects.filter(alloy=alloy).order_by("-created_at", "-pk"))
+        samples = list(alloy.samples.all())  # the API's retrieve prefetches them with their XRDs
+        if samples and not hasattr(samples[0], "xrds"):
+            samples = selectors.samples_with_measurements(Sample.objects.filter(alloy=alloy).order_by("-created_at", "-pk"))
         return [
             {"sample": c.sample.pk, "label": c.sample.label, "xrd": c.xrd.pk, "verdict": c.xrd.verdict,
              "diameter_mm": c.sample.diameter_mm, "gfa_class": c.gfa_class, "dmax_kind": c.kind, "dmax_mm": c.bound_mm,
