@@ -353,3 +353,30 @@ def test_admin_export_select_all_works_under_the_policy(page, live_server, login
     assert not any(fields.nth(i).is_checked() for i in range(fields.count()))  # the handler ran
     assert policy_problems(page, response, site_csp) == []
     assert page.console_errors == []
+
+
+def test_run_and_batch_pages_follow_live_progress_under_the_policy(page, live_server, login, superuser, site_csp):
+    """The training run's and the extraction batch's bars (<progress>, no style attribute) move
+    with the polled status (static/js/training-run.js, mining-batch.js) under the strict policy."""
+    from django.utils import timezone
+
+    from mining.models import ExtractionBatch
+    from training.models import TrainingRun
+
+    run = TrainingRun.objects.create(status="running", phase="training", epoch=10, total_epochs=100,
+                                     snapshot_hash="0" * 64, snapshot_path="x.csv", snapshot_taken_at=timezone.now())
+    batch = ExtractionBatch.objects.create(name="live", extractor=ExtractionBatch.RULES, status="running",
+                                           sources_total=4, sources_done=1)
+    login("sudo")
+    response = page.goto(f"{live_server.url}/ml/runs/{run.pk}/")
+    assert page.eval_on_selector("#progress", "el => [el.tagName, el.value]") == ["PROGRESS", 0.1]
+    TrainingRun.objects.filter(pk=run.pk).update(epoch=60)
+    page.wait_for_function("() => document.getElementById('progress').value === 0.6", timeout=10_000)
+    assert page.eval_on_selector("#progress", "el => el.textContent") == "60 %"  # its fallback text
+    assert policy_problems(page, response, site_csp) == [] and page.console_errors == []
+
+    response = page.goto(f"{live_server.url}/mining/batches/{batch.pk}/")
+    assert page.eval_on_selector("#st-bar", "el => [el.max, el.value]") == [4, 1]
+    ExtractionBatch.objects.filter(pk=batch.pk).update(sources_done=3)
+    page.wait_for_function("() => document.getElementById('st-bar').value === 3", timeout=10_000)
+    assert policy_problems(page, response, site_csp) == [] and page.console_errors == []
