@@ -253,11 +253,31 @@ class KernelRidgeBlock(BaseEstimator):
     """
 
     def __init__(self, ells: Sequence[float] = (0.25, 0.5, 1.0), lams: Sequence[float] = (0.01, 0.03, 0.1),
-                 melting_k: Sequence[float] | None = None, relative_columns: Sequence[int] = ()):
+                 melting_k: Sequence[float] | None = None, relative_columns: Sequence[int] = (),
+                 magpie_table: np.ndarray | None = None):
         self.ells = ells
         self.lams = lams
         self.melting_k = melting_k
         self.relative_columns = relative_columns
+        self.magpie_table = magpie_table
+
+    def _space(self, X: np.ndarray) -> np.ndarray:
+        """The rows the kernel compares: fractions, or standardised Magpie statistics of them
+        (``magpie_table``, per vocabulary element) over their square-root count, so Euclidean
+        distance is the RMS difference in standard deviations."""
+        if self.magpie_table_ is None:
+            return X
+        from ml.magpie import magpie_features
+
+        return (magpie_features(X, self.magpie_table_) - self.z_mean_) / self.z_scale_
+
+    def _distances(self, Q: np.ndarray, dtype=np.float64) -> np.ndarray:
+        if self.magpie_table_ is None:
+            return l1_distances(Q, self.X_, dtype)
+        Zq = self._space(Q).astype(dtype)
+        Z = self.Z_.astype(dtype)
+        d2 = (Zq * Zq).sum(1)[:, None] + (Z * Z).sum(1)[None, :] - 2.0 * Zq @ Z.T
+        return np.sqrt(np.maximum(d2, 0.0))
 
     def _check_params(self, X: np.ndarray, n_targets: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """Validate the parameters (at fit); returns the ℓ and λ grids as floats."""
@@ -275,7 +295,12 @@ class KernelRidgeBlock(BaseEstimator):
         melting_k = None if self.melting_k is None else np.asarray(self.melting_k, dtype=float)
         if melting_k is not None and melting_k.shape != (X.shape[1],):
             raise ValueError(f"KernelRidgeBlock melting_k has {melting_k.size} values for {X.shape[1]} fraction columns")
+        table = None if self.magpie_table is None else np.asarray(self.magpie_table, dtype=float)
+        if table is not None and (table.ndim != 2 or table.shape[0] != X.shape[1]):
+            raise ValueError(f"KernelRidgeBlock magpie_table needs one row per fraction column ({X.shape[1]}); "
+                             f"got shape {table.shape}")
         self.melting_k_ = melting_k
+        self.magpie_table_ = table
         self.relative_columns_ = relative
         return ells, lams
 
@@ -302,7 +327,16 @@ class KernelRidgeBlock(BaseEstimator):
         sd = T.std(axis=0)
         sd = np.where(sd > 0, sd, 1.0)
         Y = (T - mu) / sd
-        D = l1_distances(X, X)
+        self.X_ = X
+        if self.magpie_table_ is not None:
+            from ml.magpie import magpie_features
+
+            Z = magpie_features(X, self.magpie_table_)
+            self.z_mean_ = Z.mean(axis=0)
+            z_sd = Z.std(axis=0)
+            self.z_scale_ = np.where(z_sd > 0, z_sd, 1.0) * np.sqrt(Z.shape[1])
+            self.Z_ = self._space(X)
+        D = self._distances(X)
         n, t = Y.shape
         best_err = np.full(t, np.inf)
         self.ell_ = np.zeros(t)
@@ -324,7 +358,6 @@ class KernelRidgeBlock(BaseEstimator):
                     self.ell_[j], self.lam_[j] = ell, lam
                     self.alpha_[:, j] = A[:, j]
                     loo[:, j] = Y[:, j] - R[:, j]
-        self.X_ = X
         self.mu_ = mu
         self.sd_ = sd
         self.loo_error_ = best_err
@@ -336,7 +369,8 @@ class KernelRidgeBlock(BaseEstimator):
         return self.train_predictions_
 
     def predict(self, Q: np.ndarray, distances: np.ndarray | None = None) -> np.ndarray:
-        D = l1_distances(Q, self.X_, np.float32) if distances is None else distances
+        """``distances``: precomputed L1 distances on fractions (fraction space only)."""
+        D = self._distances(Q, np.float32) if distances is None or self.magpie_table_ is not None else distances
         out = np.empty((D.shape[0], self.alpha_.shape[1]))
         for ell in np.unique(self.ell_):
             cols = np.flatnonzero(self.ell_ == ell)
@@ -349,10 +383,15 @@ class KernelRidgeBlock(BaseEstimator):
                 "ell": self.ell_.tolist(),
                 "melting_k": None if self.melting_k_ is None else self.melting_k_.tolist(),
                 "relative_columns": list(self.relative_columns_),
-                "lam": self.lam_.tolist(), "mu": self.mu_.tolist(), "sd": self.sd_.tolist()}
+                "lam": self.lam_.tolist(), "mu": self.mu_.tolist(), "sd": self.sd_.tolist(),
+                "magpie": self.magpie_table_ is not None}
 
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        return {f"{prefix}_krr_X": self.X_, f"{prefix}_krr_alpha": self.alpha_}
+        out = {f"{prefix}_krr_X": self.X_, f"{prefix}_krr_alpha": self.alpha_}
+        if self.magpie_table_ is not None:
+            out.update({f"{prefix}_krr_magpie_table": self.magpie_table_, f"{prefix}_krr_z_mean": self.z_mean_,
+                        f"{prefix}_krr_z_scale": self.z_scale_})
+        return out
 
     @classmethod
     def from_state(cls, state: dict, arrays: dict, prefix: str) -> "KernelRidgeBlock":
@@ -367,9 +406,21 @@ class KernelRidgeBlock(BaseEstimator):
         obj.sd_ = np.asarray(state["sd"], dtype=float)
         obj.X_ = np.asarray(arrays[f"{prefix}_krr_X"], dtype=float)
         obj.alpha_ = np.asarray(arrays[f"{prefix}_krr_alpha"], dtype=float)
+        obj.magpie_table_ = None
+        if state.get("magpie"):
+            obj.magpie_table = obj.magpie_table_ = np.asarray(arrays[f"{prefix}_krr_magpie_table"], dtype=float)
+            obj.z_mean_ = np.asarray(arrays[f"{prefix}_krr_z_mean"], dtype=float)
+            obj.z_scale_ = np.asarray(arrays[f"{prefix}_krr_z_scale"], dtype=float)
+            obj.Z_ = obj._space(obj.X_)
         obj.loo_error_ = None
         obj.train_predictions_ = None
         return obj
+
+
+# ℓ, λ grids of the kernel ridge on Magpie statistics (RMS distance in standard deviations):
+# on fractions' grid its leave-one-out choice sat at the largest ℓ and smallest λ
+MAGPIE_KRR_ELLS = (1.0, 2.0, 4.0, 8.0)
+MAGPIE_KRR_LAMS = (0.001, 0.003, 0.01, 0.03)
 
 
 class StackedFeatures(BaseEstimator):
@@ -381,8 +432,9 @@ class StackedFeatures(BaseEstimator):
 
     def __init__(self, descriptor_set: str = "D1D2D3", knn_k: int = 3, vocabulary: Sequence[str] | None = None,
                  krr: bool = False, krr_relative_columns: Sequence[int] = (), magpie: bool = False,
-                 liquidus: bool = False):
+                 liquidus: bool = False, magpie_krr: bool = False):
         self.magpie = magpie
+        self.magpie_krr = magpie_krr
         self.liquidus = liquidus
         self.descriptor_set = descriptor_set
         self.knn_k = knn_k
@@ -411,6 +463,14 @@ class StackedFeatures(BaseEstimator):
         if self.krr:
             melting_k = element_table(self.vocabulary_)["melting_t_k"] if relative else None
             self.krr_ = KernelRidgeBlock(melting_k=melting_k, relative_columns=relative).fit(X, T)
+        self.magpie_krr_ = None
+        if self.magpie_krr:
+            from ml.magpie import magpie_table
+
+            melting_k = element_table(self.vocabulary_)["melting_t_k"] if relative else None
+            self.magpie_krr_ = KernelRidgeBlock(MAGPIE_KRR_ELLS, MAGPIE_KRR_LAMS, melting_k=melting_k,
+                                                relative_columns=relative,
+                                                magpie_table=magpie_table(self.vocabulary_)).fit(X, T)
         self.train_features_ = self._features(X, leave_one_out=True)
         return self
 
@@ -427,6 +487,9 @@ class StackedFeatures(BaseEstimator):
             D = l1_distances(X_frac, self.knn_.X_, np.float32)  # one distance matrix for both blocks
         if self.knn_ is not None:
             parts.append(self.knn_.transform(X_frac, leave_one_out=leave_one_out, distances=D))
+        mk = getattr(self, "magpie_krr_", None)
+        if mk is not None:  # before the fraction kernel ridge, whose columns stay last (n_krr)
+            parts.append(mk.train_predictions() if leave_one_out else mk.predict(X_frac))
         if self.krr_ is not None:
             parts.append(self.krr_.train_predictions() if leave_one_out else self.krr_.predict(X_frac, D))
         return parts[0] if len(parts) == 1 else np.hstack(parts)
@@ -443,6 +506,12 @@ class StackedFeatures(BaseEstimator):
     def n_krr(self) -> int:
         return 0 if self.krr_ is None else self.krr_.alpha_.shape[1]
 
+    @property
+    def n_magpie_krr(self) -> int:
+        """Columns of the Magpie kernel ridge, just before the fraction kernel ridge's."""
+        mk = getattr(self, "magpie_krr_", None)
+        return 0 if mk is None else mk.alpha_.shape[1]
+
     def train_features(self) -> np.ndarray:
         """Training rows' features (k-NN and kernel-ridge columns leave-one-out); fitted blocks only."""
         return self.train_features_
@@ -457,7 +526,8 @@ class StackedFeatures(BaseEstimator):
         return {"descriptor_set": self.descriptor_set, "knn_k": self.knn_k,
                 "featurizer": self.featurizer_.to_dict(), "magpie": bool(self.magpie),
                 "liquidus": bool(getattr(self, "liquidus", False)),
-                "krr": None if self.krr_ is None else self.krr_.state()}
+                "krr": None if self.krr_ is None else self.krr_.state(),
+                "magpie_krr": None if getattr(self, "magpie_krr_", None) is None else self.magpie_krr_.state()}
 
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
         out = {}
@@ -465,6 +535,8 @@ class StackedFeatures(BaseEstimator):
             out.update({f"{prefix}_knn_X": self.knn_.X_, f"{prefix}_knn_T": self.knn_.T_})
         if self.krr_ is not None:
             out.update(self.krr_.arrays(prefix))
+        if getattr(self, "magpie_krr_", None) is not None:
+            out.update(self.magpie_krr_.arrays(f"{prefix}_magpie"))
         if getattr(self, "magpie_table_", None) is not None:
             out[f"{prefix}_magpie_table"] = self.magpie_table_
         return out
@@ -473,7 +545,8 @@ class StackedFeatures(BaseEstimator):
     def from_state(cls, state: dict, arrays: dict, prefix: str) -> "StackedFeatures":
         obj = cls(state["descriptor_set"], state["knn_k"], krr=state.get("krr") is not None,
                   krr_relative_columns=tuple((state.get("krr") or {}).get("relative_columns", ())),
-                  magpie=bool(state.get("magpie", False)), liquidus=bool(state.get("liquidus", False)))
+                  magpie=bool(state.get("magpie", False)), liquidus=bool(state.get("liquidus", False)),
+                  magpie_krr=state.get("magpie_krr") is not None)
         obj.magpie_table_ = arrays[f"{prefix}_magpie_table"] if obj.magpie else None
         obj.featurizer_ = Featurizer.from_dict(state["featurizer"])
         obj.vocabulary_ = list(obj.featurizer_.vocabulary_)
@@ -483,6 +556,9 @@ class StackedFeatures(BaseEstimator):
         obj.krr_ = None
         if state.get("krr") is not None:
             obj.krr_ = KernelRidgeBlock.from_state(state["krr"], arrays, prefix)
+        obj.magpie_krr_ = None
+        if state.get("magpie_krr") is not None:
+            obj.magpie_krr_ = KernelRidgeBlock.from_state(state["magpie_krr"], arrays, f"{prefix}_magpie")
         return obj
 
 
@@ -502,8 +578,10 @@ class ForwardModel(BaseEstimator):
     #    their configured blend weights and no interval: NaN tg_low, tg_high, ...)
     # 5: liquidus block + composite Tx/Tl weights chosen on inner folds (format ≤ 4 bundles
     #    load without the block, with the fixed 0.5 / 0.5 composite)
-    STATE_FORMAT = 5
-    READS_FORMATS = (2, 3, 4, 5)
+    # 6: kernel ridge on Magpie statistics (block + its mix with the fraction kernel ridge chosen
+    #    on inner folds; format ≤ 5 bundles load without it)
+    STATE_FORMAT = 6
+    READS_FORMATS = (2, 3, 4, 5, 6)
 
     def __init__(self, descriptor_set: str = "D1D2D3", n_members: int = 3, seed: int = 0, knn_k: int = 5,
                  n_estimators: int = 400, max_depth: int = 5, learning_rate: float = 0.05,
@@ -513,7 +591,8 @@ class ForwardModel(BaseEstimator):
                  relative_members: Sequence[int] = (1,), relative_krr: bool = True,
                  conformal_folds: int = 5, interval_coverage: float = 0.8, conformal_mode: str = "auto",
                  blend_grid: Sequence[float] = (1.0, 0.8, 0.7, 0.6), magpie: bool = True,
-                 liquidus: bool = False, composite_grid: Sequence[float] = (0.25, 0.5, 0.75)):
+                 liquidus: bool = False, composite_grid: Sequence[float] = (0.25, 0.5, 0.75),
+                 magpie_krr: bool = True, kernel_mix_grid: Sequence[float] = (0.0, 0.25, 0.5)):
         self.descriptor_set = descriptor_set
         self.n_members = n_members
         self.seed = seed
@@ -540,9 +619,11 @@ class ForwardModel(BaseEstimator):
         self.magpie = magpie
         self.liquidus = liquidus
         self.composite_grid = composite_grid
+        self.magpie_krr = magpie_krr
+        self.kernel_mix_grid = kernel_mix_grid
 
     # parameters saved as JSON lists that __init__'s defaults give as tuples
-    _TUPLE_PARAMS = ("robust_heads", "relative_members", "blend_grid", "composite_grid")
+    _TUPLE_PARAMS = ("robust_heads", "relative_members", "blend_grid", "composite_grid", "kernel_mix_grid")
 
     def get_config(self) -> dict:
         """The constructor parameters (saved in the state; same as ``get_params(deep=False)``)."""
@@ -584,6 +665,10 @@ class ForwardModel(BaseEstimator):
                 isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not 0 <= v <= 1
                 for v in self.composite_grid):
             raise ValueError(f"composite_grid must be a sequence of weights in [0, 1]; got {self.composite_grid!r}")
+        if isinstance(self.kernel_mix_grid, str) or any(
+                isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not 0 <= v <= 1
+                for v in self.kernel_mix_grid):
+            raise ValueError(f"kernel_mix_grid must be a sequence of weights in [0, 1]; got {self.kernel_mix_grid!r}")
 
     def blend_weights(self) -> np.ndarray:
         """Weight of the XGBoost mean per head (1 − weight goes to the kernel-ridge prediction)."""
@@ -592,6 +677,11 @@ class ForwardModel(BaseEstimator):
         wt = getattr(self, "blend_temperatures_", self.blend_temperatures)
         wr = getattr(self, "blend_ratios_", self.blend_ratios)
         return np.array([wt] * 3 + [wr] * 2, dtype=float)
+
+    def kernel_mix(self) -> float:
+        """Weight of the Magpie kernel ridge in the kernel-ridge prediction the blend uses (the
+        rest is the fraction kernel ridge): chosen on the inner folds, else 0."""
+        return getattr(self, "kernel_mix_", 0.0)
 
     def composite_weights(self) -> tuple[float, float]:
         """Weight of the direct Tx and Tl heads in the composite estimates (1 − weight goes to
@@ -633,7 +723,8 @@ class ForwardModel(BaseEstimator):
         T = targets_from_y(y)
         self.features_ = StackedFeatures(self.descriptor_set, self.knn_k, krr=self.krr,
                                          krr_relative_columns=(0, 1, 2) if self.relative_krr else (),
-                                         magpie=self.magpie, liquidus=self.liquidus).fit(compositions, T)
+                                         magpie=self.magpie, liquidus=self.liquidus,
+                                         magpie_krr=self.magpie_krr).fit(compositions, T)
         F = self.features_.train_features()
         if self.composite:
             T = np.column_stack([T, y[:, 1] - y[:, 0]])
@@ -670,6 +761,7 @@ class ForwardModel(BaseEstimator):
         self.__dict__.pop("blend_temperatures_", None)
         self.__dict__.pop("blend_ratios_", None)
         self.__dict__.pop("composite_weights_", None)
+        self.__dict__.pop("kernel_mix_", None)
         keys = list(groups) if groups is not None else [c.key for c in compositions]
         if len(keys) != len(compositions):
             raise ValueError(f"{len(keys)} groups for {len(compositions)} compositions")
@@ -687,6 +779,7 @@ class ForwardModel(BaseEstimator):
         H = len(self.trained_heads)
         P_all = np.full((self.n_members, H, n), np.nan)
         K_all = np.full((len(HEADS), n), np.nan)
+        K2_all = np.full((len(HEADS), n), np.nan)
         X_all = np.full((len(HEADS), n), np.nan)
         fold_id = np.full(n, -1)
         for f, (tr, te) in enumerate(grouped_kfold(keys, k, self.seed)):
@@ -695,15 +788,19 @@ class ForwardModel(BaseEstimator):
             te = np.array([i for i in te if set(compositions[i]) <= vocab], dtype=int)
             if not te.size:
                 continue
-            P, K, xm = m._member_predictions(m.features_.fractions([compositions[i] for i in te]))
+            P, (K, K2), xm = m._member_predictions(m.features_.fractions([compositions[i] for i in te]),
+                                                   split_kernels=True)
             P_all[:, :, te] = P
             X_all[:, te] = xm
             if K is not None:
                 K_all[:, te] = K
+            if K2 is not None:
+                K2_all[:, te] = K2
             fold_id[te] = f
         ok = fold_id >= 0
         P_ok, X_ok = P_all[:, :, ok], X_all[:, ok]
         K_ok = K_all[:, ok] if self.krr else None
+        K2_ok = K2_all[:, ok] if self.krr and self.magpie_krr else None
         T_ok = T[ok]
         mad = np.mean(np.abs(T_ok - T_ok.mean(axis=0)), axis=0) + 1e-12
 
@@ -713,14 +810,23 @@ class ForwardModel(BaseEstimator):
 
         grid = tuple(float(v) for v in self.blend_grid)
         blend = {"chosen_on": "fixed (no kernel ridge or empty blend_grid)"}
+        # the kernel mix (Magpie vs fraction kernel ridge) is chosen with the blend weights
+        mixes = tuple(float(v) for v in self.kernel_mix_grid) if K2_ok is not None else ()
+        K_fraction = K_ok
         if self.krr and grid:
-            scores = {(wt, wr): loss(np.array([wt] * 3 + [wr] * 2)) for wt in grid for wr in grid}
-            (wt, wr), best = min(scores.items(), key=lambda kv: kv[1])
+            fixed = loss(np.array([self.blend_temperatures] * 3 + [self.blend_ratios] * 2))  # fraction kernel only
+            scores = {}
+            for v in mixes or (0.0,):
+                K_ok = K_fraction if not v else (1 - v) * K_fraction + v * K2_ok
+                scores.update({(v, wt, wr): loss(np.array([wt] * 3 + [wr] * 2)) for wt in grid for wr in grid})
+            (v, wt, wr), best = min(scores.items(), key=lambda kv: kv[1])
+            K_ok = K_fraction if not v else (1 - v) * K_fraction + v * K2_ok
             self.blend_temperatures_, self.blend_ratios_ = wt, wr
+            if mixes:
+                self.kernel_mix_ = v
             blend = {"chosen_on": f"{k} inner folds grouped by composition key", "blend_temperatures": wt,
-                     "blend_ratios": wr, "scaled_mae_sum": best,
-                     "fixed_defaults_scaled_mae_sum": loss(np.array([self.blend_temperatures] * 3 +
-                                                                    [self.blend_ratios] * 2))}
+                     "blend_ratios": wr, "kernel_mix_magpie": v if mixes else None, "scaled_mae_sum": best,
+                     "fixed_defaults_scaled_mae_sum": fixed}
         cgrid = tuple(float(v) for v in self.composite_grid)
         composite = {"chosen_on": "fixed 0.5 / 0.5 (no composite or empty composite_grid)"}
         if self.composite and cgrid:
@@ -751,9 +857,11 @@ class ForwardModel(BaseEstimator):
     def vocabulary_(self) -> list[str]:
         return self.features_.vocabulary_
 
-    def _member_predictions(self, X_frac: np.ndarray):
+    def _member_predictions(self, X_frac: np.ndarray, split_kernels: bool = False):
         """(P, K, xgb_mean): every member's trained heads in K/ratio units (members, heads, n),
-        the kernel-ridge predictions (5, n) or None, the plain XGBoost member mean (5, n)."""
+        the kernel-ridge predictions (5, n) or None (the fraction kernel ridge mixed with the
+        Magpie one by :meth:`kernel_mix`; with ``split_kernels`` the pair (fraction, Magpie),
+        either None), the plain XGBoost member mean (5, n)."""
         check_is_fitted(self, "members_")
         F = self.features_.transform_fractions(X_frac)
         heads = self.trained_heads
@@ -772,7 +880,14 @@ class ForwardModel(BaseEstimator):
         nh = len(HEADS)
         xgb_mean = P[:, :nh].mean(axis=0)
         nk = self.features_.n_krr
+        nm = getattr(self.features_, "n_magpie_krr", 0)
         K = F[:, -nk:].T if nk else None
+        K2 = F[:, -nk - nm:-nk].T if nk and nm else None
+        if split_kernels:
+            return P, (K, K2), xgb_mean
+        v = self.kernel_mix()
+        if K2 is not None and v:
+            K = (1 - v) * K + v * K2
         return P, K, xgb_mean
 
     def _combine(self, P: np.ndarray, K: np.ndarray | None, xgb_mean: np.ndarray,
@@ -852,6 +967,7 @@ class ForwardModel(BaseEstimator):
                  [self.blend_temperatures_, self.blend_ratios_],
                  "composite_fitted": None if not hasattr(self, "composite_weights_") else
                  list(self.composite_weights_),
+                 "kernel_mix_fitted": getattr(self, "kernel_mix_", None),
                  "calibration": None if self.calibration_ is None else self.calibration_.state(),
                  "calibration_report": _json_floats(self.calibration_report_)}
         return state
@@ -869,6 +985,9 @@ class ForwardModel(BaseEstimator):
         # formats ≤ 4 predate the liquidus block and the composite weights chosen on inner folds
         config.setdefault("liquidus", False)
         config.setdefault("composite_grid", ())
+        # formats ≤ 5 predate the Magpie kernel ridge and its mix with the fraction one
+        config.setdefault("magpie_krr", False)
+        config.setdefault("kernel_mix_grid", ())
         if state["format"] < 4:
             config.setdefault("conformal_folds", 0)
             config.setdefault("blend_grid", ())
@@ -893,6 +1012,8 @@ class ForwardModel(BaseEstimator):
             obj.blend_temperatures_, obj.blend_ratios_ = (float(v) for v in state["blend_fitted"])
         if state.get("composite_fitted"):
             obj.composite_weights_ = tuple(float(v) for v in state["composite_fitted"])
+        if state.get("kernel_mix_fitted") is not None:
+            obj.kernel_mix_ = float(state["kernel_mix_fitted"])
         obj.calibration_ = None
         obj.calibration_report_ = state.get("calibration_report")
         if state.get("calibration"):
