@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core import jobs
-from core.api import IdentityLink
+from core.api import FastRepresentation, IdentityLink
 from core.api_jobs import job_links
 
 from . import selectors
@@ -24,7 +24,7 @@ from .models import (
 )
 
 
-class ReferenceSerializer(serializers.ModelSerializer):
+class ReferenceSerializer(FastRepresentation, serializers.ModelSerializer):
     text = serializers.CharField(source="__str__", read_only=True)
 
     class Meta:
@@ -32,7 +32,7 @@ class ReferenceSerializer(serializers.ModelSerializer):
         fields = ["id", "doi", "authors", "year", "title", "journal", "label", "text"]
 
 
-class PropertyValueSerializer(serializers.ModelSerializer):
+class PropertyValueSerializer(FastRepresentation, serializers.ModelSerializer):
     """Tg/Tx/Tl (K) of an alloy from one source, with where it came from."""
 
     formula = serializers.CharField(source="alloy.formula", read_only=True)
@@ -63,7 +63,7 @@ class PropertyValueSerializer(serializers.ModelSerializer):
         return {"id": value.dsc.sample_id, "label": value.dsc.sample.label}
 
 
-class AlloySerializer(serializers.ModelSerializer):
+class AlloySerializer(FastRepresentation, serializers.ModelSerializer):
     """An alloy with the mean of its property values over all sources (K) and derived criteria."""
 
     url = IdentityLink(view_name="alloy-detail")
@@ -100,7 +100,7 @@ class AlloySerializer(serializers.ModelSerializer):
         return {el: round(pct, 2) for el, pct in selectors.composition_table(alloy)}
 
 
-class SampleBriefSerializer(serializers.ModelSerializer):
+class SampleBriefSerializer(FastRepresentation, serializers.ModelSerializer):
     class Meta:
         model = Sample
         fields = ["id", "label", "method", "diameter_mm", "cast_on"]
@@ -140,7 +140,7 @@ class AlloyCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=120, required=False, allow_blank=True, default="", help_text="e.g. Vitreloy 1")
 
 
-class SampleSerializer(serializers.ModelSerializer):
+class SampleSerializer(FastRepresentation, serializers.ModelSerializer):
     url = IdentityLink(view_name="sample-detail")
     formula = serializers.CharField(source="alloy.formula", read_only=True)
     operator = serializers.SlugRelatedField(slug_field="username", read_only=True)
@@ -222,7 +222,7 @@ class XRDMeasurementSerializer(serializers.ModelSerializer):
     def get_fwhm_wavelength(self, xrd) -> str:
         return f"{xrd.wavelength_a:g} Å ({xrd.wavelength_source})"
 
-    @extend_schema_field({"type": "string", "nullable": True, "enum": [*XRDMeasurement.Verdict.values, None]})
+    @extend_schema_field({"type": "string", "nullable": True, "description": "amorphous or crystalline"})
     def get_verdict(self, xrd):
         return xrd.verdict or None
 

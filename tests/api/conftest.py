@@ -4,6 +4,8 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from tests.lab.xrd_helpers import xrd_analysed_at_once, xrd_on_worker  # noqa: F401 (fixtures)
+
 
 @pytest.fixture
 def api():
@@ -50,3 +52,8 @@ def make_alloys(n, *, user=None, start=0):
         Sample.objects.create(alloy=alloy, label=f"P-{i}", operator=user)
         alloys.append(alloy)
     return alloys
+
+
+@pytest.fixture(autouse=True)
+def _xrd_analysed_at_once(xrd_analysed_at_once):
+    """Recorded patterns are analysed at once (tests/lab/xrd_helpers.py); ``xrd_on_worker`` undoes it."""

@@ -12,6 +12,7 @@ from django.urls import reverse
 from lab import services
 from lab.models import Alloy, DSCMeasurement, PropertyValue, Sample, XRDMeasurement
 from tests.lab.patterns_fixtures import synthetic_dsc_curve, synthetic_xrd_pattern
+from tests.lab.xrd_helpers import run_xrd_analyses
 
 pytestmark = pytest.mark.django_db
 
@@ -106,15 +107,27 @@ def test_samples_filter_by_alloy_and_method(viewer_api, experimenter):
 # ---------------------------------------------------------------- XRD
 
 
-def test_upload_an_xrd_pattern(experimenter_api, experimenter, sample, media_root):
+def test_upload_an_xrd_pattern(experimenter_api, experimenter, sample, media_root, xrd_on_worker):
     response = experimenter_api.post(
         XRD, {"sample": sample.pk, "xrd_file": upload(synthetic_xrd_pattern("amorphous", seed=3)), "wavelength_a": "1.5406"},
         format="multipart",
     )
-    assert response.status_code == 201, response.content
+    # Stored at once, analysed on the worker: 202 with the pending measurement and where to follow it.
+    assert response.status_code == 202, response.content
     body = response.json()
     xrd = XRDMeasurement.objects.get()
     assert body["id"] == xrd.pk and body["sample"] == sample.pk and body["sample_label"] == "CZA-1"
+    assert body["analysis_status"] == "pending" and body["analysis_state"] == "Analysing the pattern…"
+    assert body["verdict"] is None and body["is_amorphous"] is None and body["computed_verdict"] == ""
+    job_url = f"http://testserver/api/jobs/xrd-analyses/{xrd.xrd_analysis.pk}/"
+    assert body["progress_url"] == job_url == body["analysis_job"]["status_url"]
+    assert experimenter_api.get(job_url).json()["status"] == "queued"
+    assert experimenter_api.get(f"{SAMPLES}{sample.pk}/").json()["latest_verdict"] is None  # pending: no verdict
+
+    assert [job.status for job in run_xrd_analyses()] == ["done"]  # the worker's part
+    assert experimenter_api.get(job_url).json()["status"] == "done"
+    body = experimenter_api.get(body["url"]).json()
+    assert body["analysis_status"] == "done" and body["analysis_job"]["status"] == "done"
     assert body["computed_verdict"] == "amorphous" and body["verdict"] == "amorphous" and body["is_amorphous"] is True
     assert 0.3 < body["fwhm_inv_a"] < 0.5 and 2.5 < body["peak_q_inv_a"] < 2.8
     assert body["verdict_reason"] and body["analysis"]["n_points"] > 100
@@ -131,8 +144,8 @@ def test_upload_an_xrd_pattern(experimenter_api, experimenter, sample, media_roo
 
 def test_a_crystalline_pattern_is_called_crystalline(experimenter_api, sample):
     response = experimenter_api.post(XRD, {"sample": sample.pk, "xrd_file": upload(synthetic_xrd_pattern("crystalline"))}, format="multipart")
-    assert response.status_code == 201
-    assert response.json()["verdict"] == "crystalline"
+    assert response.status_code == 202
+    assert response.json()["verdict"] == "crystalline"  # analysed at once here (tests/lab/xrd_helpers.py)
 
 
 @pytest.mark.parametrize("kind", sorted(BAD_XRD_FILES))

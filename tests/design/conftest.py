@@ -12,6 +12,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from lab.models import PropertyValue
 from lab.services import get_or_create_alloy
 
+from tests.lab.xrd_helpers import xrd_analysed_at_once, xrd_on_worker  # noqa: F401 (fixtures)
+
 N_ALLOYS = 80
 
 
@@ -166,3 +168,8 @@ def campaign_factory(db, make_user):
         return create_campaign(owner=owner, **fields)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _xrd_analysed_at_once(xrd_analysed_at_once):
+    """Recorded patterns are analysed at once (tests/lab/xrd_helpers.py); ``xrd_on_worker`` undoes it."""
