@@ -114,3 +114,18 @@ def alloy_rows(alloys):
             "  </tr>\n  "
         )
     return mark_safe("".join(out))
+
+
+@register.simple_tag(takes_context=True)
+def order_links(context, *orders):
+    """{order: link} for the alloy list's column headers: what ``{% querystring order=<order>
+    page=None %}`` writes for each, from one copy of the query instead of one each (a copy is
+    a deepcopy of the QueryDict: eleven of them were ~8 % of the page)."""
+    query = context.request.GET
+    params = query.copy()
+    params.pop("page", None)
+    links = {}
+    for order in orders:
+        params["order"] = order
+        links[order] = f"?{params.urlencode()}"
+    return links

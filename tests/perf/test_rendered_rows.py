@@ -307,3 +307,22 @@ def test_queue_filter_fields_are_the_form_loop():
     form = QueueFilterForm({"status": "pending"})
     form.is_valid()
     assert "a second batch" in _render("{% load mining_tags %}{% filter_fields form %}", form=form)  # new choices, new HTML
+
+
+ORDERS = ("formula", "base", "samples", "tg", "tx", "tl", "trg", "gamma", "dtx", "dmax")
+
+
+@pytest.mark.parametrize("query", [
+    "", "page=3", "order=tg", "elements=Zr+Cu&tg_min=600&page=2&order=gamma", "q=a%26b%3Dc&q=%C3%A9&page=",
+    "order=tg&order=tx&elements=Fe",
+])
+def test_order_links_are_querystring_with_page_removed(query):
+    from django.template import RequestContext
+
+    request = RequestFactory().get(f"/lab/alloys/?{query}")
+    before = Template("".join(f"<a href=\"{{% querystring order='{o}' page=None %}}\">" for o in ORDERS))
+    now = Template("{% load lab_rows %}{% order_links " + " ".join(f"'{o}'" for o in ORDERS) + " as links %}"
+                   + "".join(f"<a href=\"{{{{ links.{o} }}}}\">" for o in ORDERS))
+    expected = before.render(RequestContext(request))
+    assert now.render(RequestContext(request)) == expected
+    assert "page=" not in expected and expected.count("order=") == len(ORDERS)
