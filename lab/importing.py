@@ -30,8 +30,8 @@ and do not stop the import; an unreadable file or missing columns stop it before
 written (``ImportFileError``); any unexpected error rolls the whole file back.
 
 Imports serialise: on PostgreSQL each takes one advisory lock (``IMPORT_LOCK_KEY``) for its
-transaction, so a second import of the same table waits, then finds the first one's alloys and
-merges into them. A clash with another writer (a mined record approved at that instant) rolls the
+transaction, on SQLite the write lock before it reads anything, so a second import of the same
+table waits, then finds the first one's alloys and merges into them. A clash with another writer (a mined record approved at that instant) rolls the
 file back and runs it again on what is now on record; after ``_ATTEMPTS`` it is refused with
 ``ConcurrentChange`` (a plain message, nothing written).
 
@@ -50,7 +50,7 @@ from itertools import islice
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Case, IntegerField, Q, Value, When
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
@@ -339,9 +339,17 @@ def _is_unique_violation(exc):
 
 
 def _wait_for_other_imports(progress):
-    """Hold the import lock for the current transaction (PostgreSQL), waiting for the import that
-    holds it; ``progress`` may raise meanwhile (a cancelled job stops waiting). SQLite lets one
-    writer in at a time anyway."""
+    """Hold the import lock for the current transaction, waiting for the import that holds it;
+    ``progress`` may raise meanwhile (a cancelled job stops waiting).
+
+    PostgreSQL: an advisory lock. SQLite (the first-run default) has one writer at a time, but a
+    transaction that has read first and then writes while another writer holds the lock fails at
+    once with "database is locked" (SQLite refuses to wait there, as two such readers could wait
+    for each other): so the write lock is taken before anything is read, by a write that changes
+    no row, retried while another import holds it."""
+    if connection.vendor == "sqlite":
+        _take_sqlite_write_lock(progress)
+        return
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
@@ -351,6 +359,26 @@ def _wait_for_other_imports(progress):
                 return
             progress(0.0, "waiting for another import to finish")
             time.sleep(_LOCK_POLL_S)
+
+
+def _take_sqlite_write_lock(progress):
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA busy_timeout")
+        busy_timeout_ms = cursor.fetchone()[0]
+        cursor.execute(f"PRAGMA busy_timeout = {int(_LOCK_POLL_S * 1000)}")
+        try:
+            while True:
+                try:
+                    # The first statement of the transaction, so SQLite waits (busy_timeout) for
+                    # the lock instead of refusing; it updates no row.
+                    cursor.execute(f"UPDATE {Alloy._meta.db_table} SET id = id WHERE 0")
+                    return
+                except OperationalError as exc:
+                    if "locked" not in str(exc):
+                        raise
+                progress(0.0, "waiting for another import to finish")
+        finally:
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
 
 
 def _import(table, report, *, user, source_label, progress):
