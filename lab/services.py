@@ -604,13 +604,16 @@ def _analyse_xrd(job, ctx):
         return {"message": "already analysed; nothing changed"}
     name = os.path.basename(xrd.pattern.name or "") or "the pattern"
     ctx.report(0.1, "reading and analysing the pattern")
+    failed = XRDMeasurement.objects.filter(pk=xrd.pk, analysis_status=XRDMeasurement.Analysis.PENDING)
     try:
         a = _pattern_analysis(xrd)
     except (PatternError, OSError) as exc:
         why = f"{name}: {exc}" if isinstance(exc, PatternError) else f"{name}: the stored file cannot be read ({exc})."
-        XRDMeasurement.objects.filter(pk=xrd.pk, analysis_status=XRDMeasurement.Analysis.PENDING).update(
-            analysis_status=XRDMeasurement.Analysis.FAILED)
+        failed.update(analysis_status=XRDMeasurement.Analysis.FAILED)
         raise jobs.JobError(why) from None
+    except Exception:  # core.jobs fails the job with it; the measurement says so too
+        failed.update(analysis_status=XRDMeasurement.Analysis.FAILED)
+        raise
     ctx.check_cancel(every_s=0)
     ctx.report(0.9, "storing the analysis")
     with transaction.atomic():
