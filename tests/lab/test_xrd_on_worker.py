@@ -202,3 +202,18 @@ def test_the_xrd_upload_api_queues_the_analysis_on_commit(experimenter, sample, 
     job = XRDAnalysis.objects.get()
     assert send.call_count == 1 and send.call_args.args[:3] == (XRDAnalysis, job.pk, job.task_id)
     assert response.json()["progress_url"].endswith(f"/api/jobs/xrd-analyses/{job.pk}/")
+
+
+def test_the_command_finishes_queued_analyses(experimenter, sample):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    services.record_xrd(sample, user=experimenter, uploaded_file=upload())
+    out = StringIO()
+    call_command("analyse_stored_measurements", stdout=out, stderr=StringIO())
+    assert "Ran 1 queued XRD analysis(es) of uploaded patterns." in out.getvalue()
+    assert XRDMeasurement.objects.get().analysis_status == "done" and XRDAnalysis.objects.get().status == JobStatus.DONE
+    out = StringIO()
+    call_command("analyse_stored_measurements", stdout=out, stderr=StringIO())
+    assert "Ran 0 queued XRD analysis(es)" in out.getvalue()  # safe to re-run
