@@ -39,7 +39,10 @@ def comparison_values(keys, *, exclude_record_ids=()):
 def review_queue(*, batch_id=None, flag=None, status="pending", element=None, clean=None):
     """Records to review, flagged first (most flags first), then in batch order. The source
     texts are not loaded here (``attach_source_context`` reads them once per page)."""
-    qs = ExtractedRecord.objects.select_related("batch", "source", "reviewer").defer("source__text")
+    # A row shows its batch by name: the batch's other columns (its job's state, its JSON lists)
+    # were read and converted for each of a page's 50 rows (~1.5 ms of the queue's CPU).
+    batch_columns = [f"batch__{f.name}" for f in ExtractionBatch._meta.concrete_fields if f.name not in ("id", "name")]
+    qs = ExtractedRecord.objects.select_related("batch", "source", "reviewer").defer("source__text", *batch_columns)
     if batch_id:
         qs = qs.filter(batch_id=batch_id)
     if status:
