@@ -329,13 +329,14 @@ def main() -> int:
         if args.dev else "") + (
         f"outer {args.folds}-fold CV grouped by composition key (seed {args.seed}"
         f"{', fold 0 only (quick)' if args.quick else ''}); scored once on the outer test parts. Inside each outer "
-        "training part ForwardModel.fit chooses the blend weights, the composite Tx/Tl weights and the conformal "
-        "mode/half-widths on its own "
+        "training part ForwardModel.fit chooses the blend weights, the Magpie/fraction kernel-ridge mix, the "
+        "composite Tx/Tl weights and the conformal mode/half-widths on its own "
         f"{fparams.get('conformal_folds', 5)} inner folds grouped by composition key; kernel-ridge ℓ, λ by "
         "leave-one-out on the training rows. Fixed beforehand (chosen in earlier rounds on this table's outer "
         "folds, so a mild optimism remains): XGBoost settings, k-NN k, robust Tx heads, relative member; "
         "chosen on --dev (inside outer fold 0's training part): composite weights chosen on inner folds, the "
-        "liquidus block left out. Baselines: fixed XGBoost settings, never tuned.")
+        "liquidus block left out, the kernel ridge on Magpie statistics (block + mix). Baselines: fixed XGBoost "
+        "settings, never tuned.")
     if train_extra_info is not None:
         out["protocol"] += (" Every forward training part also holds the GFA table's Tg/Tx/Tl rows of alloys not in "
                             "the thermal table (--train-extra-thermal; never in a test part); the baselines do not.")

@@ -98,6 +98,21 @@ Measured, 5-fold grouped CV (791 alloys), MAE Tg/Tx/Tl, R² Trg/γ:
   since strong attraction forms compounds rather than a deeper pure-element branch.
   Outer score afterwards (bench/ml_bench.py, once): 8.88/10.30/20.27 K, 0.789/0.758 against
   8.88/10.27/20.19 K, 0.789/0.758 before — the dev gain did not carry over.
+* **Magpie kernel ridge** (``magpie_krr=True``, state format 6): a second
+  :class:`KernelRidgeBlock` whose kernel compares the alloys' standardised Magpie statistics
+  (exponential kernel on their RMS difference) instead of their atomic fractions, so alloys of
+  different elements with similar chemistry are neighbours; Tg, Tx, Tl relative to T̄m as the
+  fraction kernel ridge. Its leave-one-out predictions are 5 more tree features, and the
+  kernel-ridge side of the blend is ``(1 − v) · fraction KRR + v · Magpie KRR`` with v chosen
+  from ``kernel_mix_grid`` {0, 0.25, 0.5} together with the blend weights on the inner folds
+  (0 without inner folds). Alone it is worse than the fraction kernel ridge (dev split, Tl
+  MAE of the block 26.0 vs 24.6 K) but their errors differ (a 0.75/0.25 average: 24.2 K).
+  Chosen on ``bench/ml_bench.py --dev`` with the GFA table's thermal rows in training, MAE
+  Tg/Tx/Tl, R² Trg/γ on the 20 %: before 9.61/10.27/24.43 K, 0.766/0.748; block as features
+  8.96/10.11/24.22 K, 0.767/0.761 (inner Tg/Tl 10.53/21.31 -> 10.32/21.13 K); + the mix (0.25
+  chosen) 8.96/10.12/23.97 K, 0.770/0.766. Tried on the same dev split and not kept: one blend
+  weight per head, a second Trg/γ route from the final temperatures (Trg +0.004, γ −0.009), a
+  third Tl route Tx/γ − Tg (weight 0 chosen, or −0.07 K with the block).
 * XGBoost runs single-threaded (``n_jobs=1``): on the shared 2-core machine, 2 OpenMP threads
   competing with other processes made a fit 17× slower (37 s vs 2 s on the test fixture).
 """
@@ -247,6 +262,10 @@ class KernelRidgeBlock(BaseEstimator):
     than the temperature, which also varies with the melting points of the elements: exact
     leave-one-out MAE over all 782 literature alloys, Tg/Tx/Tl 9.3/10.9/21.0 K raw ->
     8.9/10.5/20.1 K relative.
+
+    ``magpie_table`` (per vocabulary element, :func:`ml.magpie.magpie_table`): the kernel
+    compares the rows' Magpie statistics instead, standardised on the training rows and scaled
+    so the Euclidean distance is their RMS difference in standard deviations (exp(−d / ℓ)).
 
     Measured on the literature set (5-fold grouped CV, alone): R² Trg 0.80, γ 0.68 — better on
     the ratios than XGBoost on descriptors (0.77 / 0.66), worse on temperatures (Tg MAE ~13 K).
