@@ -254,7 +254,8 @@ class SampleViewSet(CorrectionActions, mixins.CreateModelMixin, viewsets.ReadOnl
     ordering_fields = ["created_at", "label", "diameter_mm", "cast_on", "method"]
 
     def get_queryset(self):
-        return selectors.samples_with_measurements(Sample.objects.order_by("-created_at", "-pk"))
+        # SampleSerializer shows of the alloy its id and formula only
+        return selectors.with_alloy_formula_only(selectors.samples_with_measurements(Sample.objects.order_by("-created_at", "-pk")))
 
     def get_serializer_class(self):
         return SampleCreateSerializer if self.action == "create" else SampleSerializer
