@@ -9,6 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.lab import xrd_helpers
+
+# the fixtures of tests/lab/xrd_helpers.py: recorded XRD patterns analysed at once, unless a
+# test asks for ``xrd_on_worker`` (then it runs the worker's part itself, as the page polls)
+xrd_analysed_at_once, xrd_on_worker = xrd_helpers.xrd_analysed_at_once, xrd_helpers.xrd_on_worker
+
 CHROMIUM = os.environ.get("GLASSLOOP_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -118,3 +124,8 @@ def memory_broker(settings):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     with use_broker("memory://"):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _xrd_analysed_at_once(xrd_analysed_at_once):
+    """Recorded patterns are analysed at once (tests/lab/xrd_helpers.py); ``xrd_on_worker`` undoes it."""

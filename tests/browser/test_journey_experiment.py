@@ -1,8 +1,9 @@
 """Journey 1: an experimenter logs a cast sample of a new alloy with its XRD pattern and DSC curve.
 
 The files are real synthetic measurements written to disk and chosen through the page's
-file inputs; the page that follows must show the verdict, FWHM, Tg/Tx/Tl, Trg and γ,
-and the database must hold the sample, its measurements and an experimental property value.
+file inputs; the page that follows says the pattern is being analysed (on the worker, issue 16)
+and follows its progress; once the worker is done it shows the verdict, FWHM, Tg/Tx/Tl, Trg
+and γ, and the database holds the sample, its measurements and an experimental property value.
 """
 
 import re
@@ -11,6 +12,7 @@ import pytest
 
 from lab.models import Alloy, DSCMeasurement, PropertyValue, Sample, XRDMeasurement
 from tests.lab.patterns_fixtures import synthetic_dsc_curve, synthetic_xrd_pattern
+from tests.lab.xrd_helpers import run_xrd_analyses
 
 from .conftest import images_loaded, main_text
 
@@ -20,7 +22,7 @@ COMPOSITION = "Zr57Cu28Al10Ni5"
 TG_K, TX_K, TL_K = 680.0, 760.0, 1140.0
 
 
-def test_experimenter_logs_sample_with_xrd_and_dsc(page, live_server, login, make_user, tmp_path):
+def test_experimenter_logs_sample_with_xrd_and_dsc(page, live_server, login, make_user, tmp_path, memory_broker, xrd_on_worker):
     make_user("erin", "viewer", "experimenter")
     assert not Alloy.objects.exists()
     xrd_path = tmp_path / "zr55-halo.xy"
@@ -52,6 +54,16 @@ def test_experimenter_logs_sample_with_xrd_and_dsc(page, live_server, login, mak
     text = main_text(page)
     assert "Sample J1-001" in text
     assert "Logged sample + XRD + DSC for J1-001" in text
+    # The pattern is stored and waits for the worker: the page says so and polls its job.
+    assert "The XRD pattern is being analysed" in text and "Analysing the pattern…" in text
+    assert page.locator("table.xrd tbody tr").first.locator(".badge.pending").inner_text().strip() == "analysing…"
+    assert page.locator(".xrd-analysis[data-job-url] progress.job-progress").count() == 1
+    assert page.locator(".badge.amorphous, .badge.crystalline").count() == 0  # no verdict it does not have
+    # The worker analyses it (here: in-process); the page reloads by itself once the job is done.
+    assert [job.status for job in run_xrd_analyses()] == ["done"]
+    page.wait_for_selector("table.xrd .badge.amorphous", timeout=20000)
+    page.wait_for_load_state("load")
+    assert page.locator(".xrd-analysis").count() == 0
     # XRD: amorphous verdict with the halo's FWHM (synthetic halo 0.40 Å⁻¹).
     xrd_row = page.locator("table.xrd tbody tr").first
     assert xrd_row.locator(".badge.amorphous").inner_text().strip() == "amorphous"
