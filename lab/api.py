@@ -33,7 +33,7 @@ from .filters import (
     SampleFilterSet,
     XRDFilterSet,
 )
-from .models import DSCMeasurement, PropertyValue, Sample, XRDMeasurement
+from .models import Alloy, DSCMeasurement, PropertyValue, Sample, XRDMeasurement
 from .serializers import (
     AcceptProposalsSerializer,
     ConflictResolutionSerializer,
@@ -254,8 +254,9 @@ class SampleViewSet(CorrectionActions, mixins.CreateModelMixin, viewsets.ReadOnl
     ordering_fields = ["created_at", "label", "diameter_mm", "cast_on", "method"]
 
     def get_queryset(self):
-        # SampleSerializer shows of the alloy its id and formula only
-        return selectors.with_alloy_formula_only(selectors.samples_with_measurements(Sample.objects.order_by("-created_at", "-pk")))
+        qs = selectors.samples_with_measurements(Sample.objects.order_by("-created_at", "-pk"))
+        # Reads show of the alloy its id and formula only; the services get whole records.
+        return selectors.with_alloy_formula_only(qs) if self.action in ("list", "retrieve") else qs
 
     def get_serializer_class(self):
         return SampleCreateSerializer if self.action == "create" else SampleSerializer
@@ -485,4 +486,14 @@ class PropertyValueViewSet(CorrectionActions, viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["created_at", "tg_k", "tx_k", "tl_k", "alloy"]
 
     def get_queryset(self):
-        return PropertyValue.objects.select_related("alloy", "dsc__sample", "reference").order_by("alloy__formula", "created_at", "pk")
+        qs = PropertyValue.objects.select_related("alloy", "dsc__sample", "reference").order_by("alloy__formula", "created_at", "pk")
+        if self.action in ("list", "retrieve"):
+            # A value shows of its alloy the formula, of its DSC the values' methods and the sample's
+            # label (its provenance): the rest (summary columns, fractions, the trace) is not converted.
+            qs = qs.defer(*_columns_but("alloy", Alloy, "id", "formula"), *_columns_but("dsc", DSCMeasurement, "id", "sample", "tg_k", "tx_k", "tl_k", "value_methods"),
+                          *_columns_but("dsc__sample", Sample, "id", "label"))
+        return qs
+
+
+def _columns_but(path, model, *kept):
+    return [f"{path}__{f.name}" for f in model._meta.concrete_fields if f.name not in kept]
