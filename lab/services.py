@@ -618,7 +618,7 @@ def _analyse_xrd(job, ctx):
     ctx.report(0.9, "storing the analysis")
     with transaction.atomic():
         jobs.assert_owned(job)
-        xrd = XRDMeasurement.objects.select_for_update().select_related("sample", "operator").get(pk=xrd.pk)
+        xrd = XRDMeasurement.objects.select_for_update(of=("self",)).select_related("sample", "operator").get(pk=xrd.pk)
         if xrd.is_analysed:
             return {"message": "already analysed; nothing changed"}
         xrd.peak_q_inv_a = _finite_or_none(a.peak_q_inv_a)
