@@ -47,7 +47,8 @@ def fast_models(settings, tmp_path):
     settings.GLASSLOOP_GFA_PARAMS = {"n_estimators": 30, "dmax_n_estimators": 30}
 
 
-def test_readme_notebook_example_runs_the_loop(live_server, django_user_model, tmp_path, fast_models, capsys):
+def test_readme_notebook_example_runs_the_loop(live_server, django_user_model, tmp_path, fast_models, capsys, xrd_on_worker):
+    # xrd_on_worker: the posted pattern is analysed by its job, as every other job here (eagerly)
     from design.models import Candidate, DesignCampaign
     from lab.models import DSCMeasurement, XRDMeasurement
     from mining.models import ExtractedRecord
