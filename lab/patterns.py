@@ -212,7 +212,7 @@ PEEK_BYTES = 64 * 1024
 
 def check_pattern_head(head: bytes, *, size: int, max_bytes: int = MAX_PATTERN_BYTES) -> None:
     """The cheap checks a web request makes of a pattern upload (issue 16: reading and
-    analysing a whole 7 MB pattern took ~10 s there): its ``size``, and ``head`` (at most its
+    analysing a whole 7.2 MB pattern took seconds there): its ``size``, and ``head`` (at most its
     first ``PEEK_BYTES``) read as read_two_column reads a file, so a binary file, one without
     two numeric columns or with a NaN near the top is refused at once with the reader's
     sentence. PatternError otherwise. The whole file is read and analysed on the worker."""

@@ -340,11 +340,11 @@ def get_or_create_alloy(composition, *, user=None, name=""):
 # Experiments: samples, XRD and DSC measurements.
 #
 # Uploaded files are checked BEFORE any row is written, so a refused file leaves nothing
-# behind (no sample, no alloy, no file on disk). A DSC curve is read and analysed then; an XRD
-# pattern only peeked at (size, binary content, a numeric line in its first 64 KB): it is
-# read and analysed on the worker (XRDAnalysis), and until then its measurement is "pending". Files are written to storage only
-# when their row is saved inside the transaction; if the transaction still fails after
-# that, the files it wrote are deleted again.
+# behind (no sample, no alloy, no file on disk). A DSC curve is read and analysed then; of an
+# XRD pattern only the size and the first 64 KB are read (lab.patterns.check_pattern_head):
+# the whole pattern is read and analysed on the worker (XRDAnalysis), and until then its
+# measurement is "pending". Files are written to storage only when their row is saved inside
+# the transaction; if the transaction still fails after that, the files it wrote are deleted.
 # --------------------------------------------------------------------------------------
 
 # Two values of one alloy further apart than this are flagged as a conflict (ml.rules).
@@ -810,8 +810,8 @@ def override_xrd_verdict(xrd, *, user, verdict, reason):
     if xrd.analysis_status == XRDMeasurement.Analysis.PENDING:
         raise ValidationError({"verdict": "The pattern is still being analysed; its verdict can be overridden once the analysis is done."})
     if xrd.analysis_status == XRDMeasurement.Analysis.FAILED:
-        raise ValidationError({"verdict": f"{xrd.analysis_state_display}. A pattern without an analysis has no verdict to "
-                                          "override; upload it again in a readable form."})
+        raise ValidationError({"verdict": f"{xrd.analysis_state_display.rstrip('.')}. A pattern without an analysis has no "
+                                          "verdict to override; upload it again in a readable form."})
     xrd.override_verdict = verdict or ""
     xrd.override_reason = reason
     shown = verdict or f"computed ({xrd.computed_verdict})"
