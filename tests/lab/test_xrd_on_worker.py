@@ -217,3 +217,32 @@ def test_the_command_finishes_queued_analyses(experimenter, sample):
     out = StringIO()
     call_command("analyse_stored_measurements", stdout=out, stderr=StringIO())
     assert "Ran 0 queued XRD analysis(es)" in out.getvalue()  # safe to re-run
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_uploaded_pattern_is_analysed_by_a_real_celery_worker(experimenter, experimenter_client, settings, tmp_path):
+    import time
+
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app as celery_app
+    from tests.celery_broker import use_broker
+
+    sample = services.log_experiment(user=experimenter, composition="Cu46Zr46Al8", label="W-1", diameter_mm=2.0)
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith("redis://"):
+        url = f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}"  # never the person's own var/ broker
+    with use_broker(url), start_worker(celery_app, perform_ping_check=False, shutdown_timeout=30):
+        response = experimenter_client.post(reverse("lab:add_xrd", args=[sample.pk]), {"xrd_file": upload("crystalline")})
+        assert response.status_code == 302
+        job = XRDAnalysis.objects.get()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            status = experimenter_client.get(f"/api/jobs/xrd-analyses/{job.pk}/").json()
+            if status["finished"]:
+                break
+            time.sleep(0.3)
+    assert status["status"] == "done", status
+    xrd = XRDMeasurement.objects.get()
+    assert xrd.analysis_status == "done" and xrd.verdict == "crystalline"
+    assert services.latest_castings(Sample, XRDMeasurement, [sample.alloy_id]) == {sample.alloy_id: [("W-1", 2.0, False)]}
