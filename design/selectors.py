@@ -35,10 +35,19 @@ def campaign_list():
 
 
 def campaign_candidates(campaign, sort="rank"):
+    """The rows of the campaign page's table (``design_rows.candidate_rows``): each with its
+    round's number as ``round_number`` and its sample; the JSON it does not show left unread."""
     order = CANDIDATE_SORTS.get(sort, CANDIDATE_SORTS["rank"])
     # No select_related("campaign"): the reverse manager sets each row's campaign to this one
-    # (a join and 30 copies of the campaign's JSON decoded for nothing).
-    return campaign.candidates.select_related("generation_round", "sample", "nearest_known_alloy").order_by(*order, "pk")
+    # (a join and 30 copies of the campaign's JSON decoded for nothing). Nor the round or the
+    # nearest alloy: the row shows the round's number and the alloy's id only (their records'
+    # JSON, counts and fractions, were most of the query's CPU).
+    return (campaign.candidates.select_related("sample").defer(*UNSHOWN_CANDIDATE_FIELDS)
+            .annotate(round_number=F("generation_round__number")).order_by(*order, "pk"))
+
+
+# Candidate columns no table of the campaign page shows (read when a row is opened)
+UNSHOWN_CANDIDATE_FIELDS = ("fractions", "contributions")
 
 
 def latest_round(campaign):
@@ -47,8 +56,10 @@ def latest_round(campaign):
 
 def measured_candidates(campaign):
     """Candidates with an XRD verdict or DSC values (whatever their status)."""
+    # each row's campaign is this one (the reverse manager sets it); the rows show neither the sample
+    # nor the JSON columns
     return (campaign.candidates.filter(~Q(xrd_verdict="") | Q(tg_k_measured__isnull=False) | Q(tx_k_measured__isnull=False))
-            .select_related("sample"))  # each row's campaign is this one (the reverse manager sets it)
+            .defer(*UNSHOWN_CANDIDATE_FIELDS))
 
 
 def round_history(campaign):

@@ -11,7 +11,7 @@ from core import jobs
 from core.jobs import QUEUE_UNAVAILABLE
 from core.roles import APPROVER, EXPERIMENTER, VIEWER, has_role, role_required
 from core.views import job_action_view
-from training import selectors as ml_selectors
+from training.models import ModelVersion
 
 from . import feasibility, generation, recipes, selectors, services
 from .forms import CampaignForm, DecisionForm, SynthesisSampleForm
@@ -58,6 +58,7 @@ def campaign_detail(request, pk):
     current = rounds[-1] if rounds else None  # the latest round (the history is in round order)
     for r in rounds:
         r.explanation = feasibility.round_explanation(r.counts, campaign) if r.status == "done" else ""
+    versions = list(selectors.model_history())
     return render(
         request,
         "design/campaign_detail.html",
@@ -72,8 +73,9 @@ def campaign_detail(request, pk):
             "round_explanation": next((r.explanation for r in rounds if current and r.pk == current.pk), ""),
             "feasibility": feasibility.feasibility(campaign),
             "measured": measured,
-            "versions": selectors.model_history(),
-            "active_version": ml_selectors.active_version(),
+            "versions": versions,
+            # among the versions listed (at most one is active: one_active_model_version), not a query more
+            "active_version": next((v for v in versions if v.status == ModelVersion.Status.ACTIVE), None),
             "formula": generation.ACQUISITION_FORMULA,
             "no_gfa_model": NO_GFA_MODEL,
             "can_approve": has_role(request.user, APPROVER),

@@ -99,7 +99,7 @@ def candidate_rows(context, candidates):
                        f'<input type="hidden" name="next" value="{here}"><button type="submit" class="secondary">Start synthesis</button></form>\n      ')
         out.append(
             f'\n  <tr id="candidate-{c.pk}">\n'
-            f'    <td><a href="{url}">{esc(c.label)}</a><br><span class="muted">r{c.generation_round.number if c.generation_round_id else ""}·{c.rank}</span></td>\n'
+            f'    <td><a href="{url}">{esc(c.label)}</a><br><span class="muted">r{c.round_number if c.generation_round_id else ""}·{c.rank}</span></td>\n'
             f"    <td>{esc(c.formula)}{near}</td>\n"
             f'    <td class="num">{_temperature(c.tg_k_pred, c.tg_k_low, c.tg_k_high, c.tg_k_std)}</td>\n'
             f'    <td class="num">{_temperature(c.tx_k_pred, c.tx_k_low, c.tx_k_high, c.tx_k_std)}</td>\n'
