@@ -73,8 +73,9 @@ def round_history(campaign):
 
 
 def model_history():
-    """Every model version with its validation metrics and when it was active."""
-    return ModelVersion.objects.select_related("training_run").order_by("created_at")
+    """Every model version with its validation metrics and when it was active (the campaign
+    page shows none of their training runs: no join)."""
+    return ModelVersion.objects.order_by("created_at")
 
 
 def map_points(campaign):

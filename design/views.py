@@ -50,7 +50,7 @@ def campaign_create(request):
 
 @role_required(VIEWER)
 def campaign_detail(request, pk):
-    campaign = get_object_or_404(DesignCampaign.objects.select_related("owner"), pk=pk)
+    campaign = get_object_or_404(DesignCampaign, pk=pk)  # the page does not show its owner
     sort = request.GET.get("sort", "rank")
     candidates = selectors.campaign_candidates(campaign, sort)
     measured = list(selectors.measured_candidates(campaign))

@@ -16,7 +16,7 @@ from django.utils.timezone import template_localtime
 from core.links import pk_url
 from core.templatetags.formatting import kelvin, quick_floatformat as ff
 
-from ..models import NO_GFA_MODEL
+from ..models import NO_GFA_MODEL, Candidate
 
 register = template.Library()
 
@@ -75,6 +75,8 @@ def candidate_rows(context, candidates):
     if token and str(token) != "NOTPROVIDED":
         csrf = f'<input type="hidden" name="csrfmiddlewaretoken" value="{esc(token)}">'
     can_approve, can_synthesise = context.get("can_approve"), context.get("can_synthesise")
+    # get_status_display() rebuilds the choices' dict (and hashes them) for every row
+    status_labels = dict(Candidate.Status.choices)
     out = []
     for c in candidates:
         url = esc(detail_url(c.pk))
@@ -111,7 +113,7 @@ def candidate_rows(context, candidates):
             f'    <td class="num">{_dmax_short(c)}</td>\n'
             f"    <td>{nearest} ({ff(c.nearest_distance, 3)})</td>\n"
             f'    <td class="num">{ff(c.acquisition_score, 2)}</td>\n'
-            f'    <td><span class="badge {_badge(c.status)}">{esc(c.get_status_display())}</span>\n'
+            f'    <td><span class="badge {_badge(c.status)}">{esc(status_labels.get(c.status, c.status))}</span>\n'
             f"      {parts}\n"
             f"      {sample}</td>\n"
             f"    <td>\n      {actions}\n    </td>\n"
