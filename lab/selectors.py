@@ -206,12 +206,15 @@ class CastingEvidence:
 
 def casting_evidence(samples):
     """CastingEvidence of each sample (with ``xrds`` prefetched, newest first) that has an
-    analysed XRD, by its latest one: a pattern still being analysed (or unreadable) says nothing."""
+    analysed XRD, by its latest one: a pattern still being analysed (or unreadable) says nothing,
+    nor does a retracted pattern or rod (the same evidence as services.latest_castings)."""
     from ml import rules
 
     out = []
     for s in samples:
-        x = next((x for x in s.xrds if x.is_analysed), None)
+        if s.is_retracted:
+            continue
+        x = next((x for x in s.xrds if x.is_analysed and not x.is_retracted), None)
         if x is None:
             continue
         cls, kind, bound = rules.class_from_casting(x.is_amorphous, s.diameter_mm)

@@ -179,6 +179,32 @@ def test_retracting_an_xrd_takes_it_out_of_the_gfa_evidence(olga):
     assert XRDMeasurement.objects.count() == 1
 
 
+def test_the_alloy_page_and_api_castings_leave_out_a_retracted_xrd_or_sample(client, olga):
+    """The castings listed with an alloy are the evidence its GFA summary uses: before, the page
+    and the API still listed a retracted pattern (or a retracted rod's) as "amorphous 2 mm rod"
+    beside a summary that no longer counted it."""
+    from django.urls import reverse
+
+    client.force_login(olga)
+    rods = [
+        services.log_experiment(user=olga, composition=COMPOSITION, label=label, diameter_mm=2.0,
+                                xrd_file=SimpleUploadedFile("p.xy", synthetic_xrd_pattern("amorphous")))
+        for label in ("R-1", "R-2")
+    ]
+    alloy = Alloy.objects.get()
+
+    def castings():
+        page = client.get(reverse("lab:alloy_detail", args=[alloy.pk])).context["castings"]
+        api = client.get(f"/api/alloys/{alloy.pk}/").json()["castings"]
+        return sorted(c.sample.label for c in page), sorted(c["label"] for c in api)
+
+    assert castings() == (["R-1", "R-2"], ["R-1", "R-2"])
+    services.retract_xrd(xrd=rods[0].xrd_measurements.get(), user=olga, reason="wrong file")
+    services.retract_sample(sample=Sample.objects.get(label="R-2"), user=olga, reason="lost rod")
+    assert castings() == ([], [])
+    assert Alloy.objects.get().dmax_mm is None
+
+
 def test_literature_values_are_corrected_and_retracted_experimental_ones_through_their_dsc(olga, two_dscs):
     good, _ = two_dscs
     alloy = Alloy.objects.get()
