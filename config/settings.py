@@ -168,6 +168,9 @@ GLASSLOOP_XLSX_MAX_UNCOMPRESSED_BYTES = env_int("GLASSLOOP_XLSX_MAX_UNCOMPRESSED
 # kept. The task's Celery soft time limit, 30 s later (core.jobs), stops work stuck in between.
 GLASSLOOP_IMPORT_MAX_SECONDS = env_float("GLASSLOOP_IMPORT_MAX_SECONDS", 300.0, above=0)
 GLASSLOOP_PDF_MAX_SECONDS = env_float("GLASSLOOP_PDF_MAX_SECONDS", 120.0, above=0)
+# An XRD pattern's analysis on the worker (default 60; a 20 MB pattern, the size limit, takes
+# about 10 s): past it the analysis fails naming the limit and the pattern is no evidence.
+GLASSLOOP_XRD_MAX_SECONDS = env_float("GLASSLOOP_XRD_MAX_SECONDS", 60.0, above=0)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 LOGIN_URL = "login"

@@ -6,7 +6,6 @@ Field-level checks that need the upload (size, parse, analysis) run through the 
 message the service would raise.
 """
 
-import os
 
 from django import forms
 from django.core.exceptions import ValidationError

@@ -397,6 +397,7 @@ class XRDAnalysis(Job):
     job_task_name = "lab.analyse_xrd"
     job_api_name = "xrd-analyses"
     job_control_roles = (EXPERIMENTER,)
+    job_time_limit_setting = "GLASSLOOP_XRD_MAX_SECONDS"
 
     measurement = models.OneToOneField(XRDMeasurement, on_delete=models.CASCADE, related_name="xrd_analysis")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -31,7 +31,6 @@ from .models import (
     analysed,
     conflicts_leave_means,
     format_dmax,
-    gfa_fields,
     short_method,
     validate_transition_temperatures,
 )
@@ -607,6 +606,9 @@ def _analyse_xrd(job, ctx):
     failed = XRDMeasurement.objects.filter(pk=xrd.pk, analysis_status=XRDMeasurement.Analysis.PENDING)
     try:
         a = _pattern_analysis(xrd)
+        # The analysis is one call: its safe point is after it (the soft time limit, 30 s
+        # later, stops one stuck inside).
+        ctx.check_time("analysing the pattern")
     except (PatternError, OSError) as exc:
         why = f"{name}: {exc}" if isinstance(exc, PatternError) else f"{name}: the stored file cannot be read ({exc})."
         failed.update(analysis_status=XRDMeasurement.Analysis.FAILED)

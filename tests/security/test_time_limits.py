@@ -12,10 +12,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from core import jobs
 from lab import importing, tables
-from lab.models import Alloy, AlloyImport
+from lab import services as lab_services
+from lab.models import Alloy, AlloyImport, Sample, XRDAnalysis, XRDMeasurement
 from lab.models_imports import ImportRow
 from mining import services as mining_services
 from mining.models import PdfReading
+from tests.lab.patterns_fixtures import synthetic_xrd_pattern
 from tests.security.test_pdf_limits import make_pdf, text_page
 from tests.test_settings import dump, start
 
@@ -56,7 +58,13 @@ def test_the_limits_default_to_300_and_120_seconds(tmp_path):
     assert out["settings"] == {"GLASSLOOP_IMPORT_MAX_SECONDS": 45.5, "GLASSLOOP_PDF_MAX_SECONDS": 600.0}
 
 
-@pytest.mark.parametrize("name", ["GLASSLOOP_IMPORT_MAX_SECONDS", "GLASSLOOP_PDF_MAX_SECONDS"])
+def test_the_xrd_limit_defaults_to_60_seconds(tmp_path):
+    assert dump(tmp_path, names=("GLASSLOOP_XRD_MAX_SECONDS",))["settings"] == {"GLASSLOOP_XRD_MAX_SECONDS": 60.0}
+    assert dump(tmp_path, names=("GLASSLOOP_XRD_MAX_SECONDS",), GLASSLOOP_XRD_MAX_SECONDS="90")["settings"] == {
+        "GLASSLOOP_XRD_MAX_SECONDS": 90.0}
+
+
+@pytest.mark.parametrize("name", ["GLASSLOOP_IMPORT_MAX_SECONDS", "GLASSLOOP_PDF_MAX_SECONDS", "GLASSLOOP_XRD_MAX_SECONDS"])
 @pytest.mark.parametrize("value", ["5m", "0", "-1", "nan"])
 def test_a_bad_limit_fails_at_start_with_its_name(tmp_path, name, value):
     proc = start(tmp_path, **{name: value})
@@ -82,6 +90,7 @@ def test_a_deadline_names_its_setting_once_it_passed(settings, clock):
 def test_each_kind_that_reads_uploads_names_its_limit(settings):
     assert AlloyImport.job_time_limit_setting == "GLASSLOOP_IMPORT_MAX_SECONDS"
     assert PdfReading.job_time_limit_setting == "GLASSLOOP_PDF_MAX_SECONDS"
+    assert XRDAnalysis.job_time_limit_setting == "GLASSLOOP_XRD_MAX_SECONDS"
     for model in jobs.job_models():  # a limit names a declared setting
         assert not model.job_time_limit_setting or hasattr(settings, model.job_time_limit_setting), model
 
@@ -238,3 +247,59 @@ def test_a_pdf_within_its_limit_reads(settings, clock, monkeypatch):
     assert reading.status == "done", reading.error
     source.refresh_from_db()
     assert "page 4" in source.text
+
+
+# ---------------------------------------------------------------- XRD analyses
+
+
+def queued_xrd(make_user):
+    """A pattern recorded as a page records it: stored pending, its analysis queued."""
+    erin = make_user("erin", "viewer", "experimenter")
+    sample = lab_services.log_experiment(user=erin, composition="Cu50Zr50", label="T-1", diameter_mm=1.0)
+    return lab_services.record_xrd(sample, user=erin, uploaded_file=SimpleUploadedFile("p.xy", synthetic_xrd_pattern("amorphous")))
+
+
+def _assert_stopped_and_no_evidence(xrd, job, seconds):
+    assert job.status == "failed"
+    assert job.error.startswith(
+        f"Stopped after {seconds:g} s (GLASSLOOP_XRD_MAX_SECONDS): the limit passed at “"), job.error
+    xrd = XRDMeasurement.objects.get(pk=xrd.pk)
+    assert xrd.analysis_status == XRDMeasurement.Analysis.FAILED and xrd.verdict == ""
+    assert Sample.objects.get(pk=xrd.sample_id).alloy.gfa_class == ""
+
+
+@pytest.mark.django_db
+def test_a_slow_xrd_analysis_stops_at_its_limit_and_is_no_evidence(settings, clock, monkeypatch, make_user):
+    settings.GLASSLOOP_XRD_MAX_SECONDS = 5
+    analyse = lab_services._pattern_analysis
+
+    def slow(xrd):
+        clock.now += 6.0
+        return analyse(xrd)
+
+    monkeypatch.setattr(lab_services, "_pattern_analysis", slow)
+    xrd = queued_xrd(make_user)
+    job = lab_services.analyse_xrd(XRDAnalysis.objects.get(measurement=xrd).pk)
+    _assert_stopped_and_no_evidence(xrd, job, 5)
+    assert "analysing the pattern" in job.error
+
+
+@pytest.mark.django_db
+def test_the_soft_time_limit_inside_an_xrd_analysis_fails_it_with_the_same_message(settings, monkeypatch, make_user):
+    settings.GLASSLOOP_XRD_MAX_SECONDS = 60
+
+    def stuck(xrd):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(lab_services, "_pattern_analysis", stuck)
+    xrd = queued_xrd(make_user)
+    job = lab_services.analyse_xrd(XRDAnalysis.objects.get(measurement=xrd).pk)
+    _assert_stopped_and_no_evidence(xrd, job, 60)
+
+
+@pytest.mark.django_db
+def test_an_xrd_analysis_within_its_limit_gives_its_verdict(settings, clock, make_user):
+    settings.GLASSLOOP_XRD_MAX_SECONDS = 60
+    xrd = queued_xrd(make_user)
+    job = lab_services.analyse_xrd(XRDAnalysis.objects.get(measurement=xrd).pk)
+    assert job.status == "done" and XRDMeasurement.objects.get(pk=xrd.pk).verdict == "amorphous"
