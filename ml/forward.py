@@ -112,7 +112,9 @@ Measured, 5-fold grouped CV (791 alloys), MAE Tg/Tx/Tl, R² Trg/γ:
   8.96/10.11/24.22 K, 0.767/0.761 (inner Tg/Tl 10.53/21.31 -> 10.32/21.13 K); + the mix (0.25
   chosen) 8.96/10.12/23.97 K, 0.770/0.766. Tried on the same dev split and not kept: one blend
   weight per head, a second Trg/γ route from the final temperatures (Trg +0.004, γ −0.009), a
-  third Tl route Tx/γ − Tg (weight 0 chosen, or −0.07 K with the block).
+  third Tl route Tx/γ − Tg (weight 0 chosen, or −0.07 K with the block). Outer score afterwards
+  (bench/ml_bench.py --train-extra-thermal, once): 8.74/9.88/19.71 K, 0.794/0.768 against
+  8.85/9.94/19.83 K, 0.797/0.763 before.
 * XGBoost runs single-threaded (``n_jobs=1``): on the shared 2-core machine, 2 OpenMP threads
   competing with other processes made a fit 17× slower (37 s vs 2 s on the test fixture).
 """
