@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse, set_script_prefix
 
 from core.context_processors import NAV_URLS
+from core.roles import ALL_ROLES
 
 pytestmark = pytest.mark.django_db
 
@@ -36,3 +37,19 @@ def test_the_nav_follows_the_script_prefix(client, make_user, all_roles):
         set_script_prefix("/")
     assert mounted == ["/glassloop" + link for link in plain]
     assert nav_links(client.get("/").content.decode()) == plain  # and back
+
+
+class _ReversedSet(set):
+    """A set that iterates in the reverse of ALL_ROLES, as another process's hash seed may."""
+
+    def __iter__(self):
+        return iter(sorted(super().__iter__(), key=ALL_ROLES.index, reverse=True))
+
+
+def test_the_header_lists_roles_in_one_order_in_every_process(client, make_user, monkeypatch):
+    from core import context_processors
+
+    client.force_login(make_user("two-roles", "viewer", "reviewer"))
+    monkeypatch.setattr(context_processors, "user_roles", lambda user: _ReversedSet({"viewer", "reviewer"}))
+    html = client.get("/").content.decode()
+    assert "two-roles · viewer, reviewer" in html and "reviewer, viewer" not in html
