@@ -35,6 +35,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.relations import HyperlinkedIdentityField, PKOnlyObject
 from rest_framework.settings import api_settings
 
+from core.links import PLACEHOLDER_ID, split_at_placeholder
 from core.roles import VIEWER, has_role
 
 logger = logging.getLogger(__name__)
@@ -194,9 +195,6 @@ class NullsLastOrderingFilter(OrderingFilter):
 # ------------------------------------------------------------------ links
 
 
-_ID_PLACEHOLDER = 2147483647  # an id no lab database reaches; digits, so it matches any int converter
-
-
 class IdentityLink(HyperlinkedIdentityField):
     """DRF's HyperlinkedIdentityField (``"url": "http://host/api/alloys/7/"``) for records with
     an integer id, with the same text: the URL is reversed and made absolute once per request
@@ -216,12 +214,11 @@ class IdentityLink(HyperlinkedIdentityField):
             return super().get_url(obj, view_name, request, format)
         cached = getattr(self, "_link_parts", None)
         if cached is None or cached[0] is not request or cached[1] != view_name:
-            marker = str(_ID_PLACEHOLDER)
-            absolute = request.build_absolute_uri(reverse(view_name, kwargs={self.lookup_url_kwarg: _ID_PLACEHOLDER}))
-            if absolute.count(marker) != 1:
+            parts = split_at_placeholder(
+                request.build_absolute_uri(reverse(view_name, kwargs={self.lookup_url_kwarg: PLACEHOLDER_ID})))
+            if parts is None:
                 return super().get_url(obj, view_name, request, format)
-            head, _, tail = absolute.partition(marker)
-            cached = self._link_parts = (request, view_name, head, tail)
+            cached = self._link_parts = (request, view_name, *parts)
         return f"{cached[2]}{pk}{cached[3]}"
 
 

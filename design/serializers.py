@@ -141,8 +141,6 @@ class CandidateSerializer(serializers.ModelSerializer):
 # ------------------------------------------------------------------ rounds and actions
 
 
-
-
 class RoundSerializer(serializers.ModelSerializer):
     status = serializers.ChoiceField(choices=GenerationRound.Status.choices, read_only=True)
     status_display = serializers.CharField(source="get_status_display", read_only=True)

@@ -136,6 +136,14 @@ def _is_number(token: str) -> bool:
     return bool(_NUMBER.fullmatch(token) or _NONFINITE.fullmatch(token))
 
 
+def _check_size(size: int, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise PatternError(
+            f"The file is {size / 1024 / 1024:.1f} MB; the limit is {max_bytes / 1024 / 1024:.0f} MB. "
+            "A diffraction pattern or DSC curve is normally well under 1 MB."
+        )
+
+
 def read_two_column(data: bytes, *, name: str = "", max_bytes: int = MAX_PATTERN_BYTES,
                     min_points: int = MIN_POINTS) -> tuple[np.ndarray, np.ndarray]:
     """Read (x, y) from a two-column text file, sorted by x.
@@ -152,11 +160,7 @@ def read_two_column(data: bytes, *, name: str = "", max_bytes: int = MAX_PATTERN
     if isinstance(data, str):
         data = data.encode("utf-8")
     data = bytes(data)
-    if len(data) > max_bytes:
-        raise PatternError(
-            f"The file is {len(data) / 1024 / 1024:.1f} MB; the limit is {max_bytes / 1024 / 1024:.0f} MB. "
-            "A diffraction pattern or DSC curve is normally well under 1 MB."
-        )
+    _check_size(len(data), max_bytes)
     if not data.strip():
         raise PatternError("The file is empty.")
     text = _decode(data)
@@ -216,11 +220,7 @@ def check_pattern_head(head: bytes, *, size: int, max_bytes: int = MAX_PATTERN_B
     first ``PEEK_BYTES``) read as read_two_column reads a file, so a binary file, one without
     two numeric columns or with a NaN near the top is refused at once with the reader's
     sentence. PatternError otherwise. The whole file is read and analysed on the worker."""
-    if size > max_bytes:
-        raise PatternError(
-            f"The file is {size / 1024 / 1024:.1f} MB; the limit is {max_bytes / 1024 / 1024:.0f} MB. "
-            "A diffraction pattern or DSC curve is normally well under 1 MB."
-        )
+    _check_size(size, max_bytes)
     head = bytes(head[:PEEK_BYTES])
     whole = size <= len(head)
     if not whole and b"\n" in head:  # whole lines only: no line or character cut in two

@@ -1,4 +1,4 @@
-from django.urls import path, reverse
+from django.urls import path
 
 from core.views import job_action_view
 
@@ -17,7 +17,7 @@ urlpatterns = [
     path("xrd/<int:pk>/", views.xrd_detail, name="xrd_detail"),
     path("xrd/<int:pk>/plot.svg", views.xrd_plot, name="xrd_plot"),
     path("xrd-analyses/<int:pk>/<str:action>/",
-         job_action_view("lab.XRDAnalysis", detail_url=lambda job: reverse("lab:xrd_detail", args=[job.measurement_id])),
+         job_action_view("lab.XRDAnalysis", detail_url=lambda job: job.get_absolute_url()),
          name="xrd_analysis_action"),
     path("dsc/<int:pk>/plot.svg", views.dsc_plot, name="dsc_plot"),
     path("samples/<int:pk>/correct/", views.correct_sample, name="correct_sample"),

@@ -13,7 +13,7 @@ from django.utils.html import conditional_escape as esc
 from django.utils.safestring import mark_safe
 from django.utils.timezone import template_localtime
 
-from core.links import pk_url
+from core.links import csrf_field, pk_url
 from core.templatetags.formatting import kelvin, quick_floatformat as ff
 
 from ..models import NO_GFA_MODEL, Candidate
@@ -70,10 +70,7 @@ def candidate_rows(context, candidates):
     sample_url = pk_url("lab:sample_detail")
     request = context.get("request")
     here = esc(request.get_full_path()) if request is not None else ""
-    token = context.get("csrf_token")
-    csrf = ""
-    if token and str(token) != "NOTPROVIDED":
-        csrf = f'<input type="hidden" name="csrfmiddlewaretoken" value="{esc(token)}">'
+    csrf = csrf_field(context)
     can_approve, can_synthesise = context.get("can_approve"), context.get("can_synthesise")
     # get_status_display() rebuilds the choices' dict (and hashes them) for every row
     status_labels = dict(Candidate.Status.choices)

@@ -5,7 +5,7 @@ from django.utils.html import conditional_escape as esc
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
-from core.links import pk_url
+from core.links import csrf_field, pk_url
 from core.templatetags.formatting import kelvin
 from mining.validation import formula_parts
 
@@ -66,10 +66,7 @@ def review_rows(context, records, can_review):
     approve_url = pk_url("mining:record_approve")
     reject_url = pk_url("mining:record_reject")
     here = esc(context["request"].get_full_path())
-    token = context.get("csrf_token")
-    csrf = ""
-    if token and str(token) != "NOTPROVIDED":
-        csrf = f'<input type="hidden" name="csrfmiddlewaretoken" value="{esc(token)}">'
+    csrf = csrf_field(context)
     out = []
     for r in records:
         url = esc(detail_url(r.pk))
