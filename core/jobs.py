@@ -37,6 +37,10 @@ A job is a row (a model that inherits ``Job``) and at most one Celery message th
   handled as before.
 * **Cancel and retry always work** (``cancel``, ``retry``): a queued job is cancelled at once;
   a running one is asked to stop (or, if its heartbeat is stale, cancelled at once).
+* **Ending without success** (``Job.on_failed_or_cancelled``): every path that marks a job
+  failed or cancelled (the work's own failure, a lost worker, the sweep, a cancel) calls the
+  kind's hook in the transaction that records it, so a row the job was filling in never says
+  "in progress" after its job has ended (an XRD measurement left "pending", issue 16).
 """
 
 from __future__ import annotations
@@ -135,6 +139,10 @@ class Job(models.Model):
 
     def job_label(self):
         return f"{self._meta.verbose_name} {self.pk}"
+
+    def on_failed_or_cancelled(self):
+        """Called once the job is marked failed or cancelled, on every path and in the same
+        transaction; a kind whose own rows must follow says so here. Nothing by default."""
 
     def reset_for_retry(self):
         """Clear what the previous attempt left (a subclass adds its own fields)."""
@@ -275,6 +283,7 @@ def claim(model, pk, *, task_id=None):
         if job.cancel_requested:
             job.status, job.finished_at, job.message = JobStatus.CANCELLED, now, "cancelled before it started"
             job.save(update_fields=["status", "finished_at", "message"])
+            job.on_failed_or_cancelled()
             return None
         job.status = JobStatus.RUNNING
         job.attempts += 1
@@ -297,6 +306,7 @@ def _mark_lost(job, now, how):
         f"{beat:%Y-%m-%d %H:%M:%S} UTC). Nothing it did was kept unless shown above. Retry runs it again."
     )
     job.save(update_fields=["status", "finished_at", "error"])
+    job.on_failed_or_cancelled()
     logger.warning("%s marked failed: %s", job.job_label(), how)
 
 
@@ -319,9 +329,12 @@ def finish(job, status=JobStatus.DONE, **fields):
     values = {"status": status, "finished_at": now, "heartbeat_at": now, **fields}
     if status == JobStatus.DONE:
         values.setdefault("progress", 1.0)
-    updated = _owned(job).update(**values)
-    for name, value in values.items():
-        setattr(job, name, value)
+    with transaction.atomic():
+        updated = _owned(job).update(**values)
+        for name, value in values.items():
+            setattr(job, name, value)
+        if updated and status in (JobStatus.FAILED, JobStatus.CANCELLED):
+            job.on_failed_or_cancelled()
     return bool(updated)
 
 
@@ -469,6 +482,7 @@ def cancel(job):
             job.status, job.finished_at, job.cancel_requested = JobStatus.CANCELLED, now, True
             job.message = "cancelled before it started"
             job.save(update_fields=["status", "finished_at", "cancel_requested", "message"])
+            job.on_failed_or_cancelled()
             return job, "Cancelled."
         if job.status == JobStatus.RUNNING:
             job.cancel_requested = True
@@ -476,6 +490,7 @@ def cancel(job):
                 job.status, job.finished_at = JobStatus.CANCELLED, now
                 job.message = "cancelled; its worker had stopped"
                 job.save(update_fields=["status", "finished_at", "cancel_requested", "message"])
+                job.on_failed_or_cancelled()
                 return job, "Cancelled (its worker had stopped)."
             job.save(update_fields=["cancel_requested"])
             return job, "Asked to stop: it stops at the next safe point."

@@ -348,14 +348,13 @@ class XRDMeasurement(Correctable):
 
     @property
     def analysis_state_display(self):
-        """What the pages say: "Analysed", "Analysing the pattern…", "Analysis failed: <why>"."""
-        if self.analysis_status == self.Analysis.DONE:
-            return self.Analysis.DONE.label
+        """What the pages say: "Analysed", "Analysing the pattern…", "Analysis failed: <why>"
+        (the row's status follows its job: XRDAnalysis.on_failed_or_cancelled; the job says why)."""
+        if self.analysis_status != self.Analysis.FAILED:
+            return self.Analysis(self.analysis_status).label
         job = self.analysis_job
-        if self.analysis_status == self.Analysis.FAILED or (job is not None and job.status in (job.Status.FAILED, job.Status.CANCELLED)):
-            why = (job.error or job.message) if job is not None else ""
-            return f"Analysis failed: {why or 'cancelled'}"
-        return self.Analysis.PENDING.label
+        why = (job.error or job.message) if job is not None else ""
+        return f"{self.Analysis.FAILED.label}: {why}" if why else self.Analysis.FAILED.label
 
     @property
     def is_amorphous(self):
@@ -412,6 +411,14 @@ class XRDAnalysis(Job):
 
     def job_label(self):
         return f"XRD analysis {self.pk} (XRD #{self.measurement_id})"
+
+    def on_failed_or_cancelled(self):
+        # However the job ended without a verdict (the reader refused the file, the worker was
+        # killed or went silent, a person or a retraction cancelled it), the measurement says
+        # so: "failed", no evidence, and Retry makes it "pending" again. A cancelled analysis is
+        # "failed" too: no verdict is coming either way, and the job's message says it was cancelled.
+        XRDMeasurement.objects.filter(pk=self.measurement_id, analysis_status=XRDMeasurement.Analysis.PENDING).update(
+            analysis_status=XRDMeasurement.Analysis.FAILED)
 
     def reset_for_retry(self):
         super().reset_for_retry()

@@ -571,7 +571,9 @@ def analyse_xrd(job_id, *, task_id=None):
     calls; core.jobs): peak, FWHM, verdict, reason, analysis, plot; then the alloy's summaries
     and, through design.signals, the candidate of its sample. Idempotent: only a queued job
     runs, and a measurement already analysed is left as it is. An unreadable pattern fails the
-    job with the reader's sentence and leaves the measurement "failed" (no evidence)."""
+    job with the reader's sentence; the measurement is then "failed" (no evidence), as after
+    any end of its job without a verdict (XRDAnalysis.on_failed_or_cancelled). A retracted
+    measurement is not analysed."""
     return jobs.run_job(XRDAnalysis, job_id, _analyse_xrd, task_id=task_id)
 
 
@@ -601,9 +603,11 @@ def _analyse_xrd(job, ctx):
     xrd = XRDMeasurement.objects.get(pk=job.measurement_id)
     if xrd.is_analysed:
         return {"message": "already analysed; nothing changed"}
+    if xrd.retracted_at is not None:  # e.g. Retry pressed after the retraction cancelled it
+        raise jobs.JobError(f"XRD #{xrd.pk} was retracted ({xrd.retraction_reason}); a retracted pattern is not analysed.")
     name = os.path.basename(xrd.pattern.name or "") or "the pattern"
     ctx.report(0.1, "reading and analysing the pattern")
-    failed = XRDMeasurement.objects.filter(pk=xrd.pk, analysis_status=XRDMeasurement.Analysis.PENDING)
+    # Every failure here fails the job, and with it the measurement (on_failed_or_cancelled).
     try:
         a = _pattern_analysis(xrd)
         # The analysis is one call: its safe point is after it (the soft time limit, 30 s
@@ -611,11 +615,7 @@ def _analyse_xrd(job, ctx):
         ctx.check_time("analysing the pattern")
     except (PatternError, OSError) as exc:
         why = f"{name}: {exc}" if isinstance(exc, PatternError) else f"{name}: the stored file cannot be read ({exc})."
-        failed.update(analysis_status=XRDMeasurement.Analysis.FAILED)
         raise jobs.JobError(why) from None
-    except Exception:  # core.jobs fails the job with it; the measurement says so too
-        failed.update(analysis_status=XRDMeasurement.Analysis.FAILED)
-        raise
     ctx.check_cancel(every_s=0)
     ctx.report(0.9, "storing the analysis")
     with transaction.atomic():
@@ -623,6 +623,8 @@ def _analyse_xrd(job, ctx):
         xrd = XRDMeasurement.objects.select_for_update(of=("self",)).select_related("sample", "operator").get(pk=xrd.pk)
         if xrd.is_analysed:
             return {"message": "already analysed; nothing changed"}
+        if xrd.retracted_at is not None:  # retracted while it was analysed (the lock orders the two)
+            raise jobs.JobCancelled()
         xrd.peak_q_inv_a = _finite_or_none(a.peak_q_inv_a)
         xrd.peak_two_theta_deg = _finite_or_none(a.peak_two_theta_deg)
         xrd.fwhm_inv_a = _finite_or_none(a.fwhm_inv_a)
@@ -1146,12 +1148,31 @@ def retract_dsc(*, dsc, user, reason, version=None):
 def retract_xrd(*, xrd, user, reason, version=None):
     """Retract an XRD measurement: the sample's latest live XRD is its casting evidence again."""
     reason = _require_reason(reason, "a retraction")
+    _lock_analyses(measurement_id=xrd.pk if isinstance(xrd, XRDMeasurement) else int(xrd))
     xrd = _locked(XRDMeasurement, xrd)
     _refuse_retracted(xrd)
     check_version(xrd, version)
     correction = _retract(xrd, user=user, reason=reason)
+    _cancel_analysis(xrd)
     _finish([xrd.sample.alloy_id], user=user)
     return correction
+
+
+def _lock_analyses(**lookup):
+    """Lock the XRD analyses a retraction may cancel before their measurements: the order of
+    every job path (the job's row, then its measurement: on_failed_or_cancelled, the analysis'
+    own write), so a retraction and a worker never wait on each other (a deadlock)."""
+    list(XRDAnalysis.objects.select_for_update(of=("self",)).filter(**lookup).values_list("pk", flat=True))
+
+
+def _cancel_analysis(xrd):
+    """A retracted pattern is not analysed: its analysis still queued or running is cancelled
+    (core.jobs.cancel, as its Cancel button: a queued one at once, a running one at its next
+    safe point). Retracting needs the experimenter role, the role that controls the job
+    (XRDAnalysis.job_control_roles). A finished analysis is left as it is."""
+    job = XRDAnalysis.objects.filter(measurement_id=xrd.pk).first()
+    if job is not None and not job.is_finished:
+        jobs.cancel(job)
 
 
 SAMPLE_CORRECTABLE = ("label", "method", "diameter_mm", "cast_on", "notes")
@@ -1182,9 +1203,11 @@ def retract_sample(*, sample, user, reason, version=None):
     sample = _locked(Sample, sample)
     _refuse_retracted(sample)
     check_version(sample, version)
+    _lock_analyses(measurement__sample=sample, measurement__retracted_at__isnull=True)
     correction = _retract(sample, user=user, reason=reason)
     for xrd in XRDMeasurement.objects.select_for_update().filter(sample=sample, retracted_at__isnull=True):
         _retract(xrd, user=user, reason=f"sample {sample.label} retracted: {reason}", correction=False)
+        _cancel_analysis(xrd)
     for dsc in DSCMeasurement.objects.select_for_update().filter(sample=sample, retracted_at__isnull=True):
         _retract_dsc_locked(dsc, user=user, reason=f"sample {sample.label} retracted: {reason}", correction=False)
     _finish([sample.alloy_id], user=user)
