@@ -3,7 +3,6 @@
     .venv/bin/python bench/ml_bench.py [--data CSV] [--folds 5] [--epochs 600] [--split-seeds 1,2,3]
         [--gan-folds 0,1,2,3,4] [--gan-seeds 0] [--targets 20] [--quick] [--forward-only]
         [--extra-thermal ../shared/data/gfa_dev.csv] [--train-extra-thermal CSV] [--dev]
-        [--gfa-reference CSV]
 
 Data path: --data, else $GLASSLOOP_DATASET, else ../shared/data/bmg_literature_dev.csv
 relative to the repo. Splits are grouped by composition key (ml.dataprep.grouped_kfold).
@@ -38,9 +37,8 @@ relative to the repo. Splits are grouped by composition key (ml.dataprep.grouped
   Tried next on ``--dev --train-extra-thermal gfa_dev.csv`` (2026-12-01; the split reproduced the
   recorded 8.96/10.12/23.97 K, 0.770/0.766): the Trg/γ ratio routes chosen on inner folds
   (0.770/0.758), the kernel-ridge route columns (Tl 24.32 K, Trg 0.766), a stacked Tl head on
-  out-of-fold Tg/Tx (Tl 24.01 K), the GFA-neighbour block (``forward_params`` ``gfa_knn_k``; its
-  table is ``--gfa-reference``, default the ``--train-extra-thermal`` table: Tl 24.03 K, Trg
-  0.768) — none better on Tl or Trg, none adopted (figures in ml/forward.py), so no outer run;
+  out-of-fold Tg/Tx (Tl 24.01 K), a GFA-neighbour block (Tl 24.03 K, Trg 0.768) — none better on
+  Tl or Trg, none kept (figures in ml/forward.py; the code in commit 9a76c80), so no outer run;
 * surrogate: grouped stratified CV (same number of folds), SMOTE inside the training folds;
 * other splits (default none): forward and surrogate CV again on ``--split-seeds`` fold assignments (goals
   checked on the mean too: one assignment moved Tl MAE by ±0.7 K and R² Trg by ±0.012);
@@ -161,7 +159,7 @@ PRED_KEYS = ("tg_k", "tx_k", "tl_k", "trg", "gamma")
 INTERVAL_NAMES = ("tg", "tx", "tl", "trg", "gamma")
 
 
-def nested_forward(data, folds, seed: int, params: dict, extra=None, gfa_reference=None) -> dict:
+def nested_forward(data, folds, seed: int, params: dict, extra=None) -> dict:
     """Nested CV of the forward model: for each outer fold, ``ForwardModel.fit`` on the training
     part makes every data-driven choice itself (blend weights, conformal mode and half-widths on
     its own inner folds grouped by composition key; ℓ, λ of the kernel ridge by leave-one-out),
@@ -170,9 +168,6 @@ def nested_forward(data, folds, seed: int, params: dict, extra=None, gfa_referen
 
     ``extra``: optional PreparedData of further alloys (e.g. the Tg/Tx/Tl rows of the GFA table)
     added to every training part; its keys must not occur in ``data`` (so no test alloy leaks).
-    ``gfa_reference``: the GFA table (:class:`ml.gfa.GFAData`) for the forward model's
-    GFA-neighbour block; an alloy's own entry is never its neighbour (see
-    :class:`ml.forward.GfaNeighbourBlock`), so a test alloy's GFA label is never read.
     """
     n = len(data)
     P, L, H, S = (np.full((n, 5), np.nan) for _ in range(4))
@@ -182,7 +177,7 @@ def nested_forward(data, folds, seed: int, params: dict, extra=None, gfa_referen
         y, keys = data.y[tr], [data.keys[i] for i in tr]
         if extra is not None:
             comps, y, keys = comps + list(extra.compositions), np.vstack([y, extra.y]), keys + list(extra.keys)
-        fm = ForwardModel(seed=seed, **params).fit(comps, y, groups=keys, gfa_reference=gfa_reference)
+        fm = ForwardModel(seed=seed, **params).fit(comps, y, groups=keys)
         pred = fm.predict([data.compositions[i] for i in te])
         P[te] = np.column_stack([pred[k] for k in PRED_KEYS])
         L[te] = np.column_stack([pred[f"{h}_low"] for h in INTERVAL_NAMES])
@@ -292,10 +287,6 @@ def main() -> int:
                     help="GFA table whose Tg/Tx/Tl rows (new alloys only) join EVERY forward training part of the "
                          "main nested CV (as the site trains: its thermal rows include the starter corpus's); "
                          "test parts stay the thermal table's alloys")
-    ap.add_argument("--gfa-reference", default=None,
-                    help="GFA table (composition, gfa_class, dmax_mm) for the forward model's GFA-neighbour block, "
-                         "read only when --forward-params sets gfa_knn_k (default: the --train-extra-thermal "
-                         "table; '' for none)")
     args = ap.parse_args()
     set_torch_threads(1)
     path = dataset_path(args.data)
@@ -329,14 +320,7 @@ def main() -> int:
     train_extra, train_extra_info = (None, None)
     if args.train_extra_thermal:
         train_extra, train_extra_info = extra_thermal_rows(args.train_extra_thermal, data)
-    gfa_path = args.gfa_reference if args.gfa_reference is not None else (args.train_extra_thermal or "")
-    gfa_reference = None
-    if gfa_path and fparams.get("gfa_knn_k"):  # the GFA-neighbour block is off by default
-        from ml.gfa import prepare_gfa
-
-        gfa_reference = prepare_gfa(read_csv(gfa_path))
-        out["forward_gfa_reference"] = {"path": gfa_path, "alloys": len(gfa_reference)}
-    nested = nested_forward(data, eval_folds, args.seed, fparams, extra=train_extra, gfa_reference=gfa_reference)
+    nested = nested_forward(data, eval_folds, args.seed, fparams, extra=train_extra)
     P, L, H = nested["P"][te_all], nested["L"][te_all], nested["H"][te_all]
     fwd_s = time.perf_counter() - t0
     # the forward model's own vocabulary: column order decides ties among equidistant neighbours
@@ -396,7 +380,7 @@ def main() -> int:
         extra, info = extra_thermal_rows(args.extra_thermal, data)
         if extra is not None:
             t0 = time.perf_counter()
-            nx = nested_forward(data, eval_folds, args.seed, fparams, extra=extra, gfa_reference=gfa_reference)
+            nx = nested_forward(data, eval_folds, args.seed, fparams, extra=extra)
             sx = outer_scores(T[te_all], nx["P"][te_all])
             cx = coverage(T[te_all], nx["L"][te_all], nx["H"][te_all])
             out["more_signal_gfa_thermal_rows"] = {

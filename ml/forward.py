@@ -115,25 +115,20 @@ Measured, 5-fold grouped CV (791 alloys), MAE Tg/Tx/Tl, R² Trg/γ:
   third Tl route Tx/γ − Tg (weight 0 chosen, or −0.07 K with the block). Outer score afterwards
   (bench/ml_bench.py --train-extra-thermal, once): 8.74/9.88/19.71 K, 0.794/0.768 against
   8.85/9.94/19.83 K, 0.797/0.763 before.
-* **tried for Tl and Trg, all off by default** (state format 7 stores them; format ≤ 6 bundles
-  load with all four off), each on ``bench/ml_bench.py --dev`` with the GFA table's thermal rows
-  in training, against 8.96/10.12/23.97 K, 0.770/0.766 (MAE Tg/Tx/Tl, R² Trg/γ on the 20 %;
-  inner Tl MAE 21.06 K):
+* **tried for Tl and Trg, none kept** (2026-12-01; the code is in commit 9a76c80, removed again
+  so that no unused option stays in the model): each on ``bench/ml_bench.py --dev`` with the
+  GFA table's thermal rows in training, against 8.96/10.12/23.97 K, 0.770/0.766 (MAE Tg/Tx/Tl,
+  R² Trg/γ on the 20 %; inner Tl MAE 21.06 K):
 
-  - ``ratio_grid``: Trg and γ as ``a · head + (1 − a) ·`` the same ratio of the member's final
-    temperatures (Tg / Tl, Tx / (Tg + Tl)), a per target chosen on the inner folds (squared
-    error). It kept the Trg head alone (a = 1) and took 0.5 for γ: 0.770/0.758 — γ worse;
-  - ``krr_routes``: Tg/Trg, Tx/γ − Tg and Tx − Tg of each kernel ridge's (leave-one-out)
-    predictions as six more tree inputs: 8.91/9.91/24.32 K, 0.766/0.773 (inner Tl 20.77 K) —
-    Tl and Trg worse;
-  - ``stacked_heads``: the Tl head (or Tl, Trg, γ, ΔTx) also reads out-of-fold XGBoost Tg, Tx
-    (``stack_folds`` grouped folds in fit; the members' own Tg, Tx at prediction): Tl alone
+  - Trg and γ as ``a · head + (1 − a) ·`` the same ratio of the member's final temperatures
+    (Tg / Tl, Tx / (Tg + Tl)), a per target chosen on the inner folds: it kept the Trg head
+    alone (a = 1) and took 0.5 for γ: 0.770/0.758 — γ worse;
+  - Tg/Trg, Tx/γ − Tg and Tx − Tg of each kernel ridge's (leave-one-out) predictions as six
+    more tree inputs: 8.91/9.91/24.32 K, 0.766/0.773 (inner Tl 20.77 K) — Tl and Trg worse;
+  - a stacked Tl head (or Tl, Trg, γ, ΔTx) also reading out-of-fold XGBoost Tg, Tx: Tl alone
     24.01 K (inner 21.01), the rest unchanged; all four 9.03/10.47/24.06 K, 0.767/0.766;
-  - ``gfa_knn_k`` (:class:`GfaNeighbourBlock`, ``fit(..., gfa_reference=GFAData)``): the glass
-    rate, BMG rate and log10 Dmax of the k nearest GFA-table alloys (never the alloy's own
-    entry) as tree inputs, the GFA table's ~5,000 alloys without temperatures as signal for the
-    eutectic depth / Trg: k = 5 9.06/9.93/24.03 K, 0.768/0.769 (inner Tg/Tx/Tl
-    10.16/11.97/20.94 K) — better inside, not on the dev split's Tl and Trg.
+  - the glass rate, BMG rate and log10 Dmax of the 5 nearest GFA-table alloys (never the
+    alloy's own entry) as tree inputs: 9.06/9.93/24.03 K, 0.768/0.769 (inner Tl 20.94 K).
 
   The inner folds liked three of them by 0.1–0.3 K Tl; the dev split did not, so none is used
   and no outer run was made for them.
@@ -156,10 +151,6 @@ from ml.descriptors import Featurizer, fractions_matrix, l1_distances
 from ml.elements import element_table
 
 HEADS = ("tg_k", "tx_k", "tl_k", "trg", "gamma")
-# Heads whose predictions a stacked head reads (see ForwardModel.stacked_heads), and the heads
-# that may read them.
-STACK_INPUTS = ("tg_k", "tx_k")
-STACKABLE_HEADS = ("tl_k", "trg", "gamma", "dtx_k")
 # Extra trained head for the composite estimates (see ForwardModel.composite): ΔTx = Tx − Tg.
 EXTRA_HEADS = ("dtx_k",)
 # Alloying elements always in the descriptor vocabulary (besides those seen in training), so
@@ -273,68 +264,6 @@ class KnnBlock(BaseEstimator):
         w /= w.sum(axis=1, keepdims=True)
         pred = np.einsum("nk,nkj->nj", w, self.T_[I])
         return np.column_stack([pred, self.T_[I[:, 0]], D[:, :1], D.mean(axis=1, keepdims=True)])
-
-
-def gfa_reference_targets(gfa_data) -> np.ndarray:
-    """(n, 3) glass, BMG (1/0, NaN unknown) and log10 Dmax (mm; NaN unless a point value) of a
-    :class:`ml.gfa.GFAData`: what :class:`GfaNeighbourBlock` averages over neighbours."""
-    point = (gfa_data.dmax_low_mm == gfa_data.dmax_high_mm) & (gfa_data.dmax_low_mm > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_dmax = np.where(point, np.log10(gfa_data.dmax_low_mm), np.nan)
-    return np.column_stack([gfa_data.glass, gfa_data.bmg, log_dmax]).astype(float)
-
-
-class GfaNeighbourBlock(BaseEstimator):
-    """What the glass-forming-ability table says near an alloy: the inverse-L1-distance-weighted
-    glass rate, BMG rate and log10 Dmax of its k nearest GFA-table alloys (each target over the
-    alloys that know it), and the nearest and mean distance.
-
-    The thermal table has ~800 alloys; the GFA table ~5,000 more with a class but mostly no
-    temperatures. Glass formers sit in deep eutectics and have a high reduced glass transition
-    Trg = Tg/Tl (Turnbull), so where the neighbours vitrify says something about Tl and Trg.
-    The alloy's own entry (L1 < ``self_tol``: the same composition) is never a neighbour, in
-    training and at prediction alike, so no row reads its own label and a known alloy gets the
-    features a new one would."""
-
-    def __init__(self, k: int = 5, self_tol: float = 1e-3):
-        self.k = k
-        self.self_tol = self_tol
-
-    def fit(self, X_ref: np.ndarray, targets: np.ndarray) -> "GfaNeighbourBlock":
-        _check_range("GfaNeighbourBlock k", self.k, 1, integer=True)
-        self.X_ = np.asarray(X_ref, dtype=float)
-        self.targets_ = np.asarray(targets, dtype=float)
-        if len(self.X_) != len(self.targets_):
-            raise ValueError(f"GfaNeighbourBlock: {len(self.X_)} reference rows but {len(self.targets_)} target rows")
-        return self
-
-    def transform(self, Q: np.ndarray, chunk: int = 1024) -> np.ndarray:
-        Q = np.asarray(Q, dtype=float)
-        t = self.targets_.shape[1]
-        out = np.full((len(Q), t + 2), np.nan)
-        if not len(self.X_):
-            return out
-        known = np.isfinite(self.targets_)
-        vals_all = np.where(known, self.targets_, 0.0)
-        for s in range(0, len(Q), chunk):
-            D = l1_distances(Q[s:s + chunk], self.X_, np.float32).astype(float)
-            D[D < self.self_tol] = np.inf  # the alloy itself
-            for c in range(t):
-                Dc = np.where(known[None, :, c], D, np.inf)
-                kk = min(self.k, Dc.shape[1])
-                idx = np.argpartition(Dc, kk - 1, axis=1)[:, :kk]
-                d = np.take_along_axis(Dc, idx, axis=1)
-                ok = np.isfinite(d)
-                w = np.where(ok, 1.0 / (d + 0.02), 0.0)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    out[s:s + chunk, c] = (w * vals_all[idx, c]).sum(axis=1) / w.sum(axis=1)
-            k0 = np.sort(D, axis=1)[:, :self.k]
-            fin = np.isfinite(k0)
-            with np.errstate(invalid="ignore"):
-                out[s:s + chunk, t] = np.where(fin[:, 0], k0[:, 0], np.nan)
-                out[s:s + chunk, t + 1] = np.where(fin.any(axis=1), np.where(fin, k0, 0).sum(axis=1)
-                                                   / np.maximum(fin.sum(axis=1), 1), np.nan)
-        return out  # NaN where nothing is known: XGBoost's missing value
 
 
 class KernelRidgeBlock(BaseEstimator):
@@ -541,11 +470,8 @@ class StackedFeatures(BaseEstimator):
 
     def __init__(self, descriptor_set: str = "D1D2D3", knn_k: int = 3, vocabulary: Sequence[str] | None = None,
                  krr: bool = False, krr_relative_columns: Sequence[int] = (), magpie: bool = False,
-                 liquidus: bool = False, magpie_krr: bool = False, krr_routes: bool = False,
-                 gfa_knn_k: int = 0):
-        self.gfa_knn_k = gfa_knn_k
+                 liquidus: bool = False, magpie_krr: bool = False):
         self.magpie = magpie
-        self.krr_routes = krr_routes
         self.magpie_krr = magpie_krr
         self.liquidus = liquidus
         self.descriptor_set = descriptor_set
@@ -554,11 +480,8 @@ class StackedFeatures(BaseEstimator):
         self.krr = krr
         self.krr_relative_columns = krr_relative_columns
 
-    def fit(self, compositions: Sequence[Composition], T: np.ndarray, gfa_reference=None) -> "StackedFeatures":
-        """``gfa_reference``: a :class:`ml.gfa.GFAData` for the GFA-neighbour block (``gfa_knn_k``
-        > 0); its alloys with an element outside the vocabulary are left out."""
+    def fit(self, compositions: Sequence[Composition], T: np.ndarray) -> "StackedFeatures":
         _check_range("knn_k", self.knn_k, 0, integer=True)
-        _check_range("gfa_knn_k", self.gfa_knn_k, 0, integer=True)
         if len(compositions) != len(T):
             raise ValueError(f"StackedFeatures: {len(compositions)} compositions but {len(T)} target rows")
         relative = tuple(self.krr_relative_columns)
@@ -574,15 +497,6 @@ class StackedFeatures(BaseEstimator):
 
             self.magpie_table_ = magpie_table(self.vocabulary_)
         self.knn_ = KnnBlock(self.knn_k).fit(X, T) if self.knn_k else None
-        self.gfa_ = None
-        if self.gfa_knn_k:
-            if gfa_reference is None:
-                raise ValueError("gfa_knn_k > 0 needs the GFA table (gfa_reference) at fit")
-            vocab_set = set(self.vocabulary_)
-            keep = [i for i, c in enumerate(gfa_reference.compositions) if set(c) <= vocab_set]
-            self.gfa_ = GfaNeighbourBlock(self.gfa_knn_k).fit(
-                fractions_matrix([gfa_reference.compositions[i] for i in keep], self.vocabulary_),
-                gfa_reference_targets(gfa_reference)[keep])
         self.krr_ = None
         if self.krr:
             melting_k = element_table(self.vocabulary_)["melting_t_k"] if relative else None
@@ -606,36 +520,17 @@ class StackedFeatures(BaseEstimator):
             parts.append(magpie_features(X_frac, self.magpie_table_))
         if getattr(self, "liquidus", False):
             parts.append(self._liquidus(X_frac))
-        if getattr(self, "gfa_", None) is not None:
-            parts.append(self.gfa_.transform(X_frac))
         D = None
         if not leave_one_out and self.knn_ is not None and self.krr_ is not None:
             D = l1_distances(X_frac, self.knn_.X_, np.float32)  # one distance matrix for both blocks
         if self.knn_ is not None:
             parts.append(self.knn_.transform(X_frac, leave_one_out=leave_one_out, distances=D))
         mk = getattr(self, "magpie_krr_", None)
-        K2 = None if mk is None else (mk.train_predictions() if leave_one_out else mk.predict(X_frac))
-        K = None
+        if mk is not None:  # before the fraction kernel ridge, whose columns stay last (n_krr)
+            parts.append(mk.train_predictions() if leave_one_out else mk.predict(X_frac))
         if self.krr_ is not None:
-            K = self.krr_.train_predictions() if leave_one_out else self.krr_.predict(X_frac, D)
-        if getattr(self, "krr_routes", False) and (K is not None or K2 is not None):
-            parts.append(self._routes([k for k in (K, K2) if k is not None]))
-        if K2 is not None:  # before the fraction kernel ridge, whose columns stay last (n_krr)
-            parts.append(K2)
-        if K is not None:
-            parts.append(K)
+            parts.append(self.krr_.train_predictions() if leave_one_out else self.krr_.predict(X_frac, D))
         return parts[0] if len(parts) == 1 else np.hstack(parts)
-
-    @staticmethod
-    def _routes(blocks: list) -> np.ndarray:
-        """Second routes from each kernel ridge's (leave-one-out) Tg, Tx, Tl, Trg, γ columns:
-        Tl ≈ Tg / Trg, Tl ≈ Tx / γ − Tg and ΔTx = Tx − Tg. Trees split on one column at a time,
-        so a ratio or difference of two stacked columns is signal they cannot form themselves."""
-        cols = []
-        for K in blocks:
-            tg, tx, trg, gam = K[:, 0], K[:, 1], K[:, 3], K[:, 4]
-            cols += [tg / np.clip(trg, 0.05, None), tx / np.clip(gam, 0.05, None) - tg, tx - tg]
-        return np.column_stack(cols)
 
     def _liquidus(self, X_frac: np.ndarray) -> np.ndarray:
         """Liquidus estimates (:func:`ml.descriptors.liquidus_features`) from the element data
@@ -669,8 +564,6 @@ class StackedFeatures(BaseEstimator):
         return {"descriptor_set": self.descriptor_set, "knn_k": self.knn_k,
                 "featurizer": self.featurizer_.to_dict(), "magpie": bool(self.magpie),
                 "liquidus": bool(getattr(self, "liquidus", False)),
-                "krr_routes": bool(getattr(self, "krr_routes", False)),
-                "gfa_knn_k": int(getattr(self, "gfa_knn_k", 0)) if getattr(self, "gfa_", None) is not None else 0,
                 "krr": None if self.krr_ is None else self.krr_.state(),
                 "magpie_krr": None if getattr(self, "magpie_krr_", None) is None else self.magpie_krr_.state()}
 
@@ -684,8 +577,6 @@ class StackedFeatures(BaseEstimator):
             out.update(self.magpie_krr_.arrays(f"{prefix}_magpie"))
         if getattr(self, "magpie_table_", None) is not None:
             out[f"{prefix}_magpie_table"] = self.magpie_table_
-        if getattr(self, "gfa_", None) is not None:
-            out.update({f"{prefix}_gfa_X": self.gfa_.X_, f"{prefix}_gfa_targets": self.gfa_.targets_})
         return out
 
     @classmethod
@@ -693,11 +584,7 @@ class StackedFeatures(BaseEstimator):
         obj = cls(state["descriptor_set"], state["knn_k"], krr=state.get("krr") is not None,
                   krr_relative_columns=tuple((state.get("krr") or {}).get("relative_columns", ())),
                   magpie=bool(state.get("magpie", False)), liquidus=bool(state.get("liquidus", False)),
-                  magpie_krr=state.get("magpie_krr") is not None, krr_routes=bool(state.get("krr_routes", False)),
-                  gfa_knn_k=int(state.get("gfa_knn_k", 0)))
-        obj.gfa_ = None
-        if obj.gfa_knn_k:
-            obj.gfa_ = GfaNeighbourBlock(obj.gfa_knn_k).fit(arrays[f"{prefix}_gfa_X"], arrays[f"{prefix}_gfa_targets"])
+                  magpie_krr=state.get("magpie_krr") is not None)
         obj.magpie_table_ = arrays[f"{prefix}_magpie_table"] if obj.magpie else None
         obj.featurizer_ = Featurizer.from_dict(state["featurizer"])
         obj.vocabulary_ = list(obj.featurizer_.vocabulary_)
@@ -731,10 +618,8 @@ class ForwardModel(BaseEstimator):
     #    load without the block, with the fixed 0.5 / 0.5 composite)
     # 6: kernel ridge on Magpie statistics (block + its mix with the fraction kernel ridge chosen
     #    on inner folds; format ≤ 5 bundles load without it)
-    # 7: the options tried for Tl and Trg (ratio routes, kernel-ridge route columns, stacked
-    #    heads, GFA-neighbour block; all off by default); format ≤ 6 bundles load with none
-    STATE_FORMAT = 7
-    READS_FORMATS = (2, 3, 4, 5, 6, 7)
+    STATE_FORMAT = 6
+    READS_FORMATS = (2, 3, 4, 5, 6)
 
     def __init__(self, descriptor_set: str = "D1D2D3", n_members: int = 3, seed: int = 0, knn_k: int = 5,
                  n_estimators: int = 400, max_depth: int = 5, learning_rate: float = 0.05,
@@ -745,9 +630,7 @@ class ForwardModel(BaseEstimator):
                  conformal_folds: int = 5, interval_coverage: float = 0.8, conformal_mode: str = "auto",
                  blend_grid: Sequence[float] = (1.0, 0.8, 0.7, 0.6), magpie: bool = True,
                  liquidus: bool = False, composite_grid: Sequence[float] = (0.25, 0.5, 0.75),
-                 magpie_krr: bool = True, kernel_mix_grid: Sequence[float] = (0.0, 0.25, 0.5),
-                 ratio_grid: Sequence[float] = (), krr_routes: bool = False,
-                 stacked_heads: Sequence[str] = (), stack_folds: int = 5, gfa_knn_k: int = 0):
+                 magpie_krr: bool = True, kernel_mix_grid: Sequence[float] = (0.0, 0.25, 0.5)):
         self.descriptor_set = descriptor_set
         self.n_members = n_members
         self.seed = seed
@@ -776,15 +659,9 @@ class ForwardModel(BaseEstimator):
         self.composite_grid = composite_grid
         self.magpie_krr = magpie_krr
         self.kernel_mix_grid = kernel_mix_grid
-        self.ratio_grid = ratio_grid
-        self.krr_routes = krr_routes
-        self.stacked_heads = stacked_heads
-        self.stack_folds = stack_folds
-        self.gfa_knn_k = gfa_knn_k
 
     # parameters saved as JSON lists that __init__'s defaults give as tuples
-    _TUPLE_PARAMS = ("robust_heads", "relative_members", "blend_grid", "composite_grid", "kernel_mix_grid",
-                     "ratio_grid", "stacked_heads")
+    _TUPLE_PARAMS = ("robust_heads", "relative_members", "blend_grid", "composite_grid", "kernel_mix_grid")
 
     def get_config(self) -> dict:
         """The constructor parameters (saved in the state; same as ``get_params(deep=False)``)."""
@@ -830,19 +707,6 @@ class ForwardModel(BaseEstimator):
                 isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not 0 <= v <= 1
                 for v in self.kernel_mix_grid):
             raise ValueError(f"kernel_mix_grid must be a sequence of weights in [0, 1]; got {self.kernel_mix_grid!r}")
-        if isinstance(self.ratio_grid, str) or any(
-                isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not 0 <= v <= 1
-                for v in self.ratio_grid):
-            raise ValueError(f"ratio_grid must be a sequence of weights in [0, 1]; got {self.ratio_grid!r}")
-        if isinstance(self.stacked_heads, str):
-            raise ValueError(  # noqa: TRY004
-                f"stacked_heads must be a sequence of head names, not the string {self.stacked_heads!r}")
-        unknown = sorted(set(self.stacked_heads) - set(STACKABLE_HEADS))
-        if unknown:
-            raise ValueError(f"stacked_heads: {', '.join(map(repr, unknown))} cannot be stacked; "
-                             f"choose among {', '.join(STACKABLE_HEADS)}")
-        _check_range("stack_folds", self.stack_folds, 2, integer=True)
-        _check_range("gfa_knn_k", self.gfa_knn_k, 0, integer=True)
 
     def blend_weights(self) -> np.ndarray:
         """Weight of the XGBoost mean per head (1 − weight goes to the kernel-ridge prediction)."""
@@ -861,11 +725,6 @@ class ForwardModel(BaseEstimator):
         """Weight of the direct Tx and Tl heads in the composite estimates (1 − weight goes to
         Tg + ΔTx and Tg / Trg): chosen on the inner folds, else 0.5 / 0.5."""
         return getattr(self, "composite_weights_", (0.5, 0.5))
-
-    def ratio_weights(self) -> tuple[float, float]:
-        """Weight of the dedicated Trg and γ heads against the same ratios of the returned
-        temperatures (Tg / Tl, Tx / (Tg + Tl)): chosen on the inner folds, else 1 / 1 (heads alone)."""
-        return getattr(self, "ratio_weights_", (1.0, 1.0))
 
     @property
     def trained_heads(self) -> tuple[str, ...]:
@@ -888,11 +747,9 @@ class ForwardModel(BaseEstimator):
         return params
 
     def fit(self, compositions: Sequence[Composition], y: np.ndarray,
-            groups: Sequence[str] | None = None, gfa_reference=None) -> "ForwardModel":
+            groups: Sequence[str] | None = None) -> "ForwardModel":
         """``groups``: one key per row for the inner calibration folds (default: each
-        composition's key, so repeats of an alloy stay in one fold). ``gfa_reference``: the
-        GFA table (:class:`ml.gfa.GFAData`) for the GFA-neighbour block (``gfa_knn_k`` > 0; without
-        it the block is left out)."""
+        composition's key, so repeats of an alloy stay in one fold)."""
         self._check_params()
         y = np.asarray(y, dtype=float)
         if len(compositions) != len(y):
@@ -905,10 +762,7 @@ class ForwardModel(BaseEstimator):
         self.features_ = StackedFeatures(self.descriptor_set, self.knn_k, krr=self.krr,
                                          krr_relative_columns=(0, 1, 2) if self.relative_krr else (),
                                          magpie=self.magpie, liquidus=self.liquidus,
-                                         magpie_krr=self.magpie_krr,
-                                         krr_routes=self.krr_routes,
-                                         gfa_knn_k=self.gfa_knn_k if gfa_reference is not None else 0,
-                                         ).fit(compositions, T, gfa_reference=gfa_reference)
+                                         magpie_krr=self.magpie_krr).fit(compositions, T)
         F = self.features_.train_features()
         if self.composite:
             T = np.column_stack([T, y[:, 1] - y[:, 0]])
@@ -921,8 +775,6 @@ class ForwardModel(BaseEstimator):
         rng = np.random.default_rng(self.seed)
         self.members_: list[list[xgb.Booster]] = []
         n = len(F)
-        stacked = set(self.stacked_heads) & set(self.trained_heads)
-        F_stack = np.hstack([F, self._stack_inputs_oof(F, T, compositions, groups)]) if stacked else F
         for m in range(self.n_members):
             idx = rng.integers(0, n, n) if (self.bootstrap and self.n_members > 1) else np.arange(n)
             Z = (T_rel - self.t_rel_mean_) / self.t_rel_std_ if m in self.relative_members else \
@@ -930,33 +782,14 @@ class ForwardModel(BaseEstimator):
             heads = []
             for j, head in enumerate(self.trained_heads):
                 reg = xgb.XGBRegressor(**self._params(m, head))
-                reg.fit((F_stack if head in stacked else F)[idx], Z[idx, j])
+                reg.fit(F[idx], Z[idx, j])
                 heads.append(reg.get_booster())
             self.members_.append(heads)
         self.n_train_ = n
-        self._calibrate(list(compositions), y, groups, gfa_reference)
+        self._calibrate(list(compositions), y, groups)
         return self
 
-    def _stack_inputs_oof(self, F: np.ndarray, T: np.ndarray, compositions, groups) -> np.ndarray:
-        """Out-of-fold XGBoost predictions (K) of the STACK_INPUTS heads on the training rows,
-        ``stack_folds`` folds grouped by composition key: the extra inputs of the stacked heads
-        in training (a row's own target never reaches them); at prediction the members' own
-        Tg, Tx heads stand in (:meth:`_member_predictions`)."""
-        from ml.dataprep import grouped_kfold
-
-        keys = list(groups) if groups is not None else [c.key for c in compositions]
-        cols = [self.trained_heads.index(h) for h in STACK_INPUTS]
-        S = np.empty((len(F), len(cols)))
-        folds = grouped_kfold(keys, min(self.stack_folds, len(set(keys))), self.seed + 7)
-        for tr, te in folds:
-            for c, j in enumerate(cols):
-                reg = xgb.XGBRegressor(**self._params(0, self.trained_heads[j]))
-                z = (T[tr, j] - self.t_mean_[j]) / self.t_std_[j]
-                S[te, c] = reg.fit(F[tr], z).predict(F[te]) * self.t_std_[j] + self.t_mean_[j]
-        return S
-
-    def _calibrate(self, compositions: list, y: np.ndarray, groups: Sequence[str] | None,
-                   gfa_reference=None) -> None:
+    def _calibrate(self, compositions: list, y: np.ndarray, groups: Sequence[str] | None) -> None:
         """Inner grouped folds: out-of-fold predictions of clones of this model (no calibration
         of their own) choose the blend weights from ``blend_grid`` (lowest sum over the five
         heads of MAE / mean absolute deviation) and fit the conformal intervals on the
@@ -967,7 +800,6 @@ class ForwardModel(BaseEstimator):
         self.__dict__.pop("blend_ratios_", None)
         self.__dict__.pop("composite_weights_", None)
         self.__dict__.pop("kernel_mix_", None)
-        self.__dict__.pop("ratio_weights_", None)
         keys = list(groups) if groups is not None else [c.key for c in compositions]
         if len(keys) != len(compositions):
             raise ValueError(f"{len(keys)} groups for {len(compositions)} compositions")
@@ -989,7 +821,7 @@ class ForwardModel(BaseEstimator):
         X_all = np.full((len(HEADS), n), np.nan)
         fold_id = np.full(n, -1)
         for f, (tr, te) in enumerate(grouped_kfold(keys, k, self.seed)):
-            m = clone(inner).fit([compositions[i] for i in tr], y[tr], gfa_reference=gfa_reference)
+            m = clone(inner).fit([compositions[i] for i in tr], y[tr])
             vocab = set(m.vocabulary_)
             te = np.array([i for i in te if set(compositions[i]) <= vocab], dtype=int)
             if not te.size:
@@ -1049,25 +881,6 @@ class ForwardModel(BaseEstimator):
                          "inner_mae_tx_tl_at_0.5": [float(v) for v in np.mean(np.abs(
                              self._combine(P_ok, K_ok, X_ok, w, (0.5, 0.5))[0].T - T_ok), axis=0)[1:3]]}
         blend["composite"] = composite
-        rgrid = tuple(float(v) for v in self.ratio_grid)
-        ratio = {"chosen_on": "fixed 1 / 1 (empty ratio_grid): the Trg and γ heads alone"}
-        if rgrid:
-            # the weight of the Trg and γ heads against the ratios of the final temperatures, per
-            # target (each moves only its own column); squared error, as the goals on them are R²
-            w = self.blend_weights()
-            mse = {a: np.mean((self._combine(P_ok, K_ok, X_ok, w, None, (a, a))[0].T - T_ok) ** 2, axis=0)
-                   for a in rgrid}
-            at = min(rgrid, key=lambda a: mse[a][3])
-            ag = min(rgrid, key=lambda a: mse[a][4])
-            self.ratio_weights_ = (at, ag)
-            ratio = {"chosen_on": f"{k} inner folds grouped by composition key", "trg_head_weight": at,
-                     "gamma_head_weight": ag,
-                     "inner_r2_trg_gamma": [float(1 - mse[at][3] / T_ok[:, 3].var()),
-                                            float(1 - mse[ag][4] / T_ok[:, 4].var())],
-                     "inner_r2_trg_gamma_heads_alone": [float(1 - mse[1.0][3] / T_ok[:, 3].var()),
-                                                        float(1 - mse[1.0][4] / T_ok[:, 4].var())]
-                     if 1.0 in mse else None}
-        blend["ratio_route"] = ratio
         mean, std = self._combine(P_ok, K_ok, X_ok, self.blend_weights())
         resid = T_ok - mean.T
         cal = ConformalCalibrator(self.interval_coverage, self.conformal_mode, names=HEADS)
@@ -1090,36 +903,18 @@ class ForwardModel(BaseEstimator):
         check_is_fitted(self, "members_")
         F = self.features_.transform_fractions(X_frac)
         heads = self.trained_heads
-        stacked = set(getattr(self, "stacked_heads", ())) & set(heads)
         P = np.empty((self.n_members, len(heads), F.shape[0]))
         for m, boosters in enumerate(self.members_):
             for j, booster in enumerate(boosters):
-                if heads[j] not in stacked:
-                    P[m, j] = booster.inplace_predict(F)
+                P[m, j] = booster.inplace_predict(F)
         kelvin = self._temperature_columns()
         tm = self._mean_melting_k(X_frac) if self.relative_members else None
-
-        def to_units(m: int, cols) -> None:
-            """Member m's columns ``cols`` from standardised (relative) units to K / ratios."""
-            if m in self.relative_members:
-                P[m, cols] = P[m, cols] * self.t_rel_std_[cols, None] + self.t_rel_mean_[cols, None]
-                k = [c for c in cols if c in set(kelvin)]
-                P[m, k] *= tm[None, :]
-            else:
-                P[m, cols] = P[m, cols] * self.t_std_[cols, None] + self.t_mean_[cols, None]
-
-        done = [j for j, h in enumerate(heads) if h not in stacked]
         for m in range(self.n_members):
-            to_units(m, done)
-        if stacked:
-            # the stacked heads read the members' mean Tg, Tx (K), as they read out-of-fold ones in fit
-            S = P[:, [heads.index(h) for h in STACK_INPUTS]].mean(axis=0).T
-            F_stack = np.hstack([F, S])
-            rest = [j for j, h in enumerate(heads) if h in stacked]
-            for m, boosters in enumerate(self.members_):
-                for j in rest:
-                    P[m, j] = boosters[j].inplace_predict(F_stack)
-                to_units(m, rest)
+            if m in self.relative_members:
+                P[m] = P[m] * self.t_rel_std_[:, None] + self.t_rel_mean_[:, None]
+                P[m, kelvin] *= tm[None, :]
+            else:
+                P[m] = P[m] * self.t_std_[:, None] + self.t_mean_[:, None]
         nh = len(HEADS)
         xgb_mean = P[:, :nh].mean(axis=0)
         nk = self.features_.n_krr
@@ -1134,10 +929,8 @@ class ForwardModel(BaseEstimator):
         return P, K, xgb_mean
 
     def _combine(self, P: np.ndarray, K: np.ndarray | None, xgb_mean: np.ndarray,
-                 w: np.ndarray, composite: tuple[float, float] | None = None,
-                 ratio: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Blend (weights ``w`` per head), composite routes, ratio routes, member mean and
-        spread: (mean, std), (5, n)."""
+                 w: np.ndarray, composite: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Blend (weights ``w`` per head), composite routes, member mean and spread: (mean, std), (5, n)."""
         nh = len(HEADS)
         P = P.copy()
         w = np.asarray(w, dtype=float)[:, None]
@@ -1149,12 +942,6 @@ class ForwardModel(BaseEstimator):
             cx, cl = self.composite_weights() if composite is None else composite
             P[:, 1] = cx * tx + (1 - cx) * (tg + dtx)
             P[:, 2] = cl * tl + (1 - cl) * tg / np.clip(trg, 0.05, None)
-        # Trg and γ partly as the ratios of the (final) temperatures of the same member
-        at, ag = self.ratio_weights() if ratio is None else ratio
-        if at < 1:
-            P[:, 3] = at * P[:, 3] + (1 - at) * P[:, 0] / np.clip(P[:, 2], 1.0, None)
-        if ag < 1:
-            P[:, 4] = ag * P[:, 4] + (1 - ag) * P[:, 1] / np.clip(P[:, 0] + P[:, 2], 1.0, None)
         P = P[:, :nh]
         mean = P.mean(axis=0)
         var = P.var(axis=0) if P.shape[0] > 1 else np.zeros_like(mean)
@@ -1219,7 +1006,6 @@ class ForwardModel(BaseEstimator):
                  "composite_fitted": None if not hasattr(self, "composite_weights_") else
                  list(self.composite_weights_),
                  "kernel_mix_fitted": getattr(self, "kernel_mix_", None),
-                 "ratio_fitted": None if not hasattr(self, "ratio_weights_") else list(self.ratio_weights_),
                  "calibration": None if self.calibration_ is None else self.calibration_.state(),
                  "calibration_report": _json_floats(self.calibration_report_)}
         return state
@@ -1240,11 +1026,6 @@ class ForwardModel(BaseEstimator):
         # formats ≤ 5 predate the Magpie kernel ridge and its mix with the fraction one
         config.setdefault("magpie_krr", False)
         config.setdefault("kernel_mix_grid", ())
-        # formats ≤ 6 predate the ratio routes and the kernel-ridge route columns
-        config.setdefault("ratio_grid", ())
-        config.setdefault("krr_routes", False)
-        config.setdefault("stacked_heads", ())
-        config.setdefault("gfa_knn_k", 0)
         if state["format"] < 4:
             config.setdefault("conformal_folds", 0)
             config.setdefault("blend_grid", ())
@@ -1271,8 +1052,6 @@ class ForwardModel(BaseEstimator):
             obj.composite_weights_ = tuple(float(v) for v in state["composite_fitted"])
         if state.get("kernel_mix_fitted") is not None:
             obj.kernel_mix_ = float(state["kernel_mix_fitted"])
-        if state.get("ratio_fitted"):
-            obj.ratio_weights_ = tuple(float(v) for v in state["ratio_fitted"])
         obj.calibration_ = None
         obj.calibration_report_ = state.get("calibration_report")
         if state.get("calibration"):

@@ -250,7 +250,7 @@ def test_loaded_model_has_the_saved_params_and_clones(model, data, tmp_path):
     from sklearn.base import clone
 
     state = json.loads(json.dumps(model.save(str(tmp_path))))  # as stored in metadata.json: lists
-    assert state["format"] == ForwardModel.STATE_FORMAT == 7
+    assert state["format"] == ForwardModel.STATE_FORMAT == 6
     assert state["config"] == json.loads(json.dumps(model.get_params(deep=False)))
     loaded = ForwardModel.load(str(tmp_path), state)
     assert loaded.get_params() == model.get_params()  # tuples again, not JSON lists
