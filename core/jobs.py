@@ -144,6 +144,11 @@ class Job(models.Model):
         """Called once the job is marked failed or cancelled, on every path and in the same
         transaction; a kind whose own rows must follow says so here. Nothing by default."""
 
+    def retry_refusal(self):
+        """Why this job must not run again ("" when it may): a kind whose work is gone says so,
+        and ``retry`` answers that sentence instead of queuing it. Nothing by default."""
+        return ""
+
     def reset_for_retry(self):
         """Clear what the previous attempt left (a subclass adds its own fields)."""
         self.progress = 0.0
@@ -510,6 +515,9 @@ def retry(job):
             return job, "It is done; there is nothing to retry."
         if job.status == JobStatus.RUNNING:
             return job, "It is running; cancel it first or wait for it to finish."
+        refusal = job.retry_refusal()
+        if refusal:
+            return job, refusal
         job.reset_for_retry()
         job.error = ""
         job.status = JobStatus.QUEUED

@@ -420,6 +420,15 @@ class XRDAnalysis(Job):
         XRDMeasurement.objects.filter(pk=self.measurement_id, analysis_status=XRDMeasurement.Analysis.PENDING).update(
             analysis_status=XRDMeasurement.Analysis.FAILED)
 
+    def retry_refusal(self):
+        # A retracted pattern is out of the record: analysing it again would give nobody a verdict.
+        reason = XRDMeasurement.objects.filter(pk=self.measurement_id, retracted_at__isnull=False).values_list(
+            "retraction_reason", flat=True).first()
+        if reason is None:
+            return ""
+        why = f" ({reason})" if reason else ""
+        return f"XRD #{self.measurement_id} was retracted{why}; a retracted pattern is not analysed."
+
     def reset_for_retry(self):
         super().reset_for_retry()
         # Retried: the measurement is being analysed again (not "failed" while queued).

@@ -603,8 +603,9 @@ def _analyse_xrd(job, ctx):
     xrd = XRDMeasurement.objects.get(pk=job.measurement_id)
     if xrd.is_analysed:
         return {"message": "already analysed; nothing changed"}
-    if xrd.retracted_at is not None:  # e.g. Retry pressed after the retraction cancelled it
-        raise jobs.JobError(f"XRD #{xrd.pk} was retracted ({xrd.retraction_reason}); a retracted pattern is not analysed.")
+    refusal = job.retry_refusal()  # retracted meanwhile: a message queued before, delivered late
+    if refusal:
+        raise jobs.JobError(refusal)
     name = os.path.basename(xrd.pattern.name or "") or "the pattern"
     ctx.report(0.1, "reading and analysing the pattern")
     # Every failure here fails the job, and with it the measurement (on_failed_or_cancelled).

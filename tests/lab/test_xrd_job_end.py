@@ -125,6 +125,9 @@ def test_cancelling_a_queued_analysis_fails_the_measurement(pending, experimente
     assert experimenter_client.post(reverse("lab:xrd_analysis_action", args=[job.pk, "cancel"])).status_code == 302
     assert XRDAnalysis.objects.get().status == JobStatus.CANCELLED
     assert_failed_and_no_evidence(pending, "cancelled before it started")
+    page = experimenter_client.get(reverse("lab:xrd_detail", args=[pending.pk])).content.decode()
+    assert "Its analysis was cancelled: analyse the pattern again for a verdict." in page
+    assert "upload a readable file" not in page  # the file was never found unreadable
     assert run_xrd_analyses() == []  # nothing runs for it
     assert_retry_analyses_it(pending, experimenter_client)
 
@@ -171,13 +174,19 @@ def test_retracting_a_pending_pattern_cancels_its_analysis(pending, experimenter
     with mock.patch("lab.patterns.analyse_xrd_file") as analysed:
         assert run_xrd_analyses() == []  # a late message runs nothing
         assert services.analyse_xrd(job.pk).status == JobStatus.CANCELLED
-        # Retry (the API; the page offers none for a retracted pattern) still analyses nothing.
+        # Retry: the page offers none for a retracted pattern, and the API's answers why and queues nothing.
         page = experimenter_client.get(reverse("lab:xrd_detail", args=[xrd.pk])).content.decode()
-        assert "Analyse the pattern again" not in page
-        assert token_client(pending.operator).post(f"/api/jobs/xrd-analyses/{job.pk}/retry/").status_code == 200
-        [again] = run_xrd_analyses()
+        assert "Analyse the pattern again" not in page and "It was retracted, so it is not analysed." in page
+        response = token_client(pending.operator).post(f"/api/jobs/xrd-analyses/{job.pk}/retry/")
+        assert response.status_code == 200
+        assert response.json()["outcome"] == f"XRD #{xrd.pk} was retracted (wrong sample); a retracted pattern is not analysed."
+        assert XRDAnalysis.objects.get(pk=job.pk).status == JobStatus.CANCELLED
+        assert run_xrd_analyses() == []
+        # a message sent before the retraction and delivered late: refused by the work itself
+        XRDAnalysis.objects.filter(pk=job.pk).update(status=JobStatus.QUEUED, cancel_requested=False)
+        [late] = run_xrd_analyses()
     assert analysed.call_count == 0
-    assert again.status == JobStatus.FAILED and "was retracted (wrong sample)" in again.error
+    assert late.status == JobStatus.FAILED and late.error == response.json()["outcome"]
     xrd.refresh_from_db()
     assert xrd.analysis_status == "failed" and xrd.verdict == ""
 
