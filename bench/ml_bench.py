@@ -39,6 +39,8 @@ relative to the repo. Splits are grouped by composition key (ml.dataprep.grouped
   (0.770/0.758), the kernel-ridge route columns (Tl 24.32 K, Trg 0.766), a stacked Tl head on
   out-of-fold Tg/Tx (Tl 24.01 K), a GFA-neighbour block (Tl 24.03 K, Trg 0.768) — none better on
   Tl or Trg, none kept (figures in ml/forward.py; the code in commit 9a76c80), so no outer run;
+  then ``--forward-params '{"n_members": 5}'`` on the same split (three members reproduced
+  again): 8.71/10.05/24.18 K, 0.769/0.768 — Tl worse, three members stay, no outer run;
 * surrogate: grouped stratified CV (same number of folds), SMOTE inside the training folds;
 * other splits (default none): forward and surrogate CV again on ``--split-seeds`` fold assignments (goals
   checked on the mean too: one assignment moved Tl MAE by ±0.7 K and R² Trg by ±0.012);

@@ -132,6 +132,12 @@ Measured, 5-fold grouped CV (791 alloys), MAE Tg/Tx/Tl, R² Trg/γ:
 
   The inner folds liked three of them by 0.1–0.3 K Tl; the dev split did not, so none is used
   and no outer run was made for them.
+* **five members instead of three** (``n_members=5``, member 1 still the one relative member;
+  2026-12-01, same dev split, the three-member model reproduced 8.96/10.12/23.97 K,
+  0.770/0.766): 8.71/10.05/24.18 K, 0.769/0.768; 80 % coverage Tg/Tx/Tl 0.81/0.84/0.71 (three:
+  0.80/0.86/0.71); inner Tl MAE 21.06 -> 20.90 K, and the inner folds then took Tl composite
+  weight 0.25 instead of 0.5; CV time 119 -> 217 s. Tl worse, so three stay; seven not tried, no
+  outer run.
 * XGBoost runs single-threaded (``n_jobs=1``): on the shared 2-core machine, 2 OpenMP threads
   competing with other processes made a fit 17× slower (37 s vs 2 s on the test fixture).
 """
