@@ -9,7 +9,8 @@ The crawl runs with the site's Content-Security-Policy on (GLASSLOOP_CSP=on, as 
 containers): a page carries the policy, and anything it blocks (an inline script, an onclick,
 a javascript: link, a style attribute or <style> element, a foreign request) is a problem, from
 Chromium's console error and from the page's own securitypolicyviolation event (recorded by an
-init script). Only the admin (and Swagger UI) may use inline styles: INLINE_STYLES_POLICY.
+init script). Only Swagger UI may use inline styles: INLINE_STYLES_POLICY (the admin's pages are
+crawled under the site's policy in test_admin_csp.py).
 """
 
 from urllib.parse import urljoin, urlparse
@@ -59,7 +60,7 @@ def csp_violations(page):
 
 def policy_problems(page, response, policy):
     """What is wrong with a visited page under the CSP: the header missing or different, violations.
-    Under the site's policy, the admin's pages and Swagger UI carry its inline-styles variant."""
+    Under the site's policy, Swagger UI carries its inline-styles variant."""
     problems = []
     if policy == SITE_POLICY and urlparse(response.url).path.startswith(INLINE_STYLES_PATHS):
         policy = INLINE_STYLES_POLICY
