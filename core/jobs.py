@@ -164,8 +164,19 @@ class JobCancelled(Exception):
     """Raised by ``ctx.check_cancel()`` when a person asked the job to stop."""
 
 
+class JobDeferred(Exception):
+    """Raised by the work before it has changed anything, when it cannot start yet (another job
+    holds what it needs): the job goes back to "queued" with this message and its message is
+    sent again ``after_s`` seconds later, so no worker sits waiting and its time limit starts
+    when it really runs (``defer``)."""
+
+    def __init__(self, message, *, after_s=5.0):
+        super().__init__(message)
+        self.after_s = float(after_s)
+
+
 # What the work must let through to run_job (not wrap in its own "unexpected error").
-STOP_EXCEPTIONS = (JobCancelled, JobError, SoftTimeLimitExceeded)
+STOP_EXCEPTIONS = (JobCancelled, JobError, JobDeferred, SoftTimeLimitExceeded)
 
 
 class Deadline:
@@ -228,9 +239,10 @@ def status_payload(job):
 # ------------------------------------------------------------------------------ queueing
 
 
-def enqueue(job, *, then="start the broker and worker; the job is sent again automatically or with Retry."):
+def enqueue(job, *, then="start the broker and worker; the job is sent again automatically or with Retry.",
+            countdown=None):
     """Mark ``job`` queued with a new message id and publish it after the current transaction
-    commits (at once outside one). Returns the job."""
+    commits (at once outside one); ``countdown``: seconds before a worker may take it. Returns the job."""
     job.status = JobStatus.QUEUED
     job.task_id = uuid.uuid4().hex
     job.queued_at = timezone.now()
@@ -239,7 +251,7 @@ def enqueue(job, *, then="start the broker and worker; the job is sent again aut
         status=job.status, task_id=job.task_id, queued_at=job.queued_at, cancel_requested=False
     )
     model, pk, task_id = type(job), job.pk, job.task_id
-    transaction.on_commit(lambda: send(model, pk, task_id, then=then))
+    transaction.on_commit(lambda: send(model, pk, task_id, then=then, countdown=countdown))
     return job
 
 
@@ -250,12 +262,13 @@ def soft_time_limit(model):
     return getattr(settings, model.job_time_limit_setting) + TIME_LIMIT_GRACE_SECONDS
 
 
-def send(model, pk, task_id, *, then=""):
+def send(model, pk, task_id, *, then="", countdown=None):
     """Publish the job's message; if the broker cannot be reached, say so on the job. True if sent."""
     record = model.objects.filter(pk=pk)
     try:
         # retry=False: a request must not hang retrying a broker that is down.
-        _task(model).apply_async(args=[pk], task_id=task_id, retry=False, soft_time_limit=soft_time_limit(model))
+        later = {"countdown": countdown} if countdown else {}
+        _task(model).apply_async(args=[pk], task_id=task_id, retry=False, soft_time_limit=soft_time_limit(model), **later)
     except Exception as exc:  # kombu and redis raise many types here; all mean "not sent"
         logger.warning("Could not queue %s %s: %s: %s", model._meta.verbose_name, pk, type(exc).__name__, exc)
         record.filter(status=JobStatus.QUEUED).update(error=f"{QUEUE_UNAVAILABLE} ({type(exc).__name__}: {exc}). {then}".strip())
@@ -345,6 +358,23 @@ def finish(job, status=JobStatus.DONE, **fields):
 
 def fail(job, error, **fields):
     return finish(job, JobStatus.FAILED, error=str(error)[:10000], **fields)
+
+
+def defer(job, message, after_s):
+    """The attempt stops before it changed anything (JobDeferred): the job is "queued" again
+    with ``message`` and sent ``after_s`` seconds later. A cancel asked for meanwhile cancels it
+    instead. False when the attempt no longer owns the job (a sweep or a person took it)."""
+    with transaction.atomic():
+        row = _owned(job).select_for_update().first()
+        if row is None:
+            return False
+        if row.cancel_requested:
+            return finish(job, JobStatus.CANCELLED, message="cancelled while it waited")
+        # a wait is not an attempt: the page's "(attempt n)" counts runs (the next claim adds it back)
+        type(job).objects.filter(pk=job.pk).update(message=str(message)[:255], progress=0.0, started_at=None,
+                                                   heartbeat_at=None, attempts=models.F("attempts") - 1)
+        enqueue(job, countdown=after_s)
+    return True
 
 
 class JobContext:
@@ -458,6 +488,8 @@ def run_job(model, pk, work, *, task_id=None):
             fields = work(job, ctx)
     except JobCancelled:
         finish(job, JobStatus.CANCELLED, message="cancelled while running")
+    except JobDeferred as exc:
+        defer(job, str(exc), exc.after_s)
     except JobError as exc:
         fail(job, str(exc))
     except SoftTimeLimitExceeded:  # the task's soft time limit (see enqueue), between safe points

@@ -37,6 +37,8 @@ file back and runs it again on what is now on record; after ``_ATTEMPTS`` it is 
 
 A web-started import (``run_alloy_import``, on the Celery worker) stores its report as
 ``ImportRow`` rows, read a page at a time by ``report_rows`` (the page, its CSV and the API).
+One that finds an earlier import running goes back to the queue for ``IMPORT_DEFER_S`` before
+it reads its file, rather than wait on the worker: its time limit then counts its own work.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from core.doi import InvalidDOI, validate_doi
 from core.exports import neutralise_row
-from core.jobs import STOP_EXCEPTIONS, JobError, assert_owned, enqueue, run_job
+from core.jobs import STOP_EXCEPTIONS, JobDeferred, JobError, JobStatus, assert_owned, enqueue, run_job
 from ml import rules
 from ml.composition import CompositionError, parse_composition
 
@@ -544,6 +546,23 @@ def _new_value(alloy, row, references, user, source_label, existing):
 # --------------------------------------------------------------------------------------------
 
 
+# Seconds before an import that found an earlier one running is tried again.
+IMPORT_DEFER_S = 5.0
+
+
+def _defer_behind_earlier_import(job):
+    """Imports serialise (the lock in _wait_for_other_imports): an import that finds an earlier
+    one running goes back to the queue before it reads its file (core.jobs.JobDeferred), so no
+    worker sits waiting and its time limit counts its own work, not the other's. "Earlier": the
+    one claimed first (then the lower id), so of two claimed together exactly one goes on."""
+    others = AlloyImport.objects.filter(status=JobStatus.RUNNING).exclude(pk=job.pk).filter(
+        Q(started_at__lt=job.started_at) | Q(started_at=job.started_at, pk__lt=job.pk))
+    # one whose worker died holds no lock: the sweep fails it, nobody waits for it
+    other = next((o for o in others.order_by("started_at", "pk") if not o.heartbeat_is_stale()), None)
+    if other is not None:
+        raise JobDeferred(f"waiting for import {other.pk} ({other.original_name}) to finish", after_s=IMPORT_DEFER_S)
+
+
 def run_alloy_import(import_id, *, task_id=None):
     """Run a queued AlloyImport as a job (core.jobs: claim, heartbeat, cancel). Returns it."""
     return run_job(AlloyImport, import_id, _run_import, task_id=task_id)
@@ -553,10 +572,11 @@ def _run_import(job, ctx):
     def progress(fraction, message):
         ctx.report(fraction, message)
         # Raising here rolls the import back: GLASSLOOP_IMPORT_MAX_SECONDS passed (counted from
-        # the start of the job, waiting for another import included), or a person cancelled.
+        # this attempt's start), or a person cancelled.
         ctx.check_time(message)
         ctx.check_cancel()
 
+    _defer_behind_earlier_import(job)
     try:
         # The whole parse happens here, on the worker (the upload form only checks size, type and a
         # workbook's expanded size): lab.tables stops reading at the first limit it passes.

@@ -1,5 +1,6 @@
 """Two imports of the same table at the same moment (issue 16: the second failed with a raw
-IntegrityError). They serialise: the second waits for the first, then merges into its alloys.
+IntegrityError). They serialise: the second waits for the first (back in the queue, or on the
+lock), then merges into its alloys.
 
 The advisory lock and the unique-index race are only real on PostgreSQL, so this runs there:
 DATABASE_URL=postgres://postgres@127.0.0.1:5432/glassloop_a2 pytest tests/lab/test_import_concurrency.py
@@ -61,6 +62,14 @@ def test_overlapping_imports_of_one_table_serialise(make_user, monkeypatch, sett
         for i in (1, 2)
     ]
     _run_both(jobs, monkeypatch)
+    # The one claimed second found the first running and went back to the queue (lab.importing
+    # _defer_behind_earlier_import), or, claimed before the other was running, waited for its lock;
+    # a deferred one runs when its message comes again.
+    for job in jobs:
+        if job.status == "queued":
+            assert job.message.startswith("waiting for import ")
+            importing.run_alloy_import(job.pk)
+            job.refresh_from_db()
 
     assert [(j.status, j.error) for j in jobs] == [("done", ""), ("done", "")]
     # One of them created the three alloys; the other found them and added nothing.
