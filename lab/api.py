@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from core.api import HasRole, error_body
 from core.api_jobs import job_links
 from core.roles import EXPERIMENTER
+from core.selectors import columns_except
 from ml.composition import CompositionError
 
 from . import selectors, services
@@ -490,10 +491,7 @@ class PropertyValueViewSet(CorrectionActions, viewsets.ReadOnlyModelViewSet):
         if self.action in ("list", "retrieve"):
             # A value shows of its alloy the formula, of its DSC the values' methods and the sample's
             # label (its provenance): the rest (summary columns, fractions, the trace) is not converted.
-            qs = qs.defer(*_columns_but("alloy", Alloy, "id", "formula"), *_columns_but("dsc", DSCMeasurement, "id", "sample", "tg_k", "tx_k", "tl_k", "value_methods"),
-                          *_columns_but("dsc__sample", Sample, "id", "label"))
+            qs = qs.defer(*columns_except("alloy", Alloy, "id", "formula"),
+                          *columns_except("dsc", DSCMeasurement, "id", "sample", "tg_k", "tx_k", "tl_k", "value_methods"),
+                          *columns_except("dsc__sample", Sample, "id", "label"))
         return qs
-
-
-def _columns_but(path, model, *kept):
-    return [f"{path}__{f.name}" for f in model._meta.concrete_fields if f.name not in kept]

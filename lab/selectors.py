@@ -11,6 +11,8 @@ from operator import attrgetter
 from django.db.models import F, Prefetch, Q
 from django.shortcuts import get_object_or_404
 
+from core.selectors import columns_except
+
 from .models import Alloy, DSCMeasurement, PropertyValue, Sample, XRDMeasurement
 
 # ------------------------------------------------------------------ alloy list
@@ -130,7 +132,7 @@ def sample_list(*, text="", alloy_id=None):
 def with_alloy_formula_only(samples):
     """``samples`` (their alloy selected) reading of each alloy only its id and formula, all a list
     of samples shows of it: its summary columns and fractions cost ~2 ms a page to convert."""
-    return samples.defer(*[f"alloy__{f.name}" for f in Alloy._meta.concrete_fields if f.name not in ("id", "formula")])
+    return samples.defer(*columns_except("alloy", Alloy, "id", "formula"))
 
 
 def sample_detail(pk):
