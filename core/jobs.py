@@ -299,9 +299,7 @@ def claim(model, pk, *, task_id=None):
         if job.status != JobStatus.QUEUED:
             return None
         if job.cancel_requested:
-            job.status, job.finished_at, job.message = JobStatus.CANCELLED, now, "cancelled before it started"
-            job.save(update_fields=["status", "finished_at", "message"])
-            job.on_failed_or_cancelled()
+            _end(job, JobStatus.CANCELLED, now, message="cancelled before it started")
             return None
         job.status = JobStatus.RUNNING
         job.attempts += 1
@@ -315,16 +313,22 @@ def claim(model, pk, *, task_id=None):
         return job
 
 
+def _end(job, status, now, **fields):
+    """Record the end of a job locked in the current transaction, failed or cancelled, with
+    ``fields``; its kind's rows follow (on_failed_or_cancelled), in the same transaction."""
+    job.status, job.finished_at = status, now
+    for name, value in fields.items():
+        setattr(job, name, value)
+    job.save(update_fields=["status", "finished_at", *fields])
+    job.on_failed_or_cancelled()
+
+
 def _mark_lost(job, now, how):
     beat = job.heartbeat_at or job.started_at
-    job.status = JobStatus.FAILED
-    job.finished_at = now
-    job.error = (
+    _end(job, JobStatus.FAILED, now, error=(
         f"{WORKER_LOST} (killed, out of memory, or its machine stopped; {how}; last sign of life "
         f"{beat:%Y-%m-%d %H:%M:%S} UTC). Nothing it did was kept unless shown above. Retry runs it again."
-    )
-    job.save(update_fields=["status", "finished_at", "error"])
-    job.on_failed_or_cancelled()
+    ))
     logger.warning("%s marked failed: %s", job.job_label(), how)
 
 
@@ -516,19 +520,13 @@ def cancel(job):
         job = model.objects.select_for_update().get(pk=job.pk)
         now = timezone.now()
         if job.status == JobStatus.QUEUED:
-            job.status, job.finished_at, job.cancel_requested = JobStatus.CANCELLED, now, True
-            job.message = "cancelled before it started"
-            job.save(update_fields=["status", "finished_at", "cancel_requested", "message"])
-            job.on_failed_or_cancelled()
+            _end(job, JobStatus.CANCELLED, now, cancel_requested=True, message="cancelled before it started")
             return job, "Cancelled."
         if job.status == JobStatus.RUNNING:
-            job.cancel_requested = True
             if job.heartbeat_is_stale(now):
-                job.status, job.finished_at = JobStatus.CANCELLED, now
-                job.message = "cancelled; its worker had stopped"
-                job.save(update_fields=["status", "finished_at", "cancel_requested", "message"])
-                job.on_failed_or_cancelled()
+                _end(job, JobStatus.CANCELLED, now, cancel_requested=True, message="cancelled; its worker had stopped")
                 return job, "Cancelled (its worker had stopped)."
+            job.cancel_requested = True
             job.save(update_fields=["cancel_requested"])
             return job, "Asked to stop: it stops at the next safe point."
         return job, f"It is already {job.get_status_display().lower()}."
