@@ -29,6 +29,16 @@ class FakeClock:
     def __call__(self):
         return self.now
 
+    def slow_down(self, monkeypatch, owner, name, seconds):
+        """``owner.name`` (a parser's step) advances this clock by ``seconds`` per call."""
+        real = getattr(owner, name)
+
+        def slow(*args, **kwargs):
+            self.now += seconds
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, slow)
+
 
 @pytest.fixture
 def clock(monkeypatch):
@@ -103,13 +113,7 @@ def test_a_slow_import_stops_at_its_limit_and_keeps_nothing(settings, clock, mon
     """A row parser that takes a (fake) second a row: past 5 s the next safe point (every 200
     rows) stops the job, naming the setting; the import's transaction is rolled back."""
     settings.GLASSLOOP_IMPORT_MAX_SECONDS = 5
-    prepare = importing._prepare
-
-    def slow_prepare(line, raw):
-        clock.now += 1.0
-        return prepare(line, raw)
-
-    monkeypatch.setattr(importing, "_prepare", slow_prepare)
+    clock.slow_down(monkeypatch, importing, "_prepare", 1.0)
     job = importing.run_alloy_import(queued_import(1000).pk)
     assert job.status == "failed"
     assert job.error.startswith("Stopped after 5 s (GLASSLOOP_IMPORT_MAX_SECONDS): the limit passed at “reading row 201 of 1,000”."), job.error
@@ -121,13 +125,7 @@ def test_a_slow_import_stops_at_its_limit_and_keeps_nothing(settings, clock, mon
 def test_a_slow_read_of_the_file_stops_at_its_limit(settings, clock, monkeypatch):
     """The file's own reading (lab.tables) checks the limit every thousand rows too."""
     settings.GLASSLOOP_IMPORT_MAX_SECONDS = 5
-    checked = tables._checked
-
-    def slow_checked(row):
-        clock.now += 0.01
-        return checked(row)
-
-    monkeypatch.setattr(tables, "_checked", slow_checked)
+    clock.slow_down(monkeypatch, tables, "_checked", 0.01)
     job = importing.run_alloy_import(queued_import(2500, name="big.csv").pk)
     assert job.status == "failed"
     assert job.error.startswith("Stopped after 5 s (GLASSLOOP_IMPORT_MAX_SECONDS): the limit passed at “reading row 1,000 of big.csv”."), job.error
@@ -137,13 +135,7 @@ def test_a_slow_read_of_the_file_stops_at_its_limit(settings, clock, monkeypatch
 @pytest.mark.django_db
 def test_an_import_within_its_limit_is_not_stopped(settings, clock, monkeypatch):
     settings.GLASSLOOP_IMPORT_MAX_SECONDS = 5
-    prepare = importing._prepare
-
-    def slowish_prepare(line, raw):
-        clock.now += 0.01  # 4 s for the 400 rows
-        return prepare(line, raw)
-
-    monkeypatch.setattr(importing, "_prepare", slowish_prepare)
+    clock.slow_down(monkeypatch, importing, "_prepare", 0.01)  # 4 s for the 400 rows
     job = importing.run_alloy_import(queued_import(400).pk)
     assert job.status == "done", job.error
     assert job.counts["rows"] == 400
@@ -196,13 +188,7 @@ def test_a_slow_pdf_stops_at_its_limit_and_keeps_no_text(settings, clock, monkey
     from pypdf import PageObject
 
     settings.GLASSLOOP_PDF_MAX_SECONDS = 120
-    extract = PageObject.extract_text
-
-    def slow_extract(page, *args, **kwargs):
-        clock.now += 50
-        return extract(page, *args, **kwargs)
-
-    monkeypatch.setattr(PageObject, "extract_text", slow_extract)
+    clock.slow_down(monkeypatch, PageObject, "extract_text", 50)
     source, reading = stored_pdf(5)
     reading = mining_services.read_pdf(reading.pk)
     assert reading.status == "failed"
@@ -235,13 +221,7 @@ def test_a_pdf_within_its_limit_reads(settings, clock, monkeypatch):
     from pypdf import PageObject
 
     settings.GLASSLOOP_PDF_MAX_SECONDS = 120
-    extract = PageObject.extract_text
-
-    def slowish_extract(page, *args, **kwargs):
-        clock.now += 20
-        return extract(page, *args, **kwargs)
-
-    monkeypatch.setattr(PageObject, "extract_text", slowish_extract)
+    clock.slow_down(monkeypatch, PageObject, "extract_text", 20)
     source, reading = stored_pdf(5)
     reading = mining_services.read_pdf(reading.pk)
     assert reading.status == "done", reading.error
@@ -271,13 +251,7 @@ def _assert_stopped_and_no_evidence(xrd, job, seconds):
 @pytest.mark.django_db
 def test_a_slow_xrd_analysis_stops_at_its_limit_and_is_no_evidence(settings, clock, monkeypatch, make_user):
     settings.GLASSLOOP_XRD_MAX_SECONDS = 5
-    analyse = lab_services._pattern_analysis
-
-    def slow(xrd):
-        clock.now += 6.0
-        return analyse(xrd)
-
-    monkeypatch.setattr(lab_services, "_pattern_analysis", slow)
+    clock.slow_down(monkeypatch, lab_services, "_pattern_analysis", 6.0)
     xrd = queued_xrd(make_user)
     job = lab_services.analyse_xrd(XRDAnalysis.objects.get(measurement=xrd).pk)
     _assert_stopped_and_no_evidence(xrd, job, 5)
