@@ -4,6 +4,10 @@ import pytest
 
 from core.roles import ALL_ROLES, assign_role
 
+# Recorded XRD patterns analysed in-process, or left to the worker (tests/lab/xrd_helpers.py);
+# the lab, api, design and browser tests analyse at once by default (their conftest's autouse).
+from tests.lab.xrd_helpers import xrd_analysed_at_once, xrd_on_worker  # noqa: F401 (fixtures)
+
 
 @pytest.fixture
 def make_user(django_user_model):

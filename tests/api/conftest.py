@@ -4,11 +4,6 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from tests.lab import xrd_helpers
-
-# the fixtures of tests/lab/xrd_helpers.py, here for these tests
-xrd_analysed_at_once, xrd_on_worker = xrd_helpers.xrd_analysed_at_once, xrd_helpers.xrd_on_worker
-
 
 @pytest.fixture
 def api():

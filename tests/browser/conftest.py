@@ -9,12 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab import xrd_helpers
-
-# the fixtures of tests/lab/xrd_helpers.py: recorded XRD patterns analysed at once, unless a
-# test asks for ``xrd_on_worker`` (then it runs the worker's part itself, as the page polls)
-xrd_analysed_at_once, xrd_on_worker = xrd_helpers.xrd_analysed_at_once, xrd_helpers.xrd_on_worker
-
 CHROMIUM = os.environ.get("GLASSLOOP_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]

@@ -12,11 +12,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from lab.models import PropertyValue
 from lab.services import get_or_create_alloy
 
-from tests.lab import xrd_helpers
-
-# the fixtures of tests/lab/xrd_helpers.py, here for these tests
-xrd_analysed_at_once, xrd_on_worker = xrd_helpers.xrd_analysed_at_once, xrd_helpers.xrd_on_worker
-
 N_ALLOYS = 80
 
 
