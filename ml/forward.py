@@ -153,7 +153,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ml.composition import Composition
-from ml.descriptors import Featurizer, fractions_matrix, l1_distances
+from ml.descriptors import Featurizer, euclidean_distances, fractions_matrix, l1_distances
 from ml.elements import element_table
 
 HEADS = ("tg_k", "tx_k", "tl_k", "trg", "gamma")
@@ -272,6 +272,10 @@ class KnnBlock(BaseEstimator):
         return np.column_stack([pred, self.T_[I[:, 0]], D[:, :1], D.mean(axis=1, keepdims=True)])
 
 
+# distances the fraction kernel ridge can compare alloys by: |a − b|₁ or |a − b|₂
+KRR_METRICS = ("l1", "l2")
+
+
 class KernelRidgeBlock(BaseEstimator):
     """Kernel ridge regression on atomic fractions with a Laplacian kernel exp(−|a − b|₁ / ℓ).
 
@@ -298,12 +302,13 @@ class KernelRidgeBlock(BaseEstimator):
 
     def __init__(self, ells: Sequence[float] = (0.25, 0.5, 1.0), lams: Sequence[float] = (0.01, 0.03, 0.1),
                  melting_k: Sequence[float] | None = None, relative_columns: Sequence[int] = (),
-                 magpie_table: np.ndarray | None = None):
+                 magpie_table: np.ndarray | None = None, metric: str = "l1"):
         self.ells = ells
         self.lams = lams
         self.melting_k = melting_k
         self.relative_columns = relative_columns
         self.magpie_table = magpie_table
+        self.metric = metric
 
     def _space(self, X: np.ndarray) -> np.ndarray:
         """The rows the kernel compares: fractions, or standardised Magpie statistics of them
@@ -316,8 +321,10 @@ class KernelRidgeBlock(BaseEstimator):
         return (magpie_features(X, self.magpie_table_) - self.z_mean_) / self.z_scale_
 
     def _distances(self, Q: np.ndarray, dtype=np.float64) -> np.ndarray:
-        if self.magpie_table_ is None:
+        if self.magpie_table_ is None and self.metric_ == "l1":
             return l1_distances(Q, self.X_, dtype)
+        if self.magpie_table_ is None:
+            return euclidean_distances(Q, self.X_)
         Zq = self._space(Q).astype(dtype)
         Z = self.Z_.astype(dtype)
         d2 = (Zq * Zq).sum(1)[:, None] + (Z * Z).sum(1)[None, :] - 2.0 * Zq @ Z.T
@@ -343,9 +350,14 @@ class KernelRidgeBlock(BaseEstimator):
         if table is not None and (table.ndim != 2 or table.shape[0] != X.shape[1]):
             raise ValueError(f"KernelRidgeBlock magpie_table needs one row per fraction column ({X.shape[1]}); "
                              f"got shape {table.shape}")
+        if self.metric not in KRR_METRICS:
+            raise ValueError(f"KernelRidgeBlock metric must be one of {', '.join(KRR_METRICS)}; got {self.metric!r}")
+        if self.metric != "l1" and table is not None:
+            raise ValueError("KernelRidgeBlock metric applies to fractions; a magpie_table kernel is Euclidean")
         self.melting_k_ = melting_k
         self.magpie_table_ = table
         self.relative_columns_ = relative
+        self.metric_ = self.metric
         return ells, lams
 
     def _scale(self, X: np.ndarray, n_targets: int) -> np.ndarray:
@@ -413,8 +425,9 @@ class KernelRidgeBlock(BaseEstimator):
         return self.train_predictions_
 
     def predict(self, Q: np.ndarray, distances: np.ndarray | None = None) -> np.ndarray:
-        """``distances``: precomputed L1 distances on fractions (fraction space only)."""
-        D = self._distances(Q, np.float32) if distances is None or self.magpie_table_ is not None else distances
+        """``distances``: precomputed L1 distances on fractions (fraction space, L1 metric only)."""
+        own = distances is None or self.magpie_table_ is not None or self.metric_ != "l1"
+        D = self._distances(Q, np.float32) if own else distances
         out = np.empty((D.shape[0], self.alpha_.shape[1]))
         for ell in np.unique(self.ell_):
             cols = np.flatnonzero(self.ell_ == ell)
@@ -428,7 +441,7 @@ class KernelRidgeBlock(BaseEstimator):
                 "melting_k": None if self.melting_k_ is None else self.melting_k_.tolist(),
                 "relative_columns": list(self.relative_columns_),
                 "lam": self.lam_.tolist(), "mu": self.mu_.tolist(), "sd": self.sd_.tolist(),
-                "magpie": self.magpie_table_ is not None}
+                "magpie": self.magpie_table_ is not None, "metric": self.metric_}
 
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
         out = {f"{prefix}_krr_X": self.X_, f"{prefix}_krr_alpha": self.alpha_}
@@ -444,6 +457,7 @@ class KernelRidgeBlock(BaseEstimator):
                   tuple(state.get("relative_columns", ())))
         obj.melting_k_ = None if melting_k is None else np.asarray(melting_k, dtype=float)
         obj.relative_columns_ = tuple(int(j) for j in obj.relative_columns)
+        obj.metric = obj.metric_ = state.get("metric", "l1")  # states before the option were L1
         obj.ell_ = np.asarray(state["ell"], dtype=float)
         obj.lam_ = np.asarray(state["lam"], dtype=float)
         obj.mu_ = np.asarray(state["mu"], dtype=float)
@@ -461,6 +475,10 @@ class KernelRidgeBlock(BaseEstimator):
         return obj
 
 
+# ℓ, λ grids of the fraction kernel ridge with the Euclidean metric (distances ~√2 smaller than
+# L1 and the leave-one-out choice sits at long ℓ, small λ: a nearly linear interpolant)
+KRR_L2_ELLS = (0.5, 1.0, 2.0, 4.0, 8.0)
+KRR_L2_LAMS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 # ℓ, λ grids of the kernel ridge on Magpie statistics (RMS distance in standard deviations):
 # on fractions' grid its leave-one-out choice sat at the largest ℓ and smallest λ
 MAGPIE_KRR_ELLS = (1.0, 2.0, 4.0, 8.0)
@@ -476,7 +494,8 @@ class StackedFeatures(BaseEstimator):
 
     def __init__(self, descriptor_set: str = "D1D2D3", knn_k: int = 3, vocabulary: Sequence[str] | None = None,
                  krr: bool = False, krr_relative_columns: Sequence[int] = (), magpie: bool = False,
-                 liquidus: bool = False, magpie_krr: bool = False):
+                 liquidus: bool = False, magpie_krr: bool = False, krr_metric: str = "l1"):
+        self.krr_metric = krr_metric
         self.magpie = magpie
         self.magpie_krr = magpie_krr
         self.liquidus = liquidus
@@ -506,7 +525,9 @@ class StackedFeatures(BaseEstimator):
         self.krr_ = None
         if self.krr:
             melting_k = element_table(self.vocabulary_)["melting_t_k"] if relative else None
-            self.krr_ = KernelRidgeBlock(melting_k=melting_k, relative_columns=relative).fit(X, T)
+            grids = (KRR_L2_ELLS, KRR_L2_LAMS) if self.krr_metric == "l2" else ()
+            self.krr_ = KernelRidgeBlock(*grids, melting_k=melting_k, relative_columns=relative,
+                                         metric=self.krr_metric).fit(X, T)
         self.magpie_krr_ = None
         if self.magpie_krr:
             from ml.magpie import magpie_table
@@ -590,7 +611,8 @@ class StackedFeatures(BaseEstimator):
         obj = cls(state["descriptor_set"], state["knn_k"], krr=state.get("krr") is not None,
                   krr_relative_columns=tuple((state.get("krr") or {}).get("relative_columns", ())),
                   magpie=bool(state.get("magpie", False)), liquidus=bool(state.get("liquidus", False)),
-                  magpie_krr=state.get("magpie_krr") is not None)
+                  magpie_krr=state.get("magpie_krr") is not None,
+                  krr_metric=(state.get("krr") or {}).get("metric", "l1"))
         obj.magpie_table_ = arrays[f"{prefix}_magpie_table"] if obj.magpie else None
         obj.featurizer_ = Featurizer.from_dict(state["featurizer"])
         obj.vocabulary_ = list(obj.featurizer_.vocabulary_)
@@ -636,7 +658,9 @@ class ForwardModel(BaseEstimator):
                  conformal_folds: int = 5, interval_coverage: float = 0.8, conformal_mode: str = "auto",
                  blend_grid: Sequence[float] = (1.0, 0.8, 0.7, 0.6), magpie: bool = True,
                  liquidus: bool = False, composite_grid: Sequence[float] = (0.25, 0.5, 0.75),
-                 magpie_krr: bool = True, kernel_mix_grid: Sequence[float] = (0.0, 0.25, 0.5)):
+                 magpie_krr: bool = True, kernel_mix_grid: Sequence[float] = (0.0, 0.25, 0.5),
+                 krr_metric: str = "l1"):
+        self.krr_metric = krr_metric
         self.descriptor_set = descriptor_set
         self.n_members = n_members
         self.seed = seed
@@ -768,7 +792,8 @@ class ForwardModel(BaseEstimator):
         self.features_ = StackedFeatures(self.descriptor_set, self.knn_k, krr=self.krr,
                                          krr_relative_columns=(0, 1, 2) if self.relative_krr else (),
                                          magpie=self.magpie, liquidus=self.liquidus,
-                                         magpie_krr=self.magpie_krr).fit(compositions, T)
+                                         magpie_krr=self.magpie_krr,
+                                         krr_metric=self.krr_metric).fit(compositions, T)
         F = self.features_.train_features()
         if self.composite:
             T = np.column_stack([T, y[:, 1] - y[:, 0]])
@@ -1032,6 +1057,8 @@ class ForwardModel(BaseEstimator):
         # formats ≤ 5 predate the Magpie kernel ridge and its mix with the fraction one
         config.setdefault("magpie_krr", False)
         config.setdefault("kernel_mix_grid", ())
+        # formats ≤ 6 compared alloys by L1 distance in the fraction kernel ridge
+        config.setdefault("krr_metric", "l1")
         if state["format"] < 4:
             config.setdefault("conformal_folds", 0)
             config.setdefault("blend_grid", ())
