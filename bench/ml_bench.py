@@ -41,6 +41,11 @@ relative to the repo. Splits are grouped by composition key (ml.dataprep.grouped
   Tl or Trg, none kept (figures in ml/forward.py; the code in commit 9a76c80), so no outer run;
   then ``--forward-params '{"n_members": 5}'`` on the same split (three members reproduced
   again): 8.71/10.05/24.18 K, 0.769/0.768 — Tl worse, three members stay, no outer run;
+  a second round on the same split (2026-12-01): the fraction kernel ridge on Euclidean distance
+  (Tl 24.10 K, Trg 0.770 -> 0.779 but inner Trg 0.785 -> 0.778; commit 5ca9851), a wider blend grid
+  (24.20 / 24.49 K), a pairwise-product ridge and a Huber kernel ridge (both worse alone) — none
+  kept, no outer run (figures in ml/forward.py); how far reports of one alloy disagree:
+  bench/forward_noise_floor.py;
 * surrogate: grouped stratified CV (same number of folds), SMOTE inside the training folds;
 * other splits (default none): forward and surrogate CV again on ``--split-seeds`` fold assignments (goals
   checked on the mean too: one assignment moved Tl MAE by ±0.7 K and R² Trg by ±0.012);

@@ -157,14 +157,6 @@ def l1_distances(Q: np.ndarray, X: np.ndarray, dtype=np.float64, chunk: int = 2_
     return out
 
 
-def euclidean_distances(Q: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """(n, m) Euclidean distances between fraction rows, in float64 (|a|² + |b|² − 2a·b)."""
-    Q = np.asarray(Q, dtype=float)
-    X = np.asarray(X, dtype=float)
-    d2 = (Q * Q).sum(axis=1)[:, None] + (X * X).sum(axis=1)[None, :] - 2.0 * Q @ X.T
-    return np.sqrt(np.maximum(d2, 0.0))
-
-
 def _normalise_rows(X: np.ndarray) -> np.ndarray:
     X = np.asarray(X, dtype=float)
     if X.ndim != 2:
