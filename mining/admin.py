@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 from simple_history.admin import SimpleHistoryAdmin
 
 from .models import BulkApproval, ExtractedRecord, ExtractionBatch, LiteratureSource, PdfReading
@@ -9,6 +10,8 @@ class LiteratureSourceAdmin(SimpleHistoryAdmin):
     list_display = ("id", "doi", "title", "year", "journal", "created_at")
     search_fields = ("doi", "title", "authors")
     readonly_fields = ("sha256", "reference", "created_at")
+    # as the source form: a typed "doi.org/…" means https (Django 6 changes the default from http)
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(ExtractionBatch)
