@@ -1,6 +1,7 @@
 """Shared fixtures: users in each role, logged-in clients."""
 
 import pytest
+from django.test import Client
 
 from core.roles import ALL_ROLES, assign_role
 
@@ -40,30 +41,32 @@ def approver(make_user):
     return make_user("ada", "viewer", "approver")
 
 
+def logged_in(user):
+    """A client of its own for one user: two role clients in one test are two sessions, not
+    one client logged in as whichever fixture ran last."""
+    c = Client()
+    c.force_login(user)
+    return c
 
 
 @pytest.fixture
-def viewer_client(client, viewer):
-    client.force_login(viewer)
-    return client
+def viewer_client(viewer):
+    return logged_in(viewer)
 
 
 @pytest.fixture
-def experimenter_client(client, experimenter):
-    client.force_login(experimenter)
-    return client
+def experimenter_client(experimenter):
+    return logged_in(experimenter)
 
 
 @pytest.fixture
-def reviewer_client(client, reviewer):
-    client.force_login(reviewer)
-    return client
+def reviewer_client(reviewer):
+    return logged_in(reviewer)
 
 
 @pytest.fixture
-def approver_client(client, approver):
-    client.force_login(approver)
-    return client
+def approver_client(approver):
+    return logged_in(approver)
 
 
 @pytest.fixture

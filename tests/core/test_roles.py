@@ -50,3 +50,11 @@ def test_a_renamed_group_is_no_longer_the_role(client, make_user):
     client.force_login(user)
     Group.objects.filter(name=REVIEWER).update(name="former reviewers")
     assert client.get("/mining/review/").status_code == 403
+
+
+def test_two_role_clients_in_one_test_are_two_sessions(viewer_client, experimenter_client, viewer, experimenter):
+    # the conftest gives each role its own client; one shared client would be logged in as
+    # whichever fixture ran last, and a "viewer is refused" test would run as someone else
+    assert viewer_client is not experimenter_client
+    assert viewer_client.get("/").wsgi_request.user == viewer
+    assert experimenter_client.get("/").wsgi_request.user == experimenter
