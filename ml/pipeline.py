@@ -154,8 +154,10 @@ def fit_bundle(df, out_dir: str, epochs: int = 600, seed: int = 0, descriptors: 
     train, val = data.subset(tr), data.subset(va)
 
     fp = dict(forward_params or {})
-    # unfitted template: the validation fit and the final refit are clones of it (the
-    # validation forward model with one member); a bad parameter is refused by the first fit
+    # unfitted template: the validation fit and the final refit are clones of it; a bad
+    # parameter is refused by the first fit. The validation model has one member: it only
+    # measures, so it costs a third of a three-member fit; its scores are a one-member model's,
+    # not the final ensemble's
     forward_template = ForwardModel(seed=seed, **fp)
     say("validate-forward", {})
     fv = clone(forward_template).set_params(n_members=1).fit(train.compositions, train.y)
