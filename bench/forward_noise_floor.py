@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -35,11 +34,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ml.datasets import literature_dataset_path  # noqa: E402
+from ml.datasets import gfa_dataset_path, literature_dataset_path  # noqa: E402
 from ml.dataprep import DataError, TEMPERATURE_COLUMNS, prepare, read_csv  # noqa: E402
-
-DEFAULT_GFA = ROOT.parent / "shared" / "data" / "gfa_dev.csv"
-
 
 def spread(diffs: list[np.ndarray]) -> dict:
     """Mean and median |difference| per temperature over all pairs and the non-identical ones."""
@@ -62,7 +58,7 @@ def main() -> int:
     ap.add_argument("--gfa")
     args = ap.parse_args()
     path = literature_dataset_path(args.data)
-    gfa_path = Path(args.gfa or os.environ.get("GLASSLOOP_GFA_DATASET") or DEFAULT_GFA)
+    gfa_path = gfa_dataset_path(args.gfa)
     for p in (path, gfa_path):
         if not p.is_file():
             print(json.dumps({"error": f"data set not found: {p}"}))

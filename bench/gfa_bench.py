@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -60,9 +59,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from ml.datasets import gfa_dataset_path  # noqa: E402
 from ml.gfa import GFAModel, element_stats, prepare_gfa, system_folds  # noqa: E402
-
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "gfa_dev.csv"
 
 # Candidate configurations chosen between on inner folds (the first is GFAModel's default).
 CANDIDATES = (
@@ -73,7 +71,7 @@ QUICK = {"n_estimators": 30, "dmax_n_estimators": 30, "max_depth": 3, "inner_fol
 
 
 def data_path(arg: str | None = None) -> Path:
-    return Path(arg or os.environ.get("GLASSLOOP_GFA_DATASET") or DEFAULT_DATA)
+    return gfa_dataset_path(arg)
 
 
 def load(path) -> "GFAData":  # noqa: F821
